@@ -1,0 +1,44 @@
+"""Typed user-facing failures. Each carries a message key; `core.messages` holds the texts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class FffusionError(Exception):
+    """A failure the user should hear about, in their language, never as a traceback."""
+
+    #: exit code for the CLI: 2 = bad usage or bad input, 1 = the service could not do it
+    exit_code = 2
+
+    def __init__(self, key: str, **params: Any) -> None:
+        super().__init__(key)
+        self.key = key
+        self.params = params
+
+    def __str__(self) -> str:
+        from core.messages import render
+
+        return render(self.key, "en", **self.params)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keyword params must survive pickling across the process pool.
+        return (_rebuild, (type(self), self.key, self.params))
+
+
+def _rebuild(cls: type[FffusionError], key: str, params: dict[str, Any]) -> FffusionError:
+    return cls(key, **params)
+
+
+class InputError(FffusionError):
+    """The user's text or image cannot be used as it is."""
+
+
+class ConfigError(FffusionError):
+    """The operator's configuration or files are wrong or missing."""
+
+
+class ServiceError(FffusionError):
+    """The service is busy, limited or failed; trying again later may work."""
+
+    exit_code = 1
