@@ -1,0 +1,125 @@
+"""Kakao i Open Builder skill protocol v2: the SkillPayload we receive and the SkillResponse we answer.
+
+Only the fields the bot uses are read; everything else in the payload is ignored.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.errors import InputError
+
+Json = dict[str, Any]
+
+MAX_OUTPUTS = 3
+MAX_QUICK_REPLIES = 10
+MAX_TEXT = 1000  # simpleText.text and simpleImage.altText
+MAX_LABEL = 14  # quick reply label
+SECURE_IMAGE_PARAM = "secureimage"
+_LIST_RE = re.compile(r"^\s*List\((.*)\)\s*$", re.DOTALL)
+
+
+class BadPayload(ValueError):
+    """The body is not a SkillPayload: answered with HTTP 400, never shown to a person."""
+
+
+@dataclass(frozen=True)
+class SkillRequest:
+    user_id: str
+    utterance: str
+    lang: str | None
+    callback_url: str | None
+    params: Json = field(default_factory=dict)  # action.params, then detailParams values
+    client_extra: Json = field(default_factory=dict)
+
+
+def parse_payload(body: bytes) -> SkillRequest:
+    try:
+        payload = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise BadPayload("body is not JSON") from None
+    if not isinstance(payload, dict) or not isinstance(payload.get("userRequest"), dict):
+        raise BadPayload("no userRequest")
+    user_request = payload["userRequest"]
+    user = user_request.get("user")
+    user_id = user.get("id") if isinstance(user, dict) else None
+    if not isinstance(user_id, str) or not user_id.strip():
+        raise BadPayload("no userRequest.user.id")
+    utterance = user_request.get("utterance")
+    callback = user_request.get("callbackUrl")
+    lang = user_request.get("lang")
+    action = payload.get("action") if isinstance(payload.get("action"), dict) else {}
+    params: Json = {}
+    detail = action.get("detailParams")
+    if isinstance(detail, dict):
+        params.update({k: v["value"] for k, v in detail.items() if isinstance(v, dict) and "value" in v})
+    if isinstance(action.get("params"), dict):
+        params.update(action["params"])
+    extra = action.get("clientExtra")
+    return SkillRequest(
+        user_id=user_id.strip(),
+        utterance=utterance if isinstance(utterance, str) else "",
+        lang=lang if isinstance(lang, str) else None,
+        callback_url=callback if isinstance(callback, str) and callback else None,
+        params=params,
+        client_extra=extra if isinstance(extra, dict) else {},
+    )
+
+
+def secure_image_url(params: Json) -> str | None:
+    """The first URL of the secure-image plugin's parameter, None when the parameter is absent.
+
+    The value is a JSON string (sometimes already an object) whose `secureUrls` is `List(url1,url2,...)`.
+    """
+    if SECURE_IMAGE_PARAM not in params:
+        return None
+    value = params[SECURE_IMAGE_PARAM]
+    try:
+        data = json.loads(value) if isinstance(value, str) else value
+    except json.JSONDecodeError:
+        data = None
+    urls = data.get("secureUrls") if isinstance(data, dict) else None
+    if isinstance(urls, str):
+        match = _LIST_RE.match(urls)
+        urls = match.group(1).split(",") if match else [urls]
+    first = urls[0].strip() if isinstance(urls, list) and urls and isinstance(urls[0], str) else ""
+    if not first.lower().startswith(("http://", "https://")):
+        raise InputError("kakao.secureimage_bad")
+    return first
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "…"
+
+
+def simple_text(text: str) -> Json:
+    return {"simpleText": {"text": _clip(text)}}
+
+
+def simple_image(url: str, alt: str) -> Json:
+    return {"simpleImage": {"imageUrl": url, "altText": _clip(alt) or "image"}}
+
+
+def quick_reply(label: str, message: str, extra: Json | None = None) -> Json:
+    reply: Json = {"label": label[:MAX_LABEL], "action": "message", "messageText": message}
+    if extra:
+        reply["extra"] = extra
+    return reply
+
+
+def response(outputs: Sequence[Json], quick_replies: Sequence[Json] = ()) -> Json:
+    if not 1 <= len(outputs) <= MAX_OUTPUTS or len(quick_replies) > MAX_QUICK_REPLIES:
+        raise ValueError("Kakao allows 1-3 outputs and at most 10 quick replies")
+    template: Json = {"outputs": list(outputs)}
+    if quick_replies:
+        template["quickReplies"] = list(quick_replies)
+    return {"version": "2.0", "template": template}
+
+
+def callback_ack(text: str) -> Json:
+    """The immediate answer on a callback-enabled block; the real one is POSTed to callbackUrl later."""
+    return {"version": "2.0", "useCallback": True, "data": {"text": _clip(text)}}
