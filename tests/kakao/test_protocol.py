@@ -52,7 +52,8 @@ def test_secure_image_first_url_of_scala_list() -> None:
 
 @pytest.mark.parametrize("value", [
     "", "{", "null", "[]", _secure("List()"), _secure("List(javascript:alert(1))"),
-    json.dumps({"secureUrls": 5}), _secure("__import__('os').system('x')"), json.dumps({"imageQuantity": "1"}),
+    json.dumps({"secureUrls": 5}), _secure("__import__('os').system('x')"),
+    json.dumps({"imageQuantity": "1"}),
 ])
 def test_broken_secure_image_values(value: str) -> None:
     with pytest.raises(InputError) as err:
