@@ -46,6 +46,19 @@ TEXTS: dict[str, dict[str, str]] = {
         "ko": "'{name}' 모델을 쓰려면 sentence-transformers가 필요해요: pip install 'fffusion[st]'",
         "en": "The model '{name}' needs sentence-transformers: pip install 'fffusion[st]'",
     },
+    # configuration
+    "config.bad_value": {
+        "ko": "설정값이 올바르지 않아요: {name}={value}",
+        "en": "Invalid setting: {name}={value}",
+    },
+    "config.bad_file": {
+        "ko": "설정 파일을 읽을 수 없어요 ({path}): {reason}",
+        "en": "Cannot parse the config file {path}: {reason}",
+    },
+    "config.unknown": {
+        "ko": "알 수 없는 설정 이름: {names}",
+        "en": "Unknown setting(s): {names}",
+    },
     # KakaoTalk skill
     "kakao.help": {
         "ko": "문장을 보내면 딱 맞는 짤에 내 얼굴을 합성해 드려요. 예: 시험 완전 망했어\n"

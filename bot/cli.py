@@ -1,0 +1,185 @@
+"""The `fffusion` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from bot.config import Settings, load_settings
+from core.cache import DiskCache
+from core.catalog import Catalog, add_meme, load_captions, load_catalog
+from core.embedders import load_embedder
+from core.errors import FffusionError, InputError
+from core.messages import pick_lang, render
+from core.recommender import Recommender
+from core.text import clean_sentence
+
+log = logging.getLogger("fffusion")
+
+
+@contextmanager
+def _cache(settings: Settings) -> Iterator[DiskCache]:
+    cache = DiskCache(settings.cache_dir)
+    try:
+        yield cache
+    finally:
+        cache.close()
+
+
+def _source_catalog(args: argparse.Namespace, settings: Settings) -> Catalog:
+    if getattr(args, "captions", None):
+        return load_captions(args.captions)
+    return load_catalog(args.catalog or settings.catalog)
+
+
+def cmd_recommend(args: argparse.Namespace, settings: Settings) -> int:
+    catalog = _source_catalog(args, settings)
+    # Validate the one sentence before loading anything heavy.
+    if args.sentence is not None:
+        clean_sentence(args.sentence, settings.limits)
+    embedder = load_embedder(args.model or settings.model)
+    with _cache(settings) as cache:
+        recommender = Recommender(catalog, embedder, cache)
+    as_int = catalog.root is None  # --captions: ids are line numbers
+
+    def answer(sentence: str) -> None:
+        ranked = recommender.rank(clean_sentence(sentence, settings.limits), top=args.top)
+        if args.json:
+            rows = [
+                {
+                    "id": int(r.meme_id) if as_int else r.meme_id,
+                    "caption": r.caption,
+                    "score": round(r.score, 4),
+                }
+                for r in ranked
+            ]
+            print(json.dumps(rows, ensure_ascii=False), flush=True)
+        elif args.sentence is not None:
+            for n, r in enumerate(ranked, 1):
+                print(f"{n}. {r.caption}  [{r.meme_id}, {r.score:.3f}]")
+        else:
+            print(" | ".join(f"{r.meme_id}:{r.score:.3f}" for r in ranked), flush=True)
+
+    if args.sentence is not None:
+        answer(args.sentence)
+        return 0
+    failed = 0
+    for line in sys.stdin:
+        try:
+            answer(line.rstrip("\n"))
+        except InputError as err:
+            # Keep one output line per input line so callers can zip them.
+            failed += 1
+            print("[]" if args.json else "", flush=True)
+            print(render(err.key, pick_lang(settings.lang), **err.params), file=sys.stderr)
+    return 2 if failed else 0
+
+
+def cmd_catalog_build(args: argparse.Namespace, settings: Settings) -> int:
+    catalog = load_catalog(args.dir)
+    embedder = load_embedder(args.model or settings.model)
+    with _cache(settings) as cache:
+        recommender = Recommender(catalog, embedder, cache)
+    print(
+        f"{len(catalog.memes)} memes, {recommender.text_count} texts "
+        f"({recommender.freshly_embedded} embedded now, the rest from the cache) with {embedder.key}"
+    )
+    return 0
+
+
+def cmd_catalog_add(args: argparse.Namespace, settings: Settings) -> int:
+    meme = add_meme(args.dir, args.image, args.caption, meme_id=args.id, examples=args.example, tags=args.tag)
+    print(f"added {meme.id} ({meme.where}); run `fffusion catalog build {args.dir}` to prepare it")
+    return 0
+
+
+def cmd_config(args: argparse.Namespace, settings: Settings) -> int:
+    for name, value in settings.masked().items():
+        print(f"{name} = {value}")
+    return 0
+
+
+def _top(value: str) -> int:
+    top = int(value)
+    if not 1 <= top <= 100:
+        raise argparse.ArgumentTypeError("must be between 1 and 100")
+    return top
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fffusion", description="무한짤봇: the meme that fits, with your face."
+    )
+    parser.add_argument("--config", type=Path, help="TOML settings file (FFFUSION_CONFIG)")
+    parser.add_argument("--debug", action="store_true", help="log details, tracebacks included")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    rec = sub.add_parser("recommend", help="rank memes for a sentence (or one sentence per stdin line)")
+    source = rec.add_mutually_exclusive_group()
+    source.add_argument("--catalog", type=Path, help="catalog folder (default: the bundled demo)")
+    source.add_argument("--captions", type=Path, help="file with one caption per line; ids are line numbers")
+    rec.add_argument("--top", type=_top, default=3)
+    rec.add_argument("--json", action="store_true", help="a JSON list of {id, caption, score} per line")
+    rec.add_argument("--model", help="sentence model: 'default' or a sentence-transformers name/path")
+    rec.add_argument("sentence", nargs="?")
+    rec.set_defaults(func=cmd_recommend)
+
+    cat = sub.add_parser("catalog", help="prepare or extend a meme catalog").add_subparsers(
+        dest="catalog_command", required=True
+    )
+    build = cat.add_parser("build", help="embed captions and detect faces once, cached by content")
+    build.add_argument("dir", type=Path)
+    build.add_argument("--model")
+    build.set_defaults(func=cmd_catalog_build)
+    add = cat.add_parser("add", help="add one meme to a catalog folder")
+    add.add_argument("dir", type=Path)
+    add.add_argument("image", type=Path)
+    add.add_argument("caption")
+    add.add_argument("--id")
+    add.add_argument(
+        "--example", action="append", default=[], help="a sentence people would type (repeatable)"
+    )
+    add.add_argument("--tag", action="append", default=[])
+    add.set_defaults(func=cmd_catalog_add)
+
+    conf = sub.add_parser("config", help="print the effective settings (secrets masked)")
+    conf.set_defaults(func=cmd_config)
+    return parser
+
+
+def run_command(func: Callable[[argparse.Namespace, Settings], int], args: argparse.Namespace) -> int:
+    lang = "ko"
+    try:
+        settings = load_settings(args.config)
+        lang = pick_lang(settings.lang)
+        return func(args, settings)
+    except FffusionError as err:
+        print(render(err.key, lang, **err.params), file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except Exception:
+        log.exception("internal error")
+        print(render("internal", lang), file=sys.stderr)
+        return 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(encoding="utf-8", errors="replace")
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    return run_command(args.func, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

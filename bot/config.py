@@ -1,0 +1,118 @@
+"""The bot's settings: one object read from FFFUSION_* environment variables and an optional TOML file.
+
+Precedence: defaults < config file (FFFUSION_CONFIG or --config) < environment. Limits are flattened:
+`FFFUSION_MAX_TEXT_CHARS` sets `settings.limits.max_text_chars`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from core.errors import ConfigError
+from core.limits import Limits
+
+ENV_PREFIX = "FFFUSION_"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEMO_CATALOG = REPO_ROOT / "data" / "demo"
+
+
+def _user_dir(env: str, fallback: str) -> Path:
+    base = os.environ.get(env)
+    return (Path(base) if base else Path.home() / fallback) / "fffusion"
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = field(default_factory=lambda: _user_dir("XDG_DATA_HOME", ".local/share"))
+    cache_dir: Path = field(default_factory=lambda: _user_dir("XDG_CACHE_HOME", ".cache"))
+    catalog: Path = DEMO_CATALOG
+    # sentence model: "default" (bundled, offline) or a sentence-transformers name/path
+    model: str = "default"
+    face_backend: str = "auto"
+    models_dir: Path | None = None
+    workers: int = 0  # 0 = one per CPU core
+    lang: str = "ko"
+    log_level: str = "INFO"
+    limits: Limits = field(default_factory=Limits)
+
+    def masked(self) -> dict[str, Any]:
+        """Effective settings for display, secrets hidden."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if dataclasses.is_dataclass(value):
+                out.update({k: v for k, v in dataclasses.asdict(value).items()})
+                continue
+            if is_secret(f.name) and value:
+                value = f"{str(value)[:2]}…({len(str(value))} chars)"
+            out[f.name] = value
+        return out
+
+
+def is_secret(name: str) -> bool:
+    return name.endswith(("token", "secret", "password"))
+
+
+def _convert(name: str, raw: Any, annotation: str) -> Any:
+    kind = annotation.replace(" ", "")
+    try:
+        if kind in ("int",):
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+        if kind == "bool":
+            if isinstance(raw, bool):
+                return raw
+            text = str(raw).strip().lower()
+            if text not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+                raise ValueError(raw)
+            return text in ("1", "true", "yes", "on")
+        if kind.startswith("Path"):
+            return Path(os.path.expanduser(str(raw))) if str(raw) else None
+        if kind.startswith("tuple[str"):
+            items = raw if isinstance(raw, list | tuple) else str(raw).split(",")
+            return tuple(s.strip() for s in items if str(s).strip())
+        if kind.startswith("int|None"):
+            return int(raw) if str(raw).strip() else None
+        return str(raw)
+    except (TypeError, ValueError):
+        raise ConfigError("config.bad_value", name=ENV_PREFIX + name.upper(), value=str(raw)) from None
+
+
+def _apply(cls: type, base: Any, values: Mapping[str, Any]) -> Any:
+    changes = {}
+    for f in fields(cls):
+        if f.name in values:
+            changes[f.name] = _convert(f.name, values[f.name], str(f.type))
+    return dataclasses.replace(base, **changes) if changes else base
+
+
+def load_settings(config_file: Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    path = config_file or (Path(env[ENV_PREFIX + "CONFIG"]) if env.get(ENV_PREFIX + "CONFIG") else None)
+    if path is not None:
+        try:
+            values.update(tomllib.loads(path.read_text(encoding="utf-8")))
+        except OSError:
+            raise ConfigError("file.unreadable", path=str(path)) from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError("config.bad_file", path=str(path), reason=str(exc)) from None
+    known = {f.name for f in fields(Settings)} | {f.name for f in fields(Limits)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError("config.unknown", names=", ".join(unknown))
+    for key, raw in env.items():
+        if key.startswith(ENV_PREFIX) and key != ENV_PREFIX + "CONFIG":
+            name = key[len(ENV_PREFIX) :].lower()
+            if name in known:
+                values[name] = raw
+    settings = _apply(Settings, Settings(), values)
+    limits = _apply(Limits, settings.limits, values)
+    return dataclasses.replace(settings, limits=limits)

@@ -1,0 +1,251 @@
+"""The meme catalog: a folder a person writes by hand and keeps in git.
+
+    <dir>/catalog.toml     one [[meme]] table per meme (see data/README.md)
+    <dir>/images/...       the images it names (or `package:<module>/<path>` for an image that ships
+                           inside an installed package, optionally cropped)
+
+Loading validates every entry and reports all the bad ones at once, each with its file and line.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import shutil
+import tomllib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from PIL import Image, UnidentifiedImageError
+
+from core.errors import InputError
+
+CATALOG_FILE = "catalog.toml"
+PACKAGE_PREFIX = "package:"
+_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+_HEADER_RE = re.compile(r"^\s*\[\[\s*meme\s*\]\]")
+
+
+@dataclass(frozen=True)
+class Meme:
+    id: str
+    caption: str
+    image: str = ""  # as written in the catalog: a path relative to the catalog, or package:...
+    examples: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    #: indices (largest face first) of the faces to swap by default; empty = the largest
+    faces: tuple[int, ...] = ()
+    crop: tuple[int, int, int, int] | None = None  # x, y, width, height
+    where: str = ""  # "file:line" for messages
+
+    @property
+    def texts(self) -> tuple[str, ...]:
+        """Everything a sentence is matched against: the caption and the example sentences."""
+        return (self.caption, *self.examples)
+
+
+@dataclass
+class Catalog:
+    root: Path | None
+    memes: list[Meme]
+    by_id: dict[str, Meme] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.by_id = {m.id: m for m in self.memes}
+
+    def image_bytes(self, meme: Meme) -> bytes:
+        """The meme's image file, cropped as the catalog says (crops are re-encoded losslessly)."""
+        data = _read_reference(self.root, meme.image)
+        if meme.crop is None:
+            return data
+        with Image.open(io.BytesIO(data)) as img:
+            x, y, w, h = meme.crop
+            out = io.BytesIO()
+            img.convert("RGB").crop((x, y, x + w, y + h)).save(out, "PNG")
+            return out.getvalue()
+
+
+def _read_reference(root: Path | None, ref: str) -> bytes:
+    if ref.startswith(PACKAGE_PREFIX):
+        module, _, inner = ref[len(PACKAGE_PREFIX) :].partition("/")
+        return resources.files(module).joinpath(inner).read_bytes()
+    if root is None:
+        raise FileNotFoundError(ref)
+    return (root / ref).read_bytes()
+
+
+def _header_lines(text: str) -> list[int]:
+    return [i for i, line in enumerate(text.splitlines(), 1) if _HEADER_RE.match(line)]
+
+
+def _check_image(root: Path, ref: str, crop: tuple[int, int, int, int] | None) -> str | None:
+    try:
+        data = _read_reference(root, ref)
+    except (OSError, ModuleNotFoundError, ValueError):
+        return f"image not found: {ref}"
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            width, height = img.size
+            img.verify()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        return f"image is not a readable picture: {ref}"
+    if crop is not None:
+        x, y, w, h = crop
+        if w <= 0 or h <= 0 or x < 0 or y < 0 or x + w > width or y + h > height:
+            return f"crop {list(crop)} is outside the {width}x{height} image"
+    return None
+
+
+def _strings(raw: object, name: str, problems: list[str]) -> tuple[str, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or not all(isinstance(s, str) for s in raw):
+        problems.append(f"'{name}' must be a list of strings")
+        return ()
+    return tuple(s.strip() for s in raw if s.strip())
+
+
+def _parse_entry(raw: dict, root: Path, check_images: bool) -> tuple[Meme | None, list[str]]:
+    problems: list[str] = []
+    meme_id = raw.get("id")
+    if not isinstance(meme_id, str) or not _ID_RE.match(meme_id):
+        problems.append("missing or bad 'id' (letters, digits, '-' or '_', up to 64)")
+    caption = raw.get("caption")
+    if not isinstance(caption, str) or not caption.strip():
+        problems.append("empty caption")
+    image = raw.get("image")
+    if not isinstance(image, str) or not image.strip():
+        problems.append("missing 'image'")
+    crop = raw.get("crop")
+    if crop is not None and not (
+        isinstance(crop, list) and len(crop) == 4 and all(isinstance(v, int) for v in crop)
+    ):
+        problems.append("'crop' must be [x, y, width, height] in pixels")
+        crop = None
+    faces = raw.get("faces", [])
+    if not isinstance(faces, list) or not all(isinstance(v, int) and v >= 0 for v in faces):
+        problems.append("'faces' must be a list of face numbers (0 = largest)")
+        faces = []
+    examples = _strings(raw.get("examples"), "examples", problems)
+    tags = _strings(raw.get("tags"), "tags", problems)
+    unknown = sorted(set(raw) - {"id", "caption", "image", "crop", "faces", "examples", "tags"})
+    if unknown:
+        problems.append(f"unknown field(s): {', '.join(unknown)}")
+    if check_images and isinstance(image, str) and image.strip():
+        error = _check_image(root, image, tuple(crop) if crop else None)
+        if error:
+            problems.append(error)
+    if problems:
+        return None, problems
+    return Meme(
+        id=meme_id,
+        caption=" ".join(caption.split()),
+        image=image,
+        examples=examples,
+        tags=tags,
+        faces=tuple(faces),
+        crop=tuple(crop) if crop else None,
+    ), []
+
+
+def load_catalog(directory: Path, check_images: bool = True) -> Catalog:
+    path = Path(directory) / CATALOG_FILE
+    if not path.is_file():
+        raise InputError("catalog.missing", path=str(path))
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = tomllib.loads(text)
+    except (OSError, UnicodeDecodeError):
+        raise InputError("file.unreadable", path=str(path)) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise _invalid([f"{path}: {exc}"]) from None
+    entries = data.get("meme", [])
+    lines = _header_lines(text)
+    memes: list[Meme] = []
+    errors: list[str] = []
+    seen: dict[str, str] = {}
+    for index, raw in enumerate(entries):
+        where = f"{path}:{lines[index] if index < len(lines) else '?'}"
+        meme, problems = _parse_entry(raw, path.parent, check_images)
+        if meme is not None and meme.id in seen:
+            problems = [f"duplicate id '{meme.id}' (first at {seen[meme.id]})"]
+        errors.extend(f"{where}: {p}" for p in problems)
+        if meme is not None and not problems:
+            seen[meme.id] = where
+            memes.append(Meme(**{**meme.__dict__, "where": where}))
+    if errors:
+        raise _invalid(errors)
+    if not memes:
+        raise InputError("catalog.empty", path=str(path))
+    return Catalog(root=path.parent, memes=memes)
+
+
+def load_captions(file: Path) -> Catalog:
+    """A plain list of captions, one a line; ids are 0-based line numbers (no images)."""
+    try:
+        lines = Path(file).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        raise InputError("file.unreadable", path=str(file)) from None
+    blank = [f"{file}:{n}: empty caption" for n, line in enumerate(lines, 1) if not line.strip()]
+    if blank:
+        raise _invalid(blank)
+    if not lines:
+        raise InputError("catalog.empty", path=str(file))
+    return Catalog(root=None, memes=[Meme(id=str(i), caption=line.strip()) for i, line in enumerate(lines)])
+
+
+def _invalid(details: Sequence[str]) -> InputError:
+    return InputError(
+        "catalog.invalid",
+        count=len(details),
+        plural="y" if len(details) == 1 else "ies",
+        details="\n".join(details),
+    )
+
+
+def _toml_string(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def add_meme(
+    directory: Path,
+    image: Path,
+    caption: str,
+    meme_id: str | None = None,
+    examples: Sequence[str] = (),
+    tags: Sequence[str] = (),
+) -> Meme:
+    """Copy IMAGE into the catalog's images/ and append its entry; the catalog is validated after."""
+    directory = Path(directory)
+    catalog = load_catalog(directory) if (directory / CATALOG_FILE).exists() else None
+    meme_id = meme_id or re.sub(r"[^A-Za-z0-9_-]", "-", image.stem).strip("-")[:64] or "meme"
+    if not _ID_RE.match(meme_id):
+        raise _invalid([f"bad id '{meme_id}'"])
+    if catalog and meme_id in catalog.by_id:
+        raise InputError("catalog.image_exists", name=meme_id)
+    if not caption.strip():
+        raise _invalid(["empty caption"])
+    error = _check_image(image.parent, image.name, None)
+    if error:
+        raise _invalid([error])
+    target = directory / "images" / f"{meme_id}{image.suffix.lower()}"
+    if target.exists():
+        raise InputError("catalog.image_exists", name=str(target))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(image, target)
+    block = [
+        "",
+        "[[meme]]",
+        f"id = {_toml_string(meme_id)}",
+        f"image = {_toml_string(target.relative_to(directory).as_posix())}",
+        f"caption = {_toml_string(' '.join(caption.split()))}",
+    ]
+    if examples:
+        block.append("examples = [" + ", ".join(_toml_string(e) for e in examples) + "]")
+    if tags:
+        block.append("tags = [" + ", ".join(_toml_string(t) for t in tags) + "]")
+    with (directory / CATALOG_FILE).open("a", encoding="utf-8") as fh:
+        fh.write("\n".join(block) + "\n")
+    return load_catalog(directory).by_id[meme_id]

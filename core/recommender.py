@@ -1,0 +1,81 @@
+"""Sentence -> memes: exact cosine over a normalised matrix of every caption and example sentence.
+
+A meme's score is its best match over its caption and example sentences.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from core.cache import DiskCache, content_key
+from core.catalog import Catalog
+from core.embedders import Embedder
+
+
+@dataclass(frozen=True)
+class Ranked:
+    index: int  # position in the catalog's meme list
+    meme_id: str
+    caption: str
+    score: float
+
+
+def embed_cached(embedder: Embedder, texts: Sequence[str], cache: DiskCache | None) -> tuple[np.ndarray, int]:
+    """Embeddings for texts, computing only those the cache has not seen with this embedder.
+
+    Returns the matrix and how many texts had to be embedded now."""
+    keys = [content_key(embedder.key, t) for t in texts]
+    found = cache.get_many(set(keys)) if cache else {}
+    missing = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in found}.items())
+    if missing:
+        vectors = embedder.embed([t for _, t in missing])
+        fresh = {k: v.astype(np.float32).tobytes() for (k, _), v in zip(missing, vectors, strict=True)}
+        if cache:
+            cache.put_many(fresh)
+        found = {**found, **fresh}
+    out = np.empty((len(texts), embedder.dim), np.float32)
+    for row, key in enumerate(keys):
+        out[row] = np.frombuffer(found[key], np.float32)
+    return out, len(missing)
+
+
+class Recommender:
+    def __init__(self, catalog: Catalog, embedder: Embedder, cache: DiskCache | None = None) -> None:
+        self.catalog = catalog
+        self.embedder = embedder
+        texts: list[str] = []
+        starts: list[int] = []
+        for meme in catalog.memes:
+            starts.append(len(texts))
+            texts.extend(meme.texts)
+        self._starts = np.asarray(starts, np.intp)
+        self._position = {meme.id: i for i, meme in enumerate(catalog.memes)}
+        self._matrix, self.freshly_embedded = embed_cached(embedder, texts, cache)
+        self.text_count = len(texts)
+
+    def __len__(self) -> int:
+        return len(self.catalog.memes)
+
+    def scores(self, sentence: str) -> np.ndarray:
+        """Each meme's score (its best cosine over its texts) for an already validated sentence."""
+        query = self.embedder.embed([sentence])[0]
+        per_text = self._matrix @ query
+        return np.maximum.reduceat(per_text, self._starts)
+
+    def rank(self, sentence: str, top: int = 5, exclude: Collection[str] = ()) -> list[Ranked]:
+        scores = self.scores(sentence)
+        if exclude:
+            hidden = [self._position[m] for m in exclude if m in self._position]
+            scores[hidden] = -np.inf
+        top = max(0, min(top, len(scores)))
+        best = np.argpartition(-scores, top - 1)[:top] if 0 < top < len(scores) else np.arange(len(scores))
+        best = best[np.argsort(-scores[best], kind="stable")][:top]
+        memes = self.catalog.memes
+        return [
+            Ranked(int(i), memes[i].id, memes[i].caption, float(scores[i]))
+            for i in best
+            if np.isfinite(scores[i])
+        ]

@@ -1,0 +1,21 @@
+"""Checks on what a person typed, shared by every entry point."""
+
+from __future__ import annotations
+
+import unicodedata
+
+from core.errors import InputError
+from core.limits import Limits
+
+
+def clean_sentence(text: str | None, limits: Limits) -> str:
+    """The sentence to rank, or an InputError that tells the person what to type instead."""
+    text = unicodedata.normalize("NFC", text or "").strip()
+    if not text:
+        raise InputError("text.empty")
+    if len(text) > limits.max_text_chars:
+        raise InputError("text.too_long", length=len(text), limit=limits.max_text_chars)
+    # Letters or digits in any script (Hangul jamo like ㅋㅋ count); emoji and symbols alone say too little.
+    if not any(unicodedata.category(ch)[0] in "LN" for ch in text):
+        raise InputError("text.no_words")
+    return " ".join(text.split())

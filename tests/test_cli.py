@@ -1,0 +1,92 @@
+"""The command line as a person uses it: real process, real model, exit codes and one-line messages."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+
+def test_recommend_one_sentence(run_cli) -> None:
+    result = run_cli("recommend", "--top", "2", "시험 완전 망했어 ㅠㅠ")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 2 and lines[0].startswith("1. ") and "joey-blank" in lines[0]
+
+
+def test_recommend_reads_stdin_and_keeps_lines_aligned(run_cli, tmp_path: Path) -> None:
+    captions = tmp_path / "captions.txt"
+    captions.write_text("생일 축하를 받아 고마워 하고 있다.\n배가 고파서 밥을 찾고 있다.\n", encoding="utf-8")
+    result = run_cli(
+        "recommend",
+        "--captions",
+        str(captions),
+        "--json",
+        "--top",
+        "2",
+        stdin="다들 생일 축하해줘서 고마워\n\n배고파 죽겠다\n",
+    )
+    assert result.returncode == 2  # one empty line
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(rows) == 3
+    assert rows[0][0]["id"] == 0 and rows[2][0]["id"] == 1
+    assert rows[1] == []
+    assert set(rows[0][0]) == {"id", "caption", "score"}
+    assert "문장을 입력해 주세요" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["recommend", ""], "문장을 입력해 주세요"),
+        (["recommend", "   "], "문장을 입력해 주세요"),
+        (["recommend", "a" * 100_000], "문장이 너무 길어요"),  # the OS caps one argument near 128 KB
+        (["recommend", "😭😭🔥🔥"], "이모지나 기호만으로는"),
+        (["recommend", "--model", "jhgan/ko-sbert-nli-not-here", "배고파"], "불러올 수 없어요"),
+        (["recommend", "--catalog", "/nonexistent", "배고파"], "카탈로그를 찾을 수 없어요"),
+    ],
+)
+def test_bad_input_is_one_clear_line_and_exit_2(run_cli, args: list[str], fragment: str) -> None:
+    result = run_cli(*args)
+    assert result.returncode == 2
+    assert fragment in result.stderr
+    assert "Traceback" not in result.stderr and result.stdout == ""
+
+
+def test_a_100000_character_line_on_stdin_is_refused(run_cli) -> None:
+    result = run_cli("recommend", "--json", stdin="가" * 100_000 + "\n")
+    assert result.returncode == 2
+    assert result.stdout == "[]\n" and "문장이 너무 길어요 (100000자)" in result.stderr
+
+
+def test_broken_catalog_lists_every_problem(run_cli, tmp_path: Path) -> None:
+    (tmp_path / "catalog.toml").write_text(
+        '[[meme]]\nid = "a"\nimage = "nope.png"\ncaption = ""\n\n'
+        '[[meme]]\nid = "b"\nimage = "x.jpg"\ncaption = "c"\n',
+        encoding="utf-8",
+    )
+    result = run_cli("catalog", "build", str(tmp_path))
+    assert result.returncode == 2
+    assert "catalog.toml:1: empty caption" in result.stderr
+    assert "catalog.toml:1: image not found: nope.png" in result.stderr
+    assert "catalog.toml:6: image not found: x.jpg" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_catalog_build_twice_reembeds_nothing(run_cli, demo_catalog_dir: Path) -> None:
+    first = run_cli("catalog", "build", str(demo_catalog_dir))
+    assert first.returncode == 0, first.stderr
+    second = run_cli("catalog", "build", str(demo_catalog_dir))
+    assert second.returncode == 0, second.stderr
+    assert "(0 embedded now" in second.stdout and "(0 embedded now" not in first.stdout
+
+
+def test_config_masks_secrets(run_cli, cli_env: dict[str, str]) -> None:
+    cli_env["FFFUSION_MAX_TEXT_CHARS"] = "321"
+    result = run_cli("config")
+    assert result.returncode == 0, result.stderr
+    assert "max_text_chars = 321" in result.stdout
+    cli_env["FFFUSION_MAX_TEXT_CHARS"] = "lots"
+    bad = run_cli("config")
+    assert bad.returncode == 2 and "FFFUSION_MAX_TEXT_CHARS=lots" in bad.stderr
