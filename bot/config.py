@@ -39,6 +39,15 @@ class Settings:
     workers: int = 0  # 0 = one per CPU core
     lang: str = "ko"
     log_level: str = "INFO"
+    # the HTTP server (bot/web.py): result images by URL and the KakaoTalk skill
+    http_host: str = "0.0.0.0"
+    http_port: int = 8080
+    public_url: str = ""  # https://... as Kakao sees this server; image URLs are {public_url}/media/<id>.jpg
+    kakao_secret: str = ""  # secret path segment of the skill URL; the skill runs when it is set
+    kakao_image_hosts: tuple[str, ...] = ("secure.kakaocdn.net", "talk.kakaocdn.net", "k.kakaocdn.net")
+    kakao_budget_s: float = 3.8  # then answer useCallback (Open Builder waits 5 s)
+    media_max_age_s: int = 24 * 3600
+    media_max_bytes: int = 1 << 30
     limits: Limits = field(default_factory=Limits)
 
     def masked(self) -> dict[str, Any]:

@@ -19,7 +19,6 @@ from yarl import URL
 
 from core.errors import InputError
 
-DEFAULT_IMAGE_HOSTS = ("secure.kakaocdn.net", "talk.kakaocdn.net", "k.kakaocdn.net")
 MAX_REDIRECTS = 3
 _REDIRECTS = {301, 302, 303, 307, 308}
 _CHUNK = 64 * 1024
