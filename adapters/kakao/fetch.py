@@ -22,6 +22,7 @@ from core.errors import InputError
 MAX_REDIRECTS = 3
 _REDIRECTS = {301, 302, 303, 307, 308}
 _CHUNK = 64 * 1024
+_MB = 1024 * 1024
 _HEADERS = {"User-Agent": "fffusion-kakao/1", "Accept": "image/*"}
 
 
@@ -98,15 +99,18 @@ class ImageFetcher:
         return self.check(nxt)
 
     async def _read(self, resp: aiohttp.ClientResponse) -> bytes:
-        too_big = InputError("image.too_big_bytes", limit_mb=round(self.max_bytes / 2**20, 1))
         if resp.content_length is not None and resp.content_length > self.max_bytes:
-            raise too_big
+            raise self._too_big(resp.content_length)
         body = bytearray()
         async for chunk in resp.content.iter_chunked(_CHUNK):
             body += chunk
             if len(body) > self.max_bytes:
-                raise too_big
+                raise self._too_big(len(body))
         return bytes(body)
+
+    def _too_big(self, size: int) -> InputError:
+        limit_mb = f"{self.max_bytes / _MB:.0f}"
+        return InputError("image.too_big_bytes", size_mb=f"{size / _MB:.1f}", limit_mb=limit_mb)
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
