@@ -114,10 +114,197 @@ TEXTS: dict[str, dict[str, str]] = {
         "ko": "웹 서버를 {host}:{port} 에서 열 수 없어요: {reason} (FFFUSION_HTTP_HOST / FFFUSION_HTTP_PORT)",
         "en": "Cannot listen on {host}:{port}: {reason} (FFFUSION_HTTP_HOST / FFFUSION_HTTP_PORT)",
     },
+    # images
+    "image.too_big_bytes": {
+        "ko": "사진 파일이 너무 커요 ({size_mb}MB). {limit_mb}MB 이하로 줄여서 보내 주세요.",
+        "en": "That image file is too big ({size_mb} MB). Send one under {limit_mb} MB.",
+    },
+    "image.too_many_pixels": {
+        "ko": "사진 해상도가 너무 커요. {limit_mp}백만 화소 이하로 줄여서 보내 주세요.",
+        "en": "That image has too many pixels. Resize it to under {limit_mp} megapixels and send it again.",
+    },
+    "image.not_image": {
+        "ko": "사진 파일이 아니에요. JPEG, PNG, WebP, GIF 사진을 보내 주세요.",
+        "en": "That is not an image file. Send a JPEG, PNG, WebP or GIF picture.",
+    },
+    "image.truncated": {
+        "ko": "사진 파일이 손상됐거나 끝까지 받지 못했어요. 사진을 다시 보내 주세요.",
+        "en": "That image is damaged or incomplete. Please send the picture again.",
+    },
+    "image.output_format": {
+        "ko": "'{path}' 확장자로는 저장할 수 없어요. 파일 이름을 {supported} 중 하나로 끝나게 지어 주세요.",
+        "en": "Cannot write '{path}': end the file name with one of {supported}.",
+    },
+    # faces
+    "face.none": {
+        "ko": "사진에서 얼굴을 찾지 못했어요. 얼굴이 정면으로 크게 잘 보이는 사진을 보내 주세요.",
+        "en": "I couldn't find a face in that picture. Send one where your face is large and looks at the camera.",
+    },
+    "face.too_small": {
+        "ko": "얼굴이 너무 작아요 ({size}px). 얼굴이 {min}px 이상으로 크게 나온 사진을 보내 주세요.",
+        "en": "The face is too small ({size} px). Send a picture where the face is at least {min} px wide.",
+    },
+    "face.several_used_largest": {
+        "ko": "사진에 얼굴이 {count}개 있어서 가장 큰 얼굴을 썼어요. 다른 얼굴을 쓰려면 그 사람만 나오게 잘라서 보내 주세요.",
+        "en": "The picture has {count} faces; I used the largest. To use another, crop the picture to that person.",
+    },
+    "face.greyscale": {
+        "ko": "흑백 사진이라 피부색은 짤에 맞춰 넣을게요. 컬러 사진을 보내면 더 자연스러워요.",
+        "en": "That is a black-and-white photo, so skin colour will come from the meme. A colour photo looks better.",
+    },
+    "face.record_invalid": {
+        "ko": "저장된 얼굴 정보를 읽을 수 없어요. /setface 로 얼굴을 다시 등록해 주세요.",
+        "en": "Your saved face can't be read. Please register your face again with /setface.",
+    },
+    "face.bad_target": {
+        "ko": "얼굴 번호 {index}은(는) 없어요. 이 짤의 얼굴은 {count}개예요 (0이 가장 큰 얼굴).",
+        "en": "There is no face number {index}: this meme has {count} face(s), 0 is the largest.",
+    },
+    "face.bad_target_spec": {
+        "ko": "바꿀 얼굴은 default, all, largest 또는 번호(0이 가장 큰 얼굴)로 골라 주세요: {value}",
+        "en": "Choose the faces to swap with default, all, largest or a number (0 = largest): {value}",
+    },
+    "face.backend_unknown": {
+        "ko": "알 수 없는 얼굴 엔진이에요: {name}. auto, dlib, insightface 중에서 골라 주세요.",
+        "en": "Unknown face engine: {name}. Choose auto, dlib or insightface.",
+    },
+    "face.models_dir_missing": {
+        "ko": "insightface 엔진을 쓰려면 모델 폴더를 지정해 주세요 (--models 폴더 또는 설정 models_dir).",
+        "en": "The insightface engine needs a models folder: pass --models DIR or set models_dir.",
+    },
+    "face.model_missing": {
+        "ko": "insightface 모델 파일 {name}이(가) 없어요. 이 위치에 넣어 주세요: {where}",
+        "en": "The insightface model file {name} is missing. Put it here: {where}",
+    },
+    "face.swapper_misplaced": {
+        "ko": "inswapper_128.onnx 가 buffalo_l 폴더 안({found})에 있어요. 모델 폴더 바로 아래로 옮겨 주세요: {where}",
+        "en": "inswapper_128.onnx is inside the buffalo_l folder ({found}). Move it up to {where}",
+    },
+    "face.model_broken": {
+        "ko": "얼굴 모델 파일을 불러오지 못했어요 ({path}). 파일이 손상됐을 수 있으니 다시 받아 넣어 주세요.",
+        "en": "Cannot load the face model file {path}. It may be damaged: replace it with a fresh copy.",
+    },
+    "swap.no_face_in_meme": {
+        "ko": "이 짤에서 바꿀 얼굴을 찾지 못했어요. 사람 얼굴이 보이는 짤을 골라 주세요.",
+        "en": "I found no face to swap in that meme. Pick a meme that shows a person's face.",
+    },
+    "swap.pose_mismatch": {
+        "ko": "얼굴 방향이 너무 달라서 얼굴 하나는 그대로 뒀어요. 정면을 보는 사진을 등록하면 더 잘 돼요.",
+        "en": "One face points too far away from yours, so I left it as it was. A front-facing photo works best.",
+    },
+    "swap.target_too_small": {
+        "ko": "짤 속 얼굴이 너무 작아서 얼굴 하나는 그대로 뒀어요.",
+        "en": "One face in the meme is too small to swap, so I left it as it was.",
+    },
+    # the service
+    "service.busy": {
+        "ko": "지금 짤을 만드는 사람이 너무 많아요. 잠시 후에 다시 해 주세요.",
+        "en": "Too many memes in the works right now. Please try again in a moment.",
+    },
+    "service.rate_limited": {
+        "ko": "너무 빨리 요청하고 있어요. {seconds}초 뒤에 다시 해 주세요.",
+        "en": "You're going a bit fast. Try again in {seconds} seconds.",
+    },
+    "service.worker_died": {
+        "ko": "짤을 만들다가 문제가 생겼어요. 한 번만 다시 해 주세요.",
+        "en": "Something broke while making your meme. Please try once more.",
+    },
+    "service.stopping": {
+        "ko": "봇이 잠시 재시작하는 중이에요. 조금 뒤에 다시 해 주세요.",
+        "en": "The bot is restarting. Please try again shortly.",
+    },
+    "face.not_registered": {
+        "ko": "아직 얼굴이 등록되지 않아서 원본 짤을 보냈어요. /setface 와 함께 얼굴 사진을 보내면 내 얼굴로 바꿔 드려요.",
+        "en": "No face registered yet, so here is the original. Send a photo of yourself with /setface to star in it.",
+    },
+    "face.unknown_name": {
+        "ko": "'{name}' 이라는 얼굴은 없어요. 등록한 얼굴 이름을 확인해 주세요.",
+        "en": "There is no face named '{name}'. Check the names of your registered faces.",
+    },
+    "face.too_many": {
+        "ko": "얼굴은 {limit}개까지 등록할 수 있어요 ({names}). 같은 이름으로 다시 등록하면 바뀌어요.",
+        "en": "You can register up to {limit} faces ({names}). Registering under an existing name replaces it.",
+    },
+    "meme.no_swappable_face": {
+        "ko": "이 짤에는 바꿀 수 있는 얼굴이 없어서 원본을 보냈어요.",
+        "en": "This meme has no face I could swap, so here is the original.",
+    },
+    "meme.request_unknown": {
+        "ko": "오래된 요청이라 다른 짤을 찾을 수 없어요. 문장을 다시 보내 주세요.",
+        "en": "That request has expired. Send your sentence again.",
+    },
+    "meme.no_more": {
+        "ko": "이 문장에 어울리는 짤을 다 보여 드렸어요. 다른 문장으로 해 보세요.",
+        "en": "That's every meme that fits this sentence. Try another sentence.",
+    },
     # generic
     "file.unreadable": {
         "ko": "파일을 읽을 수 없어요: {path}",
         "en": "Cannot read the file: {path}",
+    },
+    # telegram (adapters/telegram)
+    "telegram.help": {
+        "ko": "무한짤봇: 문장을 보내면 그 상황에 딱 맞는 짤에 내 얼굴을 합성해 드려요.\n"
+        "1) 얼굴 등록: 얼굴이 잘 보이는 사진에 캡션 /setface 를 달아 보내요 (지우기: /deleteface).\n"
+        "2) 개인 채팅은 아무 문장이나, 그룹은 /meme 문장 또는 @{bot} 멘션, 어느 채팅에서든 @{bot} 문장.",
+        "en": "FFfusion: send a sentence and get the meme that fits it, with your face swapped in.\n"
+        "1) Register your face: send a clear photo of yourself with the caption /setface (forget it: /deleteface).\n"
+        "2) In a private chat just type; in groups use /meme sentence or mention @{bot}; anywhere: @{bot} sentence.",
+    },
+    "telegram.setface_send_photo": {
+        "ko": "이제 얼굴이 잘 보이는 사진을 보내 주세요. 그 사진으로 얼굴을 등록할게요.",
+        "en": "Now send a photo where your face is clearly visible, and I'll register it.",
+    },
+    "telegram.face_saved": {
+        "ko": "이 얼굴로 짤을 만들게요 (얼굴 이름: {name}).",
+        "en": "I'll use this face for your memes (face name: {name}).",
+    },
+    "telegram.photo_hint": {
+        "ko": "얼굴을 등록하려면 사진에 캡션 /setface 를 달아 보내 주세요. 짤은 문장을 보내면 만들어 드려요.",
+        "en": "To register your face, send the photo with the caption /setface. For a meme, send a sentence.",
+    },
+    "telegram.unsupported": {
+        "ko": "스티커, 음성, 동영상은 읽지 못해요. 상황을 글로 적어 보내 주세요.",
+        "en": "I can't read stickers, voice messages or videos. Describe the situation in text.",
+    },
+    "telegram.edited": {
+        "ko": "수정한 메시지로는 짤을 만들지 않아요. 새 메시지로 다시 보내 주세요.",
+        "en": "I don't make memes from edited messages. Send it again as a new message.",
+    },
+    "telegram.next_button": {"ko": "다른 짤", "en": "Another one"},
+    "telegram.not_yours": {
+        "ko": "이 버튼은 요청한 사람만 누를 수 있어요.",
+        "en": "Only the person who asked can use this button.",
+    },
+    "telegram.busy": {"ko": "다른 짤을 고르는 중이에요. 잠시만요!", "en": "Already picking another one, one moment!"},
+    "telegram.delete_confirm": {
+        "ko": "등록한 얼굴과 기록을 모두 지울까요? 되돌릴 수 없어요.",
+        "en": "Delete your registered faces and all your data? This can't be undone.",
+    },
+    "telegram.delete_yes": {"ko": "모두 지우기", "en": "Delete everything"},
+    "telegram.delete_no": {"ko": "취소", "en": "Cancel"},
+    "telegram.deleted": {"ko": "얼굴과 기록을 모두 지웠어요.", "en": "Your faces and data are deleted."},
+    "telegram.nothing_to_delete": {"ko": "지울 정보가 없어요.", "en": "There was nothing to delete."},
+    "telegram.delete_cancelled": {
+        "ko": "취소했어요. 아무것도 지우지 않았어요.",
+        "en": "Cancelled: nothing was deleted.",
+    },
+    "telegram.inline_start": {"ko": "봇과 대화해서 내 얼굴 등록하기", "en": "Open the bot to register your face"},
+    "telegram.cmd_meme": {"ko": "문장에 맞는 짤 만들기", "en": "Make a meme from a sentence"},
+    "telegram.cmd_setface": {"ko": "사진으로 내 얼굴 등록", "en": "Register your face from a photo"},
+    "telegram.cmd_deleteface": {"ko": "내 얼굴과 기록 지우기", "en": "Forget my face and data"},
+    "telegram.cmd_help": {"ko": "사용법", "en": "How to use the bot"},
+    "telegram.bad_token": {
+        "ko": "텔레그램이 봇 토큰을 거부했어요. FFFUSION_TELEGRAM_TOKEN 을 확인해 주세요.",
+        "en": "Telegram rejected the bot token: check FFFUSION_TELEGRAM_TOKEN.",
+    },
+    "telegram.unreachable": {
+        "ko": "텔레그램 Bot API 서버에 연결할 수 없어요 ({url}): {reason}",
+        "en": "Cannot reach the Telegram Bot API at {url}: {reason}",
+    },
+    "telegram.webhook_failed": {
+        "ko": "텔레그램 웹훅을 설정할 수 없어요 ({url}): {reason}",
+        "en": "Telegram refused the webhook {url}: {reason}",
     },
     "internal": {
         "ko": "잠깐 문제가 생겼어요. 조금 뒤에 다시 해 주세요.",

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
+import io
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from importlib import resources
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from bot.config import DEMO_CATALOG
 from core.embedders import E5Embedder
+from core.limits import Limits
+from core.pool import WorkerPool
+from core.service import MemeService
+from core.worker import WorkerConfig, init_worker
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -52,3 +60,60 @@ def run_cli(cli_env: dict[str, str]) -> Callable[..., subprocess.CompletedProces
         )
 
     return run
+
+
+def _jpeg(image: Image.Image) -> bytes:
+    out = io.BytesIO()
+    image.convert("RGB").save(out, "JPEG", quality=95)
+    return out.getvalue()
+
+
+@pytest.fixture(scope="session")
+def photo_a() -> bytes:
+    """Person A: Tom Hanks, from insightface's sample images."""
+    data = resources.files("insightface").joinpath("data/images/Tom_Hanks_54745.png").read_bytes()
+    with Image.open(io.BytesIO(data)) as img:
+        return _jpeg(img.resize((336, 336), Image.Resampling.LANCZOS))
+
+
+@pytest.fixture(scope="session")
+def photo_b() -> bytes:
+    """Person B: the astronaut (Eileen Collins, NASA, public domain) from scikit-image, cropped to her head."""
+    from skimage import data
+
+    return _jpeg(Image.fromarray(data.astronaut()).crop((60, 0, 360, 320)))
+
+
+@pytest.fixture(scope="session")
+def worker_config(tmp_path_factory: pytest.TempPathFactory) -> WorkerConfig:
+    # Generous rate limits: the tests that exercise limits build their own service.
+    limits = dataclasses.replace(Limits(), rate_per_minute=10_000)
+    return WorkerConfig(catalog_dir=DEMO_CATALOG, cache_dir=tmp_path_factory.mktemp("cache"), limits=limits)
+
+
+@pytest.fixture(scope="session")
+async def shared_pool(worker_config: WorkerConfig) -> AsyncIterator[WorkerPool]:
+    """One pool of real workers (real models) for the whole session; services borrow it."""
+    pool = WorkerPool(2, worker_config.limits.queue_length, init_worker, (worker_config,))
+    await pool.start()
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture
+def service_factory(worker_config: WorkerConfig, shared_pool: WorkerPool) -> Callable[[Path], Awaitable[MemeService]]:
+    async def make(data_dir: Path) -> MemeService:
+        service = MemeService(worker_config, data_dir, pool=shared_pool)
+        await service.start()
+        return service
+
+    return make
+
+
+@pytest.fixture
+async def service(
+    service_factory: Callable[[Path], Awaitable[MemeService]], tmp_path: Path
+) -> AsyncIterator[MemeService]:
+    svc = await service_factory(tmp_path / "data")
+    yield svc
+    await svc.close()

@@ -1,0 +1,64 @@
+"""A catalog made ready to serve: caption embeddings and each meme's target faces, computed once and
+cached by content hash, so a request detects nothing on a meme and a start re-embeds nothing."""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+from core.cache import DiskCache, content_key
+from core.catalog import Catalog, Meme
+from core.embedders import Embedder
+from core.faces import DetectedFace, FaceEngine
+from core.images import decode_image
+from core.limits import Limits
+from core.recommender import Recommender
+
+
+@dataclass
+class PreparedCatalog:
+    catalog: Catalog
+    recommender: Recommender
+    targets: dict[str, list[DetectedFace]]
+    freshly_detected: int
+
+
+def _pack(faces: list[DetectedFace]) -> bytes:
+    parts = [face.to_bytes() for face in faces]
+    return struct.pack("<I", len(parts)) + b"".join(struct.pack("<I", len(p)) + p for p in parts)
+
+
+def _unpack(data: bytes) -> list[DetectedFace]:
+    (count,), offset, faces = struct.unpack_from("<I", data), 4, []
+    for _ in range(count):
+        (size,) = struct.unpack_from("<I", data, offset)
+        faces.append(DetectedFace.from_bytes(data[offset + 4 : offset + 4 + size]))
+        offset += 4 + size
+    return faces
+
+
+def detect_targets(
+    catalog: Catalog, engine: FaceEngine, cache: DiskCache | None, limits: Limits
+) -> tuple[dict[str, list[DetectedFace]], int]:
+    """Faces of every meme, largest first; only images the cache has not seen are decoded and searched."""
+    keys: dict[str, tuple[Meme, bytes]] = {}
+    for meme in catalog.memes:
+        data = catalog.image_bytes(meme)
+        keys[content_key(engine.key, data)] = (meme, data)
+    found = cache.get_many(keys) if cache else {}
+    fresh: dict[str, bytes] = {}
+    for key, (_, data) in keys.items():
+        if key not in found:
+            fresh[key] = _pack(engine.detect(decode_image(data, limits)))
+    if cache and fresh:
+        cache.put_many(fresh)
+    packed = {**found, **fresh}
+    return {meme.id: _unpack(packed[key]) for key, (meme, _) in keys.items()}, len(fresh)
+
+
+def prepare_catalog(
+    catalog: Catalog, embedder: Embedder, engine: FaceEngine, cache: DiskCache | None, limits: Limits
+) -> PreparedCatalog:
+    recommender = Recommender(catalog, embedder, cache)
+    targets, fresh = detect_targets(catalog, engine, cache, limits)
+    return PreparedCatalog(catalog, recommender, targets, fresh)

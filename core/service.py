@@ -1,0 +1,285 @@
+"""The one small async API every platform adapter calls. Everything that is the same on every chat
+platform lives here: faces, meme requests, "다른 짤", limits, results cache and storage."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import secrets
+import time
+import unicodedata
+from collections import OrderedDict, defaultdict, deque
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.catalog import Catalog, load_catalog
+from core.errors import InputError, ServiceError
+from core.limits import Limits
+from core.pool import WorkerPool
+from core.store import Store, StoredFace, StoredRequest
+from core.text import clean_sentence
+from core.worker import WorkerConfig, init_worker, job_rank, job_register, job_render
+
+log = logging.getLogger(__name__)
+
+DEFAULT_FACE = "기본"
+CANDIDATES = 10  # ranked memes kept per request for "다른 짤"
+HISTORY = 50  # memes remembered per person so the same sentence brings a fresh one
+
+
+@dataclass(frozen=True)
+class Person:
+    platform: str
+    user_id: str
+    lang: str = "ko"
+
+
+@dataclass(frozen=True)
+class FaceRegistration:
+    name: str
+    crop_jpeg: bytes
+    notices: tuple[str, ...]
+    is_default: bool
+
+
+@dataclass(frozen=True)
+class MemeResult:
+    request_id: str
+    meme_id: str
+    caption: str
+    image: bytes
+    result_key: str
+    swapped: bool
+    notice: str | None
+    rank: int
+    has_next: bool
+
+
+class RateLimiter:
+    """Sliding one-minute window per person, in memory."""
+
+    def __init__(self, per_minute: int) -> None:
+        self.per_minute = per_minute
+        self._hits: defaultdict[tuple[str, str], deque[float]] = defaultdict(deque)
+
+    def check(self, person: Person) -> None:
+        if self.per_minute <= 0:
+            return
+        now = time.monotonic()
+        hits = self._hits[(person.platform, person.user_id)]
+        while hits and now - hits[0] > 60:
+            hits.popleft()
+        if len(hits) >= self.per_minute:
+            raise ServiceError("service.rate_limited", seconds=int(60 - (now - hits[0])) + 1)
+        hits.append(now)
+
+
+class ResultCache:
+    """Finished images by result key, bounded in bytes (least recently used goes first)."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._items: OrderedDict[str, bytes] = OrderedDict()
+        self._size = 0
+
+    def get(self, key: str) -> bytes | None:
+        data = self._items.get(key)
+        if data is not None:
+            self._items.move_to_end(key)
+        return data
+
+    def put(self, key: str, data: bytes) -> None:
+        self.drop([key])
+        self._items[key] = data
+        self._size += len(data)
+        while self._size > self.max_bytes and self._items:
+            _, old = self._items.popitem(last=False)
+            self._size -= len(old)
+
+    def drop(self, keys: list[str]) -> None:
+        for key in keys:
+            old = self._items.pop(key, None)
+            if old is not None:
+                self._size -= len(old)
+
+
+def _text_key(text: str) -> str:
+    """Sentences that differ only in case, spacing or width count as the same request."""
+    return " ".join(unicodedata.normalize("NFKC", text).lower().split())
+
+
+def _result_key(record: bytes | None, meme_id: str, target: str) -> str:
+    face = hashlib.sha256(record).hexdigest() if record else "original"
+    return hashlib.sha256(f"{face}\0{meme_id}\0{target}".encode()).hexdigest()[:32]
+
+
+class MemeService:
+    def __init__(
+        self,
+        worker: WorkerConfig,
+        data_dir: Path,
+        workers: int = 0,
+        results_cache_mb: int = 64,
+        pool: WorkerPool | None = None,
+    ) -> None:
+        self.config = worker
+        self.limits: Limits = worker.limits
+        self.store = Store(Path(data_dir) / "fffusion.sqlite3")
+        size = workers or (len(__import__("os").sched_getaffinity(0)) or 1)
+        self._own_pool = pool is None
+        self.pool = pool or WorkerPool(size, self.limits.queue_length, init_worker, (worker,))
+        self._rate = RateLimiter(self.limits.rate_per_minute)
+        self._results = ResultCache(results_cache_mb * 1024 * 1024)
+        self._catalog: Catalog | None = None
+        # One registration or deletion at a time per person, so they never interleave.
+        self._person_locks: defaultdict[tuple[str, str], asyncio.Lock] = defaultdict(asyncio.Lock)
+
+    @property
+    def catalog(self) -> Catalog:
+        if self._catalog is None:
+            raise RuntimeError("service not started")
+        return self._catalog
+
+    async def start(self) -> None:
+        self._catalog = load_catalog(self.config.catalog_dir)
+        await self.store.open()
+        if self._own_pool:
+            await self.pool.start()
+
+    async def close(self) -> None:
+        if self._own_pool:
+            await self.pool.close()
+        await self.store.close()
+
+    # faces
+    async def register_face(self, person: Person, image: bytes, name: str | None = None) -> FaceRegistration:
+        name = " ".join((name or DEFAULT_FACE).split())[:32] or DEFAULT_FACE
+        if len(image) > self.limits.max_image_bytes:
+            raise InputError(
+                "image.too_big_bytes",
+                size_mb=f"{len(image) / 2**20:.1f}",
+                limit_mb=f"{self.limits.max_image_bytes / 2**20:.0f}",
+            )
+        self._rate.check(person)
+        async with self._person_locks[(person.platform, person.user_id)]:
+            pid = await self.store.person(person.platform, person.user_id)
+            names = await self.store.face_names(pid)
+            if name not in names and len(names) >= self.limits.max_faces_per_person:
+                raise InputError(
+                    "face.too_many", limit=self.limits.max_faces_per_person, names=", ".join(names)
+                )
+            record, crop, notices, engine = await self.pool.run(job_register, image)
+            is_default = not names or name == DEFAULT_FACE or await self.store.default_face(pid) == name
+            await self.store.save_face(pid, StoredFace(name, engine, record, crop), make_default=is_default)
+        return FaceRegistration(name, crop, notices, is_default)
+
+    async def list_faces(self, person: Person) -> list[str]:
+        pid = await self.store.find_person(person.platform, person.user_id)
+        return await self.store.face_names(pid) if pid is not None else []
+
+    async def delete_person(self, person: Person) -> bool:
+        async with self._person_locks[(person.platform, person.user_id)]:
+            pid = await self.store.find_person(person.platform, person.user_id)
+            if pid is None:
+                return False
+            keys = await self.store.delete_person(person.platform, person.user_id)
+            self._results.drop(keys)
+            return True
+
+    async def set_lang(self, person: Person) -> None:
+        await self.store.set_lang(await self.store.person(person.platform, person.user_id), person.lang)
+
+    async def _face_record(self, pid: int, face: str | None) -> bytes | None:
+        name = face or await self.store.default_face(pid)
+        if name is None:
+            if face:
+                raise InputError("face.unknown_name", name=face)
+            return None
+        stored = await self.store.face(pid, name)
+        if stored is None:
+            if face:
+                raise InputError("face.unknown_name", name=face)
+            return None
+        return stored.record
+
+    # memes
+    async def _render(self, pid: int, request: StoredRequest, index: int) -> MemeResult:
+        meme_id = request.candidates[index]
+        meme = self.catalog.by_id[meme_id]
+        record = await self._face_record(pid, request.face)
+        key = _result_key(record, meme_id, "default")
+        image = self._results.get(key)
+        swapped = record is not None and bool(meme_id)
+        if image is None:
+            image, swapped = await self.pool.run(job_render, meme_id, record, "default")
+            self._results.put(key, image)
+        await self.store.add_result(key, pid if record else None, meme_id)
+        await self.store.add_history(pid, request.text, meme_id, HISTORY)
+        notice = None
+        if record is None:
+            notice = "face.not_registered"
+        elif not swapped:
+            notice = "meme.no_swappable_face"
+        return MemeResult(
+            request_id=request.id,
+            meme_id=meme_id,
+            caption=meme.caption,
+            image=image,
+            result_key=key,
+            swapped=record is not None and swapped,
+            notice=notice,
+            rank=index,
+            has_next=len(request.shown) < len(request.candidates),
+        )
+
+    async def make_meme(self, person: Person, text: str, face: str | None = None) -> MemeResult:
+        sentence = clean_sentence(text, self.limits)
+        self._rate.check(person)
+        pid = await self.store.person(person.platform, person.user_id)
+        await self._face_record(pid, face)  # an unknown face name fails before any work
+        ranked = [meme_id for meme_id, _ in await self.pool.run(job_rank, sentence, CANDIDATES)]
+        text_key = _text_key(sentence)
+        recent = await self.store.recent_memes(pid, text_key)
+        fresh = [m for m in ranked if m not in recent] or ranked  # all seen: start over from the best
+        index = ranked.index(fresh[0])
+        request = StoredRequest(secrets.token_urlsafe(12), text_key, face, tuple(ranked), (ranked[index],))
+        await self.store.save_request(pid, request)
+        return await self._render(pid, request, index)
+
+    async def next_meme(self, person: Person, request_id: str) -> MemeResult:
+        self._rate.check(person)
+        pid = await self.store.find_person(person.platform, person.user_id)
+        request = await self.store.request(pid, request_id) if pid is not None else None
+        if request is None:
+            raise InputError("meme.request_unknown")
+        remaining = [m for m in request.candidates if m not in request.shown]
+        if not remaining:
+            raise InputError("meme.no_more")
+        request = StoredRequest(
+            request.id, request.text, request.face, request.candidates, (*request.shown, remaining[0])
+        )
+        await self.store.save_request(pid, request)
+        return await self._render(pid, request, request.candidates.index(remaining[0]))
+
+    async def candidates(self, person: Person, text: str, k: int) -> list[MemeResult]:
+        """The top k memes for a sentence, each with the person's face (inline mode)."""
+        first = await self.make_meme(person, text)
+        results = [first]
+        while len(results) < k and results[-1].has_next:
+            results.append(await self.next_meme(person, first.request_id))
+        return results
+
+    async def feedback(self, person: Person, request_id: str, kept: bool) -> None:
+        pid = await self.store.find_person(person.platform, person.user_id)
+        request = await self.store.request(pid, request_id) if pid is not None else None
+        if request is None or not request.shown:
+            return
+        await self.store.vote(pid, request.text, request.shown[-1], 1 if kept else -1)
+
+    # platform upload ids
+    async def remember_upload(self, platform: str, result_key: str, file_id: str) -> None:
+        await self.store.remember_upload(platform, result_key, file_id)
+
+    async def uploaded(self, platform: str, result_key: str) -> str | None:
+        return await self.store.uploaded(platform, result_key)

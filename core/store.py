@@ -1,0 +1,304 @@
+"""The bot's memory: one SQLite file (aiosqlite, WAL), schema versioned with PRAGMA user_version.
+
+A person is (platform, platform user id). Per person: registered faces (identity record and the aligned crop,
+never the original photo), the default face, language, what they were sent (so "다른 짤" never repeats), their
+open requests, and the feedback they gave. Deleting a person removes every row of theirs in one transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiosqlite
+
+# Each entry upgrades the schema from version N to N+1; never edit a released one, append.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE people (
+        id INTEGER PRIMARY KEY,
+        platform TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        lang TEXT NOT NULL DEFAULT 'ko',
+        default_face TEXT,
+        created REAL NOT NULL,
+        UNIQUE (platform, user_id)
+    );
+    CREATE TABLE faces (
+        person INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        engine TEXT NOT NULL,
+        record BLOB NOT NULL,
+        crop_jpeg BLOB NOT NULL,
+        created REAL NOT NULL,
+        PRIMARY KEY (person, name)
+    );
+    CREATE TABLE requests (
+        id TEXT PRIMARY KEY,
+        person INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
+        text TEXT NOT NULL,
+        face TEXT,
+        candidates TEXT NOT NULL,
+        shown TEXT NOT NULL,
+        created REAL NOT NULL
+    );
+    CREATE INDEX requests_person ON requests (person, created);
+    CREATE TABLE history (
+        person INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
+        text TEXT NOT NULL,
+        meme TEXT NOT NULL,
+        at REAL NOT NULL
+    );
+    CREATE INDEX history_person ON history (person, text, at);
+    CREATE TABLE feedback (
+        person INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
+        text TEXT NOT NULL,
+        meme TEXT NOT NULL,
+        vote INTEGER NOT NULL,
+        at REAL NOT NULL,
+        PRIMARY KEY (person, text, meme)
+    );
+    CREATE TABLE results (
+        key TEXT PRIMARY KEY,
+        person INTEGER REFERENCES people(id) ON DELETE CASCADE,
+        meme TEXT NOT NULL,
+        created REAL NOT NULL
+    );
+    CREATE TABLE uploads (
+        platform TEXT NOT NULL,
+        result_key TEXT NOT NULL,
+        file_id TEXT NOT NULL,
+        PRIMARY KEY (platform, result_key)
+    );
+    """,
+)
+
+
+@dataclass(frozen=True)
+class StoredFace:
+    name: str
+    engine: str
+    record: bytes
+    crop_jpeg: bytes
+
+
+@dataclass(frozen=True)
+class StoredRequest:
+    id: str
+    text: str
+    face: str | None
+    candidates: tuple[str, ...]
+    shown: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Vote:
+    text: str
+    meme: str
+    vote: int
+    person: int
+
+
+class Store:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._db: aiosqlite.Connection | None = None
+
+    @property
+    def db(self) -> aiosqlite.Connection:
+        if self._db is None:
+            raise RuntimeError("store is not open")
+        return self._db
+
+    async def open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = await aiosqlite.connect(self.path)
+        await self.db.execute("PRAGMA journal_mode=WAL")
+        await self.db.execute("PRAGMA foreign_keys=ON")
+        await self.db.execute("PRAGMA busy_timeout=10000")
+        await self._migrate()
+
+    async def close(self) -> None:
+        if self._db is not None:
+            await self._db.close()
+            self._db = None
+
+    async def _migrate(self) -> None:
+        (version,) = await (await self.db.execute("PRAGMA user_version")).fetchone()
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            # executescript commits first; the version bump rides in the same script.
+            await self.db.executescript(f"BEGIN;\n{script}\nPRAGMA user_version={number};\nCOMMIT;")
+
+    async def schema_version(self) -> int:
+        (version,) = await (await self.db.execute("PRAGMA user_version")).fetchone()
+        return int(version)
+
+    async def _person_id(self, platform: str, user_id: str, create: bool) -> int | None:
+        row = await (
+            await self.db.execute("SELECT id FROM people WHERE platform=? AND user_id=?", (platform, user_id))
+        ).fetchone()
+        if row is not None or not create:
+            return row[0] if row else None
+        cursor = await self.db.execute(
+            "INSERT INTO people (platform, user_id, created) VALUES (?, ?, ?)",
+            (platform, user_id, time.time()),
+        )
+        await self.db.commit()
+        return int(cursor.lastrowid)
+
+    async def person(self, platform: str, user_id: str) -> int:
+        person = await self._person_id(platform, user_id, create=True)
+        assert person is not None
+        return person
+
+    async def find_person(self, platform: str, user_id: str) -> int | None:
+        return await self._person_id(platform, user_id, create=False)
+
+    async def set_lang(self, person: int, lang: str) -> None:
+        await self.db.execute("UPDATE people SET lang=? WHERE id=?", (lang, person))
+        await self.db.commit()
+
+    async def lang(self, person: int) -> str:
+        row = await (await self.db.execute("SELECT lang FROM people WHERE id=?", (person,))).fetchone()
+        return row[0] if row else "ko"
+
+    # faces
+    async def save_face(self, person: int, face: StoredFace, make_default: bool) -> None:
+        await self.db.execute(
+            "INSERT OR REPLACE INTO faces (person, name, engine, record, crop_jpeg, created)"
+            " VALUES (?,?,?,?,?,?)",
+            (person, face.name, face.engine, face.record, face.crop_jpeg, time.time()),
+        )
+        if make_default:
+            await self.db.execute("UPDATE people SET default_face=? WHERE id=?", (face.name, person))
+        await self.db.commit()
+
+    async def face_names(self, person: int) -> list[str]:
+        rows = await (
+            await self.db.execute("SELECT name FROM faces WHERE person=? ORDER BY created", (person,))
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    async def default_face(self, person: int) -> str | None:
+        row = await (
+            await self.db.execute("SELECT default_face FROM people WHERE id=?", (person,))
+        ).fetchone()
+        return row[0] if row else None
+
+    async def face(self, person: int, name: str) -> StoredFace | None:
+        row = await (
+            await self.db.execute(
+                "SELECT name, engine, record, crop_jpeg FROM faces WHERE person=? AND name=?", (person, name)
+            )
+        ).fetchone()
+        return StoredFace(*row) if row else None
+
+    async def delete_person(self, platform: str, user_id: str) -> list[str]:
+        """Every row of the person goes, in one transaction (the foreign keys cascade to the rest).
+
+        Returns the keys of the results that carried their face, so caches can drop them too."""
+        person = await self.find_person(platform, user_id)
+        if person is None:
+            return []
+        rows = await (await self.db.execute("SELECT key FROM results WHERE person=?", (person,))).fetchall()
+        keys = [r[0] for r in rows]
+        await self.db.execute(
+            "DELETE FROM uploads WHERE result_key IN (SELECT key FROM results WHERE person=?)", (person,)
+        )
+        await self.db.execute("DELETE FROM people WHERE id=?", (person,))
+        await self.db.commit()
+        return keys
+
+    async def add_result(self, key: str, person: int | None, meme: str) -> None:
+        await self.db.execute(
+            "INSERT OR IGNORE INTO results (key, person, meme, created) VALUES (?,?,?,?)",
+            (key, person, meme, time.time()),
+        )
+        await self.db.commit()
+
+    # requests and history
+    async def save_request(self, person: int, request: StoredRequest) -> None:
+        await self.db.execute(
+            "INSERT OR REPLACE INTO requests (id, person, text, face, candidates, shown, created)"
+            " VALUES (?,?,?,?,?,?,?)",
+            (
+                request.id,
+                person,
+                request.text,
+                request.face,
+                json.dumps(request.candidates),
+                json.dumps(request.shown),
+                time.time(),
+            ),
+        )
+        await self.db.commit()
+
+    async def request(self, person: int, request_id: str) -> StoredRequest | None:
+        row = await (
+            await self.db.execute(
+                "SELECT id, text, face, candidates, shown FROM requests WHERE id=? AND person=?",
+                (request_id, person),
+            )
+        ).fetchone()
+        if row is None:
+            return None
+        return StoredRequest(row[0], row[1], row[2], tuple(json.loads(row[3])), tuple(json.loads(row[4])))
+
+    async def add_history(self, person: int, text: str, meme: str, keep: int) -> None:
+        await self.db.execute(
+            "INSERT INTO history (person, text, meme, at) VALUES (?,?,?,?)", (person, text, meme, time.time())
+        )
+        # A short history: only the newest `keep` entries per person are needed.
+        await self.db.execute(
+            "DELETE FROM history WHERE person=? AND rowid NOT IN "
+            "(SELECT rowid FROM history WHERE person=? ORDER BY at DESC LIMIT ?)",
+            (person, person, keep),
+        )
+        await self.db.commit()
+
+    async def recent_memes(self, person: int, text: str) -> set[str]:
+        rows = await (
+            await self.db.execute("SELECT meme FROM history WHERE person=? AND text=?", (person, text))
+        ).fetchall()
+        return {r[0] for r in rows}
+
+    async def history_count(self, person: int) -> int:
+        row = await (
+            await self.db.execute("SELECT COUNT(*) FROM history WHERE person=?", (person,))
+        ).fetchone()
+        return int(row[0])
+
+    # feedback
+    async def vote(self, person: int, text: str, meme: str, vote: int) -> None:
+        """One vote per person, sentence and meme: a person can't flood the signal by repeating it."""
+        await self.db.execute(
+            "INSERT OR REPLACE INTO feedback (person, text, meme, vote, at) VALUES (?,?,?,?,?)",
+            (person, text, meme, vote, time.time()),
+        )
+        await self.db.commit()
+
+    async def votes(self, limit: int) -> list[Vote]:
+        rows = await (
+            await self.db.execute(
+                "SELECT text, meme, vote, person FROM feedback ORDER BY at DESC LIMIT ?", (limit,)
+            )
+        ).fetchall()
+        return [Vote(*r) for r in rows]
+
+    # platform uploads
+    async def remember_upload(self, platform: str, result_key: str, file_id: str) -> None:
+        await self.db.execute(
+            "INSERT OR REPLACE INTO uploads (platform, result_key, file_id) VALUES (?,?,?)",
+            (platform, result_key, file_id),
+        )
+        await self.db.commit()
+
+    async def uploaded(self, platform: str, result_key: str) -> str | None:
+        row = await (
+            await self.db.execute(
+                "SELECT file_id FROM uploads WHERE platform=? AND result_key=?", (platform, result_key)
+            )
+        ).fetchone()
+        return row[0] if row else None

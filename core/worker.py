@@ -1,0 +1,113 @@
+"""What runs inside a pool worker: models loaded once per process, and the jobs, each a pure function of its
+arguments (meme id, face record, options), so they can move to a distributed pool unchanged."""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from core.cache import DiskCache
+from core.catalog import load_catalog
+from core.embedders import Embedder, load_embedder
+from core.faces import FaceEngine, SourceFace, choose_targets, load_engine
+from core.images import decode_image, encode_image
+from core.limits import Limits
+from core.prepare import PreparedCatalog, prepare_catalog
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    catalog_dir: Path
+    cache_dir: Path
+    model: str = "default"
+    face_backend: str = "auto"
+    models_dir: Path | None = None
+    limits: Limits = field(default_factory=Limits)
+    decoded_memes: int = 64  # decoded meme images each worker keeps
+
+
+@dataclass
+class _State:
+    config: WorkerConfig
+    embedder: Embedder
+    engine: FaceEngine
+    prepared: PreparedCatalog
+    images: OrderedDict[str, np.ndarray]
+
+
+_state: _State | None = None
+
+
+def load_state(config: WorkerConfig) -> _State:
+    embedder = load_embedder(config.model)
+    engine = load_engine(config.face_backend, config.models_dir, config.limits)
+    cache = DiskCache(config.cache_dir)
+    try:
+        prepared = prepare_catalog(load_catalog(config.catalog_dir), embedder, engine, cache, config.limits)
+    finally:
+        cache.close()
+    return _State(config, embedder, engine, prepared, OrderedDict())
+
+
+def init_worker(config: WorkerConfig) -> None:
+    global _state
+    _state = load_state(config)
+
+
+def state() -> _State:
+    if _state is None:
+        raise RuntimeError("worker not initialised")
+    return _state
+
+
+def _meme_image(s: _State, meme_id: str) -> np.ndarray:
+    image = s.images.get(meme_id)
+    if image is None:
+        catalog = s.prepared.catalog
+        image = decode_image(catalog.image_bytes(catalog.by_id[meme_id]), s.config.limits)
+        s.images[meme_id] = image
+        if len(s.images) > s.config.decoded_memes:
+            s.images.popitem(last=False)
+    else:
+        s.images.move_to_end(meme_id)
+    return image
+
+
+def _encode(s: _State, rgb: np.ndarray) -> bytes:
+    limits = s.config.limits
+    return encode_image(
+        rgb, "jpeg", quality=90, max_side=limits.max_output_side, max_bytes=limits.max_output_bytes
+    )
+
+
+def job_rank(text: str, top: int) -> list[tuple[str, float]]:
+    return [(r.meme_id, r.score) for r in state().prepared.recommender.rank(text, top=top)]
+
+
+def job_register(image: bytes) -> tuple[bytes, bytes, tuple[str, ...], str]:
+    """A photo -> (face record, the aligned crop as JPEG to show, notices, engine key). The photo is dropped."""
+    s = state()
+    source, notices = s.engine.make_source(decode_image(image, s.config.limits))
+    crop = encode_image(source.crop, "jpeg", quality=92)
+    return source.to_bytes(), crop, tuple(notices), s.engine.key
+
+
+def job_render(meme_id: str, record: bytes | None, target: str = "default") -> tuple[bytes, bool]:
+    """The meme with the face swapped in (or the original when there is no face) as JPEG, and whether a
+    face was swapped."""
+    s = state()
+    meme = s.prepared.catalog.by_id[meme_id]
+    image = _meme_image(s, meme_id)
+    faces = s.prepared.targets.get(meme_id, [])
+    if record is None or not faces:
+        return _encode(s, image), False
+    source = s.engine.own_source(SourceFace.from_bytes(record))
+    chosen = [faces[i] for i in choose_targets(faces, target, meme.faces or None)]
+    outcome = s.engine.swap(image, chosen, source)
+    return _encode(s, outcome.image), bool(outcome.swapped)

@@ -1,0 +1,178 @@
+"""The core service with real images, real models, real worker processes and a real SQLite file."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import io
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from core.errors import InputError, ServiceError
+from core.pool import WorkerPool
+from core.service import MemeService, Person
+from core.worker import WorkerConfig
+from tests.faceutil import identity_distance
+
+ALICE = Person("telegram", "1001")
+BOB = Person("telegram", "1002")
+
+
+def _jpeg_size(data: bytes) -> tuple[int, int]:
+    with Image.open(io.BytesIO(data)) as img:
+        assert img.format == "JPEG"
+        return img.size
+
+
+async def test_register_make_next_delete(service: MemeService, photo_a: bytes) -> None:
+    registered = await service.register_face(ALICE, photo_a)
+    assert registered.name == "기본" and registered.is_default and registered.notices == ()
+    assert identity_distance(registered.crop_jpeg, photo_a) < 0.6  # the crop shows the person
+
+    first = await service.make_meme(ALICE, "시험 완전 망했어 ㅠㅠ")
+    assert first.meme_id == "joey-blank" and first.swapped and first.notice is None
+    assert max(_jpeg_size(first.image)) <= service.limits.max_output_side
+    assert identity_distance(first.image, photo_a) < 0.6
+
+    second = await service.next_meme(ALICE, first.request_id)
+    assert second.meme_id != first.meme_id and second.rank > first.rank and second.request_id == first.request_id
+
+    # The same sentence again brings a meme this person has not just seen.
+    again = await service.make_meme(ALICE, "시험 완전  망했어 ㅠㅠ")
+    assert again.meme_id not in {first.meme_id, second.meme_id}
+
+    assert await service.delete_person(ALICE) is True
+    assert await service.list_faces(ALICE) == []
+    original = await service.make_meme(ALICE, "시험 완전 망했어 ㅠㅠ")
+    assert not original.swapped and original.notice == "face.not_registered"
+    assert await service.delete_person(Person("telegram", "nobody")) is False
+
+
+async def test_without_a_face_the_original_comes_with_a_hint(service: MemeService, photo_a: bytes) -> None:
+    result = await service.make_meme(BOB, "배고파 죽겠다")
+    assert result.meme_id == "monica-hungry" and not result.swapped
+    assert result.notice == "face.not_registered"
+    with pytest.raises(InputError) as caught:
+        await service.next_meme(BOB, "no-such-request")
+    assert caught.value.key == "meme.request_unknown"
+
+
+async def test_everything_survives_a_restart(service_factory, tmp_path: Path, photo_a: bytes) -> None:
+    data_dir = tmp_path / "persist"
+    first = await service_factory(data_dir)
+    await first.register_face(ALICE, photo_a, name="회사용")
+    made = await first.make_meme(ALICE, "배고파 죽겠다", face="회사용")
+    await first.remember_upload("telegram", made.result_key, "file-123")
+    await first.close()
+
+    second = await service_factory(data_dir)
+    try:
+        assert await second.list_faces(ALICE) == ["회사용"]
+        assert await second.store.schema_version() >= 1
+        assert await second.uploaded("telegram", made.result_key) == "file-123"
+        following = await second.next_meme(ALICE, made.request_id)
+        assert following.swapped and following.meme_id != made.meme_id
+    finally:
+        await second.close()
+
+
+async def test_people_never_get_each_others_face(service: MemeService, photo_a: bytes, photo_b: bytes) -> None:
+    people = [Person("discord", str(n)) for n in range(10)]
+    photos = {p: (photo_a if n % 2 == 0 else photo_b) for n, p in enumerate(people)}
+    await asyncio.gather(*(service.register_face(p, photos[p]) for p in people))
+    sentences = ["배고파 죽겠다", "아 진짜 웃겨 ㅋㅋㅋ"]
+    jobs = [(p, s) for p in people for s in sentences]  # 20 requests from 10 people at once
+    results = await asyncio.gather(*(service.make_meme(p, s) for p, s in jobs))
+    assert len(results) == 20
+    for (person, _), result in zip(jobs, results, strict=True):
+        assert result.swapped
+        own = identity_distance(result.image, photos[person])
+        other = identity_distance(result.image, photo_b if photos[person] is photo_a else photo_a)
+        assert own < 0.6 and own < other, (person, result.meme_id, own, other)
+
+
+async def test_face_limits_and_bad_photos(service: MemeService, photo_a: bytes) -> None:
+    with pytest.raises(InputError) as caught:
+        await service.register_face(ALICE, b"definitely not an image")
+    assert caught.value.key == "image.not_image"
+    blank = io.BytesIO()
+    Image.new("RGB", (400, 300), (120, 160, 200)).save(blank, "JPEG")
+    with pytest.raises(InputError) as caught:
+        await service.register_face(ALICE, blank.getvalue())
+    assert caught.value.key == "face.none"
+    with pytest.raises(InputError) as caught:
+        await service.register_face(ALICE, b"x" * (service.limits.max_image_bytes + 1))
+    assert caught.value.key == "image.too_big_bytes"
+    for n in range(service.limits.max_faces_per_person):
+        await service.register_face(ALICE, photo_a, name=f"얼굴{n}")
+    with pytest.raises(InputError) as caught:
+        await service.register_face(ALICE, photo_a, name="하나 더")
+    assert caught.value.key == "face.too_many"
+    with pytest.raises(InputError) as caught:
+        await service.make_meme(ALICE, "배고파", face="없는얼굴")
+    assert caught.value.key == "face.unknown_name"
+    with pytest.raises(InputError) as caught:
+        await service.make_meme(ALICE, "   ")
+    assert caught.value.key == "text.empty"
+
+
+async def test_results_are_cached(service: MemeService, photo_a: bytes) -> None:
+    await service.register_face(ALICE, photo_a)
+    first = await service.make_meme(ALICE, "배고파 죽겠다")
+    other = await service.make_meme(Person("kakao", "x"), "배고파 죽겠다")
+    assert other.result_key != first.result_key  # no face vs a face: different results
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    again = await service.next_meme(ALICE, first.request_id)
+    await service.delete_person(ALICE)
+    await service.register_face(ALICE, photo_a)
+    same = await service.make_meme(ALICE, "배고파 죽겠다")
+    assert same.result_key == first.result_key and same.image == first.image
+    assert again.meme_id != first.meme_id and loop.time() - start < 60
+
+
+async def test_rate_limit(worker_config: WorkerConfig, shared_pool: WorkerPool, tmp_path: Path) -> None:
+    limits = dataclasses.replace(worker_config.limits, rate_per_minute=3)
+    service = MemeService(dataclasses.replace(worker_config, limits=limits), tmp_path, pool=shared_pool)
+    await service.start()
+    try:
+        for _ in range(3):
+            await service.make_meme(ALICE, "배고파")
+        with pytest.raises(ServiceError) as caught:
+            await service.make_meme(ALICE, "배고파")
+        assert caught.value.key == "service.rate_limited" and caught.value.params["seconds"] >= 1
+        await service.make_meme(BOB, "배고파")  # others are not slowed down
+    finally:
+        await service.close()
+
+
+async def test_queue_full_and_a_killed_worker(worker_config: WorkerConfig, tmp_path: Path) -> None:
+    limits = dataclasses.replace(worker_config.limits, queue_length=2)
+    config = dataclasses.replace(worker_config, limits=limits)
+    service = MemeService(config, tmp_path, workers=1)
+    await service.start()
+    try:
+        outcomes = await asyncio.gather(
+            *(service.make_meme(Person("t", str(n)), "배고파 죽겠다") for n in range(8)), return_exceptions=True
+        )
+        busy = [o for o in outcomes if isinstance(o, ServiceError) and o.key == "service.busy"]
+        done = [o for o in outcomes if not isinstance(o, BaseException)]
+        assert busy and done and len(busy) + len(done) == 8
+
+        # Kill the only worker in the middle of a long job: that job fails clearly, the pool heals.
+        (pid,) = service.pool.pids
+        job = asyncio.create_task(service.pool.run(time.sleep, 30))
+        await asyncio.sleep(0.5)
+        os.kill(pid, signal.SIGKILL)
+        with pytest.raises(ServiceError) as caught:
+            await job
+        assert caught.value.key == "service.worker_died"
+        assert service.pool.replaced == 1 and service.pool.pids != [pid]
+        assert (await service.make_meme(ALICE, "배고파 죽겠다")).meme_id == "monica-hungry"
+    finally:
+        await service.close()
