@@ -39,6 +39,10 @@ class Settings:
     workers: int = 0  # 0 = one per CPU core
     lang: str = "ko"
     log_level: str = "INFO"
+    results_cache_mb: int = 64  # finished images kept in memory, so a repeated request is instant
+    # platforms: each runs when its token (or secret) is set
+    telegram_token: str = ""
+    discord_token: str = ""
     # the HTTP server (bot/web.py): result images by URL and the KakaoTalk skill
     http_host: str = "0.0.0.0"
     http_port: int = 8080
@@ -48,6 +52,17 @@ class Settings:
     kakao_budget_s: float = 3.8  # then answer useCallback (Open Builder waits 5 s)
     media_max_age_s: int = 24 * 3600
     media_max_bytes: int = 1 << 30
+    # Telegram (adapters/telegram); another Bot API server (self-hosted telegram-bot-api, tests) by base URLs
+    telegram_base_url: str = ""  # "" = https://api.telegram.org/bot
+    telegram_base_file_url: str = ""  # "" = https://api.telegram.org/file/bot
+    telegram_webhook_url: str = ""  # public HTTPS URL routed to this server: webhook mode; "" = long polling
+    telegram_webhook_secret: str = ""  # X-Telegram-Bot-Api-Secret-Token; "" = a random one per start
+    telegram_cache_chat: str = ""  # chat id the bot uploads inline-mode photos to (a private channel)
+    telegram_inline_cache_s: int = 60  # how long Telegram may cache a person's inline results
+    # Discord (adapters/discord); another REST base and gateway (a proxy, tests) by URL
+    discord_api_base: str = ""  # "" = https://discord.com/api/v10
+    discord_gateway: str = ""  # "" = wss://gateway.discord.gg/
+    discord_guild_id: int | None = None  # development: sync the commands to this server only (instant)
     limits: Limits = field(default_factory=Limits)
 
     def masked(self) -> dict[str, Any]:

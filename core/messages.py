@@ -196,6 +196,11 @@ TEXTS: dict[str, dict[str, str]] = {
         "ko": "짤 속 얼굴이 너무 작아서 얼굴 하나는 그대로 뒀어요.",
         "en": "One face in the meme is too small to swap, so I left it as it was.",
     },
+    # running the bot
+    "run.nothing_configured": {
+        "ko": "실행할 플랫폼이 없어요. FFFUSION_TELEGRAM_TOKEN, FFFUSION_DISCORD_TOKEN, FFFUSION_KAKAO_SECRET 중 하나 이상을 설정해 주세요.",
+        "en": "Nothing to run: set at least one of FFFUSION_TELEGRAM_TOKEN, FFFUSION_DISCORD_TOKEN, FFFUSION_KAKAO_SECRET.",
+    },
     # the service
     "service.busy": {
         "ko": "지금 짤을 만드는 사람이 너무 많아요. 잠시 후에 다시 해 주세요.",
@@ -237,6 +242,87 @@ TEXTS: dict[str, dict[str, str]] = {
         "ko": "이 문장에 어울리는 짤을 다 보여 드렸어요. 다른 문장으로 해 보세요.",
         "en": "That's every meme that fits this sentence. Try another sentence.",
     },
+    # Discord: command and option names ("en" is the base name, "ko" its localization) and descriptions
+    # ("ko" is the base text, "en" the en-US/en-GB localization); names: lowercase, no spaces, <= 32
+    "discord.cmd.setface": {"ko": "얼굴등록", "en": "setface"},
+    "discord.cmd.setface.desc": {
+        "ko": "짤에 넣을 내 얼굴 사진을 등록해요",
+        "en": "Register a photo of your face for your memes",
+    },
+    "discord.cmd.meme": {"ko": "짤", "en": "meme"},
+    "discord.cmd.meme.desc": {
+        "ko": "문장에 딱 맞는 짤을 내 얼굴로 만들어요",
+        "en": "Make the meme that fits your sentence, with your face",
+    },
+    "discord.cmd.deleteface": {"ko": "얼굴삭제", "en": "deleteface"},
+    "discord.cmd.deleteface.desc": {
+        "ko": "등록한 얼굴과 내 기록을 모두 지워요",
+        "en": "Forget your faces and everything the bot keeps about you",
+    },
+    "discord.cmd.help": {"ko": "도움말", "en": "help"},
+    "discord.cmd.help.desc": {"ko": "무한짤봇 사용법", "en": "How to use the meme bot"},
+    "discord.opt.image": {"ko": "사진", "en": "image"},
+    "discord.opt.image.desc": {"ko": "얼굴이 정면으로 크게 나온 사진", "en": "A photo showing your face clearly"},
+    "discord.opt.name": {"ko": "이름", "en": "name"},
+    "discord.opt.name.desc": {
+        "ko": "얼굴을 여러 개 쓸 때 붙일 이름 (예: 회사용)",
+        "en": "A name for this face if you keep several (e.g. work)",
+    },
+    "discord.opt.text": {"ko": "문장", "en": "text"},
+    "discord.opt.text.desc": {"ko": "지금 하고 싶은 말 (예: 시험 망했어)", "en": "What you want to say"},
+    "discord.opt.face": {"ko": "얼굴", "en": "face"},
+    "discord.opt.face.desc": {
+        "ko": "쓸 얼굴 이름 (비우면 기본 얼굴)",
+        "en": "Which of your saved faces to use (the default if empty)",
+    },
+    # Discord: answers
+    "discord.help": {
+        "ko": "/짤 문장: 문장에 딱 맞는 짤에 내 얼굴을 합성해요. 예: /짤 시험 완전 망했어\n"
+        "/얼굴등록 사진: 내 얼굴을 등록해요 (이름을 붙여 여러 개도 돼요).\n"
+        "/얼굴삭제: 등록한 얼굴과 기록을 모두 지워요.\n"
+        "'다른 짤'을 누르면 같은 문장의 다음 후보로 바꿔 드려요.",
+        "en": "/meme text: the meme that fits your sentence, with your face. E.g. /meme I failed the exam\n"
+        "/setface image: register your face (add a name to keep several).\n"
+        "/deleteface: forget your faces and everything about you.\n"
+        "Press 'Another meme' to swap in the next candidate for the same sentence.",
+    },
+    "discord.face_saved": {
+        "ko": "이 얼굴로 짤을 만들게요 ({name}). 이제 /짤 을 써 보세요!",
+        "en": "I'll use this face ({name}). Now try /meme!",
+    },
+    "discord.next_label": {"ko": "다른 짤", "en": "Another meme"},
+    "discord.not_yours": {
+        "ko": "이 버튼은 짤을 만든 사람만 누를 수 있어요. /짤 로 내 짤을 만들어 보세요.",
+        "en": "Only the person who made this meme can use this button. Try /meme yourself.",
+    },
+    "discord.delete_confirm": {
+        "ko": "등록한 얼굴과 내 기록을 모두 지울까요? 되돌릴 수 없어요.",
+        "en": "Delete your faces and everything the bot keeps about you? This cannot be undone.",
+    },
+    "discord.delete_yes": {"ko": "모두 지우기", "en": "Delete everything"},
+    "discord.delete_no": {"ko": "취소", "en": "Cancel"},
+    "discord.deleted": {
+        "ko": "모두 지웠어요. 다시 쓰려면 /얼굴등록 으로 얼굴을 등록해 주세요.",
+        "en": "Everything is deleted. Register a face with /setface to start again.",
+    },
+    "discord.nothing_to_delete": {"ko": "지울 정보가 없어요.", "en": "There was nothing to delete."},
+    "discord.delete_cancelled": {"ko": "취소했어요. 아무것도 지우지 않았어요.", "en": "Cancelled; nothing was deleted."},
+    "discord.cannot_post": {
+        "ko": "이 채널에 짤을 올릴 권한이 없어요. 서버 관리자에게 봇의 '파일 첨부' 권한을 요청해 주세요.",
+        "en": "I'm not allowed to post the meme in this channel. Ask a server admin to let the bot attach files.",
+    },
+    "discord.download_failed": {
+        "ko": "사진을 내려받지 못했어요. 잠시 뒤에 /얼굴등록 으로 다시 보내 주세요.",
+        "en": "I couldn't download the photo. Please try /setface again in a moment.",
+    },
+    "discord.bad_token": {
+        "ko": "디스코드 봇 토큰이 올바르지 않아요 (FFFUSION_DISCORD_TOKEN).",
+        "en": "The Discord bot token was refused (FFFUSION_DISCORD_TOKEN).",
+    },
+    "discord.unreachable": {
+        "ko": "디스코드에 연결하지 못했어요: {reason}",
+        "en": "Could not connect to Discord: {reason}",
+    },
     # generic
     "file.unreadable": {
         "ko": "파일을 읽을 수 없어요: {path}",
@@ -275,6 +361,10 @@ TEXTS: dict[str, dict[str, str]] = {
     "telegram.not_yours": {
         "ko": "이 버튼은 요청한 사람만 누를 수 있어요.",
         "en": "Only the person who asked can use this button.",
+    },
+    "telegram.no_longer": {
+        "ko": "오래된 짤이라 바꿀 수 없어요. 문장을 다시 보내 주세요.",
+        "en": "That meme is too old to change. Send the sentence again.",
     },
     "telegram.busy": {"ko": "다른 짤을 고르는 중이에요. 잠시만요!", "en": "Already picking another one, one moment!"},
     "telegram.delete_confirm": {

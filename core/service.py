@@ -75,33 +75,36 @@ class RateLimiter:
         hits.append(now)
 
 
+Rendered = tuple[bytes, bool, tuple[str, ...]]  # JPEG, swapped, notices
+
+
 class ResultCache:
     """Finished images by result key, bounded in bytes (least recently used goes first)."""
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
-        self._items: OrderedDict[str, bytes] = OrderedDict()
+        self._items: OrderedDict[str, Rendered] = OrderedDict()
         self._size = 0
 
-    def get(self, key: str) -> bytes | None:
-        data = self._items.get(key)
-        if data is not None:
+    def get(self, key: str) -> Rendered | None:
+        item = self._items.get(key)
+        if item is not None:
             self._items.move_to_end(key)
-        return data
+        return item
 
-    def put(self, key: str, data: bytes) -> None:
+    def put(self, key: str, item: Rendered) -> None:
         self.drop([key])
-        self._items[key] = data
-        self._size += len(data)
+        self._items[key] = item
+        self._size += len(item[0])
         while self._size > self.max_bytes and self._items:
             _, old = self._items.popitem(last=False)
-            self._size -= len(old)
+            self._size -= len(old[0])
 
     def drop(self, keys: list[str]) -> None:
         for key in keys:
             old = self._items.pop(key, None)
             if old is not None:
-                self._size -= len(old)
+                self._size -= len(old[0])
 
 
 def _text_key(text: str) -> str:
@@ -166,9 +169,7 @@ class MemeService:
             pid = await self.store.person(person.platform, person.user_id)
             names = await self.store.face_names(pid)
             if name not in names and len(names) >= self.limits.max_faces_per_person:
-                raise InputError(
-                    "face.too_many", limit=self.limits.max_faces_per_person, names=", ".join(names)
-                )
+                raise InputError("face.too_many", limit=self.limits.max_faces_per_person, names=", ".join(names))
             record, crop, notices, engine = await self.pool.run(job_register, image)
             is_default = not names or name == DEFAULT_FACE or await self.store.default_face(pid) == name
             await self.store.save_face(pid, StoredFace(name, engine, record, crop), make_default=is_default)
@@ -209,25 +210,25 @@ class MemeService:
         meme = self.catalog.by_id[meme_id]
         record = await self._face_record(pid, request.face)
         key = _result_key(record, meme_id, "default")
-        image = self._results.get(key)
-        swapped = record is not None and bool(meme_id)
-        if image is None:
-            image, swapped = await self.pool.run(job_render, meme_id, record, "default")
-            self._results.put(key, image)
+        cached = self._results.get(key)
+        if cached is None:
+            cached = await self.pool.run(job_render, meme_id, record, "default")
+            self._results.put(key, cached)
+        image, swapped, notices = cached
         await self.store.add_result(key, pid if record else None, meme_id)
         await self.store.add_history(pid, request.text, meme_id, HISTORY)
         notice = None
         if record is None:
             notice = "face.not_registered"
         elif not swapped:
-            notice = "meme.no_swappable_face"
+            notice = notices[0] if notices else "meme.no_swappable_face"
         return MemeResult(
             request_id=request.id,
             meme_id=meme_id,
             caption=meme.caption,
             image=image,
             result_key=key,
-            swapped=record is not None and swapped,
+            swapped=swapped,
             notice=notice,
             rank=index,
             has_next=len(request.shown) < len(request.candidates),

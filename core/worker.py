@@ -13,7 +13,7 @@ import numpy as np
 from core.cache import DiskCache
 from core.catalog import load_catalog
 from core.embedders import Embedder, load_embedder
-from core.faces import FaceEngine, SourceFace, choose_targets, load_engine
+from core.faces import FaceEngine, SourceFace, SwapOutcome, choose_targets, load_engine
 from core.images import decode_image, encode_image
 from core.limits import Limits
 from core.prepare import PreparedCatalog, prepare_catalog
@@ -66,7 +66,7 @@ def state() -> _State:
     return _state
 
 
-def _meme_image(s: _State, meme_id: str) -> np.ndarray:
+def meme_image(s: _State, meme_id: str) -> np.ndarray:
     image = s.images.get(meme_id)
     if image is None:
         catalog = s.prepared.catalog
@@ -81,9 +81,7 @@ def _meme_image(s: _State, meme_id: str) -> np.ndarray:
 
 def _encode(s: _State, rgb: np.ndarray) -> bytes:
     limits = s.config.limits
-    return encode_image(
-        rgb, "jpeg", quality=90, max_side=limits.max_output_side, max_bytes=limits.max_output_bytes
-    )
+    return encode_image(rgb, "jpeg", quality=90, max_side=limits.max_output_side, max_bytes=limits.max_output_bytes)
 
 
 def job_rank(text: str, top: int) -> list[tuple[str, float]]:
@@ -98,16 +96,21 @@ def job_register(image: bytes) -> tuple[bytes, bytes, tuple[str, ...], str]:
     return source.to_bytes(), crop, tuple(notices), s.engine.key
 
 
-def job_render(meme_id: str, record: bytes | None, target: str = "default") -> tuple[bytes, bool]:
-    """The meme with the face swapped in (or the original when there is no face) as JPEG, and whether a
-    face was swapped."""
-    s = state()
+def render(s: _State, meme_id: str, source: SourceFace | None, target: str | int = "default") -> SwapOutcome | None:
+    """The meme with the face swapped in; None when there is no face to use or none to replace."""
     meme = s.prepared.catalog.by_id[meme_id]
-    image = _meme_image(s, meme_id)
     faces = s.prepared.targets.get(meme_id, [])
-    if record is None or not faces:
-        return _encode(s, image), False
-    source = s.engine.own_source(SourceFace.from_bytes(record))
+    if source is None or not faces:
+        return None
     chosen = [faces[i] for i in choose_targets(faces, target, meme.faces or None)]
-    outcome = s.engine.swap(image, chosen, source)
-    return _encode(s, outcome.image), bool(outcome.swapped)
+    return s.engine.swap(meme_image(s, meme_id), chosen, s.engine.own_source(source))
+
+
+def job_render(meme_id: str, record: bytes | None, target: str = "default") -> tuple[bytes, bool, tuple[str, ...]]:
+    """The meme as JPEG with the face swapped in (the original when there is no face), whether a face was
+    swapped, and notices (message keys) about faces left as they were."""
+    s = state()
+    outcome = render(s, meme_id, SourceFace.from_bytes(record) if record else None, target)
+    if outcome is None:
+        return _encode(s, meme_image(s, meme_id)), False, ()
+    return _encode(s, outcome.image), bool(outcome.swapped), outcome.notices

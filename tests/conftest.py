@@ -70,10 +70,10 @@ def _jpeg(image: Image.Image) -> bytes:
 
 @pytest.fixture(scope="session")
 def photo_a() -> bytes:
-    """Person A: Tom Hanks, from insightface's sample images."""
-    data = resources.files("insightface").joinpath("data/images/Tom_Hanks_54745.png").read_bytes()
+    """Person A: the woman on the right of insightface's sample group photo (t1.jpg), cropped and enlarged."""
+    data = resources.files("insightface").joinpath("data/images/t1.jpg").read_bytes()
     with Image.open(io.BytesIO(data)) as img:
-        return _jpeg(img.resize((336, 336), Image.Resampling.LANCZOS))
+        return _jpeg(img.crop((1040, 190, 1280, 470)).resize((360, 420), Image.Resampling.LANCZOS))
 
 
 @pytest.fixture(scope="session")
