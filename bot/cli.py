@@ -3,19 +3,27 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import dataclasses
 import json
 import logging
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from importlib import resources
 from pathlib import Path
 
+from bot.app import serve, worker_config
 from bot.config import Settings, load_settings
+from core import worker
 from core.cache import DiskCache
 from core.catalog import Catalog, add_meme, load_captions, load_catalog
 from core.embedders import load_embedder
 from core.errors import FffusionError, InputError
+from core.faces import load_engine
+from core.images import decode_image, encode_image, format_for_path
 from core.messages import pick_lang, render
+from core.prepare import prepare_catalog
 from core.recommender import Recommender
 from core.text import clean_sentence
 
@@ -83,13 +91,58 @@ def cmd_recommend(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_catalog_build(args: argparse.Namespace, settings: Settings) -> int:
     catalog = load_catalog(args.dir)
     embedder = load_embedder(args.model or settings.model)
+    engine = load_engine(settings.face_backend, settings.models_dir, settings.limits)
     with _cache(settings) as cache:
-        recommender = Recommender(catalog, embedder, cache)
+        prepared = prepare_catalog(catalog, embedder, engine, cache, settings.limits)
+    recommender = prepared.recommender
+    faces = sum(len(f) for f in prepared.targets.values())
     print(
         f"{len(catalog.memes)} memes, {recommender.text_count} texts "
-        f"({recommender.freshly_embedded} embedded now, the rest from the cache) with {embedder.key}"
+        f"({recommender.freshly_embedded} embedded now, the rest from the cache) with {embedder.key}; "
+        f"{faces} faces ({prepared.freshly_detected} images searched now) with {engine.key}"
     )
+    faceless = [m for m, found in prepared.targets.items() if not found]
+    if faceless:
+        print(f"no face found in: {', '.join(faceless)} (these are sent as they are)")
     return 0
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Nothing half-written: the file appears whole or not at all."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_bytes(data)
+    partial.replace(path)
+
+
+def sample_face() -> bytes:
+    """A face that ships inside an installed package: scikit-image's astronaut (NASA, public domain)."""
+    return resources.files("skimage").joinpath("data/astronaut.png").read_bytes()
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    lang = pick_lang(settings.lang)
+    sentence = clean_sentence(args.sentence, settings.limits)
+    fmt = format_for_path(args.output)
+    face = args.face.read_bytes() if args.face and args.face.is_file() else None
+    if args.face and face is None:
+        raise InputError("file.unreadable", path=str(args.face))
+    config = dataclasses.replace(worker_config(settings), catalog_dir=args.catalog or settings.catalog)
+    state = worker.load_state(config)
+    source, notices = state.engine.make_source(decode_image(face or sample_face(), settings.limits))
+    best = state.prepared.recommender.rank(sentence, top=1)[0]
+    outcome = worker.render(state, best.meme_id, source, args.target)
+    image = outcome.image if outcome is not None else worker.meme_image(state, best.meme_id)
+    _write_atomically(args.output, encode_image(image, fmt, max_side=settings.limits.max_output_side))
+    for key in (*notices, *(outcome.notices if outcome else ("meme.no_swappable_face",))):
+        print(render(key, lang), file=sys.stderr)
+    print(f"{args.output}: {best.caption} [{best.meme_id}, {best.score:.3f}]")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    logging.getLogger().setLevel(logging.DEBUG if args.debug else settings.log_level.upper())
+    return asyncio.run(serve(settings))
 
 
 def cmd_catalog_add(args: argparse.Namespace, settings: Settings) -> int:
@@ -112,9 +165,7 @@ def _top(value: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="fffusion", description="무한짤봇: the meme that fits, with your face."
-    )
+    parser = argparse.ArgumentParser(prog="fffusion", description="무한짤봇: the meme that fits, with your face.")
     parser.add_argument("--config", type=Path, help="TOML settings file (FFFUSION_CONFIG)")
     parser.add_argument("--debug", action="store_true", help="log details, tracebacks included")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -141,11 +192,20 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("image", type=Path)
     add.add_argument("caption")
     add.add_argument("--id")
-    add.add_argument(
-        "--example", action="append", default=[], help="a sentence people would type (repeatable)"
-    )
+    add.add_argument("--example", action="append", default=[], help="a sentence people would type (repeatable)")
     add.add_argument("--tag", action="append", default=[])
     add.set_defaults(func=cmd_catalog_add)
+
+    demo = sub.add_parser("demo", help="the best meme for a sentence with a face swapped in, written to a file")
+    demo.add_argument("--face", type=Path, help="photo of the face to use (default: a sample face)")
+    demo.add_argument("--catalog", type=Path, help="catalog folder (default: the bundled demo)")
+    demo.add_argument("--target", default="default", help="which meme faces: default, all, largest or a number")
+    demo.add_argument("-o", "--output", type=Path, required=True, help="output file: .jpg, .png or .webp")
+    demo.add_argument("sentence")
+    demo.set_defaults(func=cmd_demo)
+
+    run = sub.add_parser("run", help="run the bot on every platform whose token is set")
+    run.set_defaults(func=cmd_run)
 
     conf = sub.add_parser("config", help="print the effective settings (secrets masked)")
     conf.set_defaults(func=cmd_config)
