@@ -4,10 +4,12 @@ arguments (meme id, face record, options), so they can move to a distributed poo
 from __future__ import annotations
 
 import logging
+import os
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from core.cache import DiskCache
@@ -56,7 +58,11 @@ def load_state(config: WorkerConfig) -> _State:
 
 
 def init_worker(config: WorkerConfig) -> None:
+    """Pool initializer. One thread per worker: the pool already runs one worker per core, and nested
+    thread pools (OpenMP in the embedder, OpenCV's) would only fight over the same cores."""
     global _state
+    os.environ["OMP_NUM_THREADS"] = "1"  # read when the embedder's native library loads, below
+    cv2.setNumThreads(1)
     _state = load_state(config)
 
 
