@@ -1,0 +1,307 @@
+"""Faces: detection, a registered person's face, and swapping it onto a meme, behind one engine interface.
+
+Two backends (DESIGN.md "Faces"):
+- "dlib" (default, models ship in PyPI packages): HOG detector, 68 landmarks, 128-d identity, classical swap
+  (core.swap).
+- "insightface": buffalo_l analysis + inswapper_128.onnx from a models folder the operator fills.
+
+Records (`DetectedFace`, `SourceFace`) serialise to numpy npz bytes, never pickle, because they live in a
+disk cache and in SQLite. A person's record keeps an aligned face crop, never the original photo.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+from core.errors import ConfigError, InputError
+from core.limits import Limits
+
+#: side of the aligned face crop kept for a person
+CROP_SIZE = 320
+#: eye-centre distance inside the crop, as a fraction of its side: leaves room around the face for
+#: re-detection (a person registered under one engine is re-analysed by another from this crop)
+CROP_EYE_DISTANCE = 0.25
+
+# Five-point layout (eyes, nose tip, mouth corners; image-left first), as in ArcFace's 112 px template.
+_TEMPLATE_112 = np.array(
+    [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]],
+    dtype=np.float32,
+)
+
+
+class FaceRecordError(InputError):
+    """A stored face record cannot be read back (corrupt or from an incompatible version)."""
+
+    def __init__(self) -> None:
+        super().__init__("face.record_invalid")
+
+    def __reduce__(self) -> tuple[type[FaceRecordError], tuple[()]]:
+        return (FaceRecordError, ())
+
+
+@dataclass(frozen=True, eq=False)
+class DetectedFace:
+    """One face found in an image: box (x1, y1, x2, y2), the backend's landmarks, 5-point kps, score."""
+
+    bbox: np.ndarray
+    landmarks: np.ndarray
+    kps: np.ndarray
+    score: float
+
+    @property
+    def width(self) -> float:
+        return float(self.bbox[2] - self.bbox[0])
+
+    @property
+    def area(self) -> float:
+        return float(max(0.0, self.bbox[2] - self.bbox[0]) * max(0.0, self.bbox[3] - self.bbox[1]))
+
+    def to_bytes(self) -> bytes:
+        return _npz(bbox=self.bbox, landmarks=self.landmarks, kps=self.kps, score=np.float32(self.score))
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> DetectedFace:
+        arrays = _load_npz(data, ("bbox", "landmarks", "kps", "score"))
+        face = cls(
+            bbox=arrays["bbox"].astype(np.float32),
+            landmarks=arrays["landmarks"].astype(np.float32),
+            kps=arrays["kps"].astype(np.float32),
+            score=float(arrays["score"]),
+        )
+        if face.bbox.shape != (4,) or face.kps.shape != (5, 2) or face.landmarks.ndim != 2:
+            raise FaceRecordError()
+        return face
+
+
+@dataclass(frozen=True, eq=False)
+class SourceFace:
+    """A registered person's face: aligned crop, its landmarks and kps in crop coordinates, identity."""
+
+    crop: np.ndarray  # (S, S, 3) uint8 RGB
+    coverage: np.ndarray  # (S, S) uint8, 255 where the crop shows the photo (not padding past its edge)
+    landmarks: np.ndarray
+    kps: np.ndarray
+    identity: np.ndarray
+    engine_key: str
+    greyscale: bool = False
+
+    def to_bytes(self) -> bytes:
+        ok, png = cv2.imencode(".png", np.dstack([self.crop[:, :, ::-1], self.coverage]))
+        if not ok:
+            raise ValueError("cannot encode the face crop")
+        return _npz(
+            crop_png=png.reshape(-1),
+            landmarks=self.landmarks,
+            kps=self.kps,
+            identity=self.identity,
+            engine_key=np.array(self.engine_key),
+            greyscale=np.array(self.greyscale),
+        )
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> SourceFace:
+        arrays = _load_npz(data, ("crop_png", "landmarks", "kps", "identity", "engine_key", "greyscale"))
+        bgra = cv2.imdecode(arrays["crop_png"].astype(np.uint8), cv2.IMREAD_UNCHANGED)
+        if bgra is None or bgra.ndim != 3 or bgra.shape[2] != 4:
+            raise FaceRecordError()
+        face = cls(
+            crop=np.ascontiguousarray(bgra[:, :, 2::-1]),
+            coverage=np.ascontiguousarray(bgra[:, :, 3]),
+            landmarks=arrays["landmarks"].astype(np.float32),
+            kps=arrays["kps"].astype(np.float32),
+            identity=arrays["identity"].astype(np.float32),
+            engine_key=str(arrays["engine_key"]),
+            greyscale=bool(arrays["greyscale"]),
+        )
+        if face.kps.shape != (5, 2) or face.landmarks.ndim != 2 or face.identity.ndim != 1:
+            raise FaceRecordError()
+        return face
+
+
+@dataclass(frozen=True, eq=False)
+class SwapOutcome:
+    """The swapped image; which targets (indices into the given list) were swapped, which skipped and why."""
+
+    image: np.ndarray
+    swapped: tuple[int, ...]
+    skipped: tuple[tuple[int, str], ...] = field(default=())
+
+    @property
+    def notices(self) -> tuple[str, ...]:
+        """Message keys for the user, once each."""
+        return tuple(dict.fromkeys(reason for _, reason in self.skipped))
+
+
+class FaceEngine(Protocol):
+    #: changes whenever the models or the detection procedure change; part of every cache key
+    key: str
+
+    def detect(self, rgb: np.ndarray) -> list[DetectedFace]:
+        """Every face, largest first."""
+        ...
+
+    def make_source(self, rgb: np.ndarray) -> tuple[SourceFace, tuple[str, ...]]:
+        """The largest face as a person's record, plus notices (message keys). InputError if unusable."""
+        ...
+
+    def swap(self, meme_rgb: np.ndarray, targets: Sequence[DetectedFace], source: SourceFace) -> SwapOutcome:
+        ...
+
+
+class EngineBase:
+    """What both backends share: choosing and cropping the source face, re-analysing foreign records."""
+
+    key: str
+
+    def __init__(self, limits: Limits | None) -> None:
+        self.limits = limits or Limits()
+
+    def detect(self, rgb: np.ndarray) -> list[DetectedFace]:
+        raise NotImplementedError
+
+    def identity(self, rgb: np.ndarray, face: DetectedFace) -> np.ndarray:
+        raise NotImplementedError
+
+    def make_source(self, rgb: np.ndarray) -> tuple[SourceFace, tuple[str, ...]]:
+        faces = self.detect(rgb)
+        if not faces:
+            raise InputError("face.none")
+        face = faces[0]
+        notices = ["face.several_used_largest"] if len(faces) > 1 else []
+        if face.width < self.limits.min_face_px:
+            raise InputError("face.too_small", size=round(face.width), min=self.limits.min_face_px)
+        matrix = crop_matrix(face.kps)
+        crop = cv2.warpAffine(rgb, matrix, (CROP_SIZE, CROP_SIZE), flags=cv2.INTER_AREA,
+                              borderMode=cv2.BORDER_REPLICATE)
+        coverage = cv2.warpAffine(np.full(rgb.shape[:2], 255, np.uint8), matrix, (CROP_SIZE, CROP_SIZE),
+                                  flags=cv2.INTER_NEAREST, borderValue=0)
+        landmarks = transform_points(face.landmarks, matrix)
+        greyscale = is_greyscale(crop, landmarks)
+        if greyscale:
+            notices.append("face.greyscale")
+        source = SourceFace(
+            crop=crop,
+            coverage=coverage,
+            landmarks=landmarks,
+            kps=transform_points(face.kps, matrix),
+            identity=self.identity(rgb, face).astype(np.float32),
+            engine_key=self.key,
+            greyscale=greyscale,
+        )
+        return source, tuple(notices)
+
+    def own_source(self, source: SourceFace) -> SourceFace:
+        """A record made by another engine (or model version) is re-analysed from its crop."""
+        if source.engine_key == self.key:
+            return source
+        return self.make_source(source.crop)[0]
+
+
+def crop_matrix(kps: np.ndarray) -> np.ndarray:
+    """Similarity transform putting the five points where the aligned crop wants them (upright, centred)."""
+    eye_distance = float(_TEMPLATE_112[1, 0] - _TEMPLATE_112[0, 0])
+    scale = CROP_EYE_DISTANCE * CROP_SIZE / eye_distance
+    template = (_TEMPLATE_112 - _TEMPLATE_112.mean(axis=0)) * scale + CROP_SIZE / 2
+    matrix, _ = cv2.estimateAffinePartial2D(kps.astype(np.float32), template, method=cv2.LMEDS)
+    if matrix is None:  # degenerate points: fall back to the exact least-squares similarity
+        matrix = _similarity(kps.astype(np.float64), template.astype(np.float64))
+    return matrix
+
+
+def _similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    mu_s, mu_d = src.mean(axis=0), dst.mean(axis=0)
+    a, b = src - mu_s, dst - mu_d
+    denom = float((a**2).sum()) or 1.0
+    c = float((a * b).sum()) / denom
+    s = float((a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]).sum()) / denom
+    rot = np.array([[c, -s], [s, c]])
+    return np.hstack([rot, (mu_d - rot @ mu_s)[:, None]])
+
+
+def transform_points(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    return (points.astype(np.float64) @ matrix[:, :2].T + matrix[:, 2]).astype(np.float32)
+
+
+def is_greyscale(rgb: np.ndarray, landmarks: np.ndarray) -> bool:
+    """True when the face area has (almost) no colour: a black-and-white photo."""
+    hull = cv2.convexHull(landmarks.astype(np.int32))
+    mask = np.zeros(rgb.shape[:2], np.uint8)
+    cv2.fillConvexPoly(mask, hull, 255)
+    lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB).astype(np.float32)
+    inside = mask > 0
+    if not inside.any():
+        return False
+    chroma = np.hypot(lab[:, :, 1][inside] - 128, lab[:, :, 2][inside] - 128)
+    return float(np.median(chroma)) < 3.0
+
+
+def choose_targets(
+    faces: Sequence[DetectedFace], spec: str | int, catalog_faces: Sequence[int] | None = None
+) -> list[int]:
+    """Indices (into `faces`, largest first) to swap: "default" = the catalog's choice, else the largest."""
+    if isinstance(spec, str) and spec.strip().isdigit():
+        spec = int(spec.strip())
+    if isinstance(spec, int) and not isinstance(spec, bool):
+        if not 0 <= spec < len(faces):
+            raise InputError("face.bad_target", index=spec, count=len(faces))
+        return [spec]
+    if spec == "all":
+        return list(range(len(faces)))
+    if spec == "largest":
+        return [0] if faces else []
+    if spec == "default":
+        chosen = [i for i in dict.fromkeys(catalog_faces or ()) if 0 <= i < len(faces)]
+        return chosen or ([0] if faces else [])
+    raise InputError("face.bad_target_spec", value=str(spec))
+
+
+def load_engine(backend: str = "auto", models_dir: Path | None = None, limits: Limits | None = None) -> FaceEngine:
+    """The configured face engine. "auto" = insightface when all its files are present, else dlib."""
+    from core import face_insight
+
+    if backend == "auto":
+        backend = "insightface" if models_dir and not face_insight.missing_files(models_dir) else "dlib"
+    if backend == "dlib":
+        from core.face_dlib import DlibEngine
+
+        return DlibEngine(limits)
+    if backend == "insightface":
+        if models_dir is None:
+            raise ConfigError("face.models_dir_missing")
+        return face_insight.InsightFaceEngine(Path(models_dir), limits)
+    raise ConfigError("face.backend_unknown", name=backend)
+
+
+def files_key(prefix: str, paths: Sequence[Path]) -> str:
+    """A short engine key from model file names, sizes and modification times."""
+    digest = hashlib.sha256()
+    for path in paths:
+        stat = path.stat()
+        digest.update(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns};".encode())
+    return f"{prefix}-{digest.hexdigest()[:12]}"
+
+
+def _npz(**arrays: np.ndarray) -> bytes:
+    out = io.BytesIO()
+    np.savez(out, version=np.int32(1), **arrays)
+    return out.getvalue()
+
+
+def _load_npz(data: bytes, names: Sequence[str]) -> dict[str, np.ndarray]:
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+            if int(npz["version"]) != 1:
+                raise FaceRecordError()
+            return {name: npz[name] for name in names}
+    except FaceRecordError:
+        raise
+    except Exception as err:  # zip, npy header and key errors all mean the same: unreadable
+        raise FaceRecordError() from err

@@ -1,0 +1,137 @@
+"""Safe image input and output shared by the CLI, the catalog and the service.
+
+Sizes are checked before any work: bytes first, then the pixel count from the header, and only then is the
+image decoded, fully (a truncated file is an error, never a half-grey picture).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageFile, ImageOps
+
+from core.errors import InputError
+from core.limits import Limits
+
+# Pillow's default, stated here because a library that flips it would let truncated uploads through.
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+FORMATS: dict[str, str] = {".jpg": "jpeg", ".jpeg": "jpeg", ".png": "png", ".webp": "webp"}
+_PIL_FORMATS = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP"}
+_MB = 1024 * 1024
+
+
+def decode_image(data: bytes, limits: Limits) -> np.ndarray:
+    """Bytes of any common image format -> (H, W, 3) uint8 RGB, upright, first frame only."""
+    if len(data) > limits.max_image_bytes:
+        raise InputError(
+            "image.too_big_bytes",
+            size_mb=f"{len(data) / _MB:.1f}",
+            limit_mb=f"{limits.max_image_bytes / _MB:.0f}",
+        )
+    if not data:
+        raise InputError("image.not_image")
+    try:
+        # open() reads the header only; Pillow itself refuses absurd sizes here (DecompressionBombError).
+        image = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError:
+        raise InputError("image.too_many_pixels", limit_mp=_megapixels(limits)) from None
+    except (OSError, SyntaxError, ValueError, EOFError) as err:
+        raise InputError("image.not_image") from err
+    with image:
+        width, height = image.size
+        if width * height > limits.max_image_pixels:
+            raise InputError("image.too_many_pixels", limit_mp=_megapixels(limits))
+        try:
+            image.seek(0)  # animated GIF/WebP/PNG: the first frame
+            image.load()
+            upright = ImageOps.exif_transpose(image)
+            return _to_rgb(upright)
+        except Image.DecompressionBombError:
+            raise InputError("image.too_many_pixels", limit_mp=_megapixels(limits)) from None
+        except (OSError, SyntaxError, ValueError, EOFError, IndexError, MemoryError) as err:
+            raise InputError("image.truncated") from err
+
+
+def read_image_file(path: Path, limits: Limits) -> np.ndarray:
+    """A file on disk -> RGB; the size is checked before the file is read."""
+    try:
+        size = os.stat(path).st_size
+        if size > limits.max_image_bytes:
+            raise InputError(
+                "image.too_big_bytes", size_mb=f"{size / _MB:.1f}", limit_mb=f"{limits.max_image_bytes / _MB:.0f}"
+            )
+        data = Path(path).read_bytes()
+    except OSError as err:
+        raise InputError("file.unreadable", path=str(path)) from err
+    return decode_image(data, limits)
+
+
+def format_for_path(path: Path | str) -> str:
+    """'jpeg' | 'png' | 'webp' from the file name's extension."""
+    fmt = FORMATS.get(Path(path).suffix.lower())
+    if fmt is None:
+        raise InputError("image.output_format", path=str(path), supported=", ".join(sorted(FORMATS)))
+    return fmt
+
+
+def encode_image(
+    rgb: np.ndarray,
+    fmt: str,
+    quality: int = 90,
+    max_side: int | None = None,
+    max_bytes: int | None = None,
+) -> bytes:
+    """RGB -> file bytes. Shrinks to max_side; to meet max_bytes lowers quality first, then the size."""
+    if fmt not in _PIL_FORMATS:
+        raise ValueError(f"unknown image format {fmt!r}")
+    image = Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8), "RGB")
+    if max_side and max(image.size) > max_side:
+        image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    lossy = fmt != "png"
+    while True:
+        data = _save(image, fmt, quality)
+        if max_bytes is None or len(data) <= max_bytes or max(image.size) <= 64:
+            return data
+        if lossy and quality > 60:
+            quality -= 10
+            continue
+        image = image.resize((max(1, image.width * 3 // 4), max(1, image.height * 3 // 4)), Image.Resampling.LANCZOS)
+
+
+def _save(image: Image.Image, fmt: str, quality: int) -> bytes:
+    out = io.BytesIO()
+    if fmt == "png":
+        image.save(out, "PNG", optimize=False, compress_level=6)
+    elif fmt == "jpeg":
+        image.save(out, "JPEG", quality=quality, optimize=True)
+    else:
+        image.save(out, "WEBP", quality=quality, method=4)
+    return out.getvalue()
+
+
+def _to_rgb(image: Image.Image) -> np.ndarray:
+    mode = image.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        # 16-bit and float greyscale: Pillow's convert() would clip to white; scale to 8 bits instead.
+        grey = np.asarray(image, dtype=np.float64)
+        top = grey.max(initial=0.0)
+        scale = 255.0 / (65535.0 if top > 255 else max(top, 255.0))
+        grey = np.clip(grey * scale, 0, 255).astype(np.uint8)
+        return np.ascontiguousarray(np.repeat(grey[:, :, None], 3, axis=2))
+    if mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    elif mode in ("LA", "PA", "La", "RGBa"):
+        image = image.convert("RGBA")
+    if image.mode == "RGBA":
+        # Transparent areas become white, as chat apps show them.
+        white = Image.new("RGBA", image.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(white, image)
+    return np.ascontiguousarray(np.asarray(image.convert("RGB"), dtype=np.uint8))
+
+
+def _megapixels(limits: Limits) -> str:
+    return f"{limits.max_image_pixels / 1e6:.0f}"
