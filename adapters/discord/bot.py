@@ -1,0 +1,133 @@
+"""The Discord bot as an object another program starts and stops inside its own asyncio loop.
+
+    bot = DiscordBot(service, token=...)
+    await bot.start()   # log in, sync the commands, connect the gateway in a task, wait until ready
+    ...
+    await bot.stop()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import TYPE_CHECKING
+
+import aiohttp
+import discord
+import yarl
+
+from adapters.discord.commands import DeleteButton, Handlers, NextButton, Texts, build_tree, log_discord_failure
+from core.errors import ConfigError, ServiceError
+from core.service import MemeService
+
+if TYPE_CHECKING:
+    from bot.config import Settings
+
+log = logging.getLogger(__name__)
+
+DISCORD_API = "https://discord.com/api/v10"
+DISCORD_GATEWAY = "wss://gateway.discord.gg/"
+
+
+class FffusionClient(discord.Client):
+    def __init__(self, service: MemeService, guild_id: int | None, guild_ready_timeout: float) -> None:
+        # Slash commands and buttons arrive whatever the intents; guilds alone keeps the cache small.
+        super().__init__(
+            intents=discord.Intents(guilds=True),
+            guild_ready_timeout=guild_ready_timeout,
+            max_ratelimit_timeout=60.0,  # a longer wait raises (and is logged) instead of stalling a handler
+        )
+        self.guild_id = guild_id
+        self.handlers = Handlers(service)
+        self.tree = build_tree(self, self.handlers)
+
+    async def setup_hook(self) -> None:
+        self.add_dynamic_items(NextButton, DeleteButton)
+        await self.tree.set_translator(Texts())
+        guild = discord.Object(self.guild_id) if self.guild_id else None
+        if guild is not None:  # development: instant updates in one server instead of a global roll-out
+            self.tree.copy_global_to(guild=guild)
+        try:
+            synced = await self.tree.sync(guild=guild)
+        except discord.DiscordException as err:
+            # The commands from the previous sync keep working; the bot still serves them.
+            log_discord_failure(err, "syncing the slash commands")
+        else:
+            log.info("synced %d slash commands %s", len(synced), f"to guild {self.guild_id}" if guild else "globally")
+
+
+class DiscordBot:
+    def __init__(
+        self,
+        service: MemeService,
+        *,
+        token: str,
+        api_base: str = "",
+        gateway: str = "",
+        guild_id: int | None = None,
+        guild_ready_timeout: float = 2.0,
+        ready_timeout: float = 60.0,
+    ) -> None:
+        self.service = service
+        self.token = token
+        self.api_base = (api_base or DISCORD_API).rstrip("/")
+        self.gateway = gateway or DISCORD_GATEWAY
+        self.guild_id = guild_id
+        self.guild_ready_timeout = guild_ready_timeout
+        self.ready_timeout = ready_timeout
+        self.client: FffusionClient | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        # discord.py reads both addresses from class attributes; one Discord client per process.
+        discord.http.Route.BASE = self.api_base
+        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(self.gateway)
+        client = self.client = FffusionClient(self.service, self.guild_id, self.guild_ready_timeout)
+        try:
+            await client.login(self.token)
+        except discord.LoginFailure:
+            await client.close()
+            raise ConfigError("discord.bad_token") from None
+        except (discord.HTTPException, aiohttp.ClientError, OSError) as err:
+            await client.close()
+            raise ServiceError("discord.unreachable", reason=str(err) or type(err).__name__) from None
+        self._task = asyncio.create_task(self._run(client), name="discord-gateway")
+        ready = asyncio.create_task(client.wait_until_ready())
+        done, _ = await asyncio.wait(
+            {ready, self._task}, timeout=self.ready_timeout, return_when=asyncio.FIRST_COMPLETED
+        )
+        if ready not in done:
+            ready.cancel()
+            reason = "gateway closed" if self._task in done else f"not ready after {self.ready_timeout:.0f} s"
+            await self.stop()
+            raise ServiceError("discord.unreachable", reason=reason)
+        log.info("Discord: connected as %s", client.user)
+
+    async def _run(self, client: FffusionClient) -> None:
+        # discord.py reconnects by itself; what escapes is fatal for this connection (bad token, intents).
+        try:
+            await client.connect(reconnect=True)
+        except Exception:
+            log.exception("Discord gateway connection ended")
+
+    async def stop(self) -> None:
+        if self.client is not None:
+            await self.client.close()
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self.client = self._task = None
+
+
+async def start_discord(service: MemeService, settings: Settings) -> DiscordBot:
+    """`fffusion run`: the Discord bot from the FFFUSION_DISCORD_* settings, started and ready."""
+    bot = DiscordBot(
+        service,
+        token=settings.discord_token,
+        api_base=settings.discord_api_base,
+        gateway=settings.discord_gateway,
+        guild_id=settings.discord_guild_id,
+    )
+    await bot.start()
+    return bot

@@ -1,0 +1,310 @@
+"""Slash commands, buttons and every answer the Discord bot gives; all texts come from core.messages.
+
+Rules of the road (Discord's, easy to get wrong):
+- An interaction must be acknowledged within 3 seconds, so anything slow is deferred first.
+- The first followup after a defer replaces the "thinking" placeholder and keeps the defer's visibility.
+  /meme defers publicly, so a sentence that cannot work is refused before the defer (ephemeral), and a
+  failure after it deletes the placeholder first so the error can still be ephemeral.
+- Buttons carry their state in the custom_id (DynamicItem) so they keep working after a restart.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any, cast
+
+import aiohttp
+import discord
+from discord import app_commands
+from discord.app_commands import locale_str
+
+from core.errors import FffusionError, InputError, ServiceError
+from core.limits import Limits
+from core.messages import pick_lang, render
+from core.service import MemeResult, MemeService, Person
+from core.text import clean_sentence
+
+if TYPE_CHECKING:
+    from adapters.discord.bot import FffusionClient
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "discord"
+_MB = 1024 * 1024
+PLACEHOLDER = "fffusion_public_placeholder"  # interaction.extras flag: a public "thinking" message is showing
+# Discord shows name localizations for Korean and description localizations for English clients.
+_LANG_OF = {discord.Locale.korean: "ko", discord.Locale.american_english: "en", discord.Locale.british_english: "en"}
+
+
+def person_of(interaction: discord.Interaction) -> Person:
+    return Person(PLATFORM, str(interaction.user.id), pick_lang(interaction.locale.value))
+
+
+# ------------------------------------------------------------------------------------------- localization
+class Texts(app_commands.Translator):
+    """Localizations from core.messages: a locale_str carries its message key in extras."""
+
+    async def translate(
+        self, string: locale_str, locale: discord.Locale, context: app_commands.TranslationContextTypes
+    ) -> str | None:
+        key, lang = string.extras.get("key"), _LANG_OF.get(locale)
+        if key is None or lang is None:
+            return None
+        text = render(key, lang)
+        return None if text == string.message else text
+
+
+def _name(key: str) -> locale_str:
+    """A command or option name: the English word is the base (typeable anywhere), Korean its localization."""
+    return locale_str(render(key, "en"), key=key)
+
+
+def _desc(key: str) -> locale_str:
+    """A description: Korean is the base (every non-English client reads Korean, as with pick_lang)."""
+    return locale_str(render(key + ".desc", "ko"), key=key + ".desc")
+
+
+# ------------------------------------------------------------------------------------------- buttons
+_Button = discord.ui.Button[Any]
+
+
+class NextButton(discord.ui.DynamicItem[_Button], template=r"fffusion:next:(?P<uid>\d+):(?P<rid>[\w-]+)"):
+    """'다른 짤': the next candidate for the same request, edited into the same message."""
+
+    def __init__(self, uid: int, request_id: str, label: str = "", disabled: bool = False) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label=label or None,
+                style=discord.ButtonStyle.primary,
+                custom_id=f"fffusion:next:{uid}:{request_id}",
+                disabled=disabled,
+            )
+        )
+        self.uid = uid
+        self.request_id = request_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str]
+    ) -> NextButton:
+        return cls(int(match["uid"]), match["rid"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:  # type: ignore[override]
+        await _handlers(interaction).next_meme(interaction, self.uid, self.request_id)
+
+
+class DeleteButton(discord.ui.DynamicItem[_Button], template=r"fffusion:delete:(?P<uid>\d+):(?P<ok>yes|no)"):
+    """The confirm / cancel buttons under /deleteface."""
+
+    def __init__(self, uid: int, confirm: bool, label: str = "") -> None:
+        super().__init__(
+            discord.ui.Button(
+                label=label or None,
+                style=discord.ButtonStyle.danger if confirm else discord.ButtonStyle.secondary,
+                custom_id=f"fffusion:delete:{uid}:{'yes' if confirm else 'no'}",
+            )
+        )
+        self.uid = uid
+        self.confirm = confirm
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str]
+    ) -> DeleteButton:
+        return cls(int(match["uid"]), match["ok"] == "yes")
+
+    async def callback(self, interaction: discord.Interaction) -> None:  # type: ignore[override]
+        await _handlers(interaction).delete_choice(interaction, self.uid, self.confirm)
+
+
+def _handlers(interaction: discord.Interaction) -> Handlers:
+    return cast("FffusionClient", interaction.client).handlers
+
+
+def _view(*items: discord.ui.Item[Any]) -> discord.ui.View:
+    view = discord.ui.View(timeout=None)
+    for item in items:
+        view.add_item(item)
+    return view
+
+
+# ------------------------------------------------------------------------------------------- checks
+def check_attachment(attachment: discord.Attachment, limits: Limits) -> None:
+    """Refuse from what Discord reports, before downloading anything."""
+    if attachment.size > limits.max_image_bytes:
+        raise InputError(
+            "image.too_big_bytes",
+            size_mb=f"{attachment.size / _MB:.1f}",
+            limit_mb=f"{limits.max_image_bytes / _MB:.0f}",
+        )
+    # No content type means Discord could not tell; the service checks the bytes themselves then.
+    if attachment.content_type and not attachment.content_type.startswith("image/"):
+        raise InputError("image.not_image")
+    if attachment.width and attachment.height and attachment.width * attachment.height > limits.max_image_pixels:
+        raise InputError("image.too_many_pixels", limit_mp=f"{limits.max_image_pixels / 1e6:.0f}")
+
+
+def log_discord_failure(err: discord.DiscordException, what: str) -> None:
+    """Discord refused or failed: say which of the usual reasons it was. Never fatal."""
+    if isinstance(err, discord.NotFound) and err.code in (10062, 10015):
+        log.warning("%s: the interaction expired before we answered (Discord code %s)", what, err.code)
+    elif isinstance(err, discord.Forbidden):
+        log.warning("%s: missing permission (Discord code %s: %s)", what, err.code, err.text)
+    elif isinstance(err, discord.RateLimited):
+        log.warning("%s: rate limited for %.1f s, gave up", what, err.retry_after)
+    elif isinstance(err, discord.HTTPException):
+        log.warning("%s: Discord answered %s (code %s: %s)", what, err.status, err.code, err.text)
+    else:
+        log.warning("%s: %s", what, err)
+
+
+# ------------------------------------------------------------------------------------------- handlers
+class Handlers:
+    def __init__(self, service: MemeService) -> None:
+        self.service = service
+
+    # /setface
+    async def setface(self, interaction: discord.Interaction, image: discord.Attachment, name: str | None) -> None:
+        async with self._answering(interaction, "/setface") as person:
+            check_attachment(image, self.service.limits)
+            await interaction.response.defer(ephemeral=True, thinking=True)
+            try:
+                data = await image.read()
+            except (discord.HTTPException, aiohttp.ClientError) as err:
+                log.warning("/setface: downloading the attachment failed: %s", err)
+                raise ServiceError("discord.download_failed") from err
+            face = await self.service.register_face(person, data, name)
+            lines = [render("discord.face_saved", person.lang, name=face.name)]
+            lines += [render(key, person.lang) for key in face.notices]
+            crop = discord.File(io.BytesIO(face.crop_jpeg), "face.jpg")
+            await interaction.followup.send("\n".join(lines), file=crop, ephemeral=True)
+
+    # /meme
+    async def meme(self, interaction: discord.Interaction, text: str, face: str | None) -> None:
+        async with self._answering(interaction, "/meme") as person:
+            # A sentence that cannot work is refused now, privately, before a public placeholder exists.
+            clean_sentence(text, self.service.limits)
+            await interaction.response.defer(thinking=True)
+            interaction.extras[PLACEHOLDER] = True
+            result = await self.service.make_meme(person, text, face or None)
+            content, file, view = self._meme_message(person, result)
+            await interaction.followup.send(content, file=file, view=view)
+            interaction.extras[PLACEHOLDER] = False
+
+    async def face_names(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        """Autocomplete for /meme face: this person's saved faces."""
+        names = await self.service.list_faces(person_of(interaction))
+        return [app_commands.Choice(name=n, value=n) for n in names if current.lower() in n.lower()][:25]
+
+    async def next_meme(self, interaction: discord.Interaction, uid: int, request_id: str) -> None:
+        async with self._answering(interaction, "다른 짤") as person:
+            if interaction.user.id != uid:
+                raise InputError("discord.not_yours")
+            # Acknowledge now (the button shows it is working), then edit the same message in place.
+            await interaction.response.defer()
+            await self.service.feedback(person, request_id, kept=False)
+            result = await self.service.next_meme(person, request_id)
+            content, file, view = self._meme_message(person, result)
+            await interaction.edit_original_response(content=content, attachments=[file], view=view)
+
+    def _meme_message(self, person: Person, result: MemeResult) -> tuple[str, discord.File, discord.ui.View]:
+        lines = [result.caption] + ([render(result.notice, person.lang)] if result.notice else [])
+        label = render("discord.next_label", person.lang)
+        button = NextButton(int(person.user_id), result.request_id, label, disabled=not result.has_next)
+        return "\n".join(lines), discord.File(io.BytesIO(result.image), "meme.jpg"), _view(button)
+
+    # /deleteface
+    async def deleteface(self, interaction: discord.Interaction) -> None:
+        async with self._answering(interaction, "/deleteface") as person:
+            uid, lang = interaction.user.id, person.lang
+            view = _view(
+                DeleteButton(uid, True, render("discord.delete_yes", lang)),
+                DeleteButton(uid, False, render("discord.delete_no", lang)),
+            )
+            await interaction.response.send_message(render("discord.delete_confirm", lang), view=view, ephemeral=True)
+
+    async def delete_choice(self, interaction: discord.Interaction, uid: int, confirm: bool) -> None:
+        async with self._answering(interaction, "/deleteface button") as person:
+            if interaction.user.id != uid:
+                raise InputError("discord.not_yours")
+            await interaction.response.defer()
+            if not confirm:
+                key = "discord.delete_cancelled"
+            else:
+                key = "discord.deleted" if await self.service.delete_person(person) else "discord.nothing_to_delete"
+            await interaction.edit_original_response(content=render(key, person.lang), view=None)
+
+    # /help
+    async def help(self, interaction: discord.Interaction) -> None:
+        async with self._answering(interaction, "/help") as person:
+            await interaction.response.send_message(render("discord.help", person.lang), ephemeral=True)
+
+    # answers and failures
+    @asynccontextmanager
+    async def _answering(self, interaction: discord.Interaction, what: str) -> AsyncIterator[Person]:
+        """Every failure becomes a private answer in the person's language, or a log line; never a crash."""
+        person = person_of(interaction)
+        try:
+            yield person
+        except FffusionError as err:
+            await self.tell(interaction, render(err.key, person.lang, **err.params), what)
+        except discord.DiscordException as err:
+            log_discord_failure(err, what)
+            if isinstance(err, discord.Forbidden):
+                await self.tell(interaction, render("discord.cannot_post", person.lang), what)
+        except Exception:
+            log.exception("%s failed", what)
+            await self.tell(interaction, render("internal", person.lang), what)
+
+    async def tell(self, interaction: discord.Interaction, text: str, what: str) -> None:
+        """A private message to the person who interacted, whatever state the interaction is in."""
+        try:
+            if not interaction.response.is_done():
+                await interaction.response.send_message(text, ephemeral=True)
+                return
+            if interaction.extras.pop(PLACEHOLDER, False):
+                # the first followup would replace the public placeholder and be public too
+                await interaction.delete_original_response()
+            await interaction.followup.send(text, ephemeral=True)
+        except discord.DiscordException as err:
+            log_discord_failure(err, f"{what} (telling the person)")
+
+
+def build_tree(client: FffusionClient, handlers: Handlers) -> app_commands.CommandTree[FffusionClient]:
+    tree: app_commands.CommandTree[FffusionClient] = app_commands.CommandTree(client)
+
+    @tree.command(name=_name("discord.cmd.setface"), description=_desc("discord.cmd.setface"))
+    @app_commands.rename(image=_name("discord.opt.image"), name=_name("discord.opt.name"))
+    @app_commands.describe(image=_desc("discord.opt.image"), name=_desc("discord.opt.name"))
+    async def setface(interaction: discord.Interaction, image: discord.Attachment, name: str | None = None) -> None:
+        await handlers.setface(interaction, image, name)
+
+    @tree.command(name=_name("discord.cmd.meme"), description=_desc("discord.cmd.meme"))
+    @app_commands.rename(text=_name("discord.opt.text"), face=_name("discord.opt.face"))
+    @app_commands.describe(text=_desc("discord.opt.text"), face=_desc("discord.opt.face"))
+    async def meme(interaction: discord.Interaction, text: str, face: str | None = None) -> None:
+        await handlers.meme(interaction, text, face)
+
+    @meme.autocomplete("face")
+    async def meme_face(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        return await handlers.face_names(interaction, current)
+
+    @tree.command(name=_name("discord.cmd.deleteface"), description=_desc("discord.cmd.deleteface"))
+    async def deleteface(interaction: discord.Interaction) -> None:
+        await handlers.deleteface(interaction)
+
+    @tree.command(name=_name("discord.cmd.help"), description=_desc("discord.cmd.help"))
+    async def help_(interaction: discord.Interaction) -> None:
+        await handlers.help(interaction)
+
+    @tree.error
+    async def on_error(interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
+        # Only what the handlers did not catch: a command Discord knows and we do not (stale sync), bad data.
+        log.error("command %s failed: %r", interaction.data and interaction.data.get("name"), error)
+        await handlers.tell(interaction, render("internal", person_of(interaction).lang), "command error")
+
+    return tree
