@@ -20,8 +20,8 @@ from core.cache import DiskCache
 from core.catalog import Catalog, add_meme, load_captions, load_catalog
 from core.embedders import load_embedder
 from core.errors import FffusionError, InputError
-from core.faces import load_engine
-from core.images import decode_image, encode_image, format_for_path
+from core.faces import choose_targets, load_engine
+from core.images import decode_image, encode_image, format_for_path, read_image_file
 from core.messages import pick_lang, render
 from core.prepare import prepare_catalog
 from core.recommender import Recommender
@@ -140,6 +140,26 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_swap(args: argparse.Namespace, settings: Settings) -> int:
+    lang = pick_lang(settings.lang)
+    fmt = format_for_path(args.output)
+    # Both pictures are checked before any model loads.
+    face = read_image_file(args.face, settings.limits)
+    meme = read_image_file(args.meme, settings.limits)
+    engine = load_engine(args.backend or settings.face_backend, args.models or settings.models_dir, settings.limits)
+    source, notices = engine.make_source(face)
+    faces = engine.detect(meme)
+    if not faces:
+        raise InputError("swap.no_face_in_meme")
+    targets = [faces[i] for i in choose_targets(faces, args.target)]
+    outcome = engine.swap(meme, targets, source)
+    _write_atomically(args.output, encode_image(outcome.image, fmt))
+    for key in (*notices, *outcome.notices):
+        print(render(key, lang), file=sys.stderr)
+    print(f"{args.output}: {len(outcome.swapped)} of {len(faces)} face(s) swapped")
+    return 0
+
+
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     logging.getLogger().setLevel(logging.DEBUG if args.debug else settings.log_level.upper())
     return asyncio.run(serve(settings))
@@ -203,6 +223,16 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("-o", "--output", type=Path, required=True, help="output file: .jpg, .png or .webp")
     demo.add_argument("sentence")
     demo.set_defaults(func=cmd_demo)
+
+    swap = sub.add_parser("swap", help="put the face from one picture onto the faces of a meme")
+    swap.add_argument("--face", type=Path, required=True, help="photo of the face to use")
+    swap.add_argument("--meme", type=Path, required=True, help="the meme picture")
+    swap.add_argument("-o", "--output", type=Path, required=True, help="output file: .jpg, .png or .webp")
+    swap.add_argument("--target", default="default",
+                      help="which meme faces: default (the largest), all, largest or a number (0 = largest)")
+    swap.add_argument("--backend", choices=("auto", "dlib", "insightface"), help="face engine (face_backend)")
+    swap.add_argument("--models", type=Path, help="insightface models folder (models_dir)")
+    swap.set_defaults(func=cmd_swap)
 
     run = sub.add_parser("run", help="run the bot on every platform whose token is set")
     run.set_defaults(func=cmd_run)
