@@ -6,7 +6,7 @@ import pytest
 
 from adapters.kakao.fetch import ImageFetcher, public_address
 from core.errors import InputError
-from tests.kakao.conftest import PhotoServer
+from tests.kakao.kakaoside import PhotoServer
 
 
 async def _fails(fetcher: ImageFetcher, url: str, key: str) -> None:

@@ -1,0 +1,128 @@
+"""The project's one HTTP server: health check, result images by URL, and the KakaoTalk skill.
+
+Other routes (a Telegram webhook) join the same aiohttp application through `WebServer.app` before start.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from adapters.kakao.skill import KakaoConfig, KakaoSkill
+from bot.config import Settings
+from core.errors import ConfigError
+from core.media import SUFFIX, MediaStore
+from core.service import MemeService
+
+log = logging.getLogger(__name__)
+
+MIN_SECRET = 16
+_SECRET_RE = re.compile(r"^[A-Za-z0-9._~-]+$")
+KAKAO_MAX_WAIT_S = 4.5  # Open Builder drops an answer after 5 s; keep a margin for the network
+
+
+def validate(settings: Settings) -> None:
+    """Fail fast (exit 2) on web settings that cannot work, before anything heavy starts."""
+    if not 0 <= settings.http_port <= 65535:
+        raise ConfigError("config.bad_value", name="FFFUSION_HTTP_PORT", value=str(settings.http_port))
+    if settings.media_max_age_s <= 0 or settings.media_max_bytes <= 0:
+        raise ConfigError("config.bad_value", name="FFFUSION_MEDIA_MAX_AGE_S / FFFUSION_MEDIA_MAX_BYTES",
+                          value=f"{settings.media_max_age_s} / {settings.media_max_bytes}")
+    if not settings.kakao_secret:
+        return
+    if len(settings.kakao_secret) < MIN_SECRET or not _SECRET_RE.match(settings.kakao_secret):
+        raise ConfigError("kakao.secret_short")
+    if not settings.public_url:
+        raise ConfigError("kakao.public_url_missing")
+    if not settings.public_url.startswith(("https://", "http://")):
+        raise ConfigError("config.bad_value", name="FFFUSION_PUBLIC_URL", value=settings.public_url)
+    if not 0 < settings.kakao_budget_s <= KAKAO_MAX_WAIT_S:
+        raise ConfigError("config.bad_value", name="FFFUSION_KAKAO_BUDGET_S",
+                          value=str(settings.kakao_budget_s))
+
+
+@dataclass
+class WebServer:
+    app: web.Application
+    runner: web.AppRunner
+    media: MediaStore
+    kakao: KakaoSkill | None
+
+    @property
+    def port(self) -> int:
+        """The bound port (useful when FFFUSION_HTTP_PORT=0 picked a free one)."""
+        return self.runner.addresses[0][1]
+
+    async def stop(self) -> None:
+        await self.runner.cleanup()  # stops accepting, then on_cleanup closes the skill and the store
+
+
+async def health(_: web.Request) -> web.Response:
+    return web.Response(text="ok\n")
+
+
+def media_handler(media: MediaStore) -> web.Handler:
+    async def serve(request: web.Request) -> web.StreamResponse:
+        name = request.match_info["name"]
+        path = media.path(name[: -len(SUFFIX)]) if name.endswith(SUFFIX) else None
+        if path is None:
+            raise web.HTTPNotFound()
+        headers = {
+            "Content-Type": "image/jpeg",
+            # the file never changes under its id; it may be cached until it expires here
+            "Cache-Control": f"public, max-age={int(media.remaining_s(path))}, immutable",
+            "X-Content-Type-Options": "nosniff",
+            "Referrer-Policy": "no-referrer",
+        }
+        return web.FileResponse(path, headers=headers)
+
+    return serve
+
+
+def build_app(
+    service: MemeService, settings: Settings, media: MediaStore
+) -> tuple[web.Application, KakaoSkill | None]:
+    app = web.Application(client_max_size=1 << 20)
+    app.router.add_get("/", health)
+    # one path segment: no directory listing, nothing outside the store's folder
+    app.router.add_get("/media/{name}", media_handler(media))
+    kakao = None
+    if settings.kakao_secret:
+        kakao = KakaoSkill(service, media, KakaoConfig(
+            secret=settings.kakao_secret,
+            public_url=settings.public_url,
+            image_hosts=settings.kakao_image_hosts,
+            budget_s=settings.kakao_budget_s,
+        ))
+        kakao.add_routes(app)
+
+    async def close_parts(_: web.Application) -> None:
+        if kakao is not None:
+            await kakao.close()
+        await media.close()
+
+    app.on_cleanup.append(close_parts)
+    return app, kakao
+
+
+async def start_web(service: MemeService, settings: Settings) -> WebServer:
+    """Start the HTTP server inside the running loop (beside Telegram and Discord); `stop()` ends it."""
+    validate(settings)
+    media = MediaStore(settings.data_dir / "media", settings.media_max_age_s, settings.media_max_bytes)
+    await media.start()
+    app, kakao = build_app(service, settings, media)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, settings.http_host, settings.http_port).start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise ConfigError("web.cannot_listen", host=settings.http_host, port=settings.http_port,
+                          reason=exc.strerror or str(exc)) from None
+    server = WebServer(app, runner, media, kakao)
+    log.info("web server on %s:%d%s", settings.http_host, server.port,
+             " with the KakaoTalk skill" if kakao else "")
+    return server

@@ -1,0 +1,250 @@
+"""The KakaoTalk skill over HTTP on loopback, against the real service: Open Builder's side is played by
+tests/kakao/conftest.py, people's photos come from a loopback "CDN"."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import io
+import struct
+import time
+import zlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from PIL import Image
+from skimage import data as skdata
+
+from bot.config import Settings
+from bot.web import WebServer, start_web
+from core.messages import render
+from core.service import MemeService
+from tests.faceutil import identity_distance
+from tests.kakao.kakaoside import (
+    SECRET,
+    OpenBuilder,
+    PhotoServer,
+    free_port,
+    image_url,
+    outputs,
+    quick_reply,
+    secure_image,
+    text_of,
+)
+
+StartBot = Callable[..., Awaitable[OpenBuilder]]
+HUNGRY, LAUGH = "배고파 죽겠다", "아 진짜 웃겨 ㅋㅋㅋ"  # memes whose faces swap well in the demo catalog
+
+
+@pytest.fixture
+async def start_bot(service: MemeService, tmp_path: Path, photo_server: PhotoServer) -> AsyncIterator[StartBot]:
+    """Starts the project's web server on the real service; settings overrides per call. Blocks have
+    callback enabled (bot.final) except where a test is about the direct answer (bot.say)."""
+    servers: list[WebServer] = []
+    session = aiohttp.ClientSession()
+
+    async def start(**overrides: Any) -> OpenBuilder:
+        port = free_port()
+        settings = dataclasses.replace(
+            Settings(), data_dir=tmp_path / f"web{len(servers)}", http_host="127.0.0.1", http_port=port,
+            public_url=f"http://127.0.0.1:{port}", kakao_secret=SECRET, kakao_image_hosts=("127.0.0.1",),
+            **overrides,
+        )
+        servers.append(await start_web(service, settings))
+        return OpenBuilder(f"http://127.0.0.1:{port}", session, photo_server)
+
+    yield start
+    for server in servers:
+        await server.stop()
+    await session.close()
+
+
+async def _distance(a: bytes, b: bytes) -> float:
+    return await asyncio.to_thread(identity_distance, a, b)
+
+
+def _jpeg(array: Any) -> bytes:
+    out = io.BytesIO()
+    Image.fromarray(array).convert("RGB").save(out, "JPEG")
+    return out.getvalue()
+
+
+def _png_claiming(width: int, height: int) -> bytes:
+    """A small PNG whose header claims a huge picture: must be refused from the header, never decoded."""
+    out = io.BytesIO()
+    Image.new("L", (1, 1)).save(out, "PNG")
+    png = bytearray(out.getvalue())
+    ihdr = png[12:29]  # type + data of the first chunk
+    ihdr[4:12] = struct.pack(">II", width, height)
+    png[12:29] = ihdr
+    png[29:33] = struct.pack(">I", zlib.crc32(bytes(ihdr)))
+    return bytes(png)
+
+
+async def test_routes_and_help(start_bot: StartBot) -> None:
+    bot = await start_bot()
+    s = bot.session
+    async with s.get(bot.base + "/") as resp:
+        assert resp.status == 200
+    not_found = [("GET", f"/kakao/{SECRET}"), ("POST", "/kakao/wrong-secret-0123456789"),
+                 ("POST", f"/kakao/{SECRET}/x"), ("POST", "/kakao/"), ("GET", "/media/"), ("GET", "/media/x.jpg"),
+                 ("GET", "/media/..%2F..%2Fetc%2Fpasswd"), ("GET", "/nothing")]
+    for method, path in not_found:
+        async with s.request(method, bot.base + path, json={}) as resp:
+            assert resp.status == 404, (method, path)
+    answer = await bot.say("help-user", "도움말")
+    assert text_of(answer) == render("kakao.help", "ko") and len(text_of(answer).splitlines()) == 3
+    assert text_of(await bot.say("help-user", "help")) == render("kakao.help", "ko")
+
+
+async def test_meme_without_face_is_the_original_with_a_hint(start_bot: StartBot) -> None:
+    bot = await start_bot()
+    answer = await bot.final("newcomer", "시험 완전 망했어")
+    assert render("face.not_registered", "ko") in text_of(answer)
+    assert (await bot.image(answer))[:2] == b"\xff\xd8"
+    async with bot.session.head(image_url(answer)) as resp:
+        assert resp.status == 200 and resp.headers["Content-Type"] == "image/jpeg"
+        assert "immutable" in resp.headers["Cache-Control"] and "max-age=" in resp.headers["Cache-Control"]
+
+
+async def test_setface_meme_and_next(
+    start_bot: StartBot, photo_server: PhotoServer, photo_a: bytes, service: MemeService
+) -> None:
+    bot = await start_bot()
+    photo_server.files["a.jpg"] = photo_a
+    # the plugin may deliver several URLs: only the first is downloaded
+    urls = secure_image(photo_server.url("a.jpg"), photo_server.url("x"))
+    reg = await bot.final("alice", "/setface", params=urls)
+    assert photo_server.hits == ["/a.jpg"]
+    assert render("kakao.face_saved", "ko", name="기본") in text_of(reg)
+    assert await _distance(await bot.image(reg), photo_a) < 0.6
+
+    first = await bot.final("alice", HUNGRY)
+    meme = await bot.image(first)
+    assert await _distance(meme, photo_a) < 0.6
+    assert render("face.not_registered", "ko") not in text_of(first)
+    reply = quick_reply(first, render("kakao.next_label", "ko"))
+    assert reply["extra"]["request_id"]
+    second = await bot.final("alice", reply["messageText"], extra=reply["extra"])
+    # skipping counts against the meme that was skipped, not the one shown next
+    (vote,) = await service.store.votes(10)
+    assert vote.vote == -1 and service.catalog.by_id[vote.meme].caption in text_of(first)
+    assert image_url(second) != image_url(first) and await bot.image(second) != meme
+    # a bare "다른 짤" (no clientExtra reached the skill) continues from the person's last request
+    third = await bot.final("alice", render("kakao.next_label", "ko"))
+    assert image_url(third) not in (image_url(first), image_url(second))
+
+
+async def test_two_people_never_get_each_others_face(
+    start_bot: StartBot, photo_server: PhotoServer, photo_a: bytes, photo_b: bytes
+) -> None:
+    bot = await start_bot()
+    photo_server.files.update({"a.jpg": photo_a, "b.jpg": photo_b})
+    await asyncio.gather(
+        bot.final("alice", "/setface", params=secure_image(photo_server.url("a.jpg"))),
+        bot.final("bob", "/setface", params=secure_image(photo_server.url("b.jpg")), detail=True),
+    )
+    for_a, for_b = await asyncio.gather(bot.final("alice", LAUGH), bot.final("bob", LAUGH))
+    meme_a, meme_b = await bot.image(for_a), await bot.image(for_b)
+    assert image_url(for_a) != image_url(for_b)
+    assert await _distance(meme_a, photo_a) < 0.6 < await _distance(meme_a, photo_b)
+    # the astronaut's swap carries less identity (greyish, tilted source), but it is hers, never Alice's
+    assert await _distance(meme_b, photo_b) < await _distance(meme_b, photo_a)
+
+
+async def test_callback_when_the_budget_runs_out(
+    start_bot: StartBot, photo_server: PhotoServer, photo_a: bytes
+) -> None:
+    bot = await start_bot(kakao_budget_s=0.001)  # nothing finishes in 1 ms: every meme goes by callback
+    photo_server.files["a.jpg"] = photo_a
+    callback = photo_server.callback_url()
+    photo = secure_image(photo_server.url("a.jpg"))
+    reg_ack = await bot.say("carol", "/setface", params=photo, callback=callback)
+    assert reg_ack == {"version": "2.0", "useCallback": True, "data": {"text": render("kakao.working", "ko")}}
+    assert render("kakao.face_saved", "ko", name="기본") in text_of(await photo_server.callback(callback))
+
+    callback = photo_server.callback_url()
+    ack = await bot.say("carol", HUNGRY, callback=callback)
+    assert ack["useCallback"] is True
+    final = await photo_server.callback(callback)
+    assert await _distance(await bot.image(final), photo_a) < 0.6
+    await asyncio.sleep(0.3)
+    assert len(photo_server.callbacks[callback.rsplit("/", 1)[1]]) == 1  # a callback URL works once
+
+    # without a callbackUrl the block must still answer in time: a "try again" text
+    assert text_of(await bot.say("carol", "배고파")) == render("kakao.slow", "ko")
+
+
+async def test_bad_input_gets_a_text_and_the_server_keeps_serving(
+    start_bot: StartBot, photo_server: PhotoServer, photo_a: bytes
+) -> None:
+    bot = await start_bot()
+    s = bot.session
+    for body in (b"not json", b'{"action": {}}', b'{"userRequest": {"utterance": "hi"}}'):
+        async with s.post(bot.skill_url, data=body) as resp:
+            assert resp.status == 400
+            assert "Traceback" not in await resp.text()
+
+    photo_server.files.update({
+        "a.jpg": photo_a,
+        "doc.jpg": b"%PDF-1.4\n" + b"0" * 500,
+        "huge.png": _png_claiming(30000, 30000),
+        "noface.jpg": _jpeg(skdata.coffee()),
+    })
+    elsewhere = f"http://localhost:{photo_server.port}/a.jpg"
+    def url(path: str) -> dict[str, Any]:
+        return {"params": secure_image(photo_server.url(path))}
+
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"params": {"secureimage": "{not json"}}, render("kakao.secureimage_bad", "ko")),
+        ({"params": {"secureimage": '{"secureUrls": "List()"}'}}, render("kakao.secureimage_bad", "ko")),
+        ({"params": secure_image(elsewhere)}, render("kakao.url_not_allowed", "ko")),
+        ({"utterance": "https://evil.example/me.jpg"}, render("kakao.url_not_allowed", "ko")),
+        (url(f"redirect?to={elsewhere}"), render("kakao.url_not_allowed", "ko")),
+        (url("doc.jpg"), render("image.not_image", "ko")),
+        (url("huge.png"), render("image.too_many_pixels", "ko", limit_mp=40)),
+        (url("noface.jpg"), render("face.none", "ko")),
+        (url("huge-length"), render("image.too_big_bytes", "ko", size_mb="1048576.0", limit_mb="15")),
+        ({"utterance": "가" * 4000}, render("text.too_long", "ko", length=4000, limit=500)),
+        ({"utterance": "/setface"}, render("kakao.setface_needs_photo", "ko")),
+        ({"utterance": render("kakao.next_label", "ko")}, render("kakao.no_previous", "ko")),
+    ]
+
+    async def bad(n: int, kwargs: dict[str, Any]) -> str:
+        return text_of(await bot.final(f"mallory{n}", kwargs.pop("utterance", "/setface"), **kwargs))
+
+    # everyone else is served while the bad requests are answered
+    good = asyncio.create_task(bot.final("alice", "/setface", params=secure_image(photo_server.url("a.jpg"))))
+    texts = await asyncio.gather(*(bad(n, dict(kwargs)) for n, (kwargs, _) in enumerate(cases)))
+    for (kwargs, expected), text in zip(cases, texts, strict=True):
+        assert expected in text, (kwargs, text)
+        assert render("internal", "ko") not in text
+    assert render("kakao.face_saved", "ko", name="기본") in text_of(await good)
+    # hosts not allowed were never asked; the redirect was asked, its target never
+    assert photo_server.hits.count("/a.jpg") == 1  # alice's
+    assert len(outputs(await bot.say("alice", "도움말"))) == 1
+
+
+async def test_a_full_queue_defers_to_the_callback_at_once(
+    start_bot: StartBot, photo_server: PhotoServer, service: MemeService
+) -> None:
+    bot = await start_bot(kakao_budget_s=4.5)
+    pool = service.pool
+    # every worker busy for a while, then every waiting slot taken: the next request finds the queue full
+    running = [asyncio.create_task(pool.run(time.sleep, 1.5)) for _ in range(pool.size)]
+    await asyncio.sleep(0.3)
+    waiting = [asyncio.create_task(pool.run(time.sleep, 0)) for _ in range(service.limits.queue_length)]
+    await asyncio.sleep(0.1)
+    assert pool.waiting == service.limits.queue_length
+    # without a callback the person hears the queue is full; with one, the skill defers and retries
+    assert text_of(await bot.say("dave", HUNGRY)) == render("service.busy", "ko")
+    callback = photo_server.callback_url()
+    ack = await bot.say("erin", HUNGRY, callback=callback)
+    assert ack["useCallback"] is True
+    assert not any(job.done() for job in running)  # deferred at once, while the queue was still full
+    final = await photo_server.callback(callback)
+    await asyncio.gather(*running, *waiting)
+    assert render("face.not_registered", "ko") in text_of(final) and await bot.image(final)
