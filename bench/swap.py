@@ -45,6 +45,8 @@ def build_pairs(engine: FaceEngine) -> list[Pair]:
     astro_face = engine.detect(astro)[0]
     hanks_big = cv2.resize(hanks, (336, 336), interpolation=cv2.INTER_CUBIC)  # a 112 px meme is too small
     hanks_face = engine.detect(hanks_big)[0]
+    astro_big = cv2.resize(astro, None, fx=3, fy=3, interpolation=cv2.INTER_CUBIC)  # a close-up meme
+    astro_big_face = engine.detect(astro_big)[0]
 
     def person(name: str) -> np.ndarray:
         return fx.crop_around(group, t1[name].bbox)
@@ -55,6 +57,7 @@ def build_pairs(engine: FaceEngine) -> list[Pair]:
         ("astronaut>phoebe", astro, group, t1["phoebe"]),
         ("ross>astronaut", person("ross"), astro, astro_face),
         ("rachel>astronaut", person("rachel"), astro, astro_face),
+        ("phoebe>astronaut(1536px)", person("phoebe"), astro_big, astro_big_face),
         ("ross>rachel", person("ross"), group, t1["rachel"]),
         ("rachel>ross", person("rachel"), group, t1["ross"]),
         ("rachel>phoebe", person("rachel"), group, t1["phoebe"]),

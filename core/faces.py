@@ -153,6 +153,12 @@ class FaceEngine(Protocol):
         ...
 
     def swap(self, meme_rgb: np.ndarray, targets: Sequence[DetectedFace], source: SourceFace) -> SwapOutcome:
+        """Swap the source onto each target (detected by this engine); a source made by another engine is
+        re-analysed from its crop first."""
+        ...
+
+    def own_source(self, source: SourceFace) -> SourceFace:
+        """The record as this engine needs it (re-analysed from its crop when another engine made it)."""
         ...
 
 

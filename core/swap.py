@@ -43,10 +43,12 @@ MIRROR_GAIN = 7.0
 MAX_YAW_GAP = 27.0
 #: skip when triangles covering this share of the face flip or collapse in the source
 MAX_TORN_SHARE = 0.04
+#: faces are worked on at most at this eye distance (px): the source crop has 80, more is upsampling
+WORK_EYES_PX = 90.0
 #: faces narrower than this (eye-to-eye under ~8 px) have landmarks too rough to swap
 MIN_TARGET_EYES_PX = 8.0
 #: limits of the LAB contrast match (L, a, b): past them the source's own shading turns to paint
-_GAIN_RANGE = ((0.75, 1.35), (0.5, 1.6), (0.5, 1.6))
+_GAIN_RANGE = np.array([(0.75, 1.35), (0.5, 1.6), (0.5, 1.6)], dtype=np.float32)
 #: eye openness (height / width, both eyes' mean) difference past which the meme keeps its eyes
 _EYE_GAP = 0.08
 #: mouth openness (inner lip gap / width) past which a mouth counts as open, and the shape gap (see
@@ -57,7 +59,7 @@ _MOUTH_SHAPE_GAP = 0.07
 #: skin test: robust z-score (per LAB channel) past which a pixel is not skin, and the least spread assumed
 _SKIN_DISTANCE = 3.0
 _SKIN_DARKER = 2.0
-_SKIN_SPREAD_FLOOR = np.array([6.0, 3.0, 3.0], dtype=np.float32)
+_SKIN_SPREAD_FLOOR = np.array([2.4, 3.0, 3.0], dtype=np.float32)  # float LAB: L 0..100, a/b about ±100
 _KERNEL3 = np.ones((3, 3), np.uint8)
 #: how far the mask's outline is pulled towards the nose: more at the temples, where hair falls
 _PULL = np.array([0.18, 0.15, 0.12, 0.09, 0.06, 0.04, 0.03, 0.03, 0.03, 0.03, 0.03, 0.04, 0.06, 0.09, 0.12,
@@ -133,6 +135,38 @@ def paste_face(image: np.ndarray, target: np.ndarray, source: Source) -> str | N
     if abs(source_yaw - target_yaw) > MAX_YAW_GAP:
         return "swap.pose_mismatch"
 
+    height, width = image.shape[:2]
+    feather = max(2.0, 0.09 * target_eyes)
+    dst_points = control_points(target)
+    x0, y0 = np.floor(dst_points.min(axis=0) - feather - 2).astype(int)
+    x1, y1 = np.ceil(dst_points.max(axis=0) + feather + 2).astype(int)
+    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, width), min(y1, height)
+    if x1 - x0 < 4 or y1 - y0 < 4:
+        return "swap.target_too_small"
+    roi = image[y0:y1, x0:x1]
+    # Faces bigger than the source's detail are worked on at a reduced scale (the result is upsampled
+    # anyway); the meme's own pixels around and inside the kept eyes/mouth stay at full resolution.
+    scale = min(1.0, WORK_EYES_PX / target_eyes)
+    work = roi if scale == 1.0 else cv2.resize(roi, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    stretch = np.array([work.shape[1] / roi.shape[1], work.shape[0] / roi.shape[0]], dtype=np.float32)
+    local = (target - np.array([x0, y0], dtype=np.float32)) * stretch
+    rendered = _render(work, local, source, feather * scale)
+    if isinstance(rendered, str):
+        return rendered
+    coloured, alpha = rendered
+    if scale != 1.0:
+        size = (roi.shape[1], roi.shape[0])
+        coloured = cv2.resize(coloured, size, interpolation=cv2.INTER_LINEAR)
+        alpha = cv2.resize(alpha, size, interpolation=cv2.INTER_LINEAR)
+    base = roi.astype(np.float32)
+    image[y0:y1, x0:x1] = np.clip(base + (coloured - base) * alpha[:, :, None] + 0.5, 0, 255).astype(np.uint8)
+    return None
+
+
+def _render(roi: np.ndarray, target: np.ndarray, source: Source, feather: float) -> tuple[np.ndarray, np.ndarray] | str:
+    """The swapped face for one region (target landmarks in its coordinates): colour-matched RGB (float32)
+    and its 0..1 alpha, or a skip reason."""
+    target_eyes = eye_distance(target)
     # Shrink the source to about the target's scale first: remapping straight from a much larger crop
     # would alias (no prefilter in remap).
     ratio = target_eyes / max(eye_distance(source.landmarks), 1.0)
@@ -141,39 +175,25 @@ def paste_face(image: np.ndarray, target: np.ndarray, source: Source) -> str | N
         crop = cv2.resize(crop, None, fx=ratio, fy=ratio, interpolation=cv2.INTER_AREA)
         coverage = cv2.resize(coverage, None, fx=ratio, fy=ratio, interpolation=cv2.INTER_AREA)
         src_landmarks = src_landmarks * np.float32(ratio)
-
     dst_points = control_points(target)
     src_points = control_points(src_landmarks)
-    feather = max(2.0, 0.09 * target_eyes)
-    height, width = image.shape[:2]
-    x0, y0 = np.floor(dst_points.min(axis=0) - feather - 2).astype(int)
-    x1, y1 = np.ceil(dst_points.max(axis=0) + feather + 2).astype(int)
-    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, width), min(y1, height)
-    if x1 - x0 < 4 or y1 - y0 < 4:
-        return "swap.target_too_small"
-    offset = np.array([x0, y0], dtype=np.float32)
-    dst_points = dst_points - offset
-    roi_shape = (y1 - y0, x1 - x0)
-
     triangles = Delaunay(dst_points).simplices
     if torn_share(dst_points, src_points, triangles) > MAX_TORN_SHARE:
         return "swap.pose_mismatch"
-    warped = warp_triangles(np.dstack([crop, coverage]), src_points, dst_points, triangles, roi_shape)
+    warped = warp_triangles(np.dstack([crop, coverage]), src_points, dst_points, triangles, roi.shape[:2])
 
-    mask = np.zeros(roi_shape, np.uint8)
-    cv2.fillPoly(mask, [np.round((mask_outline(target) - offset) * 16).astype(np.int32)], 255,
-                 lineType=cv2.LINE_AA, shift=4)
+    mask = np.zeros(roi.shape[:2], np.uint8)
+    cv2.fillPoly(mask, [np.round(mask_outline(target) * 16).astype(np.int32)], 255, lineType=cv2.LINE_AA, shift=4)
     mask = np.minimum(mask, warped[:, :, 3])  # never paste padding from past the source photo's edge
-    roi = image[y0:y1, x0:x1]
-    local = target - offset
-    _keep_target_expression(mask, local, src_landmarks)
-    _drop_occlusions(mask, local, warped[:, :, :3], roi)
-
-    coloured = match_colour(warped[:, :, :3], roi, mask > 127, source.greyscale, target_eyes)
-    alpha = feathered(mask, feather)
-    blended = roi.astype(np.float32) + (coloured - roi.astype(np.float32)) * alpha[:, :, None]
-    image[y0:y1, x0:x1] = np.clip(blended + 0.5, 0, 255).astype(np.uint8)
-    return None
+    _keep_target_expression(mask, target, src_landmarks)
+    src_lab = cv2.cvtColor(warped[:, :, :3].astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
+    dst_lab = cv2.cvtColor(roi.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
+    _drop_occlusions(mask, target, src_lab, dst_lab)
+    inside = mask > 127
+    if inside.sum() < 16:
+        return "swap.target_too_small"
+    coloured = match_colour(src_lab, dst_lab, inside, source.greyscale, target_eyes)
+    return coloured, feathered(mask, feather)
 
 
 def torn_share(dst: np.ndarray, src: np.ndarray, triangles: np.ndarray) -> float:
@@ -222,21 +242,15 @@ def warp_triangles(
 
 
 def match_colour(
-    src: np.ndarray, dst: np.ndarray, inside: np.ndarray, greyscale: bool, eyes: float
+    src_lab: np.ndarray, dst_lab: np.ndarray, inside: np.ndarray, greyscale: bool, eyes: float
 ) -> np.ndarray:
-    """The warped source in the target's colours: LAB mean/std inside the face, then the target's lighting
-    (low frequencies) with the source's detail (high frequencies). Greyscale sources keep the target's
-    chroma entirely. Returns float32 RGB 0..255."""
-    if inside.sum() < 16:
-        return dst.astype(np.float32)
-    src_lab = cv2.cvtColor(src.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
-    dst_lab = cv2.cvtColor(dst.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
-    for channel, (low, high) in enumerate(_GAIN_RANGE):
-        s, d = src_lab[:, :, channel], dst_lab[:, :, channel]
-        s_mean, s_std = float(s[inside].mean()), float(s[inside].std())
-        d_mean, d_std = float(d[inside].mean()), float(d[inside].std())
-        gain = float(np.clip(d_std / max(s_std, 1e-3), low, high))
-        src_lab[:, :, channel] = (s - s_mean) * gain + d_mean
+    """The warped source (float LAB) in the target's colours: LAB mean/std inside the face, then the
+    target's lighting (low frequencies) with the source's detail (high frequencies). Greyscale sources keep
+    the target's chroma entirely. Returns float32 RGB 0..255."""
+    src_in, dst_in = src_lab[inside], dst_lab[inside]
+    low, high = _GAIN_RANGE.T
+    gain = np.clip(dst_in.std(axis=0) / np.maximum(src_in.std(axis=0), 1e-3), low, high)
+    src_lab = (src_lab - src_in.mean(axis=0)) * gain + dst_in.mean(axis=0)
     weight = inside.astype(np.float32)
     if greyscale:
         # No colour to keep: the target's skin tones, smoothed so its own features do not show through.
@@ -326,29 +340,29 @@ def _keep_target_expression(mask: np.ndarray, target: np.ndarray, source: np.nda
         cv2.fillPoly(mask, [np.round(grown * 16).astype(np.int32)], 0, lineType=cv2.LINE_AA, shift=4)
 
 
-def _drop_occlusions(mask: np.ndarray, target: np.ndarray, source: np.ndarray, meme: np.ndarray) -> None:
+def _drop_occlusions(mask: np.ndarray, target: np.ndarray, source_lab: np.ndarray, meme_lab: np.ndarray) -> None:
     """Hair, hands or glasses frames on the cheeks and temples, in either picture, are not skin: there the
     meme keeps its own pixels. Skin is told by its distance from the cheeks' median colour (LAB)."""
     inner = np.zeros_like(mask)
     cv2.fillConvexPoly(inner, cv2.convexHull(np.round(target[17:68]).astype(np.int32)), 255)
     band = (mask > 0) & (inner == 0)
-    if not band.any():
-        return
     reference = np.zeros_like(mask)
     cv2.fillConvexPoly(reference, cv2.convexHull(np.round(target[CHEEKS]).astype(np.int32)), 255)
     reference = (reference > 0) & (mask > 0)
-    if reference.sum() < 16:
+    if not band.any() or reference.sum() < 16:
         return
     occluded = np.zeros(mask.shape, bool)
-    for rgb in (source, meme):
-        lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB).astype(np.float32)
+    hits = np.zeros(int(band.sum()), bool)
+    for lab in (source_lab, meme_lab):
         ref = lab[reference]
         median = np.median(ref, axis=0)
         spread = np.maximum(1.4826 * np.median(np.abs(ref - median), axis=0), _SKIN_SPREAD_FLOOR)
-        distance = (np.abs(lab - median) / spread).max(axis=2)
+        pixels = lab[band]
+        distance = (np.abs(pixels - median) / spread).max(axis=1)
         # hair is mostly darker than skin: a smaller step darker counts too
-        darker = (median[0] - lab[:, :, 0]) / spread[0]
-        occluded |= band & ((distance > _SKIN_DISTANCE) | (darker > _SKIN_DARKER))
+        darker = (median[0] - pixels[:, 0]) / spread[0]
+        hits |= (distance > _SKIN_DISTANCE) | (darker > _SKIN_DARKER)
+    occluded[band] = hits
     # Only what reaches the outline is an occlusion; blobs inside the face are shading or freckles.
     rim = (mask > 0) & (cv2.erode(mask, _KERNEL3, iterations=2) == 0)
     _, labels = cv2.connectedComponents(occluded.astype(np.uint8), connectivity=8)
