@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import io
+import socket
 import struct
 import time
 import zlib
@@ -20,6 +21,7 @@ from skimage import data as skdata
 
 from bot.config import Settings
 from bot.web import WebServer, start_web
+from core.errors import ConfigError
 from core.messages import render
 from core.service import MemeService
 from tests.faceutil import identity_distance
@@ -124,6 +126,7 @@ async def test_setface_meme_and_next(
 
     first = await bot.final("alice", HUNGRY)
     meme = await bot.image(first)
+    assert "alice" not in image_url(first) and image_url(first).startswith(bot.base + "/media/")
     assert await _distance(meme, photo_a) < 0.6
     assert render("face.not_registered", "ko") not in text_of(first)
     reply = quick_reply(first, render("kakao.next_label", "ko"))
@@ -248,3 +251,14 @@ async def test_a_full_queue_defers_to_the_callback_at_once(
     final = await photo_server.callback(callback)
     await asyncio.gather(*running, *waiting)
     assert render("face.not_registered", "ko") in text_of(final) and await bot.image(final)
+
+
+async def test_a_port_in_use_is_a_clear_error(service: MemeService, tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        settings = dataclasses.replace(Settings(), data_dir=tmp_path, http_host="127.0.0.1",
+                                       http_port=taken.getsockname()[1])
+        with pytest.raises(ConfigError) as err:
+            await start_web(service, settings)
+    assert err.value.key == "web.cannot_listen" and err.value.exit_code == 2
