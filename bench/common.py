@@ -25,3 +25,8 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 def median(values: Sequence[float]) -> float:
     return statistics.median(values) if values else float("nan")
+
+
+def p50_p95(values: Sequence[float]) -> str:
+    """'p50 / p95' in seconds for a table cell; dashes when nothing was measured."""
+    return f"{percentile(values, 50):5.2f} / {percentile(values, 95):5.2f}" if values else "   -  /   -  "

@@ -26,7 +26,7 @@ import aiohttp
 import numpy as np
 from PIL import Image
 
-from bench.common import percentile
+from bench.common import p50_p95
 from tests.kakao.kakaoside import SECRET, OpenBuilder, PhotoServer, free_port, secure_image
 
 REPO = Path(__file__).resolve().parent.parent
@@ -121,10 +121,6 @@ async def wait_ready(session: aiohttp.ClientSession, base: str, proc: subprocess
     raise SystemExit(f"fffusion run exited with {proc.returncode}: {proc.stderr.read().decode()[-2000:]}")
 
 
-def fmt(values: list[float]) -> str:
-    return f"{percentile(values, 50):5.2f} / {percentile(values, 95):5.2f}" if values else "   -  /   -  "
-
-
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--people", default="1,8,32")
@@ -161,8 +157,8 @@ async def main() -> None:
                     for i in range(count)
                 ))
                 total = count * args.requests
-                print(f"{count:6d}  {total:5d}  {fmt(stats.answer_s):>16}  {fmt(stats.image_s):>15}  "
-                      f"{fmt(stats.setface_s):>17}  {stats.callbacks:4d} ({stats.callbacks / total:4.0%})"
+                print(f"{count:6d}  {total:5d}  {p50_p95(stats.answer_s):>16}  {p50_p95(stats.image_s):>15}  "
+                      f"{p50_p95(stats.setface_s):>17}  {stats.callbacks:4d} ({stats.callbacks / total:4.0%})"
                       f"  {len(stats.errors):6d}")
                 for err in stats.errors[:5]:
                     print("   error:", str(err)[:200])
