@@ -42,6 +42,14 @@ TEXTS: dict[str, dict[str, str]] = {
         "ko": "문장 모델 '{name}'을(를) 불러올 수 없어요: {reason}",
         "en": "Cannot load the sentence model '{name}': {reason}",
     },
+    "situations.unreadable": {
+        "ko": "상황 예문 파일 {path}을(를) 읽을 수 없어요: {reason}",
+        "en": "Cannot read the situation bank {path}: {reason}",
+    },
+    "situations.bad_line": {
+        "ko": "상황 예문 파일 {path}의 {line}번째 줄은 '상황<탭>문장' 형식이어야 해요.",
+        "en": "{path}, line {line}: expected 'situation<TAB>sentence'.",
+    },
     "model.needs_st": {
         "ko": "'{name}' 모델을 쓰려면 sentence-transformers가 필요해요: pip install 'fffusion[st]'",
         "en": "The model '{name}' needs sentence-transformers: pip install 'fffusion[st]'",

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.cache import DiskCache, content_key
-from core.catalog import Catalog
+from core.catalog import Catalog, Meme
 from core.embedders import Embedder
 
 
@@ -42,6 +42,13 @@ def embed_cached(embedder: Embedder, texts: Sequence[str], cache: DiskCache | No
     return out, len(missing)
 
 
+def meme_texts(meme: Meme, embedder: Embedder) -> list[str]:
+    """What a meme is matched on: its caption and examples, plus the chat-style rewrites of its caption that
+    an embedder offers through an optional `caption_views(caption)` (core.situations.ChatEmbedder does)."""
+    views = getattr(embedder, "caption_views", None)
+    return [*meme.texts, *(views(meme.caption) if views else ())]
+
+
 class Recommender:
     def __init__(self, catalog: Catalog, embedder: Embedder, cache: DiskCache | None = None) -> None:
         self.catalog = catalog
@@ -50,7 +57,7 @@ class Recommender:
         starts: list[int] = []
         for meme in catalog.memes:
             starts.append(len(texts))
-            texts.extend(meme.texts)
+            texts.extend(meme_texts(meme, embedder))
         self._starts = np.asarray(starts, np.intp)
         self._position = {meme.id: i for i, meme in enumerate(catalog.memes)}
         self._matrix, self.freshly_embedded = embed_cached(embedder, texts, cache)

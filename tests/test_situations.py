@@ -1,0 +1,87 @@
+"""The default embedder with the real bundled model and the bundled situation bank."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core.catalog import Catalog, Meme
+from core.embedders import E5Embedder, load_embedder
+from core.errors import ConfigError
+from core.recommender import Recommender
+from core.situations import DEFAULT_BANK, DEFAULT_VECTORS, ChatEmbedder, _read_vectors, load_bank
+
+# Sentences written for this test (not from any evaluation set) and captions in the catalog's style.
+CAPTIONS = {
+    "birthday": "생일 축하를 받아 고마워 하고 있다.",
+    "angry": "화가 나서 소리를 지르고 있다.",
+    "cold": "추워서 몸을 웅크리고 떨고 있다.",
+    "broke": "돈이 없어서 빈 지갑을 보여주고 있다.",
+    "sleepy": "너무 피곤해서 졸고 있다.",
+}
+
+
+@pytest.fixture(scope="module")
+def chat(e5: E5Embedder) -> ChatEmbedder:
+    return ChatEmbedder(e5)
+
+
+def test_bundled_bank_loads_and_keys_change_with_the_configuration(e5: E5Embedder) -> None:
+    pairs = load_bank(DEFAULT_BANK)
+    assert len(pairs) >= 200 and len({s for s, _ in pairs}) >= 60
+    keys = {ChatEmbedder(e5).key, ChatEmbedder(e5, bank=None).key, ChatEmbedder(e5, weight=0.5).key, e5.key}
+    assert len(keys) == 4
+
+
+def test_shipped_bank_vectors_match_the_bundled_model(chat: ChatEmbedder) -> None:
+    stored = _read_vectors(DEFAULT_VECTORS, chat.bank_key)
+    assert stored is not None, "run: python -m bench.build_situation_vectors"
+    fresh = chat.embed_bank()
+    for got, want in zip(stored, fresh, strict=True):
+        assert got.shape == want.shape and np.allclose(got, want, atol=1e-5)
+    assert _read_vectors(DEFAULT_VECTORS, chat.bank_key + "-other") is None
+
+
+def test_vectors_are_normalised_and_deterministic(chat: ChatEmbedder) -> None:
+    vectors = chat.embed(["아 진심 개빡치네 ㅋㅋㅋ", "오늘 영하 10도래 얼어 죽겠다"])
+    assert vectors.shape == (2, chat.dim) and vectors.dtype == np.float32
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert np.allclose(chat.embed(["아 진심 개빡치네 ㅋㅋㅋ"])[0], vectors[0], atol=1e-6)
+    assert chat.embed([]).shape == (0, chat.dim)
+
+
+def test_situations_find_memes_the_bare_model_misses(e5: E5Embedder, chat: ChatEmbedder) -> None:
+    catalog = Catalog(root=None, memes=[Meme(id=k, caption=v) for k, v in CAPTIONS.items()])
+    lines = [
+        ("angry", "와 오늘 팀장 때문에 진짜 혈압 올라"),
+        ("cold", "손발이 꽁꽁 얼었어 보일러 좀 틀어줘"),
+        ("cold", "밖에 바람이 살을 에네"),
+        ("broke", "통장 잔고 보고 눈물 남 이번 달 어떻게 버티지"),
+        ("sleepy", "어제 두 시간 잤더니 회의 내내 눈이 감겨"),
+    ]
+    ours, bare = Recommender(catalog, chat), Recommender(catalog, e5)
+    ours_hits = sum(ours.rank(line, top=1)[0].meme_id == gold for gold, line in lines)
+    bare_hits = sum(bare.rank(line, top=1)[0].meme_id == gold for gold, line in lines)
+    # Measured: 4 of 5 against 2 of 5 (the angry line still goes to "cold"; neither is perfect).
+    assert ours_hits >= len(lines) - 1
+    assert ours_hits >= bare_hits + 2
+
+
+def test_default_configuration_is_the_chat_embedder() -> None:
+    assert isinstance(load_embedder(), ChatEmbedder)
+    assert isinstance(load_embedder("e5"), E5Embedder)
+    assert "situations" not in load_embedder("e5-textnorm").key
+
+
+@pytest.mark.parametrize("content", ["", "# only a comment\n", "상황만 있고 탭이 없다\n", "상황\t\n"])
+def test_a_broken_bank_is_a_config_error(tmp_path: Path, e5: E5Embedder, content: str) -> None:
+    bank = tmp_path / "bank.tsv"
+    bank.write_text(content, encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        ChatEmbedder(e5, bank=bank)
+    assert caught.value.key == "situations.bad_line"
+    with pytest.raises(ConfigError) as missing:
+        ChatEmbedder(e5, bank=tmp_path / "nope.tsv")
+    assert missing.value.key == "situations.unreadable"
