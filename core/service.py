@@ -4,6 +4,7 @@ platform lives here: faces, meme requests, "다른 짤", limits, results cache a
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import logging
 import secrets
@@ -26,6 +27,10 @@ log = logging.getLogger(__name__)
 DEFAULT_FACE = "기본"
 CANDIDATES = 10  # ranked memes kept per request for "다른 짤"
 HISTORY = 50  # memes remembered per person so the same sentence brings a fresh one
+# A meme that takes the person's face may stand in for a better-ranked one that cannot, when its score is
+# within FIT_MARGIN of the best; at most FIT_TRIES such stand-ins are tried.
+FIT_MARGIN = 0.03
+FIT_TRIES = 2
 
 
 @dataclass(frozen=True)
@@ -205,16 +210,18 @@ class MemeService:
         return stored.record
 
     # memes
-    async def _render(self, pid: int, request: StoredRequest, index: int) -> MemeResult:
-        meme_id = request.candidates[index]
-        meme = self.catalog.by_id[meme_id]
-        record = await self._face_record(pid, request.face)
+    async def _rendered(self, record: bytes | None, meme_id: str) -> tuple[str, Rendered]:
         key = _result_key(record, meme_id, "default")
         cached = self._results.get(key)
         if cached is None:
             cached = await self.pool.run(job_render, meme_id, record, "default")
             self._results.put(key, cached)
-        image, swapped, notices = cached
+        return key, cached
+
+    async def _result(self, pid: int, request: StoredRequest, record: bytes | None) -> MemeResult:
+        """The result for the request's last shown meme, recorded in the person's history."""
+        meme_id = request.shown[-1]
+        key, (image, swapped, notices) = await self._rendered(record, meme_id)
         await self.store.add_result(key, pid if record else None, meme_id)
         await self.store.add_history(pid, request.text, meme_id, HISTORY)
         notice = None
@@ -225,28 +232,42 @@ class MemeService:
         return MemeResult(
             request_id=request.id,
             meme_id=meme_id,
-            caption=meme.caption,
+            caption=self.catalog.by_id[meme_id].caption,
             image=image,
             result_key=key,
             swapped=swapped,
             notice=notice,
-            rank=index,
+            rank=request.candidates.index(meme_id),
             has_next=len(request.shown) < len(request.candidates),
         )
+
+    async def _best_fit(self, record: bytes | None, options: list[tuple[str, float]]) -> str:
+        """The best-ranked meme, unless its faces cannot take this person's (a head turned too far, say) and
+        a nearly as fitting one can: a meme with their face beats a marginally better one without."""
+        best, best_score = options[0]
+        if record is None:
+            return best
+        for meme_id, score in options[: 1 + FIT_TRIES]:
+            if score < best_score - FIT_MARGIN:
+                break
+            if (await self._rendered(record, meme_id))[1][1]:
+                return meme_id
+        return best
 
     async def make_meme(self, person: Person, text: str, face: str | None = None) -> MemeResult:
         sentence = clean_sentence(text, self.limits)
         self._rate.check(person)
         pid = await self.store.person(person.platform, person.user_id)
-        await self._face_record(pid, face)  # an unknown face name fails before any work
-        ranked = [meme_id for meme_id, _ in await self.pool.run(job_rank, sentence, CANDIDATES)]
+        record = await self._face_record(pid, face)  # an unknown face name fails before any work
+        ranked = await self.pool.run(job_rank, sentence, CANDIDATES)
         text_key = _text_key(sentence)
         recent = await self.store.recent_memes(pid, text_key)
-        fresh = [m for m in ranked if m not in recent] or ranked  # all seen: start over from the best
-        index = ranked.index(fresh[0])
-        request = StoredRequest(secrets.token_urlsafe(12), text_key, face, tuple(ranked), (ranked[index],))
+        fresh = [(m, score) for m, score in ranked if m not in recent] or ranked  # all seen: start over
+        chosen = await self._best_fit(record, fresh)
+        candidates = tuple(m for m, _ in ranked)
+        request = StoredRequest(secrets.token_urlsafe(12), text_key, face, candidates, (chosen,))
         await self.store.save_request(pid, request)
-        return await self._render(pid, request, index)
+        return await self._result(pid, request, record)
 
     async def next_meme(self, person: Person, request_id: str) -> MemeResult:
         self._rate.check(person)
@@ -257,11 +278,9 @@ class MemeService:
         remaining = [m for m in request.candidates if m not in request.shown]
         if not remaining:
             raise InputError("meme.no_more")
-        request = StoredRequest(
-            request.id, request.text, request.face, request.candidates, (*request.shown, remaining[0])
-        )
+        request = dataclasses.replace(request, shown=(*request.shown, remaining[0]))
         await self.store.save_request(pid, request)
-        return await self._render(pid, request, request.candidates.index(remaining[0]))
+        return await self._result(pid, request, await self._face_record(pid, request.face))
 
     async def candidates(self, person: Person, text: str, k: int) -> list[MemeResult]:
         """The top k memes for a sentence, each with the person's face (inline mode)."""

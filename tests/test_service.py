@@ -69,7 +69,8 @@ async def test_everything_survives_a_restart(service_factory, tmp_path: Path, ph
     data_dir = tmp_path / "persist"
     first = await service_factory(data_dir)
     await first.register_face(ALICE, photo_a, name="회사용")
-    made = await first.make_meme(ALICE, "배고파 죽겠다", face="회사용")
+    made = await first.make_meme(ALICE, "아 진짜 웃겨 ㅋㅋㅋ", face="회사용")
+    assert made.swapped
     await first.remember_upload("telegram", made.result_key, "file-123")
     await first.close()
 
@@ -79,7 +80,10 @@ async def test_everything_survives_a_restart(service_factory, tmp_path: Path, ph
         assert await second.store.schema_version() >= 1
         assert await second.uploaded("telegram", made.result_key) == "file-123"
         following = await second.next_meme(ALICE, made.request_id)
-        assert following.swapped and following.meme_id != made.meme_id
+        assert following.meme_id != made.meme_id
+        assert following.notice != "face.not_registered"  # the registered face is still in use
+        again = await second.make_meme(ALICE, "아 진짜 웃겨 ㅋㅋㅋ", face="회사용")
+        assert again.swapped and again.meme_id not in {made.meme_id, following.meme_id}
     finally:
         await second.close()
 
@@ -177,5 +181,31 @@ async def test_queue_full_and_a_killed_worker(worker_config: WorkerConfig, tmp_p
         assert caught.value.key == "service.worker_died"
         assert (await service.make_meme(ALICE, "배고파 죽겠다")).meme_id == "monica-hungry"
         assert service.pool.replaced == 1 and service.pool.pids != [pid]
+    finally:
+        await service.close()
+
+
+async def test_a_meme_that_takes_the_face_beats_an_equal_one_that_cannot(
+    worker_config: WorkerConfig, tmp_path: Path, photo_a: bytes
+) -> None:
+    catalog = tmp_path / "catalog"
+    catalog.mkdir()
+    t1 = "package:insightface/data/images/t1.jpg"
+    # Same caption, so the same score: Joey's head is turned too far for photo_a, Chandler's is not.
+    (catalog / "catalog.toml").write_text(
+        f'[[meme]]\nid = "turned"\nimage = "{t1}"\ncrop = [799, 0, 270, 299]\ncaption = "너무 웃겨서 빵 터졌다."\n\n'
+        f'[[meme]]\nid = "frontal"\nimage = "{t1}"\ncrop = [664, 302, 227, 258]\ncaption = "너무 웃겨서 빵 터졌다."\n',
+        encoding="utf-8",
+    )
+    service = MemeService(dataclasses.replace(worker_config, catalog_dir=catalog), tmp_path / "data", workers=1)
+    await service.start()
+    try:
+        stranger = await service.make_meme(BOB, "아 진짜 웃겨 빵 터졌어")
+        assert stranger.meme_id == "turned"  # without a face the ranking alone decides
+        await service.register_face(ALICE, photo_a)
+        result = await service.make_meme(ALICE, "아 진짜 웃겨 빵 터졌어")
+        assert result.meme_id == "frontal" and result.swapped
+        turned = await service.next_meme(ALICE, result.request_id)
+        assert turned.meme_id == "turned" and not turned.swapped and turned.notice == "swap.pose_mismatch"
     finally:
         await service.close()
