@@ -113,6 +113,7 @@ async def start_web(service: MemeService, settings: Settings) -> WebServer:
     validate(settings)
     media = MediaStore(settings.data_dir / "media", settings.media_max_age_s, settings.media_max_bytes)
     await media.start()
+    service.forget_uploads.append(media.forget)  # a deleted person's result images go with them
     app, kakao = build_app(service, settings, media)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()

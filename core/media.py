@@ -19,6 +19,8 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 SUFFIX = ".jpg"
+#: the service.uploaded() namespace of result images served from here: result_key -> media id
+UPLOAD_PLATFORM = "media"
 _TMP_PREFIX = ".tmp-"
 # secrets.token_urlsafe(16): 16 random bytes -> exactly 22 url-safe base64 characters, no padding
 _ID_RE = re.compile(r"^[A-Za-z0-9_-]{22}$")
@@ -72,6 +74,11 @@ class MediaStore:
         if self._bytes > self.max_bytes and (self._sweeping is None or self._sweeping.done()):
             self._sweeping = asyncio.create_task(self._sweep_off_loop(), name="media-evict")
         return media_id
+
+    async def forget(self, uploads: list[tuple[str, str]]) -> None:
+        """Delete the files among (platform, file id) uploads that this store served (a deleted person's)."""
+        doomed = [self.root / (i + SUFFIX) for p, i in uploads if p == UPLOAD_PLATFORM and self.valid_id(i)]
+        await asyncio.to_thread(lambda: [path.unlink(missing_ok=True) for path in doomed])
 
     def path(self, media_id: str) -> Path | None:
         """The file of a live id; None for a malformed, unknown or expired id (never a path outside root)."""

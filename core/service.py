@@ -11,6 +11,7 @@ import secrets
 import time
 import unicodedata
 from collections import OrderedDict, defaultdict, deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -140,6 +141,9 @@ class MemeService:
         self._rate = RateLimiter(self.limits.rate_per_minute)
         self._results = ResultCache(results_cache_mb * 1024 * 1024)
         self._catalog: Catalog | None = None
+        #: called with the (platform, file id) uploads of a deleted person's results, e.g. to delete
+        #: media files served by URL; a platform that can delete its copies registers here
+        self.forget_uploads: list[Callable[[list[tuple[str, str]]], Awaitable[None]]] = []
         # One registration or deletion at a time per person, so they never interleave.
         self._person_locks: defaultdict[tuple[str, str], asyncio.Lock] = defaultdict(asyncio.Lock)
 
@@ -189,8 +193,13 @@ class MemeService:
             pid = await self.store.find_person(person.platform, person.user_id)
             if pid is None:
                 return False
-            keys = await self.store.delete_person(person.platform, person.user_id)
+            keys, uploads = await self.store.delete_person(person.platform, person.user_id)
             self._results.drop(keys)
+            for forget in self.forget_uploads:
+                try:
+                    await forget(uploads)
+                except Exception:
+                    log.exception("forgetting the uploads of a deleted person failed")
             return True
 
     async def set_lang(self, person: Person) -> None:

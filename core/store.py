@@ -195,21 +195,23 @@ class Store:
         ).fetchone()
         return StoredFace(*row) if row else None
 
-    async def delete_person(self, platform: str, user_id: str) -> list[str]:
+    async def delete_person(self, platform: str, user_id: str) -> tuple[list[str], list[tuple[str, str]]]:
         """Every row of the person goes, in one transaction (the foreign keys cascade to the rest).
 
-        Returns the keys of the results that carried their face, so caches can drop them too."""
+        Returns the keys of the results that carried their face and the (platform, file id) uploads of them,
+        so caches and media stores can drop those too."""
         person = await self.find_person(platform, user_id)
         if person is None:
-            return []
-        rows = await (await self.db.execute("SELECT key FROM results WHERE person=?", (person,))).fetchall()
-        keys = [r[0] for r in rows]
-        await self.db.execute(
-            "DELETE FROM uploads WHERE result_key IN (SELECT key FROM results WHERE person=?)", (person,)
-        )
+            return [], []
+        mine = "SELECT key FROM results WHERE person=?"
+        keys = [r[0] for r in await (await self.db.execute(mine, (person,))).fetchall()]
+        uploads = await (
+            await self.db.execute(f"SELECT platform, file_id FROM uploads WHERE result_key IN ({mine})", (person,))
+        ).fetchall()
+        await self.db.execute(f"DELETE FROM uploads WHERE result_key IN ({mine})", (person,))
         await self.db.execute("DELETE FROM people WHERE id=?", (person,))
         await self.db.commit()
-        return keys
+        return keys, [(p, f) for p, f in uploads]
 
     async def add_result(self, key: str, person: int | None, meme: str) -> None:
         await self.db.execute(

@@ -64,6 +64,8 @@ def init_worker(config: WorkerConfig) -> None:
     os.environ["OMP_NUM_THREADS"] = "1"  # read when the embedder's native library loads, below
     cv2.setNumThreads(1)
     _state = load_state(config)
+    # Run every lazy path once now, so the first person served does not pay for it.
+    _state.prepared.recommender.rank("안녕", top=1)
 
 
 def state() -> _State:

@@ -16,7 +16,7 @@ from core.text import clean_sentence
 @pytest.mark.parametrize(
     ("sentence", "expected"),
     [
-        ("시험 완전 망했어 ㅠㅠ", "joey-blank"),
+        ("시험 완전 망했어 ㅠㅠ", "rachel-exam"),
         ("배고파 밥 먹으러 가자", "monica-hungry"),
         ("다들 생일 축하해줘서 고마워!!", "phoebe-cards"),
         ("아 진짜 웃겨 ㅋㅋㅋㅋ", "chandler-laugh"),

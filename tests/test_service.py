@@ -49,7 +49,18 @@ async def test_register_make_next_delete(service: MemeService, photo_a: bytes) -
     again = await service.make_meme(ALICE, "아 진짜  웃겨 ㅋㅋㅋ")
     assert again.meme_id not in {first.meme_id, second.meme_id}
 
+    await service.remember_upload("media", first.result_key, "first-file")
+    await service.remember_upload("media", original.result_key, "bobs-original")
+    forgotten: list[tuple[str, str]] = []
+
+    async def forget(uploads: list[tuple[str, str]]) -> None:
+        forgotten.extend(uploads)
+
+    service.forget_uploads.append(forget)
     assert await service.delete_person(ALICE) is True
+    assert forgotten == [("media", "first-file")]  # only what carried Alice's face
+    assert await service.uploaded("media", first.result_key) is None
+    assert await service.uploaded("media", original.result_key) == "bobs-original"
     assert await service.list_faces(ALICE) == []
     after = await service.make_meme(ALICE, "아 진짜 웃겨 ㅋㅋㅋ")
     assert not after.swapped and after.notice == "face.not_registered"

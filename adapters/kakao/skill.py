@@ -23,14 +23,13 @@ from adapters.kakao import protocol
 from adapters.kakao.fetch import ImageFetcher
 from adapters.kakao.protocol import BadPayload, Json, SkillRequest
 from core.errors import FffusionError, InputError, ServiceError
-from core.media import MediaStore
+from core.media import UPLOAD_PLATFORM, MediaStore
 from core.messages import pick_lang, render
 from core.service import MemeResult, MemeService, Person
 
 log = logging.getLogger(__name__)
 
 PLATFORM = "kakao"
-MEDIA_PLATFORM = "media"  # service.uploaded() namespace: result_key -> media id, shared by all platforms
 CALLBACK_DEADLINE_S = 55.0  # a callbackUrl is valid for one minute
 BUSY_KEYS = frozenset({"service.busy"})  # a full queue: worth retrying while a callback can still deliver
 _URL_RE = re.compile(r"^https?://\S+$", re.IGNORECASE)
@@ -158,10 +157,10 @@ class KakaoSkill:
         return await self._result(person, await self.service.next_meme(person, request_id))
 
     async def _result(self, person: Person, result: MemeResult) -> Json:
-        media_id = await self.service.uploaded(MEDIA_PLATFORM, result.result_key)
+        media_id = await self.service.uploaded(UPLOAD_PLATFORM, result.result_key)
         if media_id is None or self.media.path(media_id) is None:
             media_id = await self.media.put(result.image)
-            await self.service.remember_upload(MEDIA_PLATFORM, result.result_key, media_id)
+            await self.service.remember_upload(UPLOAD_PLATFORM, result.result_key, media_id)
         self._remember(person.user_id, result.request_id)
         text = result.caption
         if result.notice:

@@ -99,3 +99,14 @@ async def test_start_sweeps_what_a_previous_run_left(tmp_path: Path) -> None:
         assert not (second.root / f"{left}.jpg").exists()
     finally:
         await second.close()
+
+
+async def test_forget_deletes_only_this_stores_files(tmp_path: Path) -> None:
+    store = MediaStore(tmp_path / "media")
+    await store.start()
+    try:
+        gone, kept = await store.put(_jpeg(1)), await store.put(_jpeg(2))
+        await store.forget([("media", gone), ("telegram", kept), ("media", "../../etc/passwd")])
+        assert store.path(gone) is None and store.path(kept) is not None
+    finally:
+        await store.close()
