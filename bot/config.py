@@ -57,6 +57,7 @@ class Settings:
     telegram_base_file_url: str = ""  # "" = https://api.telegram.org/file/bot
     telegram_webhook_url: str = ""  # public HTTPS URL routed to this server: webhook mode; "" = long polling
     telegram_webhook_secret: str = ""  # X-Telegram-Bot-Api-Secret-Token; "" = a random one per start
+    telegram_webhook_listen: str = "127.0.0.1:8443"  # where the TLS proxy forwards the webhook URL to
     telegram_cache_chat: str = ""  # chat id the bot uploads inline-mode photos to (a private channel)
     telegram_inline_cache_s: int = 60  # how long Telegram may cache a person's inline results
     # Discord (adapters/discord); another REST base and gateway (a proxy, tests) by URL

@@ -1,0 +1,159 @@
+"""Builds the PTB Application and runs it inside an already running asyncio loop, beside Discord and Kakao.
+
+Long polling by default. With `telegram_webhook_url` set, Telegram POSTs updates to that public URL; the
+operator's TLS proxy forwards them to a small aiohttp listener here (`telegram_webhook_listen`), and the secret
+header Telegram sends with each one proves where it comes from.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import secrets
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+from aiohttp import web
+from telegram import Update
+from telegram.error import InvalidToken, TelegramError
+from telegram.ext import Application, Defaults
+
+from adapters.telegram.handlers import ALLOWED_UPDATES, TelegramHandlers, set_commands
+from adapters.telegram.retry import RetryingLimiter
+from core.errors import ConfigError, ServiceError
+from core.service import MemeService
+
+log = logging.getLogger(__name__)
+
+CONCURRENT_UPDATES = 64  # updates handled at once; the service's bounded queue says "busy" beyond its length
+READ_TIMEOUT_S = 20.0  # a photo upload to Telegram can take a while
+POLL_TIMEOUT_S = 30
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+
+App = Application[Any, Any, Any, Any, Any, Any]
+
+
+class TelegramSettings(Protocol):
+    """The settings this adapter reads (bot.config.Settings has them, from FFFUSION_TELEGRAM_*)."""
+
+    @property
+    def telegram_token(self) -> str: ...
+    @property
+    def telegram_base_url(self) -> str: ...
+    @property
+    def telegram_base_file_url(self) -> str: ...
+    @property
+    def telegram_webhook_url(self) -> str: ...
+    @property
+    def telegram_webhook_secret(self) -> str: ...
+    @property
+    def telegram_webhook_listen(self) -> str: ...
+    @property
+    def telegram_cache_chat(self) -> str: ...
+    @property
+    def telegram_inline_cache_s(self) -> int: ...
+
+
+def build_application(service: MemeService, settings: TelegramSettings) -> App:
+    """The bot with all its handlers."""
+    builder = (
+        Application.builder()
+        .token(settings.telegram_token)
+        .concurrent_updates(CONCURRENT_UPDATES)
+        .rate_limiter(RetryingLimiter())
+        .defaults(Defaults(allow_sending_without_reply=True))
+        .read_timeout(READ_TIMEOUT_S)
+    )
+    if settings.telegram_base_url:
+        builder = builder.base_url(settings.telegram_base_url)
+    if settings.telegram_base_file_url:
+        builder = builder.base_file_url(settings.telegram_base_file_url)
+    if settings.telegram_webhook_url:
+        builder = builder.updater(None)  # updates arrive through add_routes
+    app = builder.build()
+    TelegramHandlers(service, settings.telegram_cache_chat, settings.telegram_inline_cache_s).register(app)
+    return app
+
+
+class TelegramBot:
+    """`start()` / `stop()` inside the running loop; `stop()` lets requests being handled finish first."""
+
+    def __init__(self, service: MemeService, settings: TelegramSettings) -> None:
+        self.app = build_application(service, settings)
+        self.base_url = settings.telegram_base_url or "https://api.telegram.org/bot"
+        self.webhook_url: str = settings.telegram_webhook_url
+        host, _, port = settings.telegram_webhook_listen.rpartition(":")
+        if self.webhook_url and not (port.isdigit() and int(port) < 65536):
+            raise ConfigError("config.bad_value", name="FFFUSION_TELEGRAM_WEBHOOK_LISTEN",
+                              value=settings.telegram_webhook_listen)
+        self._listen_at = (host or "127.0.0.1", int(port or 0))
+        self._secret: str = settings.telegram_webhook_secret or secrets.token_urlsafe(32)
+        self._listener: web.AppRunner | None = None
+
+    async def start(self) -> None:
+        try:
+            await self.app.initialize()  # getMe: proves the token and the server
+        except InvalidToken:
+            raise ConfigError("telegram.bad_token") from None
+        except TelegramError as err:
+            raise ServiceError("telegram.unreachable", url=self.base_url, reason=str(err)) from None
+        try:
+            await set_commands(self.app.bot)
+        except TelegramError as err:
+            log.warning("telegram: command menu not set: %s", err)
+        await self.app.start()
+        if self.webhook_url:
+            try:
+                await self._listen()
+                await self.app.bot.set_webhook(self.webhook_url, secret_token=self._secret,
+                                               allowed_updates=ALLOWED_UPDATES)
+            except (TelegramError, OSError) as err:
+                await self.stop()
+                raise ConfigError("telegram.webhook_failed", url=self.webhook_url, reason=str(err)) from None
+        else:
+            assert self.app.updater is not None
+            await self.app.updater.start_polling(timeout=POLL_TIMEOUT_S, allowed_updates=ALLOWED_UPDATES,
+                                                 bootstrap_retries=3, error_callback=_polling_failed)
+        log.info("telegram bot @%s running (%s)", self.app.bot.username,
+                 "webhook" if self.webhook_url else "long polling")
+
+    async def stop(self) -> None:
+        if self.app.updater is not None and self.app.updater.running:
+            await self.app.updater.stop()
+        if self._listener is not None:  # from now on Telegram keeps the updates and delivers them later
+            await self._listener.cleanup()
+            self._listener = None
+        if self.app.running:
+            await self.app.stop()  # waits for the handlers still running
+        await self.app.shutdown()
+
+    async def _listen(self) -> None:
+        app = web.Application(client_max_size=1 << 20)
+        app.router.add_post(urlsplit(self.webhook_url).path or "/", self._receive)
+        self._listener = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._listener.setup()
+        await web.TCPSite(self._listener, *self._listen_at).start()
+
+    async def _receive(self, request: web.Request) -> web.Response:
+        if not hmac.compare_digest(request.headers.get(SECRET_HEADER, ""), self._secret):
+            raise web.HTTPForbidden()
+        if not self.app.running:
+            raise web.HTTPServiceUnavailable()  # Telegram delivers it again later
+        try:
+            update = Update.de_json(await request.json(), self.app.bot)
+        except (ValueError, TypeError, KeyError):
+            raise web.HTTPBadRequest() from None
+        await self.app.update_queue.put(update)
+        return web.Response()
+
+
+async def start_telegram(service: MemeService, settings: TelegramSettings) -> TelegramBot:
+    """The entry point `fffusion run` uses: the bot, started; `await bot.stop()` ends it."""
+    bot = TelegramBot(service, settings)
+    await bot.start()
+    return bot
+
+
+def _polling_failed(err: TelegramError) -> None:
+    # The updater retries with backoff by itself; one line per failure instead of a traceback.
+    log.warning("telegram: getUpdates failed: %s", err)

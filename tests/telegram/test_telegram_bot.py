@@ -1,0 +1,297 @@
+"""People chat with the real bot (PTB v22, adapters/telegram) through a Bot API server on 127.0.0.1; the real
+service makes the memes. Faces are checked with dlib's identity model, independent of the swap."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import socket
+import time
+from collections.abc import Callable
+
+import aiohttp
+import pytest
+from PIL import Image
+
+from adapters.telegram import TelegramBot, start_telegram
+from bot.config import Settings
+from core.messages import render
+from core.service import MemeService
+from tests.faceutil import identity_distance
+from tests.telegram.botapi_server import BotApiServer, Call
+
+# Example sentences of demo-catalog memes whose face the swap moves measurably toward both test people.
+SENTENCE = "시험 망했다 ㅋㅋ"  # rachel-exam
+LAUGH = "아 진짜 웃겨 죽겠네"  # chandler-laugh
+SLEEPY = "너무 졸려 자고 싶어"  # rachel-sleepy
+
+
+def _text(call: Call) -> str:
+    return str(call.params["text"])
+
+
+def _caption(call: Call) -> str:
+    return str(call.params.get("caption") or (call.params.get("media") or {}).get("caption") or "")
+
+
+def _next_button(call: Call) -> str:
+    buttons = call.params["reply_markup"]["inline_keyboard"]
+    assert buttons[0][0]["text"] == "다른 짤"
+    return str(buttons[0][0]["callback_data"])
+
+
+def _original(service: MemeService, caption: str) -> bytes:
+    """The catalog image of the meme a caption belongs to (before any swap)."""
+    meme = next(m for m in service.catalog.memes if m.caption == caption.split("\n\n")[0])
+    return service.catalog.image_bytes(meme)
+
+
+def _assert_face(service: MemeService, image: bytes | None, caption: str, own: bytes, other: bytes) -> float:
+    """The meme carries `own`'s face: nearer to `own` than the meme's original face was, and nearer to `own`
+    than to `other`. Returns the distance to `own`."""
+    assert image is not None
+    mine, theirs = identity_distance(image, own), identity_distance(image, other)
+    assert mine < theirs, (mine, theirs)
+    before = identity_distance(_original(service, caption), own)
+    assert mine < before, (mine, before)
+    return mine
+
+
+@pytest.fixture
+def no_face_jpeg() -> bytes:
+    from skimage import data
+
+    out = io.BytesIO()
+    Image.fromarray(data.coffee()).save(out, "JPEG")
+    return out.getvalue()
+
+
+@pytest.mark.usefixtures("telegram_bot")
+async def test_register_meme_next_inline_delete(botapi: BotApiServer, service: MemeService, photo_a: bytes,
+                                                photo_b: bytes) -> None:
+    alice = botapi.user(1001, "Alice")
+    chat = botapi.private_chat(alice)
+
+    botapi.send_text(alice, chat, "/start")
+    assert _text(await botapi.expect("sendMessage", chat)) == render("telegram.help", "ko", bot="fffusion_test_bot")
+
+    botapi.send_photo(alice, chat, photo_a, caption="/setface")
+    crop = await botapi.expect("sendPhoto", chat)
+    assert render("telegram.face_saved", "ko", name="기본") in _caption(crop)
+    assert identity_distance(crop.photo, photo_a) < 0.6  # the crop it will use is shown
+
+    sent_at = time.monotonic()
+    botapi.send_text(alice, chat, SENTENCE)
+    action = await botapi.expect("sendChatAction", chat)
+    assert action.params["action"] == "upload_photo" and action.at - sent_at < 1.0
+    meme = await botapi.expect("sendPhoto", chat)
+    assert meme.uploaded and "reply_parameters" not in meme.params  # no quoting in a private chat
+    swapped = _assert_face(service, meme.photo, _caption(meme), photo_a, photo_b)
+    assert swapped < 0.6
+
+    botapi.press(alice, meme.result, _next_button(meme))
+    await botapi.expect("answerCallbackQuery")
+    edit = await botapi.expect("editMessageMedia", chat)
+    assert edit.params["message_id"] == meme.result["message_id"]
+    assert edit.photo != meme.photo and _caption(edit) != _caption(meme)
+    assert botapi.message(chat, meme.result["message_id"])["caption"] == _caption(edit)
+
+    # Inline mode: photos by file id, uploaded once to the cache chat, personal to Alice.
+    botapi.inline_query(alice, SLEEPY)
+    answer = await botapi.expect("answerInlineQuery")
+    results = answer.params["results"]
+    assert len(results) >= 3 and answer.params["is_personal"] is True and "button" not in answer.params
+    assert all(r["type"] == "photo" for r in results)
+    images = [botapi.file_bytes(r["photo_file_id"]) for r in results]
+    assert len(set(images)) == len(images)
+    _assert_face(service, images[0], results[0]["caption"], photo_a, photo_b)
+    uploads = len(botapi.of("sendPhoto"))
+    botapi.inline_query(alice, f"  {SLEEPY} ")  # the same sentence: answered from the cache
+    again = await botapi.expect("answerInlineQuery")
+    assert again.params["results"] == results and len(botapi.of("sendPhoto")) == uploads
+
+    botapi.send_text(alice, chat, "/deleteface")
+    confirm = await botapi.expect("sendMessage", chat)
+    assert _text(confirm) == render("telegram.delete_confirm", "ko")
+    botapi.press(alice, confirm.result, confirm.button_data()[0])
+    done = await botapi.expect("editMessageText", chat)
+    assert _text(done) == render("telegram.deleted", "ko")
+
+    botapi.send_text(alice, chat, SENTENCE)
+    plain = await botapi.expect("sendPhoto", chat)
+    assert render("face.not_registered", "ko") in _caption(plain)
+    # her face is gone: the same meme as at first, without the swap that had moved it toward her
+    assert _caption(plain).startswith(_caption(meme))
+    assert identity_distance(plain.photo, photo_a) > swapped + 0.1
+    botapi.inline_query(alice, SLEEPY)
+    after = await botapi.expect("answerInlineQuery")
+    assert after.params["button"]["start_parameter"] == "setface"
+    assert identity_distance(botapi.file_bytes(after.params["results"][0]["photo_file_id"]), photo_a) > 0.6
+
+
+@pytest.mark.usefixtures("telegram_bot")
+async def test_group_two_people_each_get_their_own_face(botapi: BotApiServer, service: MemeService,
+                                                       photo_a: bytes, photo_b: bytes) -> None:
+    alice = botapi.user(2001, "Alice")
+    bob = botapi.user(2002, "Bob", language_code="en")
+    group = botapi.group("친구들")
+
+    # Alice: /setface, then the photo as an uncompressed document.
+    botapi.send_text(alice, group, "/setface")
+    assert _text(await botapi.expect("sendMessage", group)) == render("telegram.setface_send_photo", "ko")
+    botapi.send_document(alice, group, photo_a, "me.jpg", "image/jpeg")
+    assert identity_distance((await botapi.expect("sendPhoto", group)).photo, photo_a) < 0.6
+
+    # Bob: a photo first (the bot stays quiet in a group), then "/setface 회사용" as a reply to it.
+    photo = botapi.send_photo(bob, group, photo_b)
+    await botapi.expect_nothing("sendMessage", group, within=0.5)
+    botapi.send_text(bob, group, "/setface@fffusion_test_bot 회사용", reply_to=photo)
+    crop = await botapi.expect("sendPhoto", group)
+    assert render("telegram.face_saved", "en", name="회사용") in _caption(crop)
+    assert identity_distance(crop.photo, photo_b) < 0.6
+
+    # Chatter not meant for the bot is left alone.
+    botapi.send_text(alice, group, "오늘 점심 뭐 먹지")
+    await botapi.expect_nothing(("sendPhoto", "sendMessage"), group, within=0.5)
+
+    request = botapi.send_text(alice, group, f"/meme {LAUGH}")
+    alice_meme = await botapi.expect("sendPhoto", group)
+    assert alice_meme.params["reply_parameters"]["message_id"] == request["message_id"]
+    _assert_face(service, alice_meme.photo, _caption(alice_meme), photo_a, photo_b)
+
+    botapi.send_text(bob, group, f"@fffusion_test_bot {SLEEPY}")
+    bob_meme = await botapi.expect("sendPhoto", group)
+    _assert_face(service, bob_meme.photo, _caption(bob_meme), photo_b, photo_a)
+
+    # Bob cannot flip Alice's meme; a reply to the bot is a request too.
+    botapi.press(bob, alice_meme.result, _next_button(alice_meme))
+    refusal = await botapi.expect("answerCallbackQuery")
+    assert refusal.params["text"] == render("telegram.not_yours", "en") and refusal.params["show_alert"]
+    botapi.send_text(bob, group, SENTENCE, reply_to=bob_meme.result)
+    reply = await botapi.expect("sendPhoto", group)
+    _assert_face(service, reply.photo, _caption(reply), photo_b, photo_a)
+    await botapi.expect_nothing("editMessageMedia", group, within=0.2)
+
+
+@pytest.mark.usefixtures("telegram_bot")
+async def test_same_result_is_sent_by_file_id(botapi: BotApiServer) -> None:
+    carol, dave = botapi.user(3001, "Carol"), botapi.user(3002, "Dave")
+    sent = []
+    for person in (carol, dave):  # no faces: both get the same original meme image
+        chat = botapi.private_chat(person)
+        botapi.send_text(person, chat, SENTENCE)
+        sent.append(await botapi.expect("sendPhoto", chat))
+    first, second = sent
+    assert first.uploaded and not second.uploaded
+    assert second.params["photo"] == first.result["photo"][-1]["file_id"] and second.photo == first.photo
+
+
+@pytest.mark.usefixtures("telegram_bot")
+async def test_bad_input_gets_a_clear_reply_and_others_are_served(
+        botapi: BotApiServer, service: MemeService, photo_b: bytes, no_face_jpeg: bytes) -> None:
+    erin = botapi.user(4001, "Erin")
+    chat = botapi.private_chat(erin)
+    frank = botapi.user(4002, "Frank", language_code="en-US")
+    frank_chat = botapi.private_chat(frank)
+    limits = service.limits
+
+    def huge_png() -> bytes:
+        out = io.BytesIO()
+        Image.new("1", (8000, 6000)).save(out, "PNG")  # 48 MP in a few kB
+        return out.getvalue()
+
+    pdf = botapi.send_document(erin, chat, b"%PDF-1.4 not a photo", "cv.pdf", "application/pdf", caption="/setface")
+    assert _text(await botapi.expect("sendMessage", chat)) == render("image.not_image")
+    cases: list[tuple[Callable[[], object], str]] = [
+        (lambda: botapi.send_document(erin, chat, photo_b[: len(photo_b) // 2], "cut.jpg", "image/jpeg",
+                                      caption="/setface"), render("image.truncated")),
+        (lambda: botapi.send_document(erin, chat, huge_png(), "huge.png", "image/png", caption="/setface"),
+         render("image.too_many_pixels", limit_mp=f"{limits.max_image_pixels / 1e6:.0f}")),
+        (lambda: botapi.send_photo(erin, chat, no_face_jpeg, caption="/setface"), render("face.none")),
+        (lambda: botapi.send_text(erin, chat, "가" * 4000),
+         render("text.too_long", length=4000, limit=limits.max_text_chars)),
+        (lambda: botapi.send_sticker(erin, chat), render("telegram.unsupported")),
+        (lambda: botapi.send_voice(erin, chat), render("telegram.unsupported")),
+        (lambda: botapi.edit_text(botapi.send_text(erin, chat, "ㅋㅋ"), SENTENCE), render("telegram.edited")),
+        (lambda: botapi.send_photo(erin, chat, photo_b), render("telegram.photo_hint")),
+    ]
+    for send, expected in cases:
+        send()
+        botapi.send_text(frank, frank_chat, SENTENCE)  # someone else keeps being served meanwhile
+        assert _text(await botapi.expect("sendMessage", chat)) == expected
+        assert render("face.not_registered", "en") in _caption(await botapi.expect("sendPhoto", frank_chat))
+
+    # Refused from the size Telegram reports, before anything is downloaded; so is a file that is no image.
+    big = b"\xff\xd8\xff\xe0" + bytes(limits.max_image_bytes + 1)
+    document = botapi.send_document(erin, chat, big, "big.jpg", "image/jpeg", caption="/setface")["document"]
+    assert _text(await botapi.expect("sendMessage", chat)) == render(
+        "image.too_big_bytes", size_mb=f"{len(big) / 2**20:.1f}", limit_mb=f"{limits.max_image_bytes / 2**20:.0f}")
+    fetched = {c.params["file_id"] for c in botapi.of("getFile")}
+    assert document["file_id"] not in fetched and pdf["document"]["file_id"] not in fetched
+
+
+@pytest.mark.usefixtures("telegram_bot")
+# PTB 22 itself warns when it builds a RetryAfter (its retry_after becomes a timedelta in PTB 23).
+@pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
+@pytest.mark.parametrize("fault", ["flood", "dropped", "chat_gone"])
+async def test_telegram_failures_never_stop_the_bot(botapi: BotApiServer, fault: str) -> None:
+    gina = botapi.user(5001, "Gina")
+    chat = botapi.private_chat(gina)
+    if fault == "flood":
+        botapi.flood("sendPhoto", retry_after=1)
+        start = time.monotonic()
+        botapi.send_text(gina, chat, SENTENCE)
+        await botapi.expect("sendPhoto", chat)
+        assert time.monotonic() - start >= 1.0
+        assert [c.ok for c in botapi.of("sendPhoto")] == [False, True]
+    elif fault == "dropped":
+        botapi.fail("sendMessage", drop=True)
+        botapi.fail("getUpdates", 502, "Bad Gateway")
+        botapi.send_text(gina, chat, "/help")
+        await botapi.expect("sendMessage", chat)
+        assert [c.ok for c in botapi.of("sendMessage")] == [False, True]
+    else:
+        group = botapi.group("사라진 방")
+        botapi.send_text(gina, group, f"/meme {SENTENCE}")
+        botapi.delete_chat(group)  # before the bot answers
+        refused = await botapi.expect("sendPhoto", group, failed=True)
+        assert refused.error == "Bad Request: chat not found"
+    # whatever happened, the next person is served
+    botapi.send_text(gina, chat, SLEEPY)
+    await botapi.expect("sendPhoto", chat)
+
+
+async def test_stop_finishes_requests_in_flight(service: MemeService, tg_settings: Settings,
+                                                botapi: BotApiServer, telegram_bot: TelegramBot) -> None:
+    hana = botapi.user(6001, "Hana")
+    chat = botapi.private_chat(hana)
+    botapi.send_text(hana, chat, SENTENCE)
+    await botapi.expect("sendChatAction", chat)
+    await telegram_bot.stop()
+    assert botapi.of("sendPhoto") and botapi.of("sendPhoto")[-1].ok
+    await telegram_bot.start()  # the fixture stops it again
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_webhook_mode(service: MemeService, tg_settings: Settings, botapi: BotApiServer) -> None:
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}/telegram/hook"
+    settings = dataclasses.replace(tg_settings, telegram_webhook_url=url, telegram_webhook_secret="s" * 32,
+                                   telegram_webhook_listen=f"127.0.0.1:{port}")
+    bot = await start_telegram(service, settings)
+    try:
+        assert botapi.of("setWebhook")[-1].params["secret_token"] == "s" * 32
+        ivy = botapi.user(7001, "Ivy", language_code="en")
+        chat = botapi.private_chat(ivy)
+        botapi.send_text(ivy, chat, "/help")  # the server POSTs it to the webhook
+        assert _text(await botapi.expect("sendMessage", chat)) == render("telegram.help", "en",
+                                                                           bot="fffusion_test_bot")
+        async with aiohttp.ClientSession() as session, session.post(url, json={"update_id": 1}) as resp:
+            assert resp.status == 403  # without Telegram's secret header
+    finally:
+        await bot.stop()
