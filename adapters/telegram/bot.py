@@ -56,6 +56,8 @@ class TelegramSettings(Protocol):
 
 def build_application(service: MemeService, settings: TelegramSettings) -> App:
     """The bot with all its handlers."""
+    # httpx logs every request URL at INFO, and Bot API URLs carry the token.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     builder = (
         Application.builder()
         .token(settings.telegram_token)
