@@ -32,7 +32,11 @@ def worker_config(settings: Settings) -> WorkerConfig:
 
 def make_service(settings: Settings) -> MemeService:
     return MemeService(
-        worker_config(settings), settings.data_dir, workers=settings.workers, results_cache_mb=settings.results_cache_mb
+        worker_config(settings),
+        settings.data_dir,
+        workers=settings.workers,
+        results_cache_mb=settings.results_cache_mb,
+        learn_from_use=settings.learn_from_use,
     )
 
 

@@ -40,6 +40,7 @@ class Settings:
     lang: str = "ko"
     log_level: str = "INFO"
     results_cache_mb: int = 64  # finished images kept in memory, so a repeated request is instant
+    learn_from_use: bool = True  # "다른 짤" and kept memes nudge the ranking for everyone
     # platforms: each runs when its token (or secret) is set
     telegram_token: str = ""
     discord_token: str = ""

@@ -13,6 +13,7 @@ import numpy as np
 from core.cache import DiskCache, content_key
 from core.catalog import Catalog, Meme
 from core.embedders import Embedder
+from core.feedback import Feedback
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,8 @@ class Recommender:
         self._position = {meme.id: i for i, meme in enumerate(catalog.memes)}
         self._matrix, self.freshly_embedded = embed_cached(embedder, texts, cache)
         self.text_count = len(texts)
+        #: what people kept or skipped for similar sentences (core.feedback); None = ranking by text alone
+        self.feedback: Feedback | None = None
 
     def __len__(self) -> int:
         return len(self.catalog.memes)
@@ -70,7 +73,10 @@ class Recommender:
         """Each meme's score (its best cosine over its texts) for an already validated sentence."""
         query = self.embedder.embed([sentence])[0]
         per_text = self._matrix @ query
-        return np.maximum.reduceat(per_text, self._starts)
+        scores = np.maximum.reduceat(per_text, self._starts)
+        if self.feedback is not None:
+            scores += self.feedback.adjustments(query)
+        return scores
 
     def rank(self, sentence: str, top: int = 5, exclude: Collection[str] = ()) -> list[Ranked]:
         scores = self.scores(sentence)

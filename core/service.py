@@ -131,16 +131,23 @@ class MemeService:
         workers: int = 0,
         results_cache_mb: int = 64,
         pool: WorkerPool | None = None,
+        learn_from_use: bool = True,
+        feedback_refresh_s: float = 30.0,
     ) -> None:
-        self.config = worker
-        self.limits: Limits = worker.limits
         self.store = Store(Path(data_dir) / "fffusion.sqlite3")
+        # Workers read the votes from the store's file; without learning they never look.
+        self.config = dataclasses.replace(worker, feedback_db=self.store.path if learn_from_use else None)
+        self.limits: Limits = worker.limits
         size = workers or (len(__import__("os").sched_getaffinity(0)) or 1)
         self._own_pool = pool is None
-        self.pool = pool or WorkerPool(size, self.limits.queue_length, init_worker, (worker,))
+        self.pool = pool or WorkerPool(size, self.limits.queue_length, init_worker, (self.config,))
         self._rate = RateLimiter(self.limits.rate_per_minute)
         self._results = ResultCache(results_cache_mb * 1024 * 1024)
         self._catalog: Catalog | None = None
+        # Votes recorded, and the count last announced to the workers (at most every feedback_refresh_s)
+        self._votes = 0
+        self._announced = (0, -float("inf"))
+        self.feedback_refresh_s = feedback_refresh_s
         #: called with the (platform, file id) uploads of a deleted person's results, e.g. to delete
         #: media files served by URL; a platform that can delete its copies registers here
         self.forget_uploads: list[Callable[[list[tuple[str, str]]], Awaitable[None]]] = []
@@ -268,7 +275,7 @@ class MemeService:
         self._rate.check(person)
         pid = await self.store.person(person.platform, person.user_id)
         record = await self._face_record(pid, face)  # an unknown face name fails before any work
-        ranked = await self.pool.run(job_rank, sentence, CANDIDATES)
+        ranked = await self.pool.run(job_rank, sentence, CANDIDATES, self._feedback_generation())
         text_key = _text_key(sentence)
         recent = await self.store.recent_memes(pid, text_key)
         fresh = [(m, score) for m, score in ranked if m not in recent] or ranked  # all seen: start over
@@ -287,6 +294,7 @@ class MemeService:
         remaining = [m for m in request.candidates if m not in request.shown]
         if not remaining:
             raise InputError("meme.no_more")
+        await self._vote(pid, request, kept=False)  # "다른 짤": the shown one fitted worse than hoped
         request = dataclasses.replace(request, shown=(*request.shown, remaining[0]))
         await self.store.save_request(pid, request)
         return await self._result(pid, request, await self._face_record(pid, request.face))
@@ -299,12 +307,23 @@ class MemeService:
             results.append(await self.next_meme(person, first.request_id))
         return results
 
+    def _feedback_generation(self) -> int:
+        """Changes when there are new votes for the workers to learn, at most every feedback_refresh_s."""
+        announced, when = self._announced
+        if self._votes != announced and time.monotonic() - when >= self.feedback_refresh_s:
+            self._announced = (self._votes, time.monotonic())
+        return self._announced[0]
+
+    async def _vote(self, pid: int, request: StoredRequest, kept: bool) -> None:
+        await self.store.vote(pid, request.text, request.shown[-1], 1 if kept else -1)
+        self._votes += 1
+
     async def feedback(self, person: Person, request_id: str, kept: bool) -> None:
+        """The person kept or shared (True) or skipped (False) the meme last shown for a request."""
         pid = await self.store.find_person(person.platform, person.user_id)
         request = await self.store.request(pid, request_id) if pid is not None else None
-        if request is None or not request.shown:
-            return
-        await self.store.vote(pid, request.text, request.shown[-1], 1 if kept else -1)
+        if request is not None and request.shown:
+            await self._vote(pid, request, kept)
 
     # platform upload ids
     async def remember_upload(self, platform: str, result_key: str, file_id: str) -> None:

@@ -136,17 +136,17 @@ class Store:
         return int(version)
 
     async def _person_id(self, platform: str, user_id: str, create: bool) -> int | None:
+        if create:
+            # Insert-or-nothing first: a person's first two messages may arrive at the same moment.
+            await self.db.execute(
+                "INSERT INTO people (platform, user_id, created) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                (platform, user_id, time.time()),
+            )
+            await self.db.commit()
         row = await (
             await self.db.execute("SELECT id FROM people WHERE platform=? AND user_id=?", (platform, user_id))
         ).fetchone()
-        if row is not None or not create:
-            return row[0] if row else None
-        cursor = await self.db.execute(
-            "INSERT INTO people (platform, user_id, created) VALUES (?, ?, ?)",
-            (platform, user_id, time.time()),
-        )
-        await self.db.commit()
-        return int(cursor.lastrowid)
+        return int(row[0]) if row else None
 
     async def person(self, platform: str, user_id: str) -> int:
         person = await self._person_id(platform, user_id, create=True)
@@ -167,8 +167,7 @@ class Store:
     # faces
     async def save_face(self, person: int, face: StoredFace, make_default: bool) -> None:
         await self.db.execute(
-            "INSERT OR REPLACE INTO faces (person, name, engine, record, crop_jpeg, created)"
-            " VALUES (?,?,?,?,?,?)",
+            "INSERT OR REPLACE INTO faces (person, name, engine, record, crop_jpeg, created) VALUES (?,?,?,?,?,?)",
             (person, face.name, face.engine, face.record, face.crop_jpeg, time.time()),
         )
         if make_default:
@@ -182,9 +181,7 @@ class Store:
         return [r[0] for r in rows]
 
     async def default_face(self, person: int) -> str | None:
-        row = await (
-            await self.db.execute("SELECT default_face FROM people WHERE id=?", (person,))
-        ).fetchone()
+        row = await (await self.db.execute("SELECT default_face FROM people WHERE id=?", (person,))).fetchone()
         return row[0] if row else None
 
     async def face(self, person: int, name: str) -> StoredFace | None:
@@ -267,9 +264,7 @@ class Store:
         return {r[0] for r in rows}
 
     async def history_count(self, person: int) -> int:
-        row = await (
-            await self.db.execute("SELECT COUNT(*) FROM history WHERE person=?", (person,))
-        ).fetchone()
+        row = await (await self.db.execute("SELECT COUNT(*) FROM history WHERE person=?", (person,))).fetchone()
         return int(row[0])
 
     # feedback
@@ -283,9 +278,7 @@ class Store:
 
     async def votes(self, limit: int) -> list[Vote]:
         rows = await (
-            await self.db.execute(
-                "SELECT text, meme, vote, person FROM feedback ORDER BY at DESC LIMIT ?", (limit,)
-            )
+            await self.db.execute("SELECT text, meme, vote, person FROM feedback ORDER BY at DESC LIMIT ?", (limit,))
         ).fetchall()
         return [Vote(*r) for r in rows]
 

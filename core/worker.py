@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,9 +17,11 @@ from core.cache import DiskCache
 from core.catalog import load_catalog
 from core.embedders import Embedder, load_embedder
 from core.faces import FaceEngine, SourceFace, SwapOutcome, choose_targets, load_engine
+from core.feedback import Feedback, Signal
 from core.images import decode_image, encode_image
 from core.limits import Limits
 from core.prepare import PreparedCatalog, prepare_catalog
+from core.recommender import embed_cached
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +35,9 @@ class WorkerConfig:
     models_dir: Path | None = None
     limits: Limits = field(default_factory=Limits)
     decoded_memes: int = 64  # decoded meme images each worker keeps
+    #: the service's SQLite file, read for what people kept or skipped; None = no learning from use
+    feedback_db: Path | None = None
+    feedback_votes: int = 20_000  # the newest votes that count
 
 
 @dataclass
@@ -41,6 +47,7 @@ class _State:
     engine: FaceEngine
     prepared: PreparedCatalog
     images: OrderedDict[str, np.ndarray]
+    feedback_generation: int = -1  # none loaded yet: the first rank loads what the store holds
 
 
 _state: _State | None = None
@@ -92,8 +99,33 @@ def _encode(s: _State, rgb: np.ndarray) -> bytes:
     return encode_image(rgb, "jpeg", quality=90, max_side=limits.max_output_side, max_bytes=limits.max_output_bytes)
 
 
-def job_rank(text: str, top: int) -> list[tuple[str, float]]:
-    return [(r.meme_id, r.score) for r in state().prepared.recommender.rank(text, top=top)]
+def _load_feedback(s: _State) -> Feedback:
+    """Votes from the service's store (read-only), their sentences embedded through the disk cache."""
+    db = sqlite3.connect(f"file:{s.config.feedback_db}?mode=ro", uri=True, timeout=10)
+    try:
+        rows = db.execute(
+            "SELECT person, text, meme, vote FROM (SELECT * FROM feedback ORDER BY at DESC LIMIT ?) ORDER BY at",
+            (s.config.feedback_votes,),
+        ).fetchall()
+    finally:
+        db.close()
+    cache = DiskCache(s.config.cache_dir)
+    try:
+        vectors, _ = embed_cached(s.embedder, [text for _, text, _, _ in rows], cache)
+    finally:
+        cache.close()
+    signals = [Signal(str(p), m, v, vote) for (p, _, m, vote), v in zip(rows, vectors, strict=True)]
+    return Feedback(signals, [m.id for m in s.prepared.catalog.memes])
+
+
+def job_rank(text: str, top: int, feedback_generation: int = 0) -> list[tuple[str, float]]:
+    """The best memes for a sentence. A new feedback generation from the service means new votes to learn."""
+    s = state()
+    recommender = s.prepared.recommender
+    if s.config.feedback_db is not None and feedback_generation != s.feedback_generation:
+        recommender.feedback = _load_feedback(s)
+        s.feedback_generation = feedback_generation
+    return [(r.meme_id, r.score) for r in recommender.rank(text, top=top)]
 
 
 def job_register(image: bytes) -> tuple[bytes, bytes, tuple[str, ...], str]:

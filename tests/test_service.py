@@ -114,6 +114,12 @@ async def test_people_never_get_each_others_face(service: MemeService, photo_a: 
         assert own < other, (person, result.meme_id, own, other)
 
 
+async def test_a_new_persons_first_messages_may_arrive_together(service: MemeService) -> None:
+    newcomer = Person("telegram", "first-contact")
+    results = await asyncio.gather(*(service.make_meme(newcomer, "배고파 죽겠다") for _ in range(4)))
+    assert len({r.request_id for r in results}) == 4
+
+
 async def test_face_limits_and_bad_photos(service: MemeService, photo_a: bytes) -> None:
     with pytest.raises(InputError) as caught:
         await service.register_face(ALICE, b"definitely not an image")
@@ -220,3 +226,37 @@ async def test_a_meme_that_takes_the_face_beats_an_equal_one_that_cannot(
         assert turned.meme_id == "turned" and not turned.swapped and turned.notice == "swap.pose_mismatch"
     finally:
         await service.close()
+
+
+async def test_skips_teach_the_ranking_without_one_person_flooding_it(
+    worker_config: WorkerConfig, tmp_path: Path
+) -> None:
+    sentence, best = "피곤해", "rachel-sleepy"
+
+    async def top_for(service: MemeService, newcomer: str) -> str:
+        return (await service.make_meme(Person("t", newcomer), sentence)).meme_id
+
+    service = MemeService(worker_config, tmp_path, workers=1, feedback_refresh_s=0)
+    await service.start()
+    try:
+        assert await top_for(service, "first-look") == best
+        flooder = Person("t", "flooder")
+        for _ in range(6):  # one person pressing "다른 짤" again and again is still one voice
+            shown = await service.make_meme(flooder, sentence)
+            await service.next_meme(flooder, shown.request_id)
+        assert await top_for(service, "after-one") == best
+        second = Person("t", "second")
+        shown = await service.make_meme(second, sentence)
+        assert shown.meme_id == best
+        await service.next_meme(second, shown.request_id)
+        assert await top_for(service, "after-two") != best  # people agreeing move it
+    finally:
+        await service.close()
+
+    # Switched off, the same store changes nothing.
+    unlearned = MemeService(worker_config, tmp_path, workers=1, learn_from_use=False)
+    await unlearned.start()
+    try:
+        assert await top_for(unlearned, "newcomer") == best
+    finally:
+        await unlearned.close()
