@@ -24,14 +24,25 @@ _PIL_FORMATS = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP"}
 _MB = 1024 * 1024
 
 
+def too_big(size: int, limit: int) -> InputError:
+    """The error for a file of `size` bytes over a `limit` of bytes."""
+    return InputError("image.too_big_bytes", size_mb=f"{size / _MB:.1f}", limit_mb=f"{limit / _MB:.0f}")
+
+
+def check_size(size: int, limits: Limits) -> None:
+    """Refuse a file from its size alone: every entry point calls this before downloading or reading."""
+    if size > limits.max_image_bytes:
+        raise too_big(size, limits.max_image_bytes)
+
+
+def check_pixels(width: int, height: int, limits: Limits) -> None:
+    if width * height > limits.max_image_pixels:
+        raise InputError("image.too_many_pixels", limit_mp=_megapixels(limits))
+
+
 def decode_image(data: bytes, limits: Limits) -> np.ndarray:
     """Bytes of any common image format -> (H, W, 3) uint8 RGB, upright, first frame only."""
-    if len(data) > limits.max_image_bytes:
-        raise InputError(
-            "image.too_big_bytes",
-            size_mb=f"{len(data) / _MB:.1f}",
-            limit_mb=f"{limits.max_image_bytes / _MB:.0f}",
-        )
+    check_size(len(data), limits)
     if not data:
         raise InputError("image.not_image")
     try:
@@ -42,9 +53,7 @@ def decode_image(data: bytes, limits: Limits) -> np.ndarray:
     except (OSError, SyntaxError, ValueError, EOFError) as err:
         raise InputError("image.not_image") from err
     with image:
-        width, height = image.size
-        if width * height > limits.max_image_pixels:
-            raise InputError("image.too_many_pixels", limit_mp=_megapixels(limits))
+        check_pixels(*image.size, limits)
         try:
             image.seek(0)  # animated GIF/WebP/PNG: the first frame
             image.load()
@@ -59,11 +68,7 @@ def decode_image(data: bytes, limits: Limits) -> np.ndarray:
 def read_image_file(path: Path, limits: Limits) -> np.ndarray:
     """A file on disk -> RGB; the size is checked before the file is read."""
     try:
-        size = os.stat(path).st_size
-        if size > limits.max_image_bytes:
-            raise InputError(
-                "image.too_big_bytes", size_mb=f"{size / _MB:.1f}", limit_mb=f"{limits.max_image_bytes / _MB:.0f}"
-            )
+        check_size(os.stat(path).st_size, limits)
         data = Path(path).read_bytes()
     except OSError as err:
         raise InputError("file.unreadable", path=str(path)) from err

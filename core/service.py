@@ -17,6 +17,7 @@ from pathlib import Path
 
 from core.catalog import Catalog, load_catalog
 from core.errors import InputError, ServiceError
+from core.images import check_size
 from core.limits import Limits
 from core.pool import WorkerPool
 from core.store import Store, StoredFace, StoredRequest
@@ -174,12 +175,7 @@ class MemeService:
     # faces
     async def register_face(self, person: Person, image: bytes, name: str | None = None) -> FaceRegistration:
         name = " ".join((name or DEFAULT_FACE).split())[:32] or DEFAULT_FACE
-        if len(image) > self.limits.max_image_bytes:
-            raise InputError(
-                "image.too_big_bytes",
-                size_mb=f"{len(image) / 2**20:.1f}",
-                limit_mb=f"{self.limits.max_image_bytes / 2**20:.0f}",
-            )
+        check_size(len(image), self.limits)
         self._rate.check(person)
         async with self._person_locks[(person.platform, person.user_id)]:
             pid = await self.store.person(person.platform, person.user_id)

@@ -23,6 +23,7 @@ from discord import app_commands
 from discord.app_commands import locale_str
 
 from core.errors import FffusionError, InputError, ServiceError
+from core.images import check_pixels, check_size
 from core.limits import Limits
 from core.messages import pick_lang, render
 from core.service import MemeResult, MemeService, Person
@@ -34,7 +35,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PLATFORM = "discord"
-_MB = 1024 * 1024
 PLACEHOLDER = "fffusion_public_placeholder"  # interaction.extras flag: a public "thinking" message is showing
 # Discord shows name localizations for Korean and description localizations for English clients.
 _LANG_OF = {discord.Locale.korean: "ko", discord.Locale.american_english: "en", discord.Locale.british_english: "en"}
@@ -135,17 +135,12 @@ def _view(*items: discord.ui.Item[Any]) -> discord.ui.View:
 # ------------------------------------------------------------------------------------------- checks
 def check_attachment(attachment: discord.Attachment, limits: Limits) -> None:
     """Refuse from what Discord reports, before downloading anything."""
-    if attachment.size > limits.max_image_bytes:
-        raise InputError(
-            "image.too_big_bytes",
-            size_mb=f"{attachment.size / _MB:.1f}",
-            limit_mb=f"{limits.max_image_bytes / _MB:.0f}",
-        )
+    check_size(attachment.size, limits)
     # No content type means Discord could not tell; the service checks the bytes themselves then.
     if attachment.content_type and not attachment.content_type.startswith("image/"):
         raise InputError("image.not_image")
-    if attachment.width and attachment.height and attachment.width * attachment.height > limits.max_image_pixels:
-        raise InputError("image.too_many_pixels", limit_mp=f"{limits.max_image_pixels / 1e6:.0f}")
+    if attachment.width and attachment.height:
+        check_pixels(attachment.width, attachment.height, limits)
 
 
 def log_discord_failure(err: discord.DiscordException, what: str) -> None:

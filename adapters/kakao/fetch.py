@@ -18,11 +18,11 @@ from aiohttp.resolver import DefaultResolver
 from yarl import URL
 
 from core.errors import InputError
+from core.images import too_big
 
 MAX_REDIRECTS = 3
 _REDIRECTS = {301, 302, 303, 307, 308}
 _CHUNK = 64 * 1024
-_MB = 1024 * 1024
 _HEADERS = {"User-Agent": "fffusion-kakao/1", "Accept": "image/*"}
 
 
@@ -100,17 +100,13 @@ class ImageFetcher:
 
     async def _read(self, resp: aiohttp.ClientResponse) -> bytes:
         if resp.content_length is not None and resp.content_length > self.max_bytes:
-            raise self._too_big(resp.content_length)
+            raise too_big(resp.content_length, self.max_bytes)
         body = bytearray()
         async for chunk in resp.content.iter_chunked(_CHUNK):
             body += chunk
             if len(body) > self.max_bytes:
-                raise self._too_big(len(body))
+                raise too_big(len(body), self.max_bytes)
         return bytes(body)
-
-    def _too_big(self, size: int) -> InputError:
-        limit_mb = f"{self.max_bytes / _MB:.0f}"
-        return InputError("image.too_big_bytes", size_mb=f"{size / _MB:.1f}", limit_mb=limit_mb)
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:

@@ -43,6 +43,7 @@ from telegram.ext import (
 )
 
 from core.errors import FffusionError, InputError
+from core.images import check_size
 from core.messages import pick_lang, render
 from core.service import MemeResult, MemeService, Person
 
@@ -60,7 +61,6 @@ INLINE_OWN_CACHE_S = 600.0  # our cache is dropped when the person's face change
 CAPTION_MAX = 1024
 BUTTON_TEXT_MAX = 64
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".heic", ".tif", ".tiff")
-_MB = 1024 * 1024
 # callback data (<= 64 bytes): kind | owner's user id | payload
 NEXT, DELETE = "n", "d"
 ALLOWED_UPDATES = ("message", "edited_message", "callback_query", "inline_query")
@@ -125,10 +125,6 @@ def _caption(result: MemeResult, lang: str) -> str:
     if result.notice:
         text += "\n\n" + render(result.notice, lang)
     return _clip(text, CAPTION_MAX)
-
-
-def _too_big(size: int, limit: int) -> InputError:
-    return InputError("image.too_big_bytes", size_mb=f"{size / _MB:.1f}", limit_mb=f"{limit / _MB:.0f}")
 
 
 def _image_of(message: Message | None) -> PhotoSize | Document | None:
@@ -374,15 +370,15 @@ class TelegramHandlers:
                         ) -> None:
         media = _image_of(source)
         assert media is not None
-        limit = self.service.limits.max_image_bytes
+        limits = self.service.limits
         if isinstance(media, Document) and not _looks_like_image(media):
             raise InputError("image.not_image")
-        if media.file_size and media.file_size > limit:  # refused before anything is downloaded
-            raise _too_big(media.file_size, limit)
+        if media.file_size:  # refused before anything is downloaded
+            check_size(media.file_size, limits)
         async with self._working(bot, reply_to.chat.id):
             file = await media.get_file()
-            if file.file_size and file.file_size > limit:
-                raise _too_big(file.file_size, limit)
+            if file.file_size:
+                check_size(file.file_size, limits)
             data = bytes(await file.download_as_bytearray())
             registration = await self.service.register_face(person, data, name)
         await self.service.set_lang(person)
