@@ -69,7 +69,6 @@ def init_worker(config: WorkerConfig) -> None:
     thread pools (OpenMP in the embedder, OpenCV's) would only fight over the same cores."""
     global _state
     os.environ["OMP_NUM_THREADS"] = "1"  # read when the embedder's native library loads, below
-    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"  # idle OpenMP threads must not spin against numpy's
     cv2.setNumThreads(1)
     _state = load_state(config)
     # Run every lazy path once now, so the first person served does not pay for it.
