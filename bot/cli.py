@@ -124,12 +124,11 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     lang = pick_lang(settings.lang)
     sentence = clean_sentence(args.sentence, settings.limits)
     fmt = format_for_path(args.output)
-    face = args.face.read_bytes() if args.face and args.face.is_file() else None
-    if args.face and face is None:
-        raise InputError("file.unreadable", path=str(args.face))
+    # The photo is read (size checked first) and decoded before any model loads.
+    face = read_image_file(args.face, settings.limits) if args.face else decode_image(sample_face(), settings.limits)
     config = dataclasses.replace(worker_config(settings), catalog_dir=args.catalog or settings.catalog)
     state = worker.load_state(config)
-    source, notices = state.engine.make_source(decode_image(face or sample_face(), settings.limits))
+    source, notices = state.engine.make_source(face)
     best = state.prepared.recommender.rank(sentence, top=1)[0]
     outcome = worker.render(state, best.meme_id, source, args.target)
     image = outcome.image if outcome is not None else worker.meme_image(state, best.meme_id)

@@ -93,12 +93,16 @@ class StoredRequest:
     shown: tuple[str, ...]
 
 
+#: the newest `?` votes, oldest first: read here and, read-only, by the pool workers that learn from them
+VOTES_SQL = "SELECT person, text, meme, vote FROM (SELECT * FROM feedback ORDER BY at DESC LIMIT ?) ORDER BY at"
+
+
 @dataclass(frozen=True)
 class Vote:
+    person: int
     text: str
     meme: str
     vote: int
-    person: int
 
 
 class Store:
@@ -159,10 +163,6 @@ class Store:
     async def set_lang(self, person: int, lang: str) -> None:
         await self.db.execute("UPDATE people SET lang=? WHERE id=?", (lang, person))
         await self.db.commit()
-
-    async def lang(self, person: int) -> str:
-        row = await (await self.db.execute("SELECT lang FROM people WHERE id=?", (person,))).fetchone()
-        return row[0] if row else "ko"
 
     # faces
     async def save_face(self, person: int, face: StoredFace, make_default: bool) -> None:
@@ -263,10 +263,6 @@ class Store:
         ).fetchall()
         return {r[0] for r in rows}
 
-    async def history_count(self, person: int) -> int:
-        row = await (await self.db.execute("SELECT COUNT(*) FROM history WHERE person=?", (person,))).fetchone()
-        return int(row[0])
-
     # feedback
     async def vote(self, person: int, text: str, meme: str, vote: int) -> None:
         """One vote per person, sentence and meme: a person can't flood the signal by repeating it."""
@@ -277,10 +273,7 @@ class Store:
         await self.db.commit()
 
     async def votes(self, limit: int) -> list[Vote]:
-        rows = await (
-            await self.db.execute("SELECT text, meme, vote, person FROM feedback ORDER BY at DESC LIMIT ?", (limit,))
-        ).fetchall()
-        return [Vote(*r) for r in rows]
+        return [Vote(*r) for r in await (await self.db.execute(VOTES_SQL, (limit,))).fetchall()]
 
     # platform uploads
     async def remember_upload(self, platform: str, result_key: str, file_id: str) -> None:

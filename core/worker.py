@@ -22,6 +22,7 @@ from core.images import decode_image, encode_image
 from core.limits import Limits
 from core.prepare import PreparedCatalog, prepare_catalog
 from core.recommender import embed_cached
+from core.store import VOTES_SQL
 
 log = logging.getLogger(__name__)
 
@@ -103,10 +104,7 @@ def _load_feedback(s: _State) -> Feedback:
     """Votes from the service's store (read-only), their sentences embedded through the disk cache."""
     db = sqlite3.connect(f"file:{s.config.feedback_db}?mode=ro", uri=True, timeout=10)
     try:
-        rows = db.execute(
-            "SELECT person, text, meme, vote FROM (SELECT * FROM feedback ORDER BY at DESC LIMIT ?) ORDER BY at",
-            (s.config.feedback_votes,),
-        ).fetchall()
+        rows = db.execute(VOTES_SQL, (s.config.feedback_votes,)).fetchall()
     finally:
         db.close()
     cache = DiskCache(s.config.cache_dir)
