@@ -8,8 +8,8 @@ on first use instead (a few seconds at every start).
 
 from __future__ import annotations
 
-from core.embedders import E5Embedder
-from core.situations import DEFAULT_VECTORS, ChatEmbedder, write_vectors
+from core.recommend.embedders import E5Embedder
+from core.recommend.situations import DEFAULT_VECTORS, ChatEmbedder, write_vectors
 
 
 def main() -> None:

@@ -23,10 +23,11 @@ import numpy as np
 from scipy.stats import spearmanr
 
 from bench.common import median, peak_rss_mb
-from core.cache import DiskCache, content_key
-from core.catalog import Catalog, Meme, load_captions
-from core.embedders import BUNDLED, Embedder, load_embedder
-from core.recommender import Recommender, meme_texts
+from core.catalog.cache import DiskCache, content_key
+from core.catalog.catalog import Catalog, Meme, load_captions
+from core.recommend.embedders import Embedder
+from core.recommend.load import BUNDLED, load_embedder
+from core.recommend.recommender import Recommender, meme_texts
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 EXTRA_QUERIES = Path(__file__).resolve().parent / "data" / "casual_extra.jsonl"

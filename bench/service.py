@@ -21,14 +21,14 @@ from PIL import Image
 
 from bench.common import median, percentile
 from bot.config import DEMO_CATALOG
-from core.cache import DiskCache
-from core.catalog import load_catalog
-from core.embedders import load_embedder
-from core.faces import load_engine
+from core.catalog.cache import DiskCache
+from core.catalog.catalog import load_catalog
+from core.catalog.prepare import prepare_catalog
+from core.faces.engines import load_engine
 from core.limits import Limits
-from core.prepare import prepare_catalog
-from core.service import MemeService, Person
-from core.worker import WorkerConfig
+from core.recommend.load import load_embedder
+from core.service.service import MemeService, Person
+from core.service.worker import WorkerConfig
 
 SENTENCES = [
     "시험 완전 망했어 ㅠㅠ",

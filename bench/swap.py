@@ -18,7 +18,8 @@ import cv2
 import numpy as np
 
 from bench.common import median, peak_rss_mb
-from core.faces import DetectedFace, FaceEngine, load_engine
+from core.faces.base import DetectedFace, FaceEngine
+from core.faces.engines import load_engine
 from tests import face_fixtures as fx
 from tests.faceutil import identity_distance
 

@@ -9,8 +9,8 @@ from typing import Protocol
 
 from bot.config import Settings
 from core.errors import ConfigError
-from core.service import MemeService
-from core.worker import WorkerConfig
+from core.service.service import MemeService
+from core.service.worker import WorkerConfig
 
 log = logging.getLogger(__name__)
 

@@ -15,16 +15,16 @@ from pathlib import Path
 
 from bot.app import serve, worker_config
 from bot.config import Settings, load_settings
-from core import worker
-from core.cache import DiskCache
-from core.catalog import Catalog, add_meme, load_captions, load_catalog
-from core.embedders import load_embedder
+from core.catalog.cache import DiskCache
+from core.catalog.catalog import Catalog, add_meme, load_captions, load_catalog
+from core.catalog.prepare import prepare_catalog
 from core.errors import FffusionError, InputError
-from core.faces import choose_targets, load_engine
+from core.faces.engines import choose_targets, load_engine
 from core.images import decode_image, encode_image, format_for_path, read_image_file
 from core.messages import pick_lang, render
-from core.prepare import prepare_catalog
-from core.recommender import Recommender
+from core.recommend.load import load_embedder
+from core.recommend.recommender import Recommender
+from core.service import worker
 from core.text import clean_sentence
 
 log = logging.getLogger("fffusion")

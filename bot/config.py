@@ -16,10 +16,10 @@ from typing import Any
 
 from core.errors import ConfigError
 from core.limits import Limits
+from core.resources import bundled
 
 ENV_PREFIX = "FFFUSION_"
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEMO_CATALOG = REPO_ROOT / "data" / "demo"
+DEMO_CATALOG = bundled("demo")
 
 
 def _user_dir(env: str, fallback: str) -> Path:

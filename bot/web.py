@@ -14,8 +14,8 @@ from aiohttp import web
 from adapters.kakao.skill import KakaoConfig, KakaoSkill
 from bot.config import Settings
 from core.errors import ConfigError
-from core.media import SUFFIX, MediaStore
-from core.service import MemeService
+from core.service.media import SUFFIX, MediaStore
+from core.service.service import MemeService
 
 log = logging.getLogger(__name__)
 

@@ -15,11 +15,11 @@ import pytest
 from PIL import Image
 
 from bot.config import DEMO_CATALOG
-from core.embedders import E5Embedder
 from core.limits import Limits
-from core.pool import WorkerPool
-from core.service import MemeService
-from core.worker import WorkerConfig, init_worker
+from core.recommend.embedders import E5Embedder
+from core.service.pool import WorkerPool
+from core.service.service import MemeService
+from core.service.worker import WorkerConfig, init_worker
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -12,12 +12,12 @@ from core.images import decode_image
 from core.limits import Limits
 
 if TYPE_CHECKING:
-    from core.face_dlib import DlibEngine
+    from core.faces.dlib_engine import DlibEngine
 
 
 @functools.cache
 def _engine() -> DlibEngine:
-    from core.face_dlib import DlibEngine  # lazily: dlib loads ~100 MB of models
+    from core.faces.dlib_engine import DlibEngine  # lazily: dlib loads ~100 MB of models
 
     return DlibEngine()
 

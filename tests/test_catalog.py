@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from core.catalog import add_meme, load_captions, load_catalog
+from core.catalog.catalog import add_meme, load_captions, load_catalog
 from core.errors import InputError
 
 

@@ -9,10 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core import face_insight
 from core.errors import ConfigError, InputError
-from core.face_dlib import DlibEngine
-from core.faces import DetectedFace, FaceRecordError, SourceFace, choose_targets, load_engine
+from core.faces import insight_engine as face_insight
+from core.faces.base import DetectedFace, FaceRecordError, SourceFace
+from core.faces.dlib_engine import DlibEngine
+from core.faces.engines import choose_targets, load_engine
 from core.limits import Limits
 from core.messages import TEXTS, render
 from tests import face_fixtures as fx

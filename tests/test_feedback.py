@@ -3,10 +3,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.catalog import Catalog, Meme
-from core.embedders import E5Embedder
-from core.feedback import Feedback, FeedbackSettings, Signal
-from core.recommender import Recommender
+from core.catalog.catalog import Catalog, Meme
+from core.recommend.embedders import E5Embedder
+from core.recommend.feedback import Feedback, FeedbackSettings, Signal
+from core.recommend.recommender import Recommender
 
 MEMES = ["angry", "hungry", "sleepy"]
 

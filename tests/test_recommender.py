@@ -4,12 +4,13 @@ from pathlib import Path
 
 import pytest
 
-from core.cache import DiskCache
-from core.catalog import Catalog, Meme, load_catalog
-from core.embedders import E5Embedder, load_embedder
+from core.catalog.cache import DiskCache
+from core.catalog.catalog import Catalog, Meme, load_catalog
 from core.errors import ConfigError, InputError
 from core.limits import Limits
-from core.recommender import Recommender
+from core.recommend.embedders import E5Embedder
+from core.recommend.load import load_embedder
+from core.recommend.recommender import Recommender
 from core.text import clean_sentence
 
 

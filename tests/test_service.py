@@ -14,9 +14,9 @@ import pytest
 from PIL import Image
 
 from core.errors import InputError, ServiceError
-from core.pool import WorkerPool
-from core.service import MemeService, Person
-from core.worker import WorkerConfig
+from core.service.pool import WorkerPool
+from core.service.service import MemeService, Person
+from core.service.worker import WorkerConfig
 from tests.faceutil import identity_distance
 
 ALICE = Person("telegram", "1001")

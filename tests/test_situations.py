@@ -7,11 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.catalog import Catalog, Meme
-from core.embedders import E5Embedder, load_embedder
+from core.catalog.catalog import Catalog, Meme
 from core.errors import ConfigError
-from core.recommender import Recommender
-from core.situations import DEFAULT_BANK, DEFAULT_VECTORS, ChatEmbedder, _read_vectors, load_bank
+from core.recommend.embedders import E5Embedder
+from core.recommend.load import load_embedder
+from core.recommend.recommender import Recommender
+from core.recommend.situations import DEFAULT_BANK, DEFAULT_VECTORS, ChatEmbedder, _read_vectors, load_bank
 
 # Sentences written for this test (not from any evaluation set) and captions in the catalog's style.
 CAPTIONS = {

@@ -16,9 +16,9 @@ from PIL import Image
 from skimage import data
 
 from bot.cli import main
-from core import swap as classical
-from core.face_dlib import DlibEngine
-from core.faces import DetectedFace, SourceFace
+from core.faces import swap as classical
+from core.faces.base import DetectedFace, SourceFace
+from core.faces.dlib_engine import DlibEngine
 from core.images import decode_image
 from core.limits import Limits
 from core.messages import render

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.textnorm import caption_views, normalise, squeeze_elongation
+from core.recommend.textnorm import caption_views, normalise, squeeze_elongation
 
 
 @pytest.mark.parametrize(

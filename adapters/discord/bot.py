@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import aiohttp
 import discord
@@ -19,15 +19,25 @@ import yarl
 
 from adapters.discord.commands import DeleteButton, Handlers, NextButton, Texts, build_tree, log_discord_failure
 from core.errors import ConfigError, ServiceError
-from core.service import MemeService
-
-if TYPE_CHECKING:
-    from bot.config import Settings
+from core.service.service import MemeService
 
 log = logging.getLogger(__name__)
 
 DISCORD_API = "https://discord.com/api/v10"
 DISCORD_GATEWAY = "wss://gateway.discord.gg/"
+
+
+class DiscordSettings(Protocol):
+    """The settings this adapter reads (bot.config.Settings has them, from FFFUSION_DISCORD_*)."""
+
+    @property
+    def discord_token(self) -> str: ...
+    @property
+    def discord_api_base(self) -> str: ...
+    @property
+    def discord_gateway(self) -> str: ...
+    @property
+    def discord_guild_id(self) -> int | None: ...
 
 
 class FffusionClient(discord.Client):
@@ -120,7 +130,7 @@ class DiscordBot:
         self.client = self._task = None
 
 
-async def start_discord(service: MemeService, settings: Settings) -> DiscordBot:
+async def start_discord(service: MemeService, settings: DiscordSettings) -> DiscordBot:
     """`fffusion run`: the Discord bot from the FFFUSION_DISCORD_* settings, started and ready."""
     bot = DiscordBot(
         service,

@@ -15,7 +15,7 @@ import logging
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, Protocol, cast
 
 import aiohttp
 import discord
@@ -26,11 +26,8 @@ from core.errors import FffusionError, InputError, ServiceError
 from core.images import check_pixels, check_size
 from core.limits import Limits
 from core.messages import pick_lang, render
-from core.service import MemeResult, MemeService, Person
+from core.service.service import MemeResult, MemeService, Person
 from core.text import clean_sentence
-
-if TYPE_CHECKING:
-    from adapters.discord.bot import FffusionClient
 
 log = logging.getLogger(__name__)
 
@@ -121,8 +118,14 @@ class DeleteButton(discord.ui.DynamicItem[_Button], template=r"fffusion:delete:(
         await _handlers(interaction).delete_choice(interaction, self.uid, self.confirm)
 
 
+class _WithHandlers(Protocol):
+    """The bot's client (adapters.discord.bot.FffusionClient) as the buttons see it."""
+
+    handlers: Handlers
+
+
 def _handlers(interaction: discord.Interaction) -> Handlers:
-    return cast("FffusionClient", interaction.client).handlers
+    return cast(_WithHandlers, interaction.client).handlers
 
 
 def _view(*items: discord.ui.Item[Any]) -> discord.ui.View:
@@ -269,8 +272,8 @@ class Handlers:
             log_discord_failure(err, f"{what} (telling the person)")
 
 
-def build_tree(client: FffusionClient, handlers: Handlers) -> app_commands.CommandTree[FffusionClient]:
-    tree: app_commands.CommandTree[FffusionClient] = app_commands.CommandTree(client)
+def build_tree(client: discord.Client, handlers: Handlers) -> app_commands.CommandTree[discord.Client]:
+    tree: app_commands.CommandTree[discord.Client] = app_commands.CommandTree(client)
 
     @tree.command(name=_name("discord.cmd.setface"), description=_desc("discord.cmd.setface"))
     @app_commands.rename(image=_name("discord.opt.image"), name=_name("discord.opt.name"))

@@ -23,9 +23,9 @@ from adapters.kakao import protocol
 from adapters.kakao.fetch import ImageFetcher
 from adapters.kakao.protocol import BadPayload, Json, SkillRequest
 from core.errors import FffusionError, InputError, ServiceError
-from core.media import UPLOAD_PLATFORM, MediaStore
 from core.messages import pick_lang, render
-from core.service import MemeResult, MemeService, Person
+from core.service.media import UPLOAD_PLATFORM, MediaStore
+from core.service.service import MemeResult, MemeService, Person
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from telegram.ext import Application, Defaults
 from adapters.telegram.handlers import ALLOWED_UPDATES, TelegramHandlers, set_commands
 from adapters.telegram.retry import RetryingLimiter
 from core.errors import ConfigError, ServiceError
-from core.service import MemeService
+from core.service.service import MemeService
 
 log = logging.getLogger(__name__)
 

@@ -45,7 +45,7 @@ from telegram.ext import (
 from core.errors import FffusionError, InputError
 from core.images import check_size
 from core.messages import pick_lang, render
-from core.service import MemeResult, MemeService, Person
+from core.service.service import MemeResult, MemeService, Person
 
 log = logging.getLogger(__name__)
 

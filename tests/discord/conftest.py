@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 
 from adapters.discord.bot import DiscordBot
-from core.service import MemeService
+from core.service.service import MemeService
 from tests.discord.fake_discord import FakeDiscord, Member
 
 StartBot = Callable[..., Awaitable[DiscordBot]]

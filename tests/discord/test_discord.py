@@ -14,7 +14,7 @@ from PIL import Image
 from adapters.discord.bot import DiscordBot
 from core.errors import ConfigError
 from core.messages import render
-from core.service import MemeService
+from core.service.service import MemeService
 from tests.discord.conftest import StartBot
 from tests.discord.fake_discord import EPHEMERAL, FakeDiscord, Interaction, Member, Message
 from tests.faceutil import identity_distance

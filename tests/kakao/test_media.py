@@ -9,7 +9,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from core.media import MediaStore
+from core.service.media import MediaStore
 
 
 def _jpeg(seed: int, side: int = 64) -> bytes:

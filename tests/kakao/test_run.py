@@ -15,7 +15,7 @@ import aiohttp
 import pytest
 
 from core.messages import render
-from core.worker import WorkerConfig
+from core.service.worker import WorkerConfig
 from tests.faceutil import identity_distance
 from tests.kakao.kakaoside import SECRET, OpenBuilder, PhotoServer, free_port, image_url, secure_image, text_of
 

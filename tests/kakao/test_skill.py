@@ -23,7 +23,7 @@ from bot.config import Settings
 from bot.web import WebServer, start_web
 from core.errors import ConfigError
 from core.messages import render
-from core.service import MemeService
+from core.service.service import MemeService
 from tests.faceutil import identity_distance
 from tests.kakao.kakaoside import (
     SECRET,

@@ -9,7 +9,7 @@ import pytest
 
 from adapters.telegram import TelegramBot
 from bot.config import Settings
-from core.service import MemeService
+from core.service.service import MemeService
 from tests.telegram.botapi_server import BotApiServer
 
 

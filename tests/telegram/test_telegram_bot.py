@@ -16,7 +16,7 @@ from PIL import Image
 from adapters.telegram import TelegramBot, start_telegram
 from bot.config import Settings
 from core.messages import render
-from core.service import MemeService
+from core.service.service import MemeService
 from tests.faceutil import identity_distance
 from tests.telegram.botapi_server import BotApiServer, Call
 

@@ -20,12 +20,13 @@ from pathlib import Path
 
 import numpy as np
 
-from core.embedders import Embedder
 from core.errors import ConfigError
-from core.textnorm import VERSION as TEXTNORM_VERSION
-from core.textnorm import caption_views, normalise
+from core.recommend.embedders import Embedder
+from core.recommend.textnorm import VERSION as TEXTNORM_VERSION
+from core.recommend.textnorm import caption_views, normalise
+from core.resources import bundled
 
-DEFAULT_BANK = Path(__file__).resolve().parents[1] / "data" / "situations.tsv"
+DEFAULT_BANK = bundled("situations.tsv")
 #: the bank's vectors under the bundled model, so that start-up embeds nothing (bench/build_situation_vectors.py
 #: writes it; with another model or bank it is ignored and the bank is embedded on first use)
 DEFAULT_VECTORS = DEFAULT_BANK.with_suffix(".npz")

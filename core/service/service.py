@@ -15,14 +15,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.catalog import Catalog, load_catalog
+from core.catalog.catalog import Catalog, load_catalog
 from core.errors import InputError, ServiceError
 from core.images import check_size
 from core.limits import Limits
-from core.pool import WorkerPool
-from core.store import Store, StoredFace, StoredRequest
+from core.service.pool import WorkerPool
+from core.service.store import Store, StoredFace, StoredRequest
+from core.service.worker import WorkerConfig, init_worker, job_rank, job_register, job_render
 from core.text import clean_sentence
-from core.worker import WorkerConfig, init_worker, job_rank, job_register, job_render
 
 log = logging.getLogger(__name__)
 

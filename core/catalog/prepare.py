@@ -6,13 +6,13 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from core.cache import DiskCache, content_key
-from core.catalog import Catalog, Meme
-from core.embedders import Embedder
-from core.faces import DetectedFace, FaceEngine
+from core.catalog.cache import DiskCache, content_key
+from core.catalog.catalog import Catalog, Meme
+from core.faces.base import DetectedFace, FaceEngine
 from core.images import decode_image
 from core.limits import Limits
-from core.recommender import Recommender
+from core.recommend.embedders import Embedder
+from core.recommend.recommender import Recommender
 
 
 @dataclass

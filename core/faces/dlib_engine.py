@@ -10,9 +10,9 @@ import cv2
 import dlib
 import numpy as np
 
-from core import swap as classical
 from core.errors import ConfigError
-from core.faces import DetectedFace, EngineBase, SourceFace, SwapOutcome, files_key
+from core.faces import swap as classical
+from core.faces.base import DetectedFace, EngineBase, SourceFace, SwapOutcome, files_key
 from core.limits import Limits
 
 #: bump when detection changes in a way that should invalidate cached meme faces

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from core.errors import ConfigError
-from core.faces import DetectedFace, EngineBase, SourceFace, SwapOutcome, files_key
+from core.faces.base import DetectedFace, EngineBase, SourceFace, SwapOutcome, files_key
 from core.limits import Limits
 
 PACK = "buffalo_l"

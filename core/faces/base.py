@@ -2,7 +2,7 @@
 
 Two backends (DESIGN.md "Faces"):
 - "dlib" (default, models ship in PyPI packages): HOG detector, 68 landmarks, 128-d identity, classical swap
-  (core.swap).
+  (core.faces.swap).
 - "insightface": buffalo_l analysis + inswapper_128.onnx from a models folder the operator fills.
 
 Records (`DetectedFace`, `SourceFace`) serialise to numpy npz bytes, never pickle, because they live in a
@@ -21,7 +21,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from core.errors import ConfigError, InputError
+from core.errors import InputError
 from core.limits import Limits
 
 #: side of the aligned face crop kept for a person
@@ -247,43 +247,6 @@ def is_greyscale(rgb: np.ndarray, landmarks: np.ndarray) -> bool:
         return False
     chroma = np.hypot(lab[:, :, 1][inside] - 128, lab[:, :, 2][inside] - 128)
     return float(np.median(chroma)) < 3.0
-
-
-def choose_targets(
-    faces: Sequence[DetectedFace], spec: str | int, catalog_faces: Sequence[int] | None = None
-) -> list[int]:
-    """Indices (into `faces`, largest first) to swap: "default" = the catalog's choice, else the largest."""
-    if isinstance(spec, str) and spec.strip().isdigit():
-        spec = int(spec.strip())
-    if isinstance(spec, int) and not isinstance(spec, bool):
-        if not 0 <= spec < len(faces):
-            raise InputError("face.bad_target", index=spec, count=len(faces))
-        return [spec]
-    if spec == "all":
-        return list(range(len(faces)))
-    if spec == "largest":
-        return [0] if faces else []
-    if spec == "default":
-        chosen = [i for i in dict.fromkeys(catalog_faces or ()) if 0 <= i < len(faces)]
-        return chosen or ([0] if faces else [])
-    raise InputError("face.bad_target_spec", value=str(spec))
-
-
-def load_engine(backend: str = "auto", models_dir: Path | None = None, limits: Limits | None = None) -> FaceEngine:
-    """The configured face engine. "auto" = insightface when all its files are present, else dlib."""
-    from core import face_insight
-
-    if backend == "auto":
-        backend = "insightface" if models_dir and not face_insight.missing_files(models_dir) else "dlib"
-    if backend == "dlib":
-        from core.face_dlib import DlibEngine
-
-        return DlibEngine(limits)
-    if backend == "insightface":
-        if models_dir is None:
-            raise ConfigError("face.models_dir_missing")
-        return face_insight.InsightFaceEngine(Path(models_dir), limits)
-    raise ConfigError("face.backend_unknown", name=backend)
 
 
 def files_key(prefix: str, paths: Sequence[Path]) -> str:

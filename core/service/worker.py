@@ -13,16 +13,18 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from core.cache import DiskCache
-from core.catalog import load_catalog
-from core.embedders import Embedder, load_embedder
-from core.faces import FaceEngine, SourceFace, SwapOutcome, choose_targets, load_engine
-from core.feedback import Feedback, Signal
+from core.catalog.cache import DiskCache
+from core.catalog.catalog import load_catalog
+from core.catalog.prepare import PreparedCatalog, prepare_catalog
+from core.faces.base import FaceEngine, SourceFace, SwapOutcome
+from core.faces.engines import choose_targets, load_engine
 from core.images import decode_image, encode_image
 from core.limits import Limits
-from core.prepare import PreparedCatalog, prepare_catalog
-from core.recommender import embed_cached
-from core.store import VOTES_SQL
+from core.recommend.embedders import Embedder
+from core.recommend.feedback import Feedback, Signal
+from core.recommend.load import load_embedder
+from core.recommend.recommender import embed_cached
+from core.service.store import VOTES_SQL
 
 log = logging.getLogger(__name__)
 

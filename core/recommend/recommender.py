@@ -10,10 +10,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.cache import DiskCache, content_key
-from core.catalog import Catalog, Meme
-from core.embedders import Embedder
-from core.feedback import Feedback
+from core.catalog.cache import DiskCache, content_key
+from core.catalog.catalog import Catalog, Meme
+from core.recommend.embedders import Embedder
+from core.recommend.feedback import Feedback
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ class Recommender:
         self._position = {meme.id: i for i, meme in enumerate(catalog.memes)}
         self._matrix, self.freshly_embedded = embed_cached(embedder, texts, cache)
         self.text_count = len(texts)
-        #: what people kept or skipped for similar sentences (core.feedback); None = ranking by text alone
+        #: what people kept or skipped for similar sentences (core.recommend.feedback); None = ranking by text alone
         self.feedback: Feedback | None = None
 
     def __len__(self) -> int:

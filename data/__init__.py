@@ -1,0 +1,1 @@
+"""Bundled data: the demo catalog and the situation bank (installed as the package `fffusion_data`)."""

@@ -1,0 +1,112 @@
+"""The layering holds: no import circles anywhere, core knows no adapter, chat library or bot, adapters
+know no other adapter. Every import counts, also the ones inside functions (docs/DESIGN.md, "Layers")."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+PACKAGES = ("adapters", "bench", "bot", "core", "tests", "tools")
+CHAT_LIBRARIES = ("discord", "telegram", "aiohttp")
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(REPO).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _modules() -> dict[str, Path]:
+    found = {}
+    for package in PACKAGES:
+        for path in sorted((REPO / package).rglob("*.py")) if (REPO / package).is_dir() else []:
+            found[_module_name(path)] = path
+    return found
+
+
+def _imports(path: Path, name: str, is_package: bool) -> set[str]:
+    """Every module named by an import statement anywhere in the file (absolute names)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = name.split(".") if is_package else name.split(".")[:-1]
+                anchor = anchor[: len(anchor) - (node.level - 1)]
+                base = ".".join([*anchor, base] if base else anchor)
+            names.add(base)
+            names.update(f"{base}.{alias.name}" for alias in node.names)
+    return names
+
+
+@pytest.fixture(scope="module")
+def graph() -> dict[str, set[str]]:
+    modules = _modules()
+    graph = {}
+    for name, path in modules.items():
+        targets = _imports(path, name, path.name == "__init__.py")
+        graph[name] = {t for t in targets if t in modules and t != name}
+    return graph
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import circle, if any (depth-first search, in a fixed order so the report is stable)."""
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                return [*stack[stack.index(nxt):], nxt]
+            if nxt not in state and (found := visit(nxt)):
+                return found
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (found := visit(node)):
+            return found
+    return None
+
+
+def test_the_checker_finds_a_circle() -> None:
+    assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert _cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_no_import_circles(graph: dict[str, set[str]]) -> None:
+    assert _cycle(graph) is None, " -> ".join(_cycle(graph) or [])
+
+
+def _all_imports(prefix: str) -> list[tuple[str, str]]:
+    return [
+        (name, target)
+        for name, path in _modules().items()
+        if name == prefix or name.startswith(prefix + ".")
+        for target in _imports(path, name, path.name == "__init__.py")
+    ]
+
+
+def test_core_imports_no_adapter_bot_or_chat_library() -> None:
+    banned = ("adapters", "bot", *CHAT_LIBRARIES)
+    wrong = [(n, t) for n, t in _all_imports("core") if t.split(".")[0] in banned]
+    assert not wrong, wrong
+
+
+def test_adapters_import_no_other_adapter_and_no_bot() -> None:
+    wrong = []
+    for name, target in _all_imports("adapters"):
+        own = name.split(".")[1] if name.count(".") else None
+        parts = target.split(".")
+        if parts[0] == "bot" or (parts[0] == "adapters" and len(parts) > 1 and own and parts[1] != own):
+            wrong.append((name, target))
+    assert not wrong, wrong
