@@ -10,6 +10,7 @@ from typing import Protocol
 from bot.config import Settings
 from core.errors import ConfigError
 from core.service.service import MemeService
+from core.service.store import PeopleStore, Store
 from core.service.worker import WorkerConfig
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,15 @@ def worker_config(settings: Settings) -> WorkerConfig:
     )
 
 
+def make_store(settings: Settings) -> PeopleStore:
+    """PostgreSQL when FFFUSION_DATABASE_URL is set, else the SQLite file in the data folder."""
+    if settings.database_url:
+        from core.service.pgstore import PostgresStore
+
+        return PostgresStore(settings.database_url)
+    return Store(settings.data_dir / "fffusion.sqlite3")
+
+
 def make_service(settings: Settings) -> MemeService:
     return MemeService(
         worker_config(settings),
@@ -37,6 +47,7 @@ def make_service(settings: Settings) -> MemeService:
         workers=settings.workers,
         results_cache_mb=settings.results_cache_mb,
         learn_from_use=settings.learn_from_use,
+        store=make_store(settings),
     )
 
 

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 
-from bot.app import serve, worker_config
+from bot.app import make_store, serve, worker_config
 from bot.config import Settings, load_settings
 from core.catalog.cache import DiskCache
 from core.catalog.catalog import Catalog, add_meme, load_captions, load_catalog
@@ -25,6 +25,7 @@ from core.messages import pick_lang, render
 from core.recommend.load import load_embedder
 from core.recommend.recommender import Recommender
 from core.service import worker
+from core.service.schema import SCHEMA_VERSION
 from core.text import clean_sentence
 
 log = logging.getLogger("fffusion")
@@ -164,6 +165,20 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(serve(settings))
 
 
+def cmd_db_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    """Bring the store's schema up to the code's (safe to run on every deploy, from any number of machines)."""
+
+    async def migrate() -> tuple[str, int]:
+        store = make_store(settings)
+        found = await store.open(upgrade=True)
+        await store.close()
+        return store.where, found
+
+    where, found = asyncio.run(migrate())
+    print(render("db.migrated", pick_lang(settings.lang), where=where, found=found, code=SCHEMA_VERSION))
+    return 0
+
+
 def cmd_catalog_add(args: argparse.Namespace, settings: Settings) -> int:
     meme = add_meme(args.dir, args.image, args.caption, meme_id=args.id, examples=args.example, tags=args.tag)
     print(f"added {meme.id} ({meme.where}); run `fffusion catalog build {args.dir}` to prepare it")
@@ -235,6 +250,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run the bot on every platform whose token is set")
     run.set_defaults(func=cmd_run)
+
+    db = sub.add_parser("db", help="the store's database").add_subparsers(dest="db_command", required=True)
+    migrate = db.add_parser("migrate", help="apply the schema migrations the code has and the database lacks")
+    migrate.set_defaults(func=cmd_db_migrate)
 
     conf = sub.add_parser("config", help="print the effective settings (secrets masked)")
     conf.set_defaults(func=cmd_config)

@@ -65,6 +65,9 @@ class Settings:
     discord_api_base: str = ""  # "" = https://discord.com/api/v10
     discord_gateway: str = ""  # "" = wss://gateway.discord.gg/
     discord_guild_id: int | None = None  # development: sync the commands to this server only (instant)
+    # several machines (README, "Running on several machines"): people in PostgreSQL, jobs on a Redis queue
+    database_url: str = ""  # postgresql://user:password@host/db; "" = the SQLite file in data_dir
+    redis_url: str = ""  # redis://host:6379/0; "" = the in-process worker pool, state in memory
     limits: Limits = field(default_factory=Limits)
 
     def masked(self) -> dict[str, Any]:
@@ -82,7 +85,8 @@ class Settings:
 
 
 def is_secret(name: str) -> bool:
-    return name.endswith(("token", "secret", "password"))
+    # the database and Redis URLs may carry a password
+    return name.endswith(("token", "secret", "password")) or name in ("database_url", "redis_url")
 
 
 def _convert(name: str, raw: Any, annotation: str) -> Any:

@@ -20,7 +20,7 @@ from core.errors import InputError, ServiceError
 from core.images import check_size
 from core.limits import Limits
 from core.service.pool import WorkerPool
-from core.service.store import Store, StoredFace, StoredRequest
+from core.service.store import PeopleStore, Store, StoredFace, StoredRequest
 from core.service.worker import WorkerConfig, init_worker, job_rank, job_register, job_render
 from core.text import clean_sentence
 
@@ -134,10 +134,12 @@ class MemeService:
         pool: WorkerPool | None = None,
         learn_from_use: bool = True,
         feedback_refresh_s: float = 30.0,
+        store: PeopleStore | None = None,
     ) -> None:
-        self.store = Store(Path(data_dir) / "fffusion.sqlite3")
-        # Workers read the votes from the store's file; without learning they never look.
-        self.config = dataclasses.replace(worker, feedback_db=self.store.path if learn_from_use else None)
+        self.store: PeopleStore = store or Store(Path(data_dir) / "fffusion.sqlite3")
+        # Workers read the votes from the SQLite file; without learning, or on PostgreSQL (no file), they never look.
+        feedback_db = self.store.path if learn_from_use and isinstance(self.store, Store) else None
+        self.config = dataclasses.replace(worker, feedback_db=feedback_db)
         self.limits: Limits = worker.limits
         size = workers or (len(__import__("os").sched_getaffinity(0)) or 1)
         self._own_pool = pool is None

@@ -1,0 +1,67 @@
+"""The store's versioned schema, on SQLite and on a real PostgreSQL: a new database is created at the code's
+version, an older one is upgraded only by `fffusion db migrate`, and neither an older nor a newer one is used."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import pytest
+
+from core.errors import ConfigError
+from core.messages import render
+from core.service import pgstore, schema, store
+from core.service.schema import SCHEMA_VERSION
+from core.service.store import PeopleStore, Store
+
+MakeStore = Callable[[Path], Awaitable[PeopleStore | None]]
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_backend(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+async def test_schema_is_created_then_only_migrated_on_purpose(
+    make_store: MakeStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db: PeopleStore = await make_store(tmp_path) or Store(tmp_path / "fffusion.sqlite3")
+    assert await db.open() == 0  # a new database: created at the code's version
+    alice = await db.person("telegram", "1")
+    assert await db.schema_version() == SCHEMA_VERSION
+    await db.close()
+
+    later = SCHEMA_VERSION + 1
+    for module in (schema, store, pgstore):
+        monkeypatch.setattr(module, "SCHEMA_VERSION", later)
+    for module in (store, pgstore):
+        monkeypatch.setattr(module, "MIGRATIONS", (*module.MIGRATIONS, "CREATE TABLE later (x INTEGER);"))
+    with pytest.raises(ConfigError) as caught:  # newer code, older database: not used, and says what to do
+        await db.open()
+    assert caught.value.key == "db.schema_old" and caught.value.exit_code == 2
+    assert "fffusion db migrate" in render(caught.value.key, "ko", **caught.value.params)
+    assert "fffusion db migrate" in str(caught.value)
+    assert await db.open(upgrade=True) == SCHEMA_VERSION
+    assert await db.schema_version() == later
+    assert await db.find_person("telegram", "1") == alice  # nobody lost on the way
+    await db.close()
+
+    monkeypatch.undo()  # the old code again, on the upgraded database
+    with pytest.raises(ConfigError) as caught:
+        await db.open(upgrade=True)
+    assert caught.value.key == "db.schema_new" and "Upgrade fffusion" in str(caught.value)
+
+
+def test_run_refuses_a_newer_schema_and_db_migrate_reports(run_cli, cli_env: dict[str, str]) -> None:
+    migrated = run_cli("db", "migrate")
+    assert migrated.returncode == 0, migrated.stderr
+    assert f"v0 → v{SCHEMA_VERSION}" in migrated.stdout
+    path = Path(cli_env["FFFUSION_DATA_DIR"]) / "fffusion.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
+    cli_env.update(FFFUSION_KAKAO_SECRET="s" * 20, FFFUSION_PUBLIC_URL="http://127.0.0.1:1", FFFUSION_HTTP_PORT="0")
+    refused = run_cli("run")
+    assert refused.returncode == 2
+    (line,) = refused.stderr.strip().splitlines()
+    assert "업그레이드" in line and str(path) in line
