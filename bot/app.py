@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from typing import Protocol
+from typing import Any, Protocol
 
 from bot.config import Settings
 from core.errors import ConfigError
@@ -41,6 +41,23 @@ def make_store(settings: Settings) -> PeopleStore:
 
 
 def make_service(settings: Settings) -> MemeService:
+    """The embedded set-up (SQLite, the in-process pool, state in memory) or, with FFFUSION_REDIS_URL, a bot
+    instance that holds no state: jobs on the Redis queue, rate limits and results cache in Redis, the rest in
+    PostgreSQL."""
+    shared: dict[str, Any] = {}
+    if settings.redis_url:
+        if not settings.database_url:
+            raise ConfigError("scale.redis_needs_database")
+        from core.service.queue import QueuePool
+        from core.service.shared import RedisRateLimiter, RedisResultCache
+
+        queue = QueuePool(settings.redis_url, settings.limits.queue_length, settings.job_timeout_s)
+        shared = dict(
+            pool=queue,
+            own_pool=True,
+            rate=RedisRateLimiter(queue, settings.limits.rate_per_minute),
+            results=RedisResultCache(queue, settings.results_cache_s),
+        )
     return MemeService(
         worker_config(settings),
         settings.data_dir,
@@ -48,6 +65,7 @@ def make_service(settings: Settings) -> MemeService:
         results_cache_mb=settings.results_cache_mb,
         learn_from_use=settings.learn_from_use,
         store=make_store(settings),
+        **shared,
     )
 
 
@@ -66,12 +84,18 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> int:
     await service.start()
     runners: list[Runner] = []
     try:
-        if settings.kakao_secret:
-            runners.append(await web.start_web(service, settings))
+        telegram = None
         if settings.telegram_token:
-            from adapters.telegram.bot import start_telegram
+            from adapters.telegram.bot import TelegramBot
 
-            runners.append(await start_telegram(service, settings))
+            telegram = TelegramBot(service, settings)
+        webhook = telegram is not None and bool(telegram.webhook_url)
+        if settings.kakao_secret or webhook:
+            routes = [telegram.add_routes] if telegram is not None and webhook else []
+            runners.append(await web.start_web(service, settings, routes))
+        if telegram is not None:
+            await telegram.start()
+            runners.append(telegram)
         if settings.discord_token:
             from adapters.discord.bot import start_discord
 

@@ -7,6 +7,8 @@ import asyncio
 import dataclasses
 import json
 import logging
+import os
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -18,13 +20,14 @@ from bot.config import Settings, load_settings
 from core.catalog.cache import DiskCache
 from core.catalog.catalog import Catalog, add_meme, load_captions, load_catalog
 from core.catalog.prepare import prepare_catalog
-from core.errors import FffusionError, InputError
+from core.errors import ConfigError, FffusionError, InputError
 from core.faces.engines import choose_targets, load_engine
 from core.images import decode_image, encode_image, format_for_path, read_image_file
 from core.messages import pick_lang, render
 from core.recommend.load import load_embedder
 from core.recommend.recommender import Recommender
 from core.service import worker
+from core.service.pool import WorkerPool
 from core.service.schema import SCHEMA_VERSION
 from core.text import clean_sentence
 
@@ -179,6 +182,30 @@ def cmd_db_migrate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    """Run queue jobs (rank, register, render) for every bot instance, until SIGINT or SIGTERM."""
+    logging.getLogger().setLevel(logging.DEBUG if args.debug else settings.log_level.upper())
+    if not settings.redis_url:
+        raise ConfigError("worker.needs_redis")
+    from core.service.queue import run_worker
+
+    async def work() -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        processes = settings.workers or len(os.sched_getaffinity(0)) or 1
+
+        def ready(pool: WorkerPool) -> None:
+            log.info("fffusion worker: %d process(es) %s take jobs from the queue", processes, pool.pids)
+
+        await run_worker(worker_config(settings), settings.redis_url, processes, settings.job_timeout_s,
+                         settings.queue_poll_s, stop, ready)
+        return 0
+
+    return asyncio.run(work())
+
+
 def cmd_catalog_add(args: argparse.Namespace, settings: Settings) -> int:
     meme = add_meme(args.dir, args.image, args.caption, meme_id=args.id, examples=args.example, tags=args.tag)
     print(f"added {meme.id} ({meme.where}); run `fffusion catalog build {args.dir}` to prepare it")
@@ -250,6 +277,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run the bot on every platform whose token is set")
     run.set_defaults(func=cmd_run)
+
+    work = sub.add_parser("worker", help="run the CPU jobs of every bot instance from the Redis queue")
+    work.set_defaults(func=cmd_worker)
 
     db = sub.add_parser("db", help="the store's database").add_subparsers(dest="db_command", required=True)
     migrate = db.add_parser("migrate", help="apply the schema migrations the code has and the database lacks")

@@ -56,18 +56,23 @@ class Settings:
     # Telegram (adapters/telegram); another Bot API server (self-hosted telegram-bot-api, tests) by base URLs
     telegram_base_url: str = ""  # "" = https://api.telegram.org/bot
     telegram_base_file_url: str = ""  # "" = https://api.telegram.org/file/bot
-    telegram_webhook_url: str = ""  # public HTTPS URL routed to this server: webhook mode; "" = long polling
-    telegram_webhook_secret: str = ""  # X-Telegram-Bot-Api-Secret-Token; "" = a random one per start
-    telegram_webhook_listen: str = "127.0.0.1:8443"  # where the TLS proxy forwards the webhook URL to
+    # public HTTPS URL forwarded to this server's HTTP port (FFFUSION_HTTP_PORT): webhook mode, any number of
+    # instances; "" = long polling (one instance)
+    telegram_webhook_url: str = ""
+    telegram_webhook_secret: str = ""  # X-Telegram-Bot-Api-Secret-Token; "" = derived from the bot token
     telegram_cache_chat: str = ""  # chat id the bot uploads inline-mode photos to (a private channel)
     telegram_inline_cache_s: int = 60  # how long Telegram may cache a person's inline results
     # Discord (adapters/discord); another REST base and gateway (a proxy, tests) by URL
     discord_api_base: str = ""  # "" = https://discord.com/api/v10
     discord_gateway: str = ""  # "" = wss://gateway.discord.gg/
     discord_guild_id: int | None = None  # development: sync the commands to this server only (instant)
+    discord_shards: str = ""  # "0-3/8": this instance runs shards 0 to 3 of 8; "" = every shard (AutoSharded)
     # several machines (README, "Running on several machines"): people in PostgreSQL, jobs on a Redis queue
     database_url: str = ""  # postgresql://user:password@host/db; "" = the SQLite file in data_dir
     redis_url: str = ""  # redis://host:6379/0; "" = the in-process worker pool, state in memory
+    job_timeout_s: float = 20.0  # a queued job running longer fails; a job lost with its worker reruns after it
+    queue_poll_s: float = 0.002  # how often an idle `fffusion worker` looks for new jobs
+    results_cache_s: int = 300  # how long a finished image stays in the shared (Redis) results cache
     limits: Limits = field(default_factory=Limits)
 
     def masked(self) -> dict[str, Any]:

@@ -1,12 +1,13 @@
-"""The project's one HTTP server: health check, result images by URL, and the KakaoTalk skill.
-
-Other routes (a Telegram webhook) join the same aiohttp application through `WebServer.app` before start.
+"""The project's one HTTP server: health check, result images by URL, the KakaoTalk skill, and the Telegram
+webhook (added by the Telegram adapter through `routes`). It holds no state: any number of instances go behind one
+load balancer.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -14,7 +15,9 @@ from aiohttp import web
 from adapters.kakao.skill import KakaoConfig, KakaoSkill
 from bot.config import Settings
 from core.errors import ConfigError
-from core.service.media import SUFFIX, MediaStore
+from core.service.media import SUFFIX, Media, MediaStore
+from core.service.pgmedia import PostgresMediaStore
+from core.service.pgstore import PostgresStore
 from core.service.service import MemeService
 
 log = logging.getLogger(__name__)
@@ -48,7 +51,7 @@ def validate(settings: Settings) -> None:
 class WebServer:
     app: web.Application
     runner: web.AppRunner
-    media: MediaStore
+    media: Media
     kakao: KakaoSkill | None
 
     @property
@@ -64,28 +67,36 @@ async def health(_: web.Request) -> web.Response:
     return web.Response(text="ok\n")
 
 
-def media_handler(media: MediaStore) -> web.Handler:
+def media_handler(media: Media) -> web.Handler:
     async def serve(request: web.Request) -> web.StreamResponse:
         name = request.match_info["name"]
-        path = media.path(name[: -len(SUFFIX)]) if name.endswith(SUFFIX) else None
-        if path is None:
+        found = await media.get(name[: -len(SUFFIX)]) if name.endswith(SUFFIX) else None
+        if found is None:
             raise web.HTTPNotFound()
+        content, remaining_s = found
         headers = {
             "Content-Type": "image/jpeg",
-            # the file never changes under its id; it may be cached until it expires here
-            "Cache-Control": f"public, max-age={int(media.remaining_s(path))}, immutable",
+            # the image never changes under its id; it may be cached until it expires here
+            "Cache-Control": f"public, max-age={int(remaining_s)}, immutable",
             "X-Content-Type-Options": "nosniff",
             "Referrer-Policy": "no-referrer",
         }
-        return web.FileResponse(path, headers=headers)
+        if isinstance(content, bytes):
+            return web.Response(body=content, headers=headers)
+        return web.FileResponse(content, headers=headers)
 
     return serve
 
 
+Routes = Sequence[Callable[[web.Application], None]]
+
+
 def build_app(
-    service: MemeService, settings: Settings, media: MediaStore
+    service: MemeService, settings: Settings, media: Media, routes: Routes = ()
 ) -> tuple[web.Application, KakaoSkill | None]:
     app = web.Application(client_max_size=1 << 20)
+    for add in routes:
+        add(app)
     app.router.add_get("/", health)
     # one path segment: no directory listing, nothing outside the store's folder
     app.router.add_get("/media/{name}", media_handler(media))
@@ -108,13 +119,21 @@ def build_app(
     return app, kakao
 
 
-async def start_web(service: MemeService, settings: Settings) -> WebServer:
+def make_media(service: MemeService, settings: Settings) -> Media:
+    """Result images in the shared database when the store is PostgreSQL (any instance serves any image), else
+    as files in the data folder."""
+    if isinstance(service.store, PostgresStore):
+        return PostgresMediaStore(service.store, settings.media_max_age_s, settings.media_max_bytes)
+    return MediaStore(settings.data_dir / "media", settings.media_max_age_s, settings.media_max_bytes)
+
+
+async def start_web(service: MemeService, settings: Settings, routes: Routes = ()) -> WebServer:
     """Start the HTTP server inside the running loop (beside Telegram and Discord); `stop()` ends it."""
     validate(settings)
-    media = MediaStore(settings.data_dir / "media", settings.media_max_age_s, settings.media_max_bytes)
+    media = make_media(service, settings)
     await media.start()
     service.forget_uploads.append(media.forget)  # a deleted person's result images go with them
-    app, kakao = build_app(service, settings, media)
+    app, kakao = build_app(service, settings, media, routes)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     try:

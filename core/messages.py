@@ -226,6 +226,18 @@ TEXTS: dict[str, dict[str, str]] = {
         "ko": "{where}: 스키마 v{found} → v{code}",
         "en": "{where}: schema v{found} -> v{code}",
     },
+    "redis.unreachable": {
+        "ko": "Redis에 연결할 수 없어요 ({url}): {reason}",
+        "en": "Cannot connect to Redis at {url}: {reason}",
+    },
+    "scale.redis_needs_database": {
+        "ko": "FFFUSION_REDIS_URL을 쓰려면 FFFUSION_DATABASE_URL(PostgreSQL)도 설정해야 해요: 여러 인스턴스가 같은 사람과 얼굴을 봐야 하니까요.",
+        "en": "FFFUSION_REDIS_URL needs FFFUSION_DATABASE_URL (PostgreSQL) too: every instance must see the same people and faces.",
+    },
+    "worker.needs_redis": {
+        "ko": "`fffusion worker`는 FFFUSION_REDIS_URL의 작업 큐에서 일해요. FFFUSION_REDIS_URL을 설정해 주세요.",
+        "en": "`fffusion worker` takes its jobs from the queue at FFFUSION_REDIS_URL: set it.",
+    },
     # the service
     "service.busy": {
         "ko": "지금 짤을 만드는 사람이 너무 많아요. 잠시 후에 다시 해 주세요.",

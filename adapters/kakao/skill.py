@@ -24,7 +24,7 @@ from adapters.kakao.fetch import ImageFetcher
 from adapters.kakao.protocol import BadPayload, Json, SkillRequest
 from core.errors import FffusionError, InputError, ServiceError
 from core.messages import pick_lang, render
-from core.service.media import UPLOAD_PLATFORM, MediaStore
+from core.service.media import UPLOAD_PLATFORM, Media
 from core.service.service import MemeResult, MemeService, Person
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ class KakaoConfig:
 
 
 class KakaoSkill:
-    def __init__(self, service: MemeService, media: MediaStore, config: KakaoConfig) -> None:
+    def __init__(self, service: MemeService, media: Media, config: KakaoConfig) -> None:
         self.service = service
         self.media = media
         self.config = config
@@ -158,7 +158,7 @@ class KakaoSkill:
 
     async def _result(self, person: Person, result: MemeResult) -> Json:
         media_id = await self.service.uploaded(UPLOAD_PLATFORM, result.result_key)
-        if media_id is None or self.media.path(media_id) is None:
+        if media_id is None or not await self.media.alive(media_id):
             media_id = await self.media.put(result.image)
             await self.service.remember_upload(UPLOAD_PLATFORM, result.result_key, media_id)
         self._remember(person.user_id, result.request_id)

@@ -14,6 +14,7 @@ from collections import OrderedDict, defaultdict, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol
 
 from core.catalog.catalog import Catalog, load_catalog
 from core.errors import InputError, ServiceError
@@ -70,7 +71,7 @@ class RateLimiter:
         self.per_minute = per_minute
         self._hits: defaultdict[tuple[str, str], deque[float]] = defaultdict(deque)
 
-    def check(self, person: Person) -> None:
+    async def check(self, person: Person) -> None:
         if self.per_minute <= 0:
             return
         now = time.monotonic()
@@ -93,25 +94,51 @@ class ResultCache:
         self._items: OrderedDict[str, Rendered] = OrderedDict()
         self._size = 0
 
-    def get(self, key: str) -> Rendered | None:
+    async def get(self, key: str) -> Rendered | None:
         item = self._items.get(key)
         if item is not None:
             self._items.move_to_end(key)
         return item
 
-    def put(self, key: str, item: Rendered) -> None:
-        self.drop([key])
+    async def put(self, key: str, item: Rendered) -> None:
+        self._drop(key)
         self._items[key] = item
         self._size += len(item[0])
         while self._size > self.max_bytes and self._items:
             _, old = self._items.popitem(last=False)
             self._size -= len(old[0])
 
-    def drop(self, keys: list[str]) -> None:
+    async def drop(self, keys: list[str]) -> None:
         for key in keys:
-            old = self._items.pop(key, None)
-            if old is not None:
-                self._size -= len(old[0])
+            self._drop(key)
+
+    def _drop(self, key: str) -> None:
+        old = self._items.pop(key, None)
+        if old is not None:
+            self._size -= len(old[0])
+
+
+class Limiter(Protocol):
+    """RateLimiter in memory, or core.service.shared.RedisRateLimiter shared by several instances."""
+
+    async def check(self, person: Person) -> None: ...
+
+
+class Results(Protocol):
+    """ResultCache in memory, or core.service.shared.RedisResultCache shared by several instances."""
+
+    async def get(self, key: str) -> Rendered | None: ...
+    async def put(self, key: str, item: Rendered) -> None: ...
+    async def drop(self, keys: list[str]) -> None: ...
+
+
+class Pool(Protocol):
+    """WorkerPool in this process, or core.service.queue.QueuePool: jobs on a Redis queue, run by
+    `fffusion worker` processes on any machine."""
+
+    async def start(self) -> None: ...
+    async def run(self, fn: Callable[..., Any], *args: Any) -> Any: ...
+    async def close(self) -> None: ...
 
 
 def _text_key(text: str) -> str:
@@ -131,10 +158,13 @@ class MemeService:
         data_dir: Path,
         workers: int = 0,
         results_cache_mb: int = 64,
-        pool: WorkerPool | None = None,
+        pool: Pool | None = None,
         learn_from_use: bool = True,
         feedback_refresh_s: float = 30.0,
         store: PeopleStore | None = None,
+        rate: Limiter | None = None,
+        results: Results | None = None,
+        own_pool: bool = False,
     ) -> None:
         self.store: PeopleStore = store or Store(Path(data_dir) / "fffusion.sqlite3")
         # Workers read the votes from the SQLite file; without learning, or on PostgreSQL (no file), they never look.
@@ -142,10 +172,10 @@ class MemeService:
         self.config = dataclasses.replace(worker, feedback_db=feedback_db)
         self.limits: Limits = worker.limits
         size = workers or (len(__import__("os").sched_getaffinity(0)) or 1)
-        self._own_pool = pool is None
-        self.pool = pool or WorkerPool(size, self.limits.queue_length, init_worker, (self.config,))
-        self._rate = RateLimiter(self.limits.rate_per_minute)
-        self._results = ResultCache(results_cache_mb * 1024 * 1024)
+        self._own_pool = pool is None or own_pool
+        self.pool: Pool = pool or WorkerPool(size, self.limits.queue_length, init_worker, (self.config,))
+        self._rate: Limiter = rate or RateLimiter(self.limits.rate_per_minute)
+        self._results: Results = results or ResultCache(results_cache_mb * 1024 * 1024)
         self._catalog: Catalog | None = None
         # Votes recorded, and the count last announced to the workers (at most every feedback_refresh_s)
         self._votes = 0
@@ -178,7 +208,7 @@ class MemeService:
     async def register_face(self, person: Person, image: bytes, name: str | None = None) -> FaceRegistration:
         name = " ".join((name or DEFAULT_FACE).split())[:32] or DEFAULT_FACE
         check_size(len(image), self.limits)
-        self._rate.check(person)
+        await self._rate.check(person)
         async with self._person_locks[(person.platform, person.user_id)]:
             pid = await self.store.person(person.platform, person.user_id)
             names = await self.store.face_names(pid)
@@ -199,7 +229,7 @@ class MemeService:
             if pid is None:
                 return False
             keys, uploads = await self.store.delete_person(person.platform, person.user_id)
-            self._results.drop(keys)
+            await self._results.drop(keys)
             for forget in self.forget_uploads:
                 try:
                     await forget(uploads)
@@ -226,10 +256,10 @@ class MemeService:
     # memes
     async def _rendered(self, record: bytes | None, meme_id: str) -> tuple[str, Rendered]:
         key = _result_key(record, meme_id, "default")
-        cached = self._results.get(key)
+        cached = await self._results.get(key)
         if cached is None:
             cached = await self.pool.run(job_render, meme_id, record, "default")
-            self._results.put(key, cached)
+            await self._results.put(key, cached)
         return key, cached
 
     async def _result(self, pid: int, request: StoredRequest, record: bytes | None) -> MemeResult:
@@ -270,7 +300,7 @@ class MemeService:
 
     async def make_meme(self, person: Person, text: str, face: str | None = None) -> MemeResult:
         sentence = clean_sentence(text, self.limits)
-        self._rate.check(person)
+        await self._rate.check(person)
         pid = await self.store.person(person.platform, person.user_id)
         record = await self._face_record(pid, face)  # an unknown face name fails before any work
         ranked = await self.pool.run(job_rank, sentence, CANDIDATES, self._feedback_generation())
@@ -284,7 +314,7 @@ class MemeService:
         return await self._result(pid, request, record)
 
     async def next_meme(self, person: Person, request_id: str) -> MemeResult:
-        self._rate.check(person)
+        await self._rate.check(person)
         pid = await self.store.find_person(person.platform, person.user_id)
         request = await self.store.request(pid, request_id) if pid is not None else None
         if request is None:

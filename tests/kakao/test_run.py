@@ -3,7 +3,6 @@ the registered face; settings that cannot work exit 2 before anything loads."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import subprocess
@@ -17,7 +16,16 @@ import pytest
 from core.messages import render
 from core.service.worker import WorkerConfig
 from tests.faceutil import identity_distance
-from tests.kakao.kakaoside import SECRET, OpenBuilder, PhotoServer, free_port, image_url, secure_image, text_of
+from tests.kakao.kakaoside import (
+    SECRET,
+    OpenBuilder,
+    PhotoServer,
+    free_port,
+    image_url,
+    secure_image,
+    text_of,
+    wait_ready,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 HUNGRY = "배고파 죽겠다"
@@ -63,20 +71,6 @@ async def spawn(kakao_env: dict[str, str]) -> AsyncIterator[Spawn]:
             proc.wait()
 
 
-async def _ready(session: aiohttp.ClientSession, base: str, proc: subprocess.Popen[bytes]) -> None:
-    for _ in range(600):
-        if proc.poll() is not None:
-            pytest.fail(f"fffusion run exited {proc.returncode}: {proc.stderr.read().decode()[-3000:]}")
-        try:
-            async with session.get(base + "/") as resp:
-                if resp.status == 200:
-                    return
-        except aiohttp.ClientError:
-            pass
-        await asyncio.sleep(0.2)
-    pytest.fail("fffusion run did not start listening in 120 s")
-
-
 async def test_kill_9_and_restart_keep_the_face(
     spawn: Spawn, kakao_env: dict[str, str], photo_server: PhotoServer, photo_a: bytes
 ) -> None:
@@ -85,7 +79,7 @@ async def test_kill_9_and_restart_keep_the_face(
     async with aiohttp.ClientSession() as session:
         bot = OpenBuilder(base, session, photo_server)
         first = spawn()
-        await _ready(session, base, first)
+        await wait_ready(session, base, first)
         assert text_of(await bot.say("alice", "도움말")) == render("kakao.help", "ko")
         saved = await bot.final("alice", "/setface", params=secure_image(photo_server.url("a.jpg")))
         assert render("kakao.face_saved", "ko", name="기본") in text_of(saved)
@@ -96,7 +90,7 @@ async def test_kill_9_and_restart_keep_the_face(
         assert first.wait(30) == -signal.SIGKILL
 
         second = spawn()
-        await _ready(session, base, second)
+        await wait_ready(session, base, second)
         async with session.get(image_url(before)) as resp:  # results on disk outlive the process
             assert resp.status == 200
         after = await bot.final("alice", "오늘 너무 배고프다")
