@@ -10,8 +10,9 @@ What arq gives, and what is set here:
   another worker once its in-progress mark expires (`job_timeout_s` + 2 s), at most once (`TRIES`);
 - the queue is bounded: past `queue_length` waiting jobs a bot instance answers "busy" at once (the bound is read
   before the job is added, so instances racing at the edge may pass it by a few);
-- finishing a job publishes its id on the asking instance's channel, so the answer is picked up at once instead
-  of at arq's result polling interval; polling stays as the fallback when a message is missed.
+- adding a job publishes a nudge that wakes the idle workers, and finishing one publishes its id on the asking
+  instance's channel, so neither side waits for arq's polling interval; polling stays as the fallback when a
+  message is missed (`queue_poll_s` on the workers, FALLBACK_POLL_S here).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import contextlib
 import logging
 import secrets
 import signal
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -37,9 +39,10 @@ from core.service.worker import WorkerConfig, init_worker, job_rank, job_registe
 log = logging.getLogger(__name__)
 
 QUEUE = "fffusion:jobs"
+NEW_JOBS = "fffusion:new-jobs"  # the nudge channel
 JOBS: tuple[Callable[..., Any], ...] = (job_rank, job_register, job_render)
 TRIES = 2  # a job lost with its worker runs once more, elsewhere
-RESULT_KEEP_S = 60  # the asking instance reads a result within milliseconds; this is only the safety net
+RESULT_KEEP_S = 15  # the asking instance reads a result within milliseconds, then it expires unread again
 FALLBACK_POLL_S = 0.5  # result polling when no "done" message came
 IN_PROGRESS_EXTRA_S = 2.0  # how long after its timeout a lost job's mark expires and the job can run again
 
@@ -77,6 +80,9 @@ class QueuePool:
         self._listener: asyncio.Task[None] | None = None
         self._waiting: dict[str, asyncio.Event] = {}
         self._closed = False
+        #: (seconds from enqueue to result in hand, seconds the worker ran the job) of recent jobs: their
+        #: difference is what the queue costs (bench/scale.py reports it)
+        self.timings: deque[tuple[float, float]] = deque(maxlen=10_000)
 
     @property
     def redis(self) -> ArqRedis:
@@ -124,18 +130,20 @@ class QueuePool:
             job_id = f"{self.instance}.{secrets.token_hex(8)}"
             done = self._waiting[job_id] = asyncio.Event()
             try:
+                asked = asyncio.get_running_loop().time()
                 job = await self.redis.enqueue_job(fn.__name__, *args, _job_id=job_id, _expires=self.deadline_s)
                 assert job is not None  # the id is new, so arq always enqueues it
-                return await self._result(job, done)
+                await self.redis.publish(NEW_JOBS, b"")
+                return await self._result(job, done, asked)
             finally:
                 self._waiting.pop(job_id, None)
         except (OSError, RedisError) as err:
             log.error("queue: Redis failed during %s: %s", fn.__name__, err)
             raise ServiceError("service.worker_died") from None
 
-    async def _result(self, job: Job, done: asyncio.Event) -> Any:
+    async def _result(self, job: Job, done: asyncio.Event, asked: float) -> Any:
         loop = asyncio.get_running_loop()
-        give_up = loop.time() + self.deadline_s
+        give_up = asked + self.deadline_s
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(done.wait(), FALLBACK_POLL_S)
@@ -146,7 +154,7 @@ class QueuePool:
             if loop.time() > give_up:
                 log.error("queue: no result for %s after %.0f s", job.job_id, self.deadline_s)
                 raise ServiceError("service.worker_died")
-        await self.redis.delete(f"arq:result:{job.job_id}")  # read once; nobody asks again
+        self.timings.append((loop.time() - asked, (info.finish_time - info.start_time).total_seconds()))
         if info.success:
             return info.result
         if isinstance(info.result, FffusionError):
@@ -177,6 +185,49 @@ def _arq_job(pool: WorkerPool, fn: Callable[..., Any]) -> Callable[..., Any]:
     return job
 
 
+class NudgedWorker(Worker):
+    """arq's worker, also woken at once by the nudge of a new job and by a job of its own finishing (a free slot),
+    not only by its polling interval."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._wake = asyncio.Event()
+
+    def _release_sem_dec_counter_on_complete(self) -> None:
+        super()._release_sem_dec_counter_on_complete()
+        self._wake.set()
+
+    async def nudged(self) -> None:
+        listener = asyncio.create_task(self._listen())
+        try:
+            while True:
+                await self._wake.wait()
+                self._wake.clear()
+                if self.allow_pick_jobs and self.job_counter < self.max_jobs:
+                    # arq's own step: its in-progress mark (WATCH/MULTI) keeps a job from starting twice
+                    await self._poll_iteration()
+        finally:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
+
+    async def _listen(self) -> None:
+        pubsub = self.pool.pubsub(ignore_subscribe_messages=True)
+        await pubsub.subscribe(NEW_JOBS)
+        try:
+            while True:
+                try:
+                    if await pubsub.get_message(timeout=5.0) is not None:
+                        self._wake.set()
+                except (OSError, RedisError):
+                    await asyncio.sleep(1)  # polling covers the gap
+                    with contextlib.suppress(OSError, RedisError):
+                        await pubsub.subscribe(NEW_JOBS)
+        finally:
+            with contextlib.suppress(Exception):
+                await pubsub.aclose()
+
+
 async def _announce(ctx: dict[str, Any]) -> None:
     """After arq stored the result: tell the waiting instance."""
     job_id = ctx["job_id"]
@@ -199,7 +250,7 @@ async def run_worker(
     logging.getLogger("arq").setLevel(max(logging.WARNING, log.getEffectiveLevel()))  # one line per job is noise
     pool = WorkerPool(processes, processes, init_worker, (config,))
     await pool.start()
-    worker = Worker(
+    worker = NudgedWorker(
         functions=[func(_arq_job(pool, fn), name=fn.__name__, max_tries=TRIES) for fn in JOBS],
         redis_pool=redis,
         queue_name=QUEUE,
@@ -215,6 +266,7 @@ async def run_worker(
     )
     worker.in_progress_timeout_s = job_timeout_s + IN_PROGRESS_EXTRA_S  # arq's default adds 10 s
     running = asyncio.create_task(worker.async_run(), name="arq-worker")
+    nudges = asyncio.create_task(worker.nudged(), name="arq-nudges")
     if ready is not None:
         ready(pool)
     try:
@@ -224,6 +276,9 @@ async def run_worker(
         if running.done():
             running.result()  # the worker ended by itself: say why
     finally:
+        nudges.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await nudges
         worker.handle_sig(signal.SIGTERM)  # running jobs are cancelled: arq runs them again elsewhere
         with contextlib.suppress(asyncio.CancelledError):
             await running
