@@ -70,10 +70,10 @@ TEXTS: dict[str, dict[str, str]] = {
     # KakaoTalk skill
     "kakao.help": {
         "ko": "문장을 보내면 딱 맞는 짤에 내 얼굴을 합성해 드려요. 예: 시험 완전 망했어\n"
-        "/setface 에서 내 얼굴 사진을 보내면 얼굴이 등록돼요.\n"
+        "/setface 에서 내 얼굴 사진을 보내면 얼굴이 등록돼요 (지우기: /deleteface).\n"
         "'다른 짤'을 누르면 다음 후보를 보여 드려요.",
         "en": "Send a sentence and I answer with the best-fitting meme wearing your face.\n"
-        "Send a photo of yourself with /setface to register your face.\n"
+        "Send a photo of yourself with /setface to register your face (forget it: /deleteface).\n"
         "Tap 'Another meme' for the next candidate.",
     },
     "kakao.help_label": {"ko": "도움말", "en": "Help"},
@@ -110,6 +110,18 @@ TEXTS: dict[str, dict[str, str]] = {
         "ko": "얼굴을 등록했어요 ({name}). 이제 아무 문장이나 보내 보세요!",
         "en": "Face saved ({name}). Now send me any sentence!",
     },
+    "kakao.delete_confirm": {
+        "ko": "등록한 얼굴과 내 기록을 모두 지울까요? 되돌릴 수 없어요. 아래 버튼으로 골라 주세요.",
+        "en": "Delete your faces and everything the bot keeps about you? This cannot be undone. Pick a button below.",
+    },
+    "kakao.delete_yes": {"ko": "모두 지우기", "en": "Delete everything"},
+    "kakao.delete_no": {"ko": "취소", "en": "Cancel"},
+    "kakao.deleted": {
+        "ko": "얼굴과 기록을 모두 지웠어요. 다시 쓰려면 /setface 로 얼굴 사진을 보내 주세요.",
+        "en": "Your faces and data are deleted. Send a photo with /setface to start again.",
+    },
+    "kakao.nothing_to_delete": {"ko": "지울 정보가 없어요.", "en": "There was nothing to delete."},
+    "kakao.delete_cancelled": {"ko": "취소했어요. 아무것도 지우지 않았어요.", "en": "Cancelled; nothing was deleted."},
     "kakao.secret_short": {
         "ko": "FFFUSION_KAKAO_SECRET 은 16자 이상이어야 하고 영문, 숫자, - _ . ~ 만 쓸 수 있어요.",
         "en": "FFFUSION_KAKAO_SECRET must be at least 16 characters of letters, digits, - _ . ~",
@@ -365,7 +377,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "ko": "수정한 메시지로는 짤을 만들지 않아요. 새 메시지로 다시 보내 주세요.",
         "en": "I don't make memes from edited messages. Send it again as a new message.",
     },
-    "telegram.next_button": {"ko": "다른 짤", "en": "Another one"},
+    "telegram.next_label": {"ko": "다른 짤", "en": "Another one"},
     "telegram.not_yours": {
         "ko": "이 버튼은 요청한 사람만 누를 수 있어요.",
         "en": "Only the person who asked can use this button.",

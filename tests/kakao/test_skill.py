@@ -133,8 +133,8 @@ async def test_setface_meme_and_next(
     assert reply["extra"]["request_id"]
     second = await bot.final("alice", reply["messageText"], extra=reply["extra"])
     # skipping counts against the meme that was skipped, not the one shown next
-    (vote,) = await service.store.votes(10)
-    assert vote.vote == -1 and service.catalog.by_id[vote.meme].caption in text_of(first)
+    (vote,) = await service.learning.recent(10)
+    assert vote.vote == -1 and service.catalog.by_id[vote.meme_id].caption in text_of(first)
     assert image_url(second) != image_url(first) and await bot.image(second) != meme
     # a bare "다른 짤" (no clientExtra reached the skill) continues from the person's last request
     third = await bot.final("alice", render("kakao.next_label", "ko"))
