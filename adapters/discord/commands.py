@@ -24,17 +24,7 @@ from core.errors import InputError, ServiceError
 from core.images import check_pixels, check_size
 from core.limits import Limits
 from core.messages import pick_lang, render
-from core.service.conversation import (
-    Action,
-    Conversation,
-    DeleteIntent,
-    HelpIntent,
-    Intent,
-    NextIntent,
-    PhotoIntent,
-    Reply,
-    TextIntent,
-)
+from core.service import conversation as talk
 from core.service.service import MemeService, Person
 
 log = logging.getLogger(__name__)
@@ -77,53 +67,36 @@ def _desc(key: str) -> locale_str:
 _Button = discord.ui.Button[Any]
 
 
-class NextButton(discord.ui.DynamicItem[_Button], template=r"fffusion:next:(?P<uid>\d+):(?P<rid>[\w-]+)"):
-    """'다른 짤': the next candidate for the same request, edited into the same message."""
+class ActionButton(discord.ui.DynamicItem[_Button],
+                   template=r"fffusion:(?P<kind>next|delete):(?P<uid>\d+):(?P<payload>[\w-]+)"):
+    """A reply's button: '다른 짤' (payload: the request id; the same message is edited) or /deleteface's
+    confirm and cancel (payload: yes or no). Its state lives in the custom_id, so it works after a restart."""
 
-    def __init__(self, uid: int, request_id: str, label: str = "", disabled: bool = False) -> None:
-        super().__init__(
-            discord.ui.Button(
-                label=label or None,
-                style=discord.ButtonStyle.primary,
-                custom_id=f"fffusion:next:{uid}:{request_id}",
-                disabled=disabled,
-            )
-        )
-        self.uid = uid
-        self.request_id = request_id
+    def __init__(self, uid: int, kind: str, payload: str, label: str = "", disabled: bool = False) -> None:
+        style = discord.ButtonStyle.primary if kind == "next" else (
+            discord.ButtonStyle.danger if payload == "yes" else discord.ButtonStyle.secondary)
+        custom_id = f"fffusion:{kind}:{uid}:{payload}"
+        super().__init__(discord.ui.Button(label=label or None, style=style, custom_id=custom_id, disabled=disabled))
+        self.uid, self.kind, self.payload = uid, kind, payload
+
+    @classmethod
+    def of(cls, uid: int, button: talk.Button) -> ActionButton:
+        if button.action is talk.Action.NEXT:
+            return cls(uid, "next", button.request_id, button.label, disabled=not button.enabled)
+        return cls(uid, "delete", "yes" if button.action is talk.Action.DELETE_CONFIRM else "no", button.label)
 
     @classmethod
     async def from_custom_id(
         cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str]
-    ) -> NextButton:
-        return cls(int(match["uid"]), match["rid"])
+    ) -> ActionButton:
+        return cls(int(match["uid"]), match["kind"], match["payload"])
 
     async def callback(self, interaction: discord.Interaction) -> None:  # type: ignore[override]
-        await _handlers(interaction).next_meme(interaction, self.uid, self.request_id)
-
-
-class DeleteButton(discord.ui.DynamicItem[_Button], template=r"fffusion:delete:(?P<uid>\d+):(?P<ok>yes|no)"):
-    """The confirm / cancel buttons under /deleteface."""
-
-    def __init__(self, uid: int, confirm: bool, label: str = "") -> None:
-        super().__init__(
-            discord.ui.Button(
-                label=label or None,
-                style=discord.ButtonStyle.danger if confirm else discord.ButtonStyle.secondary,
-                custom_id=f"fffusion:delete:{uid}:{'yes' if confirm else 'no'}",
-            )
-        )
-        self.uid = uid
-        self.confirm = confirm
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str]
-    ) -> DeleteButton:
-        return cls(int(match["uid"]), match["ok"] == "yes")
-
-    async def callback(self, interaction: discord.Interaction) -> None:  # type: ignore[override]
-        await _handlers(interaction).delete_choice(interaction, self.uid, self.confirm)
+        handlers = _handlers(interaction)
+        if self.kind == "next":
+            await handlers.next_meme(interaction, self.uid, self.payload)
+        else:
+            await handlers.delete_choice(interaction, self.uid, self.payload == "yes")
 
 
 class _WithHandlers(Protocol):
@@ -174,7 +147,7 @@ class Handlers:
 
     def __init__(self, service: MemeService) -> None:
         self.service = service
-        self.conversation = Conversation(service)
+        self.conversation = talk.Conversation(service)
 
     async def setface(self, interaction: discord.Interaction, image: discord.Attachment, name: str | None) -> None:
         async def fetch() -> bytes:
@@ -184,11 +157,11 @@ class Handlers:
                 log.warning("/setface: downloading the attachment failed: %s", err)
                 raise ServiceError("discord.download_failed") from err
 
-        intent = PhotoIntent(fetch, name, check=lambda: check_attachment(image, self.service.limits))
+        intent = talk.PhotoIntent(fetch, name, check=lambda: check_attachment(image, self.service.limits))
         await self._run(interaction, "/setface", intent, defer="private")
 
     async def meme(self, interaction: discord.Interaction, text: str, face: str | None) -> None:
-        await self._run(interaction, "/meme", TextIntent(text, face or None), defer="public")
+        await self._run(interaction, "/meme", talk.TextIntent(text, face or None), defer="public")
 
     async def face_names(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
         """Autocomplete for /meme face: this person's saved faces."""
@@ -197,19 +170,19 @@ class Handlers:
 
     async def next_meme(self, interaction: discord.Interaction, uid: int, request_id: str) -> None:
         # Acknowledged at once (the button shows it is working), then the same message is edited.
-        await self._run(interaction, "다른 짤", NextIntent(request_id), defer="update", owner=uid)
+        await self._run(interaction, "다른 짤", talk.NextIntent(request_id), defer="update", owner=uid)
 
     async def deleteface(self, interaction: discord.Interaction) -> None:
-        await self._run(interaction, "/deleteface", DeleteIntent())
+        await self._run(interaction, "/deleteface", talk.DeleteIntent())
 
     async def delete_choice(self, interaction: discord.Interaction, uid: int, confirm: bool) -> None:
-        await self._run(interaction, "/deleteface button", DeleteIntent(confirm), defer="update", owner=uid)
+        await self._run(interaction, "/deleteface button", talk.DeleteIntent(confirm), defer="update", owner=uid)
 
     async def help(self, interaction: discord.Interaction) -> None:
-        await self._run(interaction, "/help", HelpIntent())
+        await self._run(interaction, "/help", talk.HelpIntent())
 
     # answers and failures
-    async def _run(self, interaction: discord.Interaction, what: str, intent: Intent, defer: str = "",
+    async def _run(self, interaction: discord.Interaction, what: str, intent: talk.Intent, defer: str = "",
                    owner: int | None = None) -> None:
         """Answers one interaction. `defer`: "" answers at once, "private"/"public" show a "thinking..."
         placeholder first, "update" edits the message whose button was pressed. What cannot work is refused
@@ -245,15 +218,9 @@ class Handlers:
             await self.tell(interaction, self.conversation.failure(person, err).text, what)
 
     @staticmethod
-    def _message(person: Person, reply: Reply, edit: bool = False) -> dict[str, Any]:
+    def _message(person: Person, reply: talk.Reply, edit: bool = False) -> dict[str, Any]:
         """A reply as a message's content, file and buttons (as an edit: attachments, and no view = none)."""
-        uid = int(person.user_id)
-        items: list[discord.ui.Item[Any]] = []
-        for button in reply.buttons:
-            if button.action is Action.NEXT:
-                items.append(NextButton(uid, button.request_id, button.label, disabled=not button.enabled))
-            else:
-                items.append(DeleteButton(uid, button.action is Action.DELETE_CONFIRM, button.label))
+        items = [ActionButton.of(int(person.user_id), button) for button in reply.buttons]
         message: dict[str, Any] = {"content": reply.text}
         if items or edit:
             message["view"] = _view(*items) if items else None

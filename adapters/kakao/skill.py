@@ -24,17 +24,7 @@ from adapters.kakao.protocol import BadPayload, Json, SkillRequest
 from core.bounded import Bounded
 from core.errors import InputError
 from core.messages import pick_lang, render
-from core.service.conversation import (
-    Action,
-    Conversation,
-    DeleteIntent,
-    HelpIntent,
-    Intent,
-    NextIntent,
-    PhotoIntent,
-    Reply,
-    TextIntent,
-)
+from core.service import conversation as talk
 from core.service.media import UPLOAD_PLATFORM, MediaStore
 from core.service.service import MemeService, Person
 
@@ -47,10 +37,9 @@ _URL_RE = re.compile(r"^https?://\S+$", re.IGNORECASE)
 _HELP_WORDS = {"help", "/help", "/start", "도움말", "도움", "?"}
 _DELETE_WORDS = {"/deleteface", "얼굴 삭제", "얼굴삭제"}
 _SETFACE = "/setface"
-# Quick replies carry what they mean in extra (-> action.clientExtra): "다른 짤" the request it continues, the
-# /deleteface buttons the answer, so a person typing the same words is never taken for a button press.
-_EXTRA_KIND, _EXTRA_NEXT, _EXTRA_REQUEST = "fffusion", "next", "request_id"
-_EXTRA_DELETE, _EXTRA_CONFIRM = "delete", "confirm"
+# Quick replies carry what they mean in extra (-> action.clientExtra): the button's action and, for "다른 짤",
+# the request it continues; so a person typing the same words is never taken for a button press.
+_EXTRA_KIND, _EXTRA_REQUEST = "fffusion", "request_id"
 
 
 @dataclass(frozen=True)
@@ -66,7 +55,7 @@ class KakaoConfig:
 class KakaoSkill:
     def __init__(self, service: MemeService, media: MediaStore, config: KakaoConfig) -> None:
         self.service = service
-        self.conversation = Conversation(service)
+        self.conversation = talk.Conversation(service)
         self.media = media
         self.config = config
         self.public_url = config.public_url.rstrip("/")
@@ -131,61 +120,59 @@ class KakaoSkill:
             busy.set()
             await asyncio.sleep(self.config.busy_retry_s)
 
-    def _intent(self, skill: SkillRequest, person: Person) -> Intent:
+    def _intent(self, skill: SkillRequest, person: Person) -> talk.Intent:
         text = skill.utterance.strip()
-        extra = skill.client_extra
-        if extra.get(_EXTRA_KIND) == _EXTRA_NEXT and isinstance(extra.get(_EXTRA_REQUEST), str):
-            return NextIntent(extra[_EXTRA_REQUEST])
-        if extra.get(_EXTRA_KIND) == _EXTRA_DELETE and extra.get(_EXTRA_CONFIRM) in ("yes", "no"):
-            return DeleteIntent(extra[_EXTRA_CONFIRM] == "yes")
+        kind, request_id = skill.client_extra.get(_EXTRA_KIND), skill.client_extra.get(_EXTRA_REQUEST)
+        if kind == talk.Action.NEXT and isinstance(request_id, str):
+            return talk.NextIntent(request_id)
+        if kind in (talk.Action.DELETE_CONFIRM, talk.Action.DELETE_CANCEL):
+            return talk.DeleteIntent(kind == talk.Action.DELETE_CONFIRM)
         url = protocol.secure_image_url(skill.params)
         if url is None and _URL_RE.match(text):
             url = text
         if url is not None:
             name = text[len(_SETFACE):].strip() if text.lower().startswith(_SETFACE) else ""
-            return PhotoIntent(lambda: self.fetcher.fetch(url), name or None)
+            return talk.PhotoIntent(lambda: self.fetcher.fetch(url), name or None)
         if text.lower() in _HELP_WORDS or text == render("kakao.help_label", person.lang):
-            return HelpIntent()
+            return talk.HelpIntent()
         if text.lower() in _DELETE_WORDS:
-            return DeleteIntent()
+            return talk.DeleteIntent()
         if text in (render("kakao.next_label", "ko"), render("kakao.next_label", "en")):
             last = self._last.get(person.user_id)
             if last is None:
                 raise InputError("kakao.no_previous")
-            return NextIntent(last)
+            return talk.NextIntent(last)
         if text.lower().startswith(_SETFACE):
             raise InputError("kakao.setface_needs_photo")
-        return TextIntent(text)
+        return talk.TextIntent(text)
 
-    async def _response(self, person: Person, reply: Reply) -> Json:
+    async def _response(self, person: Person, reply: talk.Reply) -> Json:
         """A reply as a SkillResponse: its image by URL from the media store, its text, its buttons as quick
         replies (and the help one)."""
         outputs = [protocol.simple_text(reply.text)]
         if reply.image is not None:
-            media_id = await self._media_id(reply.image, reply.result_key)
-            outputs.insert(0, protocol.simple_image(self._media_url(media_id), reply.title))
+            media_id = await self._media_id(reply)
+            outputs.insert(0, protocol.simple_image(f"{self.public_url}/media/{media_id}.jpg", reply.title))
         if reply.request_id is not None:
             self._last.put(person.user_id, reply.request_id)
         if reply.error is not None:
             return protocol.response(outputs)
-        replies = [protocol.quick_reply(b.label, b.label, _extra(b.action, b.request_id))
+        replies = [protocol.quick_reply(b.label, b.label, {_EXTRA_KIND: b.action.value, _EXTRA_REQUEST: b.request_id})
                    for b in reply.buttons if b.enabled]
         return protocol.response(outputs, [*replies, self._help_reply(person)])
 
-    async def _media_id(self, image: bytes, result_key: str | None) -> str:
-        """The media store's id of an image: a result stored once, by its key; a face crop stored anew."""
-        if result_key is None:
-            return await self.media.put(image)
+    async def _media_id(self, reply: talk.Reply) -> str:
+        """The media store's id of the reply's image: a result is stored once (by its key), a face crop anew."""
+        assert reply.image is not None
+        image = reply.image
 
         async def stored(media_id: str) -> bool:
             return self.media.path(media_id) is not None
 
-        async def put() -> str:
+        if reply.result_key is None:
             return await self.media.put(image)
-
-        media_id = await self.conversation.uploads.send(UPLOAD_PLATFORM, result_key, stored, put)
-        assert media_id is not None
-        return media_id
+        return await self.conversation.uploads.send(UPLOAD_PLATFORM, reply.result_key, stored,
+                                                    lambda: self.media.put(image)) or ""
 
     async def _deliver(self, task: asyncio.Task[Json], callback_url: str) -> None:
         body = await task
@@ -202,16 +189,8 @@ class KakaoSkill:
         self._callbacks.add(task)
         task.add_done_callback(self._callbacks.discard)
 
-    def _media_url(self, media_id: str) -> str:
-        return f"{self.public_url}/media/{media_id}.jpg"
-
     @staticmethod
     def _help_reply(person: Person) -> Json:
         label = render("kakao.help_label", person.lang)
         return protocol.quick_reply(label, label)
 
-
-def _extra(action: Action, request_id: str) -> Json:
-    if action is Action.NEXT:
-        return {_EXTRA_KIND: _EXTRA_NEXT, _EXTRA_REQUEST: request_id}
-    return {_EXTRA_KIND: _EXTRA_DELETE, _EXTRA_CONFIRM: "yes" if action is Action.DELETE_CONFIRM else "no"}

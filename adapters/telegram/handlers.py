@@ -46,17 +46,7 @@ from core.bounded import Bounded
 from core.errors import InputError
 from core.images import check_size
 from core.messages import pick_lang, render
-from core.service.conversation import (
-    Action,
-    Conversation,
-    DeleteIntent,
-    HelpIntent,
-    Intent,
-    NextIntent,
-    PhotoIntent,
-    Reply,
-    TextIntent,
-)
+from core.service import conversation as talk
 from core.service.service import MemeService, Person
 
 log = logging.getLogger(__name__)
@@ -109,7 +99,7 @@ def _image_of(message: Message | None) -> PhotoSize | Document | None:
 class TelegramHandlers:
     def __init__(self, service: MemeService, cache_chat: str = "", inline_cache_s: int = 60) -> None:
         self.service = service
-        self.conversation = Conversation(service)
+        self.conversation = talk.Conversation(service)
         chat = cache_chat.strip()  # a numeric id or "@channelname"
         self.cache_chat: int | str | None = int(chat) if chat.lstrip("-").isdigit() else (chat or None)
         self.inline_cache_s = inline_cache_s
@@ -199,11 +189,11 @@ class TelegramHandlers:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    async def _handle(self, bot: Bot, chat_id: int, person: Person, intent: Intent) -> Reply:
+    async def _handle(self, bot: Bot, chat_id: int, person: Person, intent: talk.Intent) -> talk.Reply:
         async with self._working(bot, chat_id):
             return await self.conversation.handle(person, intent)
 
-    async def _reply(self, message: Message, person: Person, reply: Reply) -> None:
+    async def _reply(self, message: Message, person: Person, reply: talk.Reply) -> None:
         """A reply under the person's message: text with its buttons, or a photo with the text as caption."""
         markup = _markup(reply, person)
         if reply.image is None:
@@ -212,7 +202,7 @@ class TelegramHandlers:
         caption = _clip(reply.text, CAPTION_MAX)
         await self._with_photo(reply, lambda photo: message.reply_photo(photo, caption=caption, reply_markup=markup))
 
-    async def _with_photo(self, reply: Reply, send: Callable[[str | bytes], Awaitable[Message | bool]]) -> None:
+    async def _with_photo(self, reply: talk.Reply, send: Callable[[str | bytes], Awaitable[Message | bool]]) -> None:
         """Sends the reply's image by the file id Telegram gave it last time, else uploads it and remembers
         the new file id, so the same image is uploaded once."""
         assert reply.image is not None
@@ -243,7 +233,7 @@ class TelegramHandlers:
     # -------------------------------------------------------------------------------- conversation
     async def help(self, update: Update, context: Context, person: Person) -> None:
         assert update.effective_message is not None
-        reply = await self.conversation.handle(person, HelpIntent(context.bot.username or ""))
+        reply = await self.conversation.handle(person, talk.HelpIntent(context.bot.username or ""))
         await self._reply(update.effective_message, person, reply)
 
     def _addressed_text(self, message: Message, bot: Bot) -> str | None:
@@ -273,7 +263,7 @@ class TelegramHandlers:
         await self._meme(update.effective_message, context.bot, person, " ".join(context.args or ()))
 
     async def _meme(self, message: Message, bot: Bot, person: Person, sentence: str) -> None:
-        reply = await self._handle(bot, message.chat.id, person, TextIntent(sentence))
+        reply = await self._handle(bot, message.chat.id, person, talk.TextIntent(sentence))
         await self._reply(message, person, reply)
 
     @staticmethod
@@ -301,7 +291,7 @@ class TelegramHandlers:
         self._editing.add(key)
         try:
             await query.answer()
-            reply = await self._handle(context.bot, query.message.chat.id, person, NextIntent(request_id))
+            reply = await self._handle(context.bot, query.message.chat.id, person, talk.NextIntent(request_id))
             if reply.image is None:
                 await self._tell_callback(query, reply.text)
                 return
@@ -353,14 +343,14 @@ class TelegramHandlers:
                 check_size(file.file_size, limits)
             return bytes(await file.download_as_bytearray())
 
-        reply = await self._handle(bot, reply_to.chat.id, person, PhotoIntent(fetch, name, check))
+        reply = await self._handle(bot, reply_to.chat.id, person, talk.PhotoIntent(fetch, name, check))
         if reply.error is None:
             self._forget_inline(person)
         await self._reply(reply_to, person, reply)
 
     async def deleteface(self, update: Update, context: Context, person: Person) -> None:
         assert update.effective_message is not None
-        await self._reply(update.effective_message, person, await self.conversation.handle(person, DeleteIntent()))
+        await self._reply(update.effective_message, person, await self.conversation.handle(person, talk.DeleteIntent()))
 
     async def delete_answer(self, update: Update, context: Context, person: Person) -> None:
         query = update.callback_query
@@ -368,7 +358,7 @@ class TelegramHandlers:
         if query is None or answer is None:
             return
         await query.answer()
-        reply = await self.conversation.handle(person, DeleteIntent(answer == "yes"))
+        reply = await self.conversation.handle(person, talk.DeleteIntent(answer == "yes"))
         if answer == "yes":
             self._forget_inline(person)
             self._setface_waiting.drop(lambda key: str(key[1]) == person.user_id)
@@ -417,7 +407,7 @@ class TelegramHandlers:
         await query.answer(results, cache_time=self.inline_cache_s, is_personal=True,
                            button=start if offer_setface else None)
 
-    async def _inline_photo(self, bot: Bot, n: int, reply: Reply) -> InlineQueryResultCachedPhoto | None:
+    async def _inline_photo(self, bot: Bot, n: int, reply: talk.Reply) -> InlineQueryResultCachedPhoto | None:
         """Inline results show photos by file id only (a photo URL would need a public web server), so an
         image Telegram has not seen yet is uploaded to the cache chat first; without one it is left out."""
         assert reply.image is not None and reply.result_key is not None
@@ -440,16 +430,16 @@ class TelegramHandlers:
         return InlineQueryResultCachedPhoto(f"{reply.request_id}.{n}", file_id, caption=_clip(reply.text, CAPTION_MAX))
 
 
-def _markup(reply: Reply, person: Person) -> InlineKeyboardMarkup | None:
+def _markup(reply: talk.Reply, person: Person) -> InlineKeyboardMarkup | None:
     """The reply's buttons; callback data (<= 64 bytes) is kind | owner's user id | payload."""
     buttons = []
     for button in reply.buttons:
         if not button.enabled:
             continue
-        if button.action is Action.NEXT:
+        if button.action is talk.Action.NEXT:
             data = f"{NEXT}|{person.user_id}|{button.request_id}"
         else:
-            data = f"{DELETE}|{person.user_id}|{'yes' if button.action is Action.DELETE_CONFIRM else 'no'}"
+            data = f"{DELETE}|{person.user_id}|{'yes' if button.action is talk.Action.DELETE_CONFIRM else 'no'}"
         if len(data.encode()) > 64:  # Telegram's limit; request ids are short, but never send a broken button
             log.error("button data too long: %r", data)
             continue

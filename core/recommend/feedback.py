@@ -135,6 +135,11 @@ class Learning:
     def enabled(self) -> bool:
         return self.settings.enabled
 
+    @property
+    def recorded(self) -> int:
+        """Votes recorded since start (a repeated vote replaces the old one in the store, and counts here)."""
+        return self._recorded
+
     async def vote(self, person_id: int, text_key: str, meme_id: str, vote: int) -> None:
         """One vote per person, sentence and meme: a person can't flood the signal by repeating it."""
         await self.store.db.execute(

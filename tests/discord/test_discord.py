@@ -280,3 +280,15 @@ async def test_discord_failures_are_logged_and_survived(
 
     ok = await fake.slash("help", member=alice)
     await private_reply(ok, render("discord.help", "ko"))
+
+
+async def test_one_next_press_records_one_vote(
+    fake: FakeDiscord, bot: DiscordBot, service: MemeService, alice: Member
+) -> None:
+    _, shown = await meme(fake, alice, HUNGRY)
+    skipped = shown.content
+    click = await fake.click(shown, shown.buttons[0]["custom_id"], member=alice)
+    assert (await click.answer()).content != skipped
+    (vote,) = await service.learning.recent(10)
+    assert service.learning.recorded == 1  # the service votes, once; the adapter does not
+    assert vote.vote == -1 and skipped.startswith(service.catalog.by_id[vote.meme_id].caption)
