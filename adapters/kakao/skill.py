@@ -137,7 +137,7 @@ class KakaoSkill:
             return talk.HelpIntent()
         if text.lower() in _DELETE_WORDS:
             return talk.DeleteIntent()
-        if text in (render("kakao.next_label", "ko"), render("kakao.next_label", "en")):
+        if text in (render("meme.next_label", "ko"), render("meme.next_label", "en")):
             last = self._last.get(person.user_id)
             if last is None:
                 raise InputError("kakao.no_previous")

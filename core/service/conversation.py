@@ -185,7 +185,7 @@ class Conversation:
 
     def _meme(self, person: Person, result: MemeResult) -> Reply:
         lines = (result.caption, "", render(result.notice, person.lang)) if result.notice else (result.caption,)
-        next_ = Button(Action.NEXT, self.say(person, "next_label"), result.request_id, enabled=result.has_next)
+        next_ = Button(Action.NEXT, self.say(person, "meme.next_label"), result.request_id, enabled=result.has_next)
         return Reply(lines, image=result.image, title=result.caption, buttons=(next_,),
                      result_key=result.result_key, request_id=result.request_id)
 
@@ -195,10 +195,10 @@ class Conversation:
 
     async def _delete(self, person: Person, confirmed: bool | None) -> Reply:
         if confirmed is None:
-            buttons = (Button(Action.DELETE_CONFIRM, self.say(person, "delete_yes")),
-                       Button(Action.DELETE_CANCEL, self.say(person, "delete_no")))
-            return Reply((self.say(person, "delete_confirm"),), buttons=buttons, private=True)
+            buttons = (Button(Action.DELETE_CONFIRM, self.say(person, "delete.yes")),
+                       Button(Action.DELETE_CANCEL, self.say(person, "delete.no")))
+            return Reply((self.say(person, "delete.confirm"),), buttons=buttons, private=True)
         if not confirmed:
-            return Reply((self.say(person, "delete_cancelled"),), private=True)
+            return Reply((self.say(person, "delete.cancelled"),), private=True)
         deleted = await self.service.delete_person(person)
-        return Reply((self.say(person, "deleted" if deleted else "nothing_to_delete"),), private=True)
+        return Reply((self.say(person, "delete.done" if deleted else "delete.nothing"),), private=True)

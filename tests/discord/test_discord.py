@@ -151,11 +151,11 @@ async def test_setface_meme_next_restart_and_deleteface(
     assert edited.content != render("internal", "ko") and image_of(edited) != face
 
     ask = await fake.slash("deleteface", member=alice)
-    confirm = await private_reply(ask, render("discord.delete_confirm", "ko"))
+    confirm = await private_reply(ask, render("delete.confirm", "ko"))
     assert [b["label"] for b in confirm.buttons] == ["모두 지우기", "취소"]
     yes = await fake.click(confirm, f"fffusion:delete:{alice.id}:yes", member=alice)
     done = await yes.answer()
-    assert done is confirm and done.content == render("discord.deleted", "ko") and done.buttons == []
+    assert done is confirm and done.content == render("discord.delete.done", "ko") and done.buttons == []
 
     _, original = await meme(fake, alice, HUNGRY)
     assert render("face.not_registered", "ko") in original.content

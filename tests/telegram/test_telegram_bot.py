@@ -116,10 +116,10 @@ async def test_register_meme_next_inline_delete(botapi: BotApiServer, service: M
 
     botapi.send_text(alice, chat, "/deleteface")
     confirm = await botapi.expect("sendMessage", chat)
-    assert _text(confirm) == render("telegram.delete_confirm", "ko")
+    assert _text(confirm) == render("delete.confirm", "ko")
     botapi.press(alice, confirm.result, confirm.button_data()[0])
     done = await botapi.expect("editMessageText", chat)
-    assert _text(done) == render("telegram.deleted", "ko")
+    assert _text(done) == render("delete.done", "ko")
 
     botapi.send_text(alice, chat, SENTENCE)
     plain = await botapi.expect("sendPhoto", chat)
