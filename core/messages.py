@@ -359,6 +359,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "ko": "이 얼굴로 짤을 만들게요 (얼굴 이름: {name}).",
         "en": "I'll use this face for your memes (face name: {name}).",
     },
+    "telegram.download_failed": {
+        "ko": "사진을 내려받지 못했어요. 잠시 뒤 /setface 로 다시 보내 주세요.",
+        "en": "I couldn't download the photo. Please send it again with /setface in a moment.",
+    },
     "telegram.photo_hint": {
         "ko": "얼굴을 등록하려면 사진에 캡션 /setface 를 달아 보내 주세요. 짤은 문장을 보내면 만들어 드려요.",
         "en": "To register your face, send the photo with the caption /setface. For a meme, send a sentence.",

@@ -43,7 +43,7 @@ from telegram.ext import (
 )
 
 from core.bounded import Bounded
-from core.errors import InputError
+from core.errors import InputError, ServiceError
 from core.images import check_size
 from core.messages import pick_lang, render
 from core.service import conversation as talk
@@ -338,10 +338,14 @@ class TelegramHandlers:
                 check_size(media.file_size, limits)
 
         async def fetch() -> bytes:
-            file = await media.get_file()
-            if file.file_size:
-                check_size(file.file_size, limits)
-            return bytes(await file.download_as_bytearray())
+            try:
+                file = await media.get_file()
+                if file.file_size:
+                    check_size(file.file_size, limits)
+                return bytes(await file.download_as_bytearray())
+            except TelegramError as err:
+                log.warning("telegram: downloading the photo failed: %s", err)
+                raise ServiceError("telegram.download_failed") from err
 
         reply = await self._handle(bot, reply_to.chat.id, person, talk.PhotoIntent(fetch, name, check))
         if reply.error is None:

@@ -335,3 +335,14 @@ async def test_inline_top_k_spends_one_rate_limit_hit_and_votes_nothing(
     finally:
         await bot.stop()
         await service.close()
+
+
+@pytest.mark.usefixtures("telegram_bot")
+async def test_a_failed_photo_download_is_a_clear_reply(botapi: BotApiServer, photo_a: bytes) -> None:
+    lee = botapi.user(8003, "Lee")
+    chat = botapi.private_chat(lee)
+    botapi.fail("getFile", 400, "Bad Request: invalid file_id")
+    botapi.send_photo(lee, chat, photo_a, caption="/setface")
+    assert _text(await botapi.expect("sendMessage", chat)) == render("telegram.download_failed")
+    botapi.send_photo(lee, chat, photo_a, caption="/setface")  # the next try works
+    assert render("telegram.face_saved", name="기본") in _caption(await botapi.expect("sendPhoto", chat))
