@@ -75,7 +75,7 @@ async def overhead_run(service: MemeService, jobs: int) -> float:
     times = []
     for _ in range(jobs):
         start = time.perf_counter()
-        await service.pool.run(job_rank, "배고파 죽겠다", 10, 0)
+        await service.pool.run(job_rank, "배고파 죽겠다", 10, None)
         times.append((time.perf_counter() - start) * 1000)
     return median(times)
 

@@ -162,9 +162,11 @@ def make_store(store_backend: str, request: pytest.FixtureRequest) -> Callable[[
 @pytest.fixture
 def service_factory(
     worker_config: WorkerConfig, shared_pool: WorkerPool, make_store: Callable[[Path], Awaitable[PeopleStore | None]]
-) -> Callable[[Path], Awaitable[MemeService]]:
-    async def make(data_dir: Path) -> MemeService:
-        service = MemeService(worker_config, data_dir, pool=shared_pool, store=await make_store(data_dir))
+) -> Callable[..., Awaitable[MemeService]]:
+    """A started service on the shared pool; `config` may change what the service itself reads (limits)."""
+
+    async def make(data_dir: Path, config: WorkerConfig | None = None) -> MemeService:
+        service = MemeService(config or worker_config, data_dir, pool=shared_pool, store=await make_store(data_dir))
         await service.start()
         return service
 

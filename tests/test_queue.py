@@ -19,12 +19,12 @@ async def test_a_full_queue_answers_busy_at_once(redis_server: RedisServer) -> N
     await pool.start()
     try:
         await pool.redis.delete(QUEUE)
-        waiting = [asyncio.create_task(pool.run(job_rank, "배고파", 3, 0)) for _ in range(2)]
+        waiting = [asyncio.create_task(pool.run(job_rank, "배고파", 3, None)) for _ in range(2)]
         while await pool.redis.zcard(QUEUE) < 2:
             await asyncio.sleep(0.01)
         start = time.monotonic()
         with pytest.raises(ServiceError) as caught:
-            await pool.run(job_rank, "배고파", 3, 0)
+            await pool.run(job_rank, "배고파", 3, None)
         assert caught.value.key == "service.busy" and time.monotonic() - start < 0.5
         for task in waiting:
             task.cancel()

@@ -9,22 +9,27 @@ moves by
 
 so the change is bounded, and one person counts at most once per meme however often they press: their signals
 for one meme share a weight of 1. With the defaults one person alone moves a score by at most
-strength * tanh(1/3) ~ 0.32 * strength; several people agreeing move it up to `strength`. Pure and in-memory:
-the service records signals in its store and rebuilds this index from the recent ones.
+strength * tanh(1/3) ~ 0.32 * strength; several people agreeing move it up to `strength`.
+
+`Feedback` is pure and in-memory. `Learning` is the one owner of learning from use: it holds the one switch
+(`FeedbackSettings.enabled`), records the votes in the service's store, and hands the recent votes to the pool
+workers as data (`Votes`), which embed their sentences and build a `Feedback`. Workers never open the store.
 """
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
 
 @dataclass(frozen=True)
 class Signal:
-    person: str  # any stable id of the person (platform:user), only used to cap their weight
+    person_id: int  # the store's id of the person, only used to cap their weight
     meme_id: str
     vector: np.ndarray  # L2-normalised embedding of the sentence the meme was shown for
     vote: int  # +1 kept or shared, -1 "다른 짤"
@@ -42,6 +47,10 @@ class FeedbackSettings:
     saturation: float = 3.0
     #: latest signals kept per (person, meme); they share that person's single vote
     per_person: int = 5
+    #: the newest votes that count
+    votes: int = 20_000
+    #: the workers relearn at most this often (s) when there are new votes
+    refresh_s: float = 30.0
 
 
 class Feedback:
@@ -51,10 +60,10 @@ class Feedback:
         self.settings = settings or FeedbackSettings()
         position = {meme_id: i for i, meme_id in enumerate(meme_ids)}
         self._memes = len(position)
-        grouped: dict[tuple[str, str], list[Signal]] = defaultdict(list)
+        grouped: dict[tuple[int, str], list[Signal]] = defaultdict(list)
         for signal in signals:  # oldest first, as the store returns them
             if signal.meme_id in position and signal.vote in (1, -1):
-                grouped[(signal.person, signal.meme_id)].append(signal)
+                grouped[(signal.person_id, signal.meme_id)].append(signal)
         vectors, weights, memes = [], [], []
         for (_, meme_id), group in grouped.items():
             kept = group[-self.settings.per_person :]
@@ -78,3 +87,81 @@ class Feedback:
         reach = np.clip((similarity - self.settings.radius) / (1.0 - self.settings.radius), 0.0, 1.0)
         total = np.bincount(self._meme_of, weights=self._weights * reach, minlength=self._memes)
         return (self.settings.strength * np.tanh(total / self.settings.saturation)).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class Vote:
+    person_id: int
+    text_key: str  # the sentence, as the service keys requests (core.service.service.text_key)
+    meme_id: str
+    vote: int
+
+
+@dataclass(frozen=True)
+class Votes:
+    """What the workers learn from, as data: the votes of one generation and how to weigh them."""
+
+    generation: str | None  # None: learning from use is off
+    items: tuple[Vote, ...]
+    settings: FeedbackSettings
+
+
+class _Votes(Protocol):
+    """Where the votes are kept: the service's store (core.service.store, SQLite or PostgreSQL)."""
+
+    async def vote(self, person: int, text_key: str, meme: str, vote: int) -> None: ...
+    async def votes(self, limit: int) -> list[Vote]: ...
+    async def votes_mark(self) -> tuple[int, float]: ...
+
+
+class Learning:
+    """Records votes in the service's store and decides when the workers relearn.
+
+    A generation names one set of votes: their count and newest time in the store, read at most every
+    `refresh_s`."""
+
+    def __init__(self, store: _Votes, settings: FeedbackSettings) -> None:
+        self.store = store
+        self.settings = settings
+        self._recorded = 0
+        self._announced: tuple[str | None, float] = (None, -float("inf"))  # the generation last read, and when
+        self._cached: Votes | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.settings.enabled
+
+    @property
+    def recorded(self) -> int:
+        """Votes recorded since start (a repeated vote replaces the old one in the store, and counts here)."""
+        return self._recorded
+
+    async def vote(self, person_id: int, text_key: str, meme_id: str, vote: int) -> None:
+        """One vote per person, sentence and meme: a person can't flood the signal by repeating it."""
+        await self.store.vote(person_id, text_key, meme_id, vote)
+        self._recorded += 1
+
+    async def recent(self, limit: int | None = None) -> list[Vote]:
+        return await self.store.votes(limit or self.settings.votes)
+
+    async def generation(self) -> str | None:
+        """The generation the workers should rank with now; None when learning from use is off. Read from the
+        store at most every `refresh_s`, so every bot instance that shares the store names the same votes the
+        same way (a worker serving several instances does not relearn between them), and a vote recorded through
+        any instance reaches them all."""
+        if not self.enabled:
+            return None
+        announced, when = self._announced
+        if announced is None or time.monotonic() - when >= self.settings.refresh_s:
+            count, newest = await self.store.votes_mark()
+            announced = f"{count}:{newest!r}"
+            self._announced = (announced, time.monotonic())
+        return announced
+
+    async def votes(self, generation: str | None) -> Votes:
+        """The votes of a generation (read once per generation), for a worker that has not learned them."""
+        if generation is None:
+            return Votes(None, (), self.settings)
+        if self._cached is None or self._cached.generation != generation:
+            self._cached = Votes(generation, tuple(await self.recent()), self.settings)
+        return self._cached

@@ -10,8 +10,9 @@ from urllib.parse import urlsplit
 import asyncpg
 
 from core.errors import ConfigError
+from core.recommend.feedback import Vote
 from core.service.schema import SCHEMA_VERSION, check_version, migrations
-from core.service.store import StoredFace, StoredRequest, Vote
+from core.service.store import StoredFace, StoredRequest
 
 MIGRATIONS = migrations("postgres")
 # One migration at a time however many instances run `fffusion db migrate` at once (any constant key works).
@@ -149,7 +150,7 @@ class PostgresStore:
             "INSERT INTO requests (id, person, text, face, candidates, shown, created) VALUES ($1,$2,$3,$4,$5,$6,$7)"
             " ON CONFLICT (id) DO UPDATE SET person=EXCLUDED.person, text=EXCLUDED.text, face=EXCLUDED.face,"
             " candidates=EXCLUDED.candidates, shown=EXCLUDED.shown, created=EXCLUDED.created",
-            request.id, person, request.text, request.face, json.dumps(request.candidates),
+            request.id, person, request.text_key, request.face, json.dumps(request.candidates),
             json.dumps(request.shown), time.time(),
         )
 
@@ -160,6 +161,11 @@ class PostgresStore:
         if row is None:
             return None
         return StoredRequest(row[0], row[1], row[2], tuple(json.loads(row[3])), tuple(json.loads(row[4])))
+
+    async def last_request(self, person: int) -> str | None:
+        return await self.pool.fetchval(
+            "SELECT id FROM requests WHERE person=$1 ORDER BY created DESC LIMIT 1", person
+        )
 
     async def add_history(self, person: int, text: str, meme: str, keep: int) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
@@ -177,13 +183,13 @@ class PostgresStore:
         rows = await self.pool.fetch("SELECT meme FROM history WHERE person=$1 AND text=$2", person, text)
         return {r[0] for r in rows}
 
-    # feedback
-    async def vote(self, person: int, text: str, meme: str, vote: int) -> None:
+    # the votes of learning from use
+    async def vote(self, person: int, text_key: str, meme: str, vote: int) -> None:
         """One vote per person, sentence and meme: a person can't flood the signal by repeating it."""
         await self.pool.execute(
             "INSERT INTO feedback (person, text, meme, vote, at) VALUES ($1,$2,$3,$4,$5)"
             " ON CONFLICT (person, text, meme) DO UPDATE SET vote=EXCLUDED.vote, at=EXCLUDED.at",
-            person, text, meme, vote, time.time(),
+            person, text_key, meme, vote, time.time(),
         )
 
     async def votes(self, limit: int) -> list[Vote]:
@@ -192,6 +198,10 @@ class PostgresStore:
             " ORDER BY at", limit,
         )
         return [Vote(*r) for r in rows]
+
+    async def votes_mark(self) -> tuple[int, float]:
+        count, newest = await self.pool.fetchrow("SELECT count(*), coalesce(max(at), 0) FROM feedback")
+        return int(count), float(newest)
 
     # platform uploads
     async def remember_upload(self, platform: str, result_key: str, file_id: str) -> None:

@@ -1,4 +1,4 @@
-"""The CPU jobs (rank, register, render) on a Redis-backed arq queue, for bot instances and `fffusion worker`
+"""The CPU jobs (rank, register, compose) on a Redis-backed arq queue, for bot instances and `fffusion worker`
 processes on any number of machines.
 
 `QueuePool` is the bot side: the same `start` / `run(fn, *args)` / `close` as the in-process `WorkerPool`, so the
@@ -34,15 +34,15 @@ from redis.exceptions import RedisError
 
 from core.errors import ConfigError, FffusionError, ServiceError
 from core.service.pool import WorkerPool
-from core.service.worker import WorkerConfig, init_worker, job_rank, job_register, job_render
+from core.service.worker import WorkerConfig, init_worker, job_compose, job_rank, job_register
 
 log = logging.getLogger(__name__)
 
 QUEUE = "fffusion:jobs"
 NEW_JOBS = "fffusion:new-jobs"  # the nudge channel
-JOBS: tuple[Callable[..., Any], ...] = (job_rank, job_register, job_render)
+JOBS: tuple[Callable[..., Any], ...] = (job_rank, job_register, job_compose)
 TRIES = 2  # a job lost with its worker runs once more, elsewhere
-RESULT_KEEP_S = 15  # the asking instance reads a result within milliseconds, then it expires unread again
+RESULT_KEEP_S = 15  # the asking instance reads (and deletes) a result within milliseconds; the rest expire
 FALLBACK_POLL_S = 0.5  # result polling when no "done" message came
 IN_PROGRESS_EXTRA_S = 2.0  # how long after its timeout a lost job's mark expires and the job can run again
 
@@ -155,6 +155,8 @@ class QueuePool:
                 log.error("queue: no result for %s after %.0f s", job.job_id, self.deadline_s)
                 raise ServiceError("service.worker_died")
         self.timings.append((loop.time() - asked, (info.finish_time - info.start_time).total_seconds()))
+        # read once: the result (and the arguments arq keeps with it, a face record perhaps) goes at once
+        await self.redis.delete(f"arq:result:{job.job_id}")
         if info.success:
             return info.result
         if isinstance(info.result, FffusionError):

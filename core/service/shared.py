@@ -12,7 +12,8 @@ from typing import Protocol
 from redis.asyncio import Redis
 
 from core.errors import ServiceError
-from core.service.service import Person, Rendered
+from core.service.service import Person
+from core.service.worker import Composed
 
 PREFIX = "fffusion:"
 WINDOW_S = 60
@@ -41,10 +42,17 @@ class RedisRateLimiter(_OnRedis):
         super().__init__(connected)
         self.per_minute = per_minute
 
+    @staticmethod
+    def _key(person: Person) -> str:
+        return f"{PREFIX}rate:{person.platform}:{person.user_id}"
+
+    async def forget(self, person: Person) -> None:
+        await self.redis.delete(self._key(person))
+
     async def check(self, person: Person) -> None:
         if self.per_minute <= 0:
             return
-        key = f"{PREFIX}rate:{person.platform}:{person.user_id}"
+        key = self._key(person)
         now = time.time()
         member = f"{now}:{secrets.token_hex(4)}"
         # One transaction: drop what left the window, count this hit, read the count and the oldest hit.
@@ -73,16 +81,16 @@ class RedisResultCache(_OnRedis):
     def _key(key: str) -> str:
         return f"{PREFIX}result:{key}"
 
-    async def get(self, key: str) -> Rendered | None:
+    async def get(self, key: str) -> Composed | None:
         found = await self.redis.hgetall(self._key(key))
         if not found:
             return None
-        return found[b"image"], found[b"swapped"] == b"1", tuple(json.loads(found[b"notices"]))
+        return Composed(found[b"image"], found[b"swapped"] == b"1", tuple(json.loads(found[b"notices"])))
 
-    async def put(self, key: str, item: Rendered) -> None:
-        image, swapped, notices = item
+    async def put(self, key: str, item: Composed) -> None:
+        mapping = {"image": item.image, "swapped": int(item.swapped), "notices": json.dumps(item.notices)}
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(self._key(key), mapping={"image": image, "swapped": int(swapped), "notices": json.dumps(notices)})
+            pipe.hset(self._key(key), mapping=mapping)
             pipe.expire(self._key(key), self.ttl_s)
             await pipe.execute()
 

@@ -3,7 +3,8 @@
 
 A person is (platform, platform user id). Per person: registered faces (identity record and the aligned crop,
 never the original photo), the default face, language, what they were sent (so "다른 짤" never repeats), their
-open requests, and the feedback they gave. Deleting a person removes every row of theirs in one transaction.
+open requests, and the feedback they gave (its SQL
+is core.recommend.feedback.Learning's). Deleting a person removes every row of theirs in one transaction.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Protocol
 
 import aiosqlite
 
+from core.recommend.feedback import Vote
 from core.service.schema import SCHEMA_VERSION, check_version, migrations
 
 # Each entry upgrades the schema from version N to N+1; never edit a released one, add a file.
@@ -33,22 +35,10 @@ class StoredFace:
 @dataclass(frozen=True)
 class StoredRequest:
     id: str
-    text: str
+    text_key: str  # the sentence as requests are keyed (core.service.service.text_key)
     face: str | None
     candidates: tuple[str, ...]
     shown: tuple[str, ...]
-
-
-#: the newest `?` votes, oldest first: read here and, read-only, by the pool workers that learn from them
-VOTES_SQL = "SELECT person, text, meme, vote FROM (SELECT * FROM feedback ORDER BY at DESC LIMIT ?) ORDER BY at"
-
-
-@dataclass(frozen=True)
-class Vote:
-    person: int
-    text: str
-    meme: str
-    vote: int
 
 
 class Store:
@@ -185,7 +175,7 @@ class Store:
             (
                 request.id,
                 person,
-                request.text,
+                request.text_key,
                 request.face,
                 json.dumps(request.candidates),
                 json.dumps(request.shown),
@@ -205,6 +195,12 @@ class Store:
             return None
         return StoredRequest(row[0], row[1], row[2], tuple(json.loads(row[3])), tuple(json.loads(row[4])))
 
+    async def last_request(self, person: int) -> str | None:
+        row = await (await self.db.execute(
+            "SELECT id FROM requests WHERE person=? ORDER BY created DESC LIMIT 1", (person,)
+        )).fetchone()
+        return row[0] if row else None
+
     async def add_history(self, person: int, text: str, meme: str, keep: int) -> None:
         await self.db.execute(
             "INSERT INTO history (person, text, meme, at) VALUES (?,?,?,?)", (person, text, meme, time.time())
@@ -223,17 +219,27 @@ class Store:
         ).fetchall()
         return {r[0] for r in rows}
 
-    # feedback
-    async def vote(self, person: int, text: str, meme: str, vote: int) -> None:
+    # the votes of learning from use (core.recommend.feedback.Learning decides what they mean)
+    async def vote(self, person: int, text_key: str, meme: str, vote: int) -> None:
         """One vote per person, sentence and meme: a person can't flood the signal by repeating it."""
         await self.db.execute(
             "INSERT OR REPLACE INTO feedback (person, text, meme, vote, at) VALUES (?,?,?,?,?)",
-            (person, text, meme, vote, time.time()),
+            (person, text_key, meme, vote, time.time()),
         )
         await self.db.commit()
 
     async def votes(self, limit: int) -> list[Vote]:
-        return [Vote(*r) for r in await (await self.db.execute(VOTES_SQL, (limit,))).fetchall()]
+        """The newest `limit` votes, oldest first."""
+        rows = await (await self.db.execute(
+            "SELECT person, text, meme, vote FROM (SELECT * FROM feedback ORDER BY at DESC LIMIT ?) ORDER BY at",
+            (limit,),
+        )).fetchall()
+        return [Vote(*row) for row in rows]
+
+    async def votes_mark(self) -> tuple[int, float]:
+        """How many votes there are and when the newest was given: changes whenever the votes do."""
+        count, newest = await (await self.db.execute("SELECT count(*), coalesce(max(at), 0) FROM feedback")).fetchone()
+        return int(count), float(newest)
 
     # platform uploads
     async def remember_upload(self, platform: str, result_key: str, file_id: str) -> None:
@@ -272,9 +278,11 @@ class PeopleStore(Protocol):
     async def add_result(self, key: str, person: int | None, meme: str) -> None: ...
     async def save_request(self, person: int, request: StoredRequest) -> None: ...
     async def request(self, person: int, request_id: str) -> StoredRequest | None: ...
+    async def last_request(self, person: int) -> str | None: ...  # shown last
     async def add_history(self, person: int, text: str, meme: str, keep: int) -> None: ...
     async def recent_memes(self, person: int, text: str) -> set[str]: ...
-    async def vote(self, person: int, text: str, meme: str, vote: int) -> None: ...
+    async def vote(self, person: int, text_key: str, meme: str, vote: int) -> None: ...
     async def votes(self, limit: int) -> list[Vote]: ...
+    async def votes_mark(self) -> tuple[int, float]: ...
     async def remember_upload(self, platform: str, result_key: str, file_id: str) -> None: ...
     async def uploaded(self, platform: str, result_key: str) -> str | None: ...

@@ -88,7 +88,8 @@ async def wait_ready(session: aiohttp.ClientSession, base: str, proc: subprocess
     """Until a `fffusion run` subprocess answers its health check; fails with its stderr when it exits."""
     for _ in range(600):
         if proc.poll() is not None:
-            pytest.fail(f"fffusion run exited {proc.returncode}: {proc.stderr.read().decode()[-3000:]}")
+            err = proc.stderr.read().decode()[-3000:] if proc.stderr else "(stderr went to a file)"
+            pytest.fail(f"fffusion run exited {proc.returncode}: {err}")
         try:
             async with session.get(base + "/") as resp:
                 if resp.status == 200:
