@@ -24,7 +24,7 @@ from adapters.kakao.fetch import ImageFetcher
 from adapters.kakao.protocol import BadPayload, Json, SkillRequest
 from core.errors import FffusionError, InputError, ServiceError
 from core.messages import pick_lang, render
-from core.service.media import UPLOAD_PLATFORM, MediaStore
+from core.service.media import MediaStore
 from core.service.service import MemeResult, MemeService, Person
 
 log = logging.getLogger(__name__)
@@ -157,10 +157,7 @@ class KakaoSkill:
         return await self._result(person, await self.service.next_meme(person, request_id))
 
     async def _result(self, person: Person, result: MemeResult) -> Json:
-        media_id = await self.service.uploaded(UPLOAD_PLATFORM, result.result_key)
-        if media_id is None or self.media.path(media_id) is None:
-            media_id = await self.media.put(result.image)
-            await self.service.remember_upload(UPLOAD_PLATFORM, result.result_key, media_id)
+        media_id = await self.media.publish(self.service, result.result_key, result.image)
         self._remember(person.user_id, result.request_id)
         text = result.caption
         if result.notice:

@@ -15,6 +15,7 @@ import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +25,14 @@ UPLOAD_PLATFORM = "media"
 _TMP_PREFIX = ".tmp-"
 # secrets.token_urlsafe(16): 16 random bytes -> exactly 22 url-safe base64 characters, no padding
 _ID_RE = re.compile(r"^[A-Za-z0-9_-]{22}$")
+
+
+class Uploads(Protocol):
+    """Where the service remembers which file id a platform gave a result (MemeService)."""
+
+    async def uploaded(self, platform: str, result_key: str) -> str | None: ...
+
+    async def remember_upload(self, platform: str, result_key: str, file_id: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -73,6 +82,14 @@ class MediaStore:
         self._bytes += len(jpeg)
         if self._bytes > self.max_bytes and (self._sweeping is None or self._sweeping.done()):
             self._sweeping = asyncio.create_task(self._sweep_off_loop(), name="media-evict")
+        return media_id
+
+    async def publish(self, uploads: Uploads, result_key: str, jpeg: bytes) -> str:
+        """The media id of a result image: the one already served for this result, or a new file."""
+        media_id = await uploads.uploaded(UPLOAD_PLATFORM, result_key)
+        if media_id is None or self.path(media_id) is None:
+            media_id = await self.put(jpeg)
+            await uploads.remember_upload(UPLOAD_PLATFORM, result_key, media_id)
         return media_id
 
     async def forget(self, uploads: list[tuple[str, str]]) -> None:

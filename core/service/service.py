@@ -7,6 +7,7 @@ import asyncio
 import dataclasses
 import hashlib
 import logging
+import os
 import secrets
 import time
 import unicodedata
@@ -15,13 +16,22 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.catalog.catalog import Catalog, load_catalog
-from core.errors import InputError, ServiceError
+from core.catalog.catalog import CATALOG_FILE, Catalog, load_catalog
+from core.catalog.edit import catalog_version
+from core.errors import FffusionError, InputError, ServiceError
 from core.images import check_size
 from core.limits import Limits
 from core.service.pool import WorkerPool
 from core.service.store import Store, StoredFace, StoredRequest
-from core.service.worker import WorkerConfig, init_worker, job_rank, job_register, job_render
+from core.service.worker import (
+    MemeFaces,
+    WorkerConfig,
+    init_worker,
+    job_inspect,
+    job_rank,
+    job_register,
+    job_render,
+)
 from core.text import clean_sentence
 
 log = logging.getLogger(__name__)
@@ -139,12 +149,16 @@ class MemeService:
         # Workers read the votes from the store's file; without learning they never look.
         self.config = dataclasses.replace(worker, feedback_db=self.store.path if learn_from_use else None)
         self.limits: Limits = worker.limits
-        size = workers or (len(__import__("os").sched_getaffinity(0)) or 1)
+        size = workers or (len(os.sched_getaffinity(0)) or 1)
         self._own_pool = pool is None
         self.pool = pool or WorkerPool(size, self.limits.queue_length, init_worker, (self.config,))
         self._rate = RateLimiter(self.limits.rate_per_minute)
         self._results = ResultCache(results_cache_mb * 1024 * 1024)
         self._catalog: Catalog | None = None
+        #: the version of the catalog served (core.catalog.edit.catalog_version), announced with every job
+        self.catalog_version = ""
+        self._catalog_stamp: tuple[int, int, int] | None = None
+        self._catalog_lock = asyncio.Lock()
         # Votes recorded, and the count last announced to the workers (at most every feedback_refresh_s)
         self._votes = 0
         self._announced = (0, -float("inf"))
@@ -162,7 +176,7 @@ class MemeService:
         return self._catalog
 
     async def start(self) -> None:
-        self._catalog = load_catalog(self.config.catalog_dir)
+        await self.reload_catalog()
         await self.store.open()
         if self._own_pool:
             await self.pool.start()
@@ -171,6 +185,45 @@ class MemeService:
         if self._own_pool:
             await self.pool.close()
         await self.store.close()
+
+    # the catalog
+    def _stamp(self) -> tuple[int, int, int]:
+        st = os.stat(Path(self.config.catalog_dir) / CATALOG_FILE)
+        return st.st_mtime_ns, st.st_size, st.st_ino
+
+    async def reload_catalog(self) -> None:
+        """Serve the catalog as it is on disk now; the workers re-prepare it with their next job (only what
+        changed is embedded or searched). A catalog that does not load raises and the old one stays."""
+        async with self._catalog_lock:
+            stamp = self._stamp()
+            version = catalog_version(self.config.catalog_dir)
+            self._catalog_stamp = stamp  # a bad file is reported once, not on every request
+            if version != self.catalog_version:
+                self._catalog = await asyncio.to_thread(load_catalog, self.config.catalog_dir)
+                self.catalog_version = version
+                log.info("serving catalog version %s (%d memes)", version, len(self._catalog.memes))
+
+    async def follow_catalog(self) -> None:
+        """Pick up a catalog edited on disk (by hand, by the studio in another process): one stat a request."""
+        try:
+            if self._stamp() != self._catalog_stamp:
+                await self.reload_catalog()
+        except (OSError, FffusionError) as err:
+            log.warning("the catalog changed on disk but cannot be served; keeping the previous one: %s", err)
+
+    async def rank(self, text: str, top: int) -> list[tuple[str, str, float]]:
+        """(meme id, caption, score) of the best memes for a sentence, for people who build the catalog."""
+        sentence = clean_sentence(text, self.limits)
+        await self.follow_catalog()
+        ranked = await self.pool.run(job_rank, sentence, top, self._feedback_generation(), self.catalog_version)
+        return [(m, self.catalog.by_id[m].caption, score) for m, score in ranked if m in self.catalog.by_id]
+
+    async def inspect_catalog(self, sample_photo: bytes | None) -> tuple[str, list[MemeFaces]]:
+        """The catalog version and every meme's faces, with whether the face in `sample_photo` swaps in."""
+        await self.follow_catalog()
+        record = (await self.pool.run(job_register, sample_photo))[0] if sample_photo else None
+        version = self.catalog_version
+        return version, await self.pool.run(job_inspect, version, record)
 
     # faces
     async def register_face(self, person: Person, image: bytes, name: str | None = None) -> FaceRegistration:
@@ -205,6 +258,11 @@ class MemeService:
                     log.exception("forgetting the uploads of a deleted person failed")
             return True
 
+    async def stale_people(self, platform: str, older_than_s: float) -> list[str]:
+        """User ids of the platform's people whose newest face (or, without one, whose first visit) is older
+        than this: a platform whose people are anonymous visitors deletes them after a while."""
+        return await self.store.stale_people(platform, time.time() - older_than_s)
+
     async def set_lang(self, person: Person) -> None:
         await self.store.set_lang(await self.store.person(person.platform, person.user_id), person.lang)
 
@@ -223,10 +281,11 @@ class MemeService:
 
     # memes
     async def _rendered(self, record: bytes | None, meme_id: str) -> tuple[str, Rendered]:
-        key = _result_key(record, meme_id, "default")
+        # the catalog version is part of the key: an edit may change which faces of a meme are swapped
+        key = _result_key(record, meme_id, f"default\0{self.catalog_version}")
         cached = self._results.get(key)
         if cached is None:
-            cached = await self.pool.run(job_render, meme_id, record, "default")
+            cached = await self.pool.run(job_render, meme_id, record, "default", self.catalog_version)
             self._results.put(key, cached)
         return key, cached
 
@@ -271,7 +330,10 @@ class MemeService:
         self._rate.check(person)
         pid = await self.store.person(person.platform, person.user_id)
         record = await self._face_record(pid, face)  # an unknown face name fails before any work
-        ranked = await self.pool.run(job_rank, sentence, CANDIDATES, self._feedback_generation())
+        await self.follow_catalog()
+        ranked = await self.pool.run(
+            job_rank, sentence, CANDIDATES, self._feedback_generation(), self.catalog_version
+        )
         text_key = _text_key(sentence)
         recent = await self.store.recent_memes(pid, text_key)
         fresh = [(m, score) for m, score in ranked if m not in recent] or ranked  # all seen: start over
@@ -287,7 +349,9 @@ class MemeService:
         request = await self.store.request(pid, request_id) if pid is not None else None
         if request is None:
             raise InputError("meme.request_unknown")
-        remaining = [m for m in request.candidates if m not in request.shown]
+        await self.follow_catalog()
+        # a meme deleted from the catalog since the request was made is skipped
+        remaining = [m for m in request.candidates if m not in request.shown and m in self.catalog.by_id]
         if not remaining:
             raise InputError("meme.no_more")
         await self._vote(pid, request, kept=False)  # "다른 짤": the shown one fitted worse than hoped

@@ -15,6 +15,7 @@ import numpy as np
 
 from core.catalog.cache import DiskCache
 from core.catalog.catalog import load_catalog
+from core.catalog.edit import catalog_version
 from core.catalog.prepare import PreparedCatalog, prepare_catalog
 from core.faces.base import FaceEngine, SourceFace, SwapOutcome
 from core.faces.engines import choose_targets, load_engine
@@ -50,21 +51,39 @@ class _State:
     engine: FaceEngine
     prepared: PreparedCatalog
     images: OrderedDict[str, np.ndarray]
+    catalog_version: str = ""
     feedback_generation: int = -1  # none loaded yet: the first rank loads what the store holds
 
 
 _state: _State | None = None
 
 
+def _prepare(config: WorkerConfig, embedder: Embedder, engine: FaceEngine) -> tuple[PreparedCatalog, str]:
+    """The catalog as it is on disk now, and its version (read first: a change while preparing shows as a
+    version the service will announce again, never as a new catalog under an old version)."""
+    version = catalog_version(config.catalog_dir)
+    cache = DiskCache(config.cache_dir)
+    try:
+        return prepare_catalog(load_catalog(config.catalog_dir), embedder, engine, cache, config.limits), version
+    finally:
+        cache.close()
+
+
 def load_state(config: WorkerConfig) -> _State:
     embedder = load_embedder(config.model)
     engine = load_engine(config.face_backend, config.models_dir, config.limits)
-    cache = DiskCache(config.cache_dir)
-    try:
-        prepared = prepare_catalog(load_catalog(config.catalog_dir), embedder, engine, cache, config.limits)
-    finally:
-        cache.close()
-    return _State(config, embedder, engine, prepared, OrderedDict())
+    prepared, version = _prepare(config, embedder, engine)
+    return _State(config, embedder, engine, prepared, OrderedDict(), version)
+
+
+def sync_catalog(s: _State, version: str | None) -> None:
+    """Re-prepare the catalog when the service announces another version: only new or changed texts and
+    images are embedded or searched (the disk cache has the rest), so the running bot picks up an edit."""
+    if version is None or version == s.catalog_version:
+        return
+    s.prepared, s.catalog_version = _prepare(s.config, s.embedder, s.engine)
+    s.images.clear()
+    s.feedback_generation = -1  # the votes are keyed to the old meme list: reload them with the next rank
 
 
 def init_worker(config: WorkerConfig) -> None:
@@ -118,9 +137,13 @@ def _load_feedback(s: _State) -> Feedback:
     return Feedback(signals, [m.id for m in s.prepared.catalog.memes])
 
 
-def job_rank(text: str, top: int, feedback_generation: int = 0) -> list[tuple[str, float]]:
-    """The best memes for a sentence. A new feedback generation from the service means new votes to learn."""
+def job_rank(
+    text: str, top: int, feedback_generation: int = 0, catalog: str | None = None
+) -> list[tuple[str, float]]:
+    """The best memes for a sentence. A new feedback generation from the service means new votes to learn;
+    `catalog` is the catalog version the service serves."""
     s = state()
+    sync_catalog(s, catalog)
     recommender = s.prepared.recommender
     if s.config.feedback_db is not None and feedback_generation != s.feedback_generation:
         recommender.feedback = _load_feedback(s)
@@ -146,11 +169,46 @@ def render(s: _State, meme_id: str, source: SourceFace | None, target: str | int
     return s.engine.swap(meme_image(s, meme_id), chosen, s.engine.own_source(source))
 
 
-def job_render(meme_id: str, record: bytes | None, target: str = "default") -> tuple[bytes, bool, tuple[str, ...]]:
+def job_render(
+    meme_id: str, record: bytes | None, target: str = "default", catalog: str | None = None
+) -> tuple[bytes, bool, tuple[str, ...]]:
     """The meme as JPEG with the face swapped in (the original when there is no face), whether a face was
     swapped, and notices (message keys) about faces left as they were."""
     s = state()
+    sync_catalog(s, catalog)
     outcome = render(s, meme_id, SourceFace.from_bytes(record) if record else None, target)
     if outcome is None:
         return _encode(s, meme_image(s, meme_id)), False, ()
     return _encode(s, outcome.image), bool(outcome.swapped), outcome.notices
+
+
+@dataclass(frozen=True)
+class MemeFaces:
+    """What the studio shows of one meme: its size, the faces found (x1, y1, x2, y2; largest first), the ones
+    swapped by default, and whether a sample face was swapped in (None: no sample face given)."""
+
+    meme_id: str
+    width: int
+    height: int
+    boxes: tuple[tuple[int, int, int, int], ...]
+    default: tuple[int, ...]
+    sample_swaps: bool | None
+
+
+def job_inspect(catalog: str | None, sample: bytes | None) -> list[MemeFaces]:
+    """Every meme's faces, and whether the sample face (a face record) swaps onto it."""
+    s = state()
+    sync_catalog(s, catalog)
+    source = SourceFace.from_bytes(sample) if sample else None
+    out = []
+    for meme in s.prepared.catalog.memes:
+        faces = s.prepared.targets.get(meme.id, [])
+        height, width = meme_image(s, meme.id).shape[:2]
+        outcome = render(s, meme.id, source) if source is not None else None
+        out.append(MemeFaces(
+            meme.id, width, height,
+            tuple(tuple(round(float(v)) for v in f.bbox[:4]) for f in faces),  # type: ignore[misc]
+            tuple(choose_targets(faces, "default", meme.faces or None)),
+            None if source is None else bool(outcome and outcome.swapped),
+        ))
+    return out
