@@ -342,7 +342,7 @@ class WebPages:
             return self._html(request, self._login_html(request, sid, alert), sid, new, 403)
         token = secrets.token_urlsafe(32)
         self._studio_sessions[token] = time.time() + STUDIO_SESSION_S
-        resp = self._respond(request, web.HTTPSeeOther("/studio"), sid, new)
+        resp = self._respond(request, _see_other("/studio"), sid, new)
         resp.set_cookie(STUDIO_COOKIE, token, httponly=True, samesite="Strict", secure=self._secure(request),
                         path="/studio", max_age=STUDIO_SESSION_S)
         return resp
@@ -352,7 +352,7 @@ class WebPages:
         form = await read_form(request, 0, 0)
         if self._csrf_ok(sid, new, form):
             self._studio_sessions.pop(request.cookies.get(STUDIO_COOKIE, ""), None)
-        resp = self._respond(request, web.HTTPSeeOther("/studio"), sid, new)
+        resp = self._respond(request, _see_other("/studio"), sid, new)
         resp.del_cookie(STUDIO_COOKIE, path="/studio")
         return resp
 
@@ -402,7 +402,7 @@ class WebPages:
         except FffusionError as err:
             message = render(err.key, lang_of(request), **err.params)
             return await self.studio(request, alert=message, error=True, status=400)
-        return self._respond(request, web.HTTPSeeOther(where), sid, new)
+        return self._respond(request, _see_other(where), sid, new)
 
     async def studio_update(self, request: web.Request) -> web.StreamResponse:
         meme_id = request.match_info["id"]
@@ -461,3 +461,8 @@ def _thumbnail(data: bytes) -> bytes:
         out = io.BytesIO()
         upright.save(out, "JPEG", quality=82)
         return out.getvalue()
+
+
+def _see_other(location: str) -> web.Response:
+    """303 to a page (returned, not raised, so that cookies and headers can be set on it)."""
+    return web.Response(status=303, headers={"Location": location})
