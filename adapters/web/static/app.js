@@ -10,6 +10,7 @@
   function say(text) {
     alertBox.textContent = text;
     alertBox.hidden = !text;
+    if (text) alertBox.scrollIntoView({ block: "nearest" });
   }
 
   function show(data) {
@@ -31,6 +32,7 @@
     }
     return loaded.then(() => {
       result.hidden = false;
+      result.scrollIntoView({ block: "start", behavior: "smooth" });
       meme.dataset.requestId = data.request_id;
       meme.dataset.shown = String(Date.now());
     });
@@ -72,6 +74,7 @@
 
   // A preview of the picked photo, read locally (blob: URL; nothing is sent until the form is).
   const preview = $("face-preview");
+  preview.onerror = () => { preview.hidden = true; }; // not a picture: the server will say so
   $("face").addEventListener("change", (event) => {
     const file = event.target.files[0];
     if (preview.src) URL.revokeObjectURL(preview.src);
