@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TextIO
 
 from bot.app import serve, worker_config
 from bot.config import Settings, load_settings
@@ -89,12 +90,37 @@ def cmd_recommend(args: argparse.Namespace, settings: Settings) -> int:
     return 2 if failed else 0
 
 
+class ProgressBar:
+    """`fffusion catalog build`'s progress on stderr: a bar redrawn in place in a terminal, and in a log (not a
+    terminal) a plain line every tenth of the way."""
+
+    WIDTH = 30
+
+    def __init__(self, stream: TextIO = sys.stderr) -> None:
+        self.stream = stream
+        self.tty = stream.isatty()
+        self._logged: tuple[str, int] = ("", -1)
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if self.tty:
+            filled = self.WIDTH * done // max(1, total)
+            end = "\n" if done >= total else ""
+            self.stream.write(f"\r{stage:>6} [{'#' * filled}{'.' * (self.WIDTH - filled)}] {done}/{total}{end}")
+        else:
+            tenth = 10 * done // max(1, total)
+            if (stage, tenth) == self._logged:
+                return
+            self._logged = (stage, tenth)
+            self.stream.write(f"{stage}: {done}/{total}\n")
+        self.stream.flush()
+
+
 def cmd_catalog_build(args: argparse.Namespace, settings: Settings) -> int:
     catalog = load_catalog(args.dir)
     embedder = load_embedder(args.model or settings.model)
     engine = load_engine(settings.face_backend, settings.models_dir, settings.limits)
     with _cache(settings) as cache:
-        prepared = prepare_catalog(catalog, embedder, engine, cache, settings.limits)
+        prepared = prepare_catalog(catalog, embedder, engine, cache, settings.limits, ProgressBar())
     recommender = prepared.recommender
     faces = sum(len(f) for f in prepared.targets.values())
     print(
