@@ -52,7 +52,7 @@ async def serve(
 
     if chat and not (settings.telegram_token or settings.discord_token or settings.kakao_secret):
         raise ConfigError("run.nothing_configured")
-    web.validate(settings)  # fail on bad settings before the models load
+    web.validate(settings, chat)  # fail on bad settings before the models load
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -26,8 +26,9 @@ _SECRET_RE = re.compile(r"^[A-Za-z0-9._~-]+$")
 KAKAO_MAX_WAIT_S = 4.5  # Open Builder drops an answer after 5 s; keep a margin for the network
 
 
-def validate(settings: Settings) -> None:
-    """Fail fast (exit 2) on web settings that cannot work, before anything heavy starts."""
+def validate(settings: Settings, chat: bool = True) -> None:
+    """Fail fast (exit 2) on web settings that cannot work, before anything heavy starts; `chat=False`: the web
+    page alone, which needs no chat platform's settings."""
     if not 0 <= settings.http_port <= 65535:
         raise ConfigError("config.bad_value", name="FFFUSION_HTTP_PORT", value=str(settings.http_port))
     if settings.media_max_age_s <= 0 or settings.media_max_bytes <= 0:
@@ -37,7 +38,7 @@ def validate(settings: Settings) -> None:
         raise ConfigError("studio.token_short", min=MIN_STUDIO_TOKEN)
     if settings.web_face_ttl_s <= 0:
         raise ConfigError("config.bad_value", name="FFFUSION_WEB_FACE_TTL_S", value=str(settings.web_face_ttl_s))
-    if not settings.kakao_secret:
+    if not (chat and settings.kakao_secret):
         return
     if len(settings.kakao_secret) < MIN_SECRET or not _SECRET_RE.match(settings.kakao_secret):
         raise ConfigError("kakao.secret_short")
@@ -126,7 +127,7 @@ def build_app(
 
 async def start_web(service: MemeService, settings: Settings, chat: bool = True) -> WebServer:
     """Start the HTTP server inside the running loop (beside Telegram and Discord); `stop()` ends it."""
-    validate(settings)
+    validate(settings, chat)
     media = MediaStore(settings.data_dir / "media", settings.media_max_age_s, settings.media_max_bytes)
     await media.start()
     service.forget_uploads.append(media.forget)  # a deleted person's result images go with them

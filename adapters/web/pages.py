@@ -30,6 +30,12 @@ def fill(name: str, **values: object) -> str:
     return _template(name).substitute({k: v if isinstance(v, Markup) else esc(v) for k, v in values.items()})
 
 
+def page(name: str, lang: str, title: str, assets: str, **values: object) -> str:
+    """A whole page: the shared <head> (templates/head.html), then the page's own template."""
+    head = Markup(fill("head.html", lang=lang, title=title, assets=assets))
+    return fill(name, head=head, lang=lang, title=title, assets=assets, **values)
+
+
 def hidden(flag: bool) -> Markup:
     return Markup(" hidden" if flag else "")
 

@@ -27,7 +27,7 @@ from aiohttp import BodyPartReader, web
 from PIL import Image, ImageOps
 
 from adapters.web import pages
-from adapters.web.pages import Markup, fill, hidden
+from adapters.web.pages import Markup, hidden
 from adapters.web.port import Shown, WebPort
 from core.catalog.edit import NewMeme
 from core.errors import FffusionError, InputError, ServiceError
@@ -228,12 +228,10 @@ class WebPages:
                         "web.submit", "web.working", "web.next", "web.download", "web.forget", "web.footer")
         hours = max(1, round(self.settings.web_face_ttl_s / 3600))
         face_hint = render("web.face_saved_hint", lang) if has_face else render("web.face_hint", lang, hours=hours)
-        return fill(
-            "try.html", lang=lang, assets=self.assets, csrf=self._csrf(sid),
-            title=t["title"], lede=t["lede"], face_label=t["face_label"], face_hint=face_hint,
-            text_label=t["text_label"], placeholder=t["text_placeholder"], submit=t["submit"],
-            working=t["working"], next=t["next"], download=t["download"], forget=t["forget"],
-            footer=t["footer"], max_text=self.limits.max_text_chars, text=text,
+        title = t.pop("title")
+        return pages.page(
+            "try.html", lang, title, self.assets, **t, csrf=self._csrf(sid), face_hint=face_hint,
+            max_text=self.limits.max_text_chars, text=text,
             alert=alert, alert_hidden=hidden(not alert),
             result_hidden=hidden(shown is None), meme_url=shown.url if shown else "",
             caption=shown.caption if shown else "", notice=shown.notice if shown else "",
@@ -318,9 +316,9 @@ class WebPages:
 
     def _login_html(self, request: web.Request, sid: str, alert: str = "") -> str:
         lang = lang_of(request)
-        return fill("login.html", lang=lang, assets=self.assets, csrf=self._csrf(sid),
-                    title=render("studio.title", lang), token_label=render("studio.token_label", lang),
-                    login=render("studio.login", lang), alert=alert, alert_hidden=hidden(not alert))
+        return pages.page("login.html", lang, render("studio.title", lang), self.assets, csrf=self._csrf(sid),
+                          token_label=render("studio.token_label", lang), login=render("studio.login", lang),
+                          alert=alert, alert_hidden=hidden(not alert))
 
     def _studio_only(self, handler: Handler) -> Handler:
         """Without a studio session, nothing but the login form (403), before the request body is read."""
@@ -383,8 +381,9 @@ class WebPages:
         t = pages.texts(lang, "studio.title", "studio.logout", "studio.test_title", "studio.test",
                         "studio.add_title", "studio.add_images", "studio.add_captions", "studio.add",
                         "studio.legend")
-        page = fill(
-            "studio.html", lang=lang, assets=self.assets, csrf=csrf, sentence=sentence,
+        title = t.pop("title")
+        page = pages.page(
+            "studio.html", lang, title, self.assets, csrf=csrf, sentence=sentence,
             placeholder=render("web.text_placeholder", lang), ranking=pages.ranking(lang, rows),
             cards=Markup(cards), summary=summary, alert=alert, alert_hidden=hidden(not alert),
             alert_kind=" error" if error else " ok", **t,

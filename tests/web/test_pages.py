@@ -3,9 +3,15 @@ edits reaching the running bot, the face expiry sweep, and the page's weight."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import io
+import os
 import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import aiohttp
 from PIL import Image
@@ -14,11 +20,13 @@ from adapters.web.routes import CSP, VISITOR_COOKIE
 from bot.config import Settings
 from bot.web import start_web
 from core.catalog.catalog import load_catalog
+from core.catalog.edit import write_catalog
 from core.messages import render
 from core.service.service import MemeService, Person
+from core.service.worker import WorkerConfig
 from tests.faceutil import identity_distance
-from tests.kakao.kakaoside import free_port
-from tests.web.conftest import STUDIO_TOKEN, Site, alert_of, csrf_of
+from tests.kakao.kakaoside import SECRET, free_port
+from tests.web.conftest import REPO, STUDIO_TOKEN, Site, alert_of, csrf_of
 
 HUNGRY = "배고파 죽겠다"
 PAGE_BUDGET = 50 * 1024  # the try page over the wire, before the meme
@@ -158,7 +166,7 @@ async def test_a_wrong_studio_token_gets_nothing_but_the_login_form(site: Site, 
     assert "poker-table" in load_catalog(site.catalog_dir).by_id
 
 
-async def test_no_studio_without_its_token(web_service: MemeService, tmp_path) -> None:
+async def test_no_studio_without_its_token(web_service: MemeService, tmp_path: Path) -> None:
     port = free_port()
     settings = dataclasses.replace(Settings(), data_dir=tmp_path, http_host="127.0.0.1", http_port=port)
     server = await start_web(web_service, settings, chat=False)
@@ -212,3 +220,41 @@ async def test_studio_edits_reach_the_running_bot(site: Site, client: aiohttp.Cl
             assert resp.status == 200 and f'data-meme-id="{meme_id}"' not in await resp.text()
     assert "green" not in load_catalog(site.catalog_dir).by_id
     assert all(m != "green" for m, _, _ in await site.service.rank("비 와서 너무 우울해", 5))
+
+
+async def test_a_catalog_edited_by_hand_is_served_without_a_restart(site: Site) -> None:
+    catalog = load_catalog(site.catalog_dir)
+    original = catalog.by_id["joey-confused"]
+    changed = dataclasses.replace(original, caption="치킨 배달이 한 시간째 안 와서 멍하니 기다리고 있다.")
+    write_catalog(site.catalog_dir, [changed if m.id == original.id else m for m in catalog.memes])
+    try:
+        top = await site.service.rank("치킨 배달 언제 와 진짜", 1)
+        assert top[0][:2] == ("joey-confused", changed.caption)  # no reload call: the service noticed
+    finally:
+        write_catalog(site.catalog_dir, catalog.memes)
+    assert all(caption != changed.caption for _, caption, _ in await site.service.rank("치킨 배달 언제 와", 20))
+
+
+async def test_fffusion_web_serves_the_page_alone_and_says_where(worker_config: WorkerConfig, tmp_path: Path
+                                                                ) -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FFFUSION_")}
+    env.update(FFFUSION_DATA_DIR=str(tmp_path), FFFUSION_CACHE_DIR=str(worker_config.cache_dir),
+               FFFUSION_WORKERS="1", FFFUSION_HTTP_HOST="127.0.0.1", FFFUSION_HTTP_PORT=str(port),
+               FFFUSION_KAKAO_SECRET=SECRET, PYTHONIOENCODING="utf-8")  # a chat secret set changes nothing here
+    proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "web"], cwd=REPO, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True, encoding="utf-8")
+    try:
+        line = await asyncio.to_thread(proc.stdout.readline)  # printed once it serves
+        assert line.strip() == render("web.serving", "ko", url=f"http://127.0.0.1:{port}/"), line
+        async with aiohttp.ClientSession() as session:
+            for method, path, status in [("GET", "/", 200), ("GET", "/healthz", 200),
+                                         ("POST", f"/kakao/{SECRET}", 404), ("GET", "/studio", 404)]:
+                async with session.request(method, f"http://127.0.0.1:{port}{path}") as resp:
+                    assert resp.status == status, path
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(proc.wait, 60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
