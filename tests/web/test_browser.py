@@ -121,6 +121,9 @@ async def test_the_studio_adds_a_meme_a_chat_sentence_then_finds(
     assert await card.locator("rect.face.default").count() == 1  # her face found, and swapped by default
     await card.scroll_into_view_if_needed()
     await desktop.screenshot(path=screenshots / "studio-added.png")
+    await desktop.set_viewport_size(PHONE)
+    await desktop.evaluate("window.scrollTo(0, 0)")
+    await desktop.screenshot(path=screenshots / "studio-phone.png")
     # a KakaoTalk chat sentence, through the skill on the same running server, gets it with the face swapped
     kakao = PhotoServer()
     await kakao.start()
