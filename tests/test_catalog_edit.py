@@ -13,6 +13,7 @@ from PIL import Image
 from core.catalog.catalog import CATALOG_FILE, load_catalog
 from core.catalog.edit import NewMeme, add_memes, catalog_version, delete_meme, update_meme, write_catalog
 from core.errors import InputError
+from core.limits import Limits
 
 
 def _png(color: tuple[int, int, int] = (200, 120, 90)) -> bytes:
@@ -78,3 +79,10 @@ def test_uploads_get_fresh_ids_and_bad_ones_write_nothing(demo_copy: Path) -> No
     assert [m.id for m in added] == ["ross-smug-2", "meme"]
     assert (demo_copy / "images" / "ross-smug-2.png").read_bytes() == _png()
     assert load_catalog(demo_copy).by_id["meme"].caption == "한글 이름의 짤이다."
+
+
+def test_uploads_over_the_limits_are_refused(demo_copy: Path) -> None:
+    limits = Limits(max_image_pixels=1000)  # 64x48 = 3072 pixels
+    with pytest.raises(InputError) as caught:
+        add_memes(demo_copy, [NewMeme("big.png", _png(), "큰 짤이다.")], limits)
+    assert "big.png" in caught.value.params["details"] and not (demo_copy / "images").exists()

@@ -119,5 +119,5 @@ class WebPort:
         if not items:
             raise InputError("studio.no_images")
         before = set(self.catalog.by_id)
-        await self._edited(edit.add_memes, items)
+        await self._edited(edit.add_memes, items, self.limits)
         return [m.id for m in self.catalog.memes if m.id not in before]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 import json
 import os
 import re
@@ -13,6 +14,8 @@ import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from PIL import Image
 
 from core.catalog.catalog import (
     CATALOG_FILE,
@@ -24,6 +27,9 @@ from core.catalog.catalog import (
     load_catalog,
 )
 from core.errors import InputError
+from core.images import check_pixels, check_size
+from core.limits import Limits
+from core.messages import render
 
 BACKUP_SUFFIX = ".bak"
 _HEADER = "# Meme catalog (format: data/README.md). Written by fffusion; edit by hand or in the studio.\n"
@@ -161,9 +167,10 @@ def _new_id(item: NewMeme, taken: set[str]) -> str:
     return meme_id
 
 
-def add_memes(directory: Path, items: Sequence[NewMeme]) -> list[Meme]:
+def add_memes(directory: Path, items: Sequence[NewMeme], limits: Limits | None = None) -> list[Meme]:
     """Save each image under images/<id><suffix> and append its entry, all in one catalog write. Every item
-    is checked first (caption, id, a readable picture); nothing is written when one is bad."""
+    is checked first (caption, id, a readable picture within the limits); nothing is written when one is bad."""
+    limits = limits or Limits()
     directory = Path(directory)
     memes = _current(directory)
     taken = {m.id for m in memes}
@@ -184,6 +191,13 @@ def add_memes(directory: Path, items: Sequence[NewMeme]) -> list[Meme]:
         error = check_image_bytes(item.data, label)
         if error:
             problems.append(error)
+        else:
+            try:  # what the workers will decode must be within the limits, or the catalog cannot be served
+                check_size(len(item.data), limits)
+                with Image.open(io.BytesIO(item.data)) as img:
+                    check_pixels(*img.size, limits)
+            except InputError as err:
+                problems.append(f"{label}: {render(err.key, 'en', **err.params)}")
         taken.add(meme_id)
         meme = Meme(id=meme_id, caption=" ".join(item.caption.split()),
                     image=target.relative_to(directory).as_posix(),

@@ -334,6 +334,8 @@ class MemeService:
         ranked = await self.pool.run(
             job_rank, sentence, CANDIDATES, self._feedback_generation(), self.catalog_version
         )
+        # a worker still on another catalog version may name a meme this catalog no longer has
+        ranked = [(m, score) for m, score in ranked if m in self.catalog.by_id] or ranked
         text_key = _text_key(sentence)
         recent = await self.store.recent_memes(pid, text_key)
         fresh = [(m, score) for m, score in ranked if m not in recent] or ranked  # all seen: start over

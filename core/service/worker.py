@@ -17,6 +17,7 @@ from core.catalog.cache import DiskCache
 from core.catalog.catalog import load_catalog
 from core.catalog.edit import catalog_version
 from core.catalog.prepare import PreparedCatalog, prepare_catalog
+from core.errors import FffusionError
 from core.faces.base import FaceEngine, SourceFace, SwapOutcome
 from core.faces.engines import choose_targets, load_engine
 from core.images import decode_image, encode_image
@@ -52,6 +53,7 @@ class _State:
     prepared: PreparedCatalog
     images: OrderedDict[str, np.ndarray]
     catalog_version: str = ""
+    failed_version: str = ""  # a version that did not prepare is not tried again with every job
     feedback_generation: int = -1  # none loaded yet: the first rank loads what the store holds
 
 
@@ -79,9 +81,14 @@ def load_state(config: WorkerConfig) -> _State:
 def sync_catalog(s: _State, version: str | None) -> None:
     """Re-prepare the catalog when the service announces another version: only new or changed texts and
     images are embedded or searched (the disk cache has the rest), so the running bot picks up an edit."""
-    if version is None or version == s.catalog_version:
+    if version is None or version in (s.catalog_version, s.failed_version):
         return
-    s.prepared, s.catalog_version = _prepare(s.config, s.embedder, s.engine)
+    try:
+        s.prepared, s.catalog_version = _prepare(s.config, s.embedder, s.engine)
+    except FffusionError as err:  # e.g. an image over the pixel limit: keep serving the catalog prepared before
+        log.error("cannot prepare catalog version %s, serving %s: %s", version, s.catalog_version, err)
+        s.failed_version = version
+        return
     s.images.clear()
     s.feedback_generation = -1  # the votes are keyed to the old meme list: reload them with the next rank
 

@@ -258,3 +258,22 @@ async def test_fffusion_web_serves_the_page_alone_and_says_where(worker_config: 
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+async def test_a_catalog_the_workers_cannot_prepare_leaves_the_previous_one_serving(site: Site) -> None:
+    catalog = load_catalog(site.catalog_dir)
+    big = site.catalog_dir / "images" / "huge.png"
+    big.parent.mkdir(exist_ok=True)
+    side = int((site.service.limits.max_image_pixels + 1) ** 0.5) + 1
+    Image.new("L", (side, side)).save(big)  # loads as a catalog, but is over the workers' pixel limit
+    huge = dataclasses.replace(catalog.memes[0], id="huge", image="images/huge.png", crop=None, faces=())
+    write_catalog(site.catalog_dir, [*catalog.memes, huge])
+    try:
+        ranked = await site.service.rank("배고파 죽겠다", 3)
+        assert ranked and ranked[0][0] == "monica-hungry"  # still served, from the catalog prepared before
+        same_caption = await site.service.rank(huge.caption, 20)
+        assert "poker-table" in [m for m, _, _ in same_caption] and "huge" not in [m for m, _, _ in same_caption]
+    finally:
+        write_catalog(site.catalog_dir, catalog.memes)
+        big.unlink()
+    assert (await site.service.rank("배고파 죽겠다", 1))[0][0] == "monica-hungry"
