@@ -30,7 +30,7 @@ from adapters.web import pages
 from adapters.web.pages import Markup, hidden
 from adapters.web.port import Shown, WebPort
 from core.catalog.edit import NewMeme
-from core.errors import FffusionError, InputError, ServiceError
+from core.errors import FffusionError, InputError
 from core.messages import render
 from core.service.media import MediaStore
 from core.service.service import MemeService
@@ -258,22 +258,18 @@ class WebPages:
             if not self._csrf_ok(sid, new, form):
                 raise InputError("web.expired")
             shown = await act(form, lang)
-        except FffusionError as err:
-            status = 429 if err.key == "service.rate_limited" else 503 if isinstance(err, ServiceError) else 400
-            message = render(err.key, lang, **err.params)
-            if wants_json:
-                return self._respond(request, web.json_response({"error": message}, status=status), sid, new)
-            has_face = not new and await self.port.has_face(self.port.person(sid, lang))
-            page = self._try_html(request, sid, has_face=has_face, alert=message, text=form.text("text"))
-            return self._html(request, page, sid, new, status)
+        except FffusionError as err:  # the form itself: unreadable, too big, or not from this page
+            shown = Shown(notice=render(err.key, lang, **err.params), error=err.key)
         if wants_json:
-            body = {"url": shown.url, "caption": shown.caption, "notice": shown.notice,
-                    "request_id": shown.request_id, "has_next": shown.has_next, "face_saved": shown.face_saved,
-                    "face_hint": render("web.face_saved_hint", lang)}
-            return self._respond(request, web.json_response(body), sid, new)
-        page = self._try_html(request, sid, has_face=await self.port.has_face(self.port.person(sid, lang)),
-                              shown=shown, text=form.text("text"))
-        return self._html(request, page, sid, new)
+            body: dict[str, object] = {"error": shown.notice} if shown.error else {
+                "url": shown.url, "caption": shown.caption, "notice": shown.notice,
+                "request_id": shown.request_id, "has_next": shown.has_next, "face_saved": shown.face_saved,
+                "face_hint": render("web.face_saved_hint", lang)}
+            return self._respond(request, web.json_response(body, status=shown.status), sid, new)
+        has_face = not new and await self.port.has_face(self.port.person(sid, lang))
+        page = self._try_html(request, sid, has_face=has_face, shown=None if shown.error else shown,
+                              alert=shown.notice if shown.error else "", text=form.text("text"))
+        return self._html(request, page, sid, new, shown.status)
 
     async def try_post(self, request: web.Request) -> web.StreamResponse:
         sid, _ = self._visitor(request)
@@ -302,9 +298,8 @@ class WebPages:
         except FffusionError as err:
             page = self._try_html(request, sid, has_face=False, alert=render(err.key, lang, **err.params))
             return self._html(request, page, sid, new, 400)
-        gone = await self.port.forget(self.port.person(sid, lang))
-        alert = render("web.forgotten" if gone else "web.nothing_to_forget", lang)
-        return self._html(request, self._try_html(request, sid, has_face=False, alert=alert), sid, new)
+        said = await self.port.forget(self.port.person(sid, lang))
+        return self._html(request, self._try_html(request, sid, has_face=False, alert=said), sid, new)
 
     # the studio
     def _studio_session(self, request: web.Request) -> bool:

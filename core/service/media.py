@@ -13,6 +13,7 @@ import os
 import re
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -20,7 +21,7 @@ from typing import Protocol
 log = logging.getLogger(__name__)
 
 SUFFIX = ".jpg"
-#: the service.uploaded() namespace of result images served from here: result_key -> media id
+#: the Uploads namespace (core.service.conversation) of result images served from here: result_key -> media id
 UPLOAD_PLATFORM = "media"
 _TMP_PREFIX = ".tmp-"
 # secrets.token_urlsafe(16): 16 random bytes -> exactly 22 url-safe base64 characters, no padding
@@ -28,11 +29,12 @@ _ID_RE = re.compile(r"^[A-Za-z0-9_-]{22}$")
 
 
 class Uploads(Protocol):
-    """Where the service remembers which file id a platform gave a result (MemeService)."""
+    """The upload-id cache (core.service.conversation.Uploads)."""
 
-    async def uploaded(self, platform: str, result_key: str) -> str | None: ...
-
-    async def remember_upload(self, platform: str, result_key: str, file_id: str) -> None: ...
+    async def send(
+        self, platform: str, result_key: str, reuse: Callable[[str], Awaitable[bool]],
+        upload: Callable[[], Awaitable[str | None]],
+    ) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -84,13 +86,16 @@ class MediaStore:
             self._sweeping = asyncio.create_task(self._sweep_off_loop(), name="media-evict")
         return media_id
 
-    async def publish(self, uploads: Uploads, result_key: str, jpeg: bytes) -> str:
-        """The media id of a result image: the one already served for this result, or a new file."""
-        media_id = await uploads.uploaded(UPLOAD_PLATFORM, result_key)
-        if media_id is None or self.path(media_id) is None:
-            media_id = await self.put(jpeg)
-            await uploads.remember_upload(UPLOAD_PLATFORM, result_key, media_id)
-        return media_id
+    async def publish(self, uploads: Uploads, result_key: str | None, jpeg: bytes) -> str:
+        """The media id of an image: a result (with its key) is stored once and its file reused while it
+        lasts; anything else (a face crop) is stored anew."""
+        if result_key is None:
+            return await self.put(jpeg)
+
+        async def stored(media_id: str) -> bool:
+            return self.path(media_id) is not None
+
+        return await uploads.send(UPLOAD_PLATFORM, result_key, stored, lambda: self.put(jpeg)) or ""
 
     async def forget(self, uploads: list[tuple[str, str]]) -> None:
         """Delete the files among (platform, file id) uploads that this store served (a deleted person's)."""

@@ -132,7 +132,7 @@ async def test_forget_and_expiry_delete_everything(site: Site, client: aiohttp.C
     async with client.post(site.base + "/try", data=form) as resp:
         assert resp.status == 200
     async with client.post(site.base + "/forget", data={"csrf": csrf_of(html)}) as resp:
-        assert alert_of(await resp.text()) == render("web.forgotten", "ko")
+        assert alert_of(await resp.text()) == render("delete.done", "ko")
     assert not await site.service.list_faces(person)
 
 
