@@ -222,7 +222,8 @@ class WebPages:
 
     # the try page
     def _try_html(self, request: web.Request, sid: str, *, has_face: bool, shown: Shown | None = None,
-                  alert: str = "", text: str = "") -> str:
+                  alert: str = "", text: str = "", done: bool = False) -> str:
+        """The try page; `alert` is a refusal, or with `done` news of something done (shown calmer)."""
         lang = lang_of(request)
         t = pages.texts(lang, "web.title", "web.lede", "web.face_label", "web.text_label", "web.text_placeholder",
                         "web.submit", "web.working", "web.next", "web.download", "web.forget", "web.footer")
@@ -232,7 +233,7 @@ class WebPages:
         return pages.page(
             "try.html", lang, title, self.assets, **t, csrf=self._csrf(sid), face_hint=face_hint,
             max_text=self.limits.max_text_chars, text=text,
-            alert=alert, alert_hidden=hidden(not alert),
+            alert=alert, alert_hidden=hidden(not alert), alert_kind=" ok" if done else "",
             result_hidden=hidden(shown is None), meme_url=shown.url if shown else "",
             caption=shown.caption if shown else "", notice=shown.notice if shown else "",
             notice_hidden=hidden(not (shown and shown.notice)), request_id=shown.request_id if shown else "",
@@ -299,7 +300,7 @@ class WebPages:
             page = self._try_html(request, sid, has_face=False, alert=render(err.key, lang, **err.params))
             return self._html(request, page, sid, new, 400)
         said = await self.port.forget(self.port.person(sid, lang))
-        return self._html(request, self._try_html(request, sid, has_face=False, alert=said), sid, new)
+        return self._html(request, self._try_html(request, sid, has_face=False, alert=said, done=True), sid, new)
 
     # the studio
     def _studio_session(self, request: web.Request) -> bool:

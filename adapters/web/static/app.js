@@ -9,6 +9,7 @@
 
   function say(text) {
     alertBox.textContent = text;
+    alertBox.className = "alert"; // a refusal, never the calm look of "deleted"
     alertBox.hidden = !text;
     if (text) alertBox.scrollIntoView({ block: "nearest" });
   }
