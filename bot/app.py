@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from bot.config import Settings
@@ -70,13 +71,18 @@ def make_service(settings: Settings) -> MemeService:
     )
 
 
-async def serve(settings: Settings, stop: asyncio.Event | None = None) -> int:
-    """Run until SIGINT/SIGTERM (or `stop` is set). Exits 2 when nothing is configured to run."""
+async def serve(
+    settings: Settings, stop: asyncio.Event | None = None, chat: bool = True,
+    started: Callable[[str], None] | None = None,
+) -> int:
+    """Run until SIGINT/SIGTERM (or `stop` is set): the HTTP server (web page, media, KakaoTalk skill) and
+    every chat platform configured. Exits 2 when no chat platform is configured, unless `chat=False` (the web
+    page alone, `fffusion web`). `started` is called with the web page's address once it serves."""
     from bot import web
 
-    if not (settings.telegram_token or settings.discord_token or settings.kakao_secret):
+    if chat and not (settings.telegram_token or settings.discord_token or settings.kakao_secret):
         raise ConfigError("run.nothing_configured")
-    web.validate(settings)  # fail on bad settings before the models load
+    web.validate(settings, chat)  # fail on bad settings before the models load
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -86,18 +92,20 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> int:
     runners: list[Runner] = []
     try:
         telegram = None
-        if settings.telegram_token:
+        if chat and settings.telegram_token:
             from adapters.telegram.bot import TelegramBot
 
             telegram = TelegramBot(service, settings)
-        webhook = telegram is not None and bool(telegram.webhook_url)
-        if settings.kakao_secret or webhook:
-            routes = [telegram.add_routes] if telegram is not None and webhook else []
-            runners.append(await web.start_web(service, settings, routes))
+        # webhook mode: Telegram's updates arrive on this same HTTP server
+        routes = [telegram.add_routes] if telegram is not None and telegram.webhook_url else []
+        server = await web.start_web(service, settings, chat, routes)
+        runners.append(server)
+        if started is not None:
+            started(server.address)
         if telegram is not None:
             await telegram.start()
             runners.append(telegram)
-        if settings.discord_token:
+        if chat and settings.discord_token:
             from adapters.discord.bot import start_discord
 
             runners.append(await start_discord(service, settings))

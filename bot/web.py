@@ -1,6 +1,6 @@
-"""The project's one HTTP server: health check, result images by URL, the KakaoTalk skill, and the Telegram
-webhook (added by the Telegram adapter through `routes`). It holds no state: any number of instances go behind one
-load balancer.
+"""The project's one HTTP server: health check, result images by URL, the web page (try page and studio), the
+KakaoTalk skill, and the Telegram webhook (added by the Telegram adapter through `routes`). It holds no state: any
+number of instances go behind one load balancer.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from adapters.kakao.skill import KakaoConfig, KakaoSkill
+from adapters.web.routes import MIN_STUDIO_TOKEN, WebPages
 from bot.config import Settings
 from core.errors import ConfigError
 from core.service.media import SUFFIX, Media, MediaStore
@@ -27,14 +28,19 @@ _SECRET_RE = re.compile(r"^[A-Za-z0-9._~-]+$")
 KAKAO_MAX_WAIT_S = 4.5  # Open Builder drops an answer after 5 s; keep a margin for the network
 
 
-def validate(settings: Settings) -> None:
-    """Fail fast (exit 2) on web settings that cannot work, before anything heavy starts."""
+def validate(settings: Settings, chat: bool = True) -> None:
+    """Fail fast (exit 2) on web settings that cannot work, before anything heavy starts; `chat=False`: the web
+    page alone, which needs no chat platform's settings."""
     if not 0 <= settings.http_port <= 65535:
         raise ConfigError("config.bad_value", name="FFFUSION_HTTP_PORT", value=str(settings.http_port))
     if settings.media_max_age_s <= 0 or settings.media_max_bytes <= 0:
         raise ConfigError("config.bad_value", name="FFFUSION_MEDIA_MAX_AGE_S / FFFUSION_MEDIA_MAX_BYTES",
                           value=f"{settings.media_max_age_s} / {settings.media_max_bytes}")
-    if not settings.kakao_secret:
+    if settings.studio_token and len(settings.studio_token) < MIN_STUDIO_TOKEN:
+        raise ConfigError("studio.token_short", min=MIN_STUDIO_TOKEN)
+    if settings.web_face_ttl_s <= 0:
+        raise ConfigError("config.bad_value", name="FFFUSION_WEB_FACE_TTL_S", value=str(settings.web_face_ttl_s))
+    if not (chat and settings.kakao_secret):
         return
     if len(settings.kakao_secret) < MIN_SECRET or not _SECRET_RE.match(settings.kakao_secret):
         raise ConfigError("kakao.secret_short")
@@ -53,6 +59,12 @@ class WebServer:
     runner: web.AppRunner
     media: Media
     kakao: KakaoSkill | None
+    pages: WebPages
+
+    @property
+    def address(self) -> str:
+        host = self.runner.addresses[0][0]
+        return f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{self.port}/"
 
     @property
     def port(self) -> int:
@@ -92,16 +104,19 @@ Routes = Sequence[Callable[[web.Application], None]]
 
 
 def build_app(
-    service: MemeService, settings: Settings, media: Media, routes: Routes = ()
-) -> tuple[web.Application, KakaoSkill | None]:
-    app = web.Application(client_max_size=1 << 20)
+    service: MemeService, settings: Settings, media: Media, chat: bool = True, routes: Routes = ()
+) -> tuple[web.Application, KakaoSkill | None, WebPages]:
+    """`chat=False`: the web page alone (`fffusion web`), without the chat platforms' routes."""
+    app = web.Application(client_max_size=1 << 20)  # uploads are read as streams, under their own limits
     for add in routes:
         add(app)
-    app.router.add_get("/", health)
+    app.router.add_get("/healthz", health)
     # one path segment: no directory listing, nothing outside the store's folder
     app.router.add_get("/media/{name}", media_handler(media))
+    pages = WebPages(service, media, settings)
+    pages.add_routes(app)
     kakao = None
-    if settings.kakao_secret:
+    if chat and settings.kakao_secret:
         kakao = KakaoSkill(service, media, KakaoConfig(
             secret=settings.kakao_secret,
             public_url=settings.public_url,
@@ -111,12 +126,13 @@ def build_app(
         kakao.add_routes(app)
 
     async def close_parts(_: web.Application) -> None:
+        await pages.close()
         if kakao is not None:
             await kakao.close()
         await media.close()
 
     app.on_cleanup.append(close_parts)
-    return app, kakao
+    return app, kakao, pages
 
 
 def make_media(service: MemeService, settings: Settings) -> Media:
@@ -127,13 +143,14 @@ def make_media(service: MemeService, settings: Settings) -> Media:
     return MediaStore(settings.data_dir / "media", settings.media_max_age_s, settings.media_max_bytes)
 
 
-async def start_web(service: MemeService, settings: Settings, routes: Routes = ()) -> WebServer:
+async def start_web(service: MemeService, settings: Settings, chat: bool = True, routes: Routes = ()) -> WebServer:
     """Start the HTTP server inside the running loop (beside Telegram and Discord); `stop()` ends it."""
-    validate(settings)
+    validate(settings, chat)
     media = make_media(service, settings)
     await media.start()
     service.forget_uploads.append(media.forget)  # a deleted person's result images go with them
-    app, kakao = build_app(service, settings, media, routes)
+    app, kakao, pages = build_app(service, settings, media, chat, routes)
+    await pages.start()
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     try:
@@ -142,7 +159,7 @@ async def start_web(service: MemeService, settings: Settings, routes: Routes = (
         await runner.cleanup()
         raise ConfigError("web.cannot_listen", host=settings.http_host, port=settings.http_port,
                           reason=exc.strerror or str(exc)) from None
-    server = WebServer(app, runner, media, kakao)
-    log.info("web server on %s:%d%s", settings.http_host, server.port,
-             " with the KakaoTalk skill" if kakao else "")
+    server = WebServer(app, runner, media, kakao, pages)
+    log.info("web server on %s:%d%s%s", settings.http_host, server.port,
+             " with the studio" if pages.studio_enabled else "", " and the KakaoTalk skill" if kakao else "")
     return server

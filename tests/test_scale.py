@@ -40,6 +40,10 @@ from tests.servers import PostgresServer, RedisServer
 REPO = Path(__file__).resolve().parent.parent
 HUNGRY = "배고파 죽겠다"
 JOB_TIMEOUT_S = 5  # a job lost with a killed worker runs again after this (+2 s)
+# what deploy/compose.yaml runs, with the variables every process shares (tests/test_deploy.py holds them equal)
+COMMANDS = {"migrate": ("db", "migrate"), "worker": ("worker",), "bot": ("run",)}
+SHARED = ("FFFUSION_DATABASE_URL", "FFFUSION_REDIS_URL")
+WORKER_PROCESSES = "1"
 
 
 def _spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -75,7 +79,7 @@ class Cluster:
         """A `fffusion worker`, once its models are loaded and it takes jobs."""
         log = self.tmp / f"worker{n}.log"
         log.unlink(missing_ok=True)
-        proc = _spawn(["worker"], self.env, log)
+        proc = _spawn(list(COMMANDS["worker"]), {**self.env, "FFFUSION_WORKERS": WORKER_PROCESSES}, log)
         if n < len(self.workers):
             self.workers[n] = proc
         else:
@@ -92,7 +96,7 @@ class Cluster:
             self.ports.append(free_port())
         env = {**self.env, "FFFUSION_DATA_DIR": str(self.tmp / f"instance{n}"),  # nothing on disk is shared
                "FFFUSION_HTTP_PORT": str(self.ports[n]), "FFFUSION_PUBLIC_URL": self.base(n)}
-        proc = _spawn(["run"], env, self.tmp / f"instance{n}.log")
+        proc = _spawn(list(COMMANDS["bot"]), env, self.tmp / f"instance{n}.log")
         if n < len(self.instances):
             self.instances[n] = proc
         else:
@@ -117,7 +121,7 @@ async def cluster(
         FFFUSION_DATABASE_URL=await postgres_database(postgres_server, "scale"),
         FFFUSION_REDIS_URL=redis_server.url,
         FFFUSION_CACHE_DIR=str(worker_config.cache_dir),  # the catalog the session already prepared
-        FFFUSION_WORKERS="1",
+        FFFUSION_WORKERS="1",  # the bot instances run no worker processes anyway
         FFFUSION_JOB_TIMEOUT_S=str(JOB_TIMEOUT_S),
         FFFUSION_HTTP_HOST="127.0.0.1",
         FFFUSION_KAKAO_SECRET=SECRET,
@@ -128,7 +132,7 @@ async def cluster(
         PYTHONIOENCODING="utf-8",
     )
     tmp = tmp_path_factory.mktemp("scale")
-    migrated = subprocess.run([sys.executable, "-m", "bot.cli", "db", "migrate"], cwd=REPO, env=env,
+    migrated = subprocess.run([sys.executable, "-m", "bot.cli", *COMMANDS["migrate"]], cwd=REPO, env=env,
                               capture_output=True, text=True, timeout=120)
     assert migrated.returncode == 0, migrated.stderr
     photos = PhotoServer()

@@ -60,7 +60,8 @@ def test_run_refuses_a_newer_schema_and_db_migrate_reports(run_cli, cli_env: dic
     path = Path(cli_env["FFFUSION_DATA_DIR"]) / "fffusion.sqlite3"
     with sqlite3.connect(path) as db:
         db.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
-    cli_env.update(FFFUSION_KAKAO_SECRET="s" * 20, FFFUSION_PUBLIC_URL="http://127.0.0.1:1", FFFUSION_HTTP_PORT="0")
+    cli_env.update(FFFUSION_KAKAO_SECRET="s" * 20, FFFUSION_PUBLIC_URL="http://127.0.0.1:1", FFFUSION_HTTP_PORT="0",
+                   FFFUSION_LOG_LEVEL="WARNING")
     refused = run_cli("run")
     assert refused.returncode == 2
     (line,) = refused.stderr.strip().splitlines()

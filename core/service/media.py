@@ -13,6 +13,7 @@ import os
 import re
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -25,6 +26,15 @@ UPLOAD_PLATFORM = "media"
 _TMP_PREFIX = ".tmp-"
 # secrets.token_urlsafe(16): 16 random bytes -> exactly 22 url-safe base64 characters, no padding
 _ID_RE = re.compile(r"^[A-Za-z0-9_-]{22}$")
+
+
+class Uploads(Protocol):
+    """The upload-id cache (core.service.conversation.Uploads)."""
+
+    async def send(
+        self, platform: str, result_key: str, reuse: Callable[[str], Awaitable[bool]],
+        upload: Callable[[], Awaitable[str | None]],
+    ) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -41,6 +51,7 @@ class Media(Protocol):
     async def start(self) -> None: ...
     async def close(self) -> None: ...
     async def put(self, jpeg: bytes) -> str: ...
+    async def publish(self, uploads: Uploads, result_key: str | None, jpeg: bytes) -> str: ...
     async def forget(self, uploads: list[tuple[str, str]]) -> None: ...
     async def alive(self, media_id: str) -> bool: ...
     async def get(self, media_id: str) -> tuple[Path | bytes, float] | None: ...
@@ -83,6 +94,19 @@ class Sweeping:
         self._bytes += size
         if self._bytes > self.max_bytes and (self._sweeping is None or self._sweeping.done()):
             self._sweeping = asyncio.create_task(self._sweep_logged(), name="media-evict")
+
+    async def put(self, jpeg: bytes) -> str:
+        raise NotImplementedError
+
+    async def alive(self, media_id: str) -> bool:
+        raise NotImplementedError
+
+    async def publish(self, uploads: Uploads, result_key: str | None, jpeg: bytes) -> str:
+        """The media id of an image: a result (with its key) is stored once and reused while it lasts;
+        anything else is stored anew."""
+        if result_key is None:
+            return await self.put(jpeg)
+        return await uploads.send(UPLOAD_PLATFORM, result_key, self.alive, lambda: self.put(jpeg)) or ""
 
     @staticmethod
     def media_ids(uploads: list[tuple[str, str]]) -> list[str]:

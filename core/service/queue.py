@@ -34,13 +34,13 @@ from redis.exceptions import RedisError
 
 from core.errors import ConfigError, FffusionError, ServiceError
 from core.service.pool import WorkerPool
-from core.service.worker import WorkerConfig, init_worker, job_compose, job_rank, job_register
+from core.service.worker import WorkerConfig, init_worker, job_compose, job_inspect, job_rank, job_register
 
 log = logging.getLogger(__name__)
 
 QUEUE = "fffusion:jobs"
 NEW_JOBS = "fffusion:new-jobs"  # the nudge channel
-JOBS: tuple[Callable[..., Any], ...] = (job_rank, job_register, job_compose)
+JOBS: tuple[Callable[..., Any], ...] = (job_rank, job_register, job_compose, job_inspect)
 TRIES = 2  # a job lost with its worker runs once more, elsewhere
 RESULT_KEEP_S = 15  # the asking instance reads (and deletes) a result within milliseconds; the rest expire
 FALLBACK_POLL_S = 0.5  # result polling when no "done" message came

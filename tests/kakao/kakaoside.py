@@ -91,7 +91,7 @@ async def wait_ready(session: aiohttp.ClientSession, base: str, proc: subprocess
             err = proc.stderr.read().decode()[-3000:] if proc.stderr else "(stderr went to a file)"
             pytest.fail(f"fffusion run exited {proc.returncode}: {err}")
         try:
-            async with session.get(base + "/") as resp:
+            async with session.get(base + "/healthz") as resp:
                 if resp.status == 200:
                     return
         except aiohttp.ClientError:

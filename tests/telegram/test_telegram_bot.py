@@ -284,7 +284,7 @@ async def test_webhook_mode(service: MemeService, tg_settings: Settings, botapi:
     settings = dataclasses.replace(tg_settings, telegram_webhook_url=url, telegram_webhook_secret="s" * 32,
                                    http_host="127.0.0.1", http_port=port)
     bot = TelegramBot(service, settings)
-    server = await start_web(service, settings, [bot.add_routes])
+    server = await start_web(service, settings, routes=[bot.add_routes])
     await bot.start()
     try:
         assert botapi.of("setWebhook")[-1].params["secret_token"] == "s" * 32
@@ -295,7 +295,7 @@ async def test_webhook_mode(service: MemeService, tg_settings: Settings, botapi:
                                                                            bot="fffusion_test_bot")
         async with aiohttp.ClientSession() as session, session.post(url, json={"update_id": 1}) as resp:
             assert resp.status == 403  # without Telegram's secret header
-        async with aiohttp.ClientSession() as session, session.get(f"http://127.0.0.1:{port}/") as resp:
+        async with aiohttp.ClientSession() as session, session.get(f"http://127.0.0.1:{port}/healthz") as resp:
             assert resp.status == 200  # the same server
     finally:
         await bot.stop()
