@@ -144,6 +144,7 @@ def start_postgres() -> PostgresServer:
          "-c", "logging_collector=off"],
         stdout=subprocess.DEVNULL, stderr=open(folder / "postgres.log", "wb"),  # noqa: SIM115 (the child keeps it)
     )
+    server = PostgresServer(port, proc, folder, as_user, bin_dir)
     try:
         _wait_port(port, proc, "postgres", timeout=60)
         deadline = time.monotonic() + 60
@@ -152,8 +153,8 @@ def start_postgres() -> PostgresServer:
             if time.monotonic() > deadline or proc.poll() is not None:
                 raise RuntimeError("postgres did not become ready in 60 s")
             time.sleep(0.05)
-    except RuntimeError:
-        proc.kill()
+    except (RuntimeError, OSError):
+        server.stop()  # pg_ctl: killing runuser would leave the server itself running
         raise
-    return PostgresServer(port, proc, folder, as_user, bin_dir)
+    return server
 
