@@ -60,8 +60,14 @@ class WebServer:
         await self.runner.cleanup()  # stops accepting, then on_cleanup closes the skill and the store
 
 
-async def health(_: web.Request) -> web.Response:
-    return web.Response(text="ok\n")
+def health_handler(service: MemeService) -> web.Handler:
+    async def health(_: web.Request) -> web.Response:
+        # 503 while no worker can take a job (all hung, stopped or being replaced): the load balancer sees it
+        if not service.pool.healthy:
+            return web.Response(status=503, text="no worker can take a job\n")
+        return web.Response(text="ok\n")
+
+    return health
 
 
 def media_handler(media: MediaStore) -> web.Handler:
@@ -86,7 +92,7 @@ def build_app(
     service: MemeService, settings: Settings, media: MediaStore
 ) -> tuple[web.Application, KakaoSkill | None]:
     app = web.Application(client_max_size=1 << 20)
-    app.router.add_get("/", health)
+    app.router.add_get("/", health_handler(service))
     # one path segment: no directory listing, nothing outside the store's folder
     app.router.add_get("/media/{name}", media_handler(media))
     kakao = None

@@ -16,3 +16,5 @@ class Limits:
     max_faces_per_person: int = 5
     rate_per_minute: int = 20
     queue_length: int = 32
+    # a job (rank, render, register) not answered by then fails with a message and its worker is replaced
+    job_timeout_s: float = 20.0

@@ -222,6 +222,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "ko": "짤을 만들다가 문제가 생겼어요. 한 번만 다시 해 주세요.",
         "en": "Something broke while making your meme. Please try once more.",
     },
+    "service.timeout": {
+        "ko": "짤을 만드는 데 너무 오래 걸려서 멈췄어요. 잠시 뒤에 다시 해 주세요.",
+        "en": "Making your meme took far too long, so I stopped. Please try again in a moment.",
+    },
     "service.stopping": {
         "ko": "봇이 잠시 재시작하는 중이에요. 조금 뒤에 다시 해 주세요.",
         "en": "The bot is restarting. Please try again shortly.",

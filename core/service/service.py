@@ -141,7 +141,8 @@ class MemeService:
         self.limits: Limits = worker.limits
         size = workers or (len(__import__("os").sched_getaffinity(0)) or 1)
         self._own_pool = pool is None
-        self.pool = pool or WorkerPool(size, self.limits.queue_length, init_worker, (self.config,))
+        self.pool = pool or WorkerPool(size, self.limits.queue_length, init_worker, (self.config,),
+                                      job_timeout_s=self.limits.job_timeout_s)
         self._rate = RateLimiter(self.limits.rate_per_minute)
         self._results = ResultCache(results_cache_mb * 1024 * 1024)
         self._catalog: Catalog | None = None
