@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -65,14 +66,34 @@ def decode_image(data: bytes, limits: Limits) -> np.ndarray:
             raise InputError("image.truncated") from err
 
 
-def read_image_file(path: Path, limits: Limits) -> np.ndarray:
-    """A file on disk -> RGB; the size is checked before the file is read."""
+def read_file_capped(path: Path | str, max_bytes: int) -> bytes:
+    """A regular file's bytes, never reading more than max_bytes + 1 whatever its size claims.
+
+    A FIFO, a device (/dev/zero) or a directory is refused without blocking: the file is opened non-blocking
+    and checked on the open descriptor, so it cannot be swapped between the check and the read."""
     try:
-        check_size(os.stat(path).st_size, limits)
-        data = Path(path).read_bytes()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as err:
         raise InputError("file.unreadable", path=str(path)) from err
-    return decode_image(data, limits)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise InputError("file.not_regular", path=str(path))
+        data = bytearray()
+        while len(data) <= max_bytes and (chunk := os.read(fd, min(1 << 20, max_bytes + 1 - len(data)))):
+            data += chunk
+    except OSError as err:
+        raise InputError("file.unreadable", path=str(path)) from err
+    finally:
+        os.close(fd)
+    if len(data) > max_bytes:
+        raise too_big(max(len(data), info.st_size), max_bytes)
+    return bytes(data)
+
+
+def read_image_file(path: Path, limits: Limits) -> np.ndarray:
+    """A file on disk -> RGB; read with a byte cap, never beyond it."""
+    return decode_image(read_file_capped(path, limits.max_image_bytes), limits)
 
 
 def format_for_path(path: Path | str) -> str:

@@ -37,6 +37,14 @@ TEXTS: dict[str, dict[str, str]] = {
         "ko": "이미 같은 이름의 짤이 있어요: {name}",
         "en": "A meme with that id already exists: {name}",
     },
+    "catalog.bad_text": {
+        "ko": "캡션, 예문, 태그에는 제어 문자를 넣을 수 없어요: {text}",
+        "en": "Captions, examples and tags cannot hold control characters: {text}",
+    },
+    "catalog.bad_image": {
+        "ko": "손상되었거나 읽을 수 없는 그림이에요: {path}",
+        "en": "The picture is damaged or unreadable: {path}",
+    },
     # models
     "model.unavailable": {
         "ko": "문장 모델 '{name}'을(를) 불러올 수 없어요: {reason}",
@@ -339,6 +347,14 @@ TEXTS: dict[str, dict[str, str]] = {
     "file.unreadable": {
         "ko": "파일을 읽을 수 없어요: {path}",
         "en": "Cannot read the file: {path}",
+    },
+    "file.not_regular": {
+        "ko": "보통 파일이 아니라서 읽지 않았어요 (장치, FIFO, 폴더): {path}",
+        "en": "Not a regular file (a device, FIFO or folder), so it was not read: {path}",
+    },
+    "file.unwritable": {
+        "ko": "파일을 쓸 수 없어요: {path} ({reason})",
+        "en": "Cannot write the file: {path} ({reason})",
     },
     # telegram (adapters/telegram)
     "telegram.help": {

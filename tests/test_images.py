@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import struct
 import zlib
 from pathlib import Path
@@ -118,10 +119,15 @@ def test_transparent_pixels_become_white() -> None:
 
 def test_read_image_file(tmp_path: Path) -> None:
     assert read_image_file(fx.TOM_HANKS_PATH, LIMITS).shape == (112, 112, 3)
-    for path in (tmp_path / "missing.jpg", tmp_path):
+    with pytest.raises(InputError) as caught:
+        read_image_file(tmp_path / "missing.jpg", LIMITS)
+    assert caught.value.key == "file.unreadable"
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)  # nobody writes to it: reading would block forever
+    for path in (tmp_path, Path("/dev/zero"), fifo):
         with pytest.raises(InputError) as caught:
             read_image_file(path, LIMITS)
-        assert caught.value.key == "file.unreadable"
+        assert caught.value.key == "file.not_regular"
     big = tmp_path / "big.png"
     big.write_bytes(b"\0" * 2000)
     with pytest.raises(InputError) as caught:

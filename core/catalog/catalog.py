@@ -10,9 +10,12 @@ Loading validates every entry and reports all the bad ones at once, each with it
 from __future__ import annotations
 
 import io
+import os
 import re
+import secrets
 import shutil
 import tomllib
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -21,6 +24,8 @@ from pathlib import Path
 from PIL import Image, UnidentifiedImageError
 
 from core.errors import InputError
+from core.images import decode_image, read_file_capped
+from core.limits import Limits
 
 CATALOG_FILE = "catalog.toml"
 PACKAGE_PREFIX = "package:"
@@ -89,6 +94,8 @@ def _check_image(root: Path, ref: str, crop: tuple[int, int, int, int] | None) -
         with Image.open(io.BytesIO(data)) as img:
             width, height = img.size
             img.verify()
+    except Image.DecompressionBombError:
+        return f"image has too many pixels: {ref}"
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
         return f"image is not a readable picture: {ref}"
     if crop is not None:
@@ -162,6 +169,8 @@ def load_catalog(directory: Path, check_images: bool = True) -> Catalog:
     except tomllib.TOMLDecodeError as exc:
         raise _invalid([f"{path}: {exc}"]) from None
     entries = data.get("meme", [])
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise _invalid([f"{path}: 'meme' must be [[meme]] tables"])
     lines = _header_lines(text)
     memes: list[Meme] = []
     errors: list[str] = []
@@ -206,7 +215,35 @@ def _invalid(details: Sequence[str]) -> InputError:
 
 
 def _toml_string(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    """A TOML basic string: quotes, backslashes and every control character escaped (TOML 1.0, 2.4)."""
+    out = []
+    for ch in value:
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif ch < " " or ch == "\x7f":
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
+def _clean_text(value: str) -> str:
+    """One line of text for the catalog: whitespace runs (newlines too) become one space; other control
+    characters and unpaired surrogates are refused, since no one means them in a caption."""
+    text = " ".join(value.split())
+    if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in text):
+        raise InputError("catalog.bad_text", text=ascii(value)[:80])
+    return text
+
+
+def _check_full_image(path: Path, limits: Limits) -> None:
+    """Decode the whole picture, as serving it will: a truncated or corrupt file is refused now."""
+    try:
+        decode_image(read_file_capped(path, limits.max_image_bytes), limits)
+    except InputError as err:
+        if err.key in ("image.not_image", "image.truncated"):
+            raise InputError("catalog.bad_image", path=str(path)) from None
+        raise
 
 
 def add_meme(
@@ -216,36 +253,49 @@ def add_meme(
     meme_id: str | None = None,
     examples: Sequence[str] = (),
     tags: Sequence[str] = (),
+    limits: Limits | None = None,
 ) -> Meme:
-    """Copy IMAGE into the catalog's images/ and append its entry; the catalog is validated after."""
+    """Copy IMAGE into the catalog's images/ and append its entry. Everything is checked first; the catalog
+    file is replaced atomically, and only by a text that parses, so a failure leaves the catalog as it was."""
     directory = Path(directory)
-    catalog = load_catalog(directory) if (directory / CATALOG_FILE).exists() else None
+    path = directory / CATALOG_FILE
+    old_text = path.read_text(encoding="utf-8") if path.exists() else ""
+    catalog = load_catalog(directory) if old_text else None
     meme_id = meme_id or re.sub(r"[^A-Za-z0-9_-]", "-", image.stem).strip("-")[:64] or "meme"
     if not _ID_RE.match(meme_id):
         raise _invalid([f"bad id '{meme_id}'"])
     if catalog and meme_id in catalog.by_id:
         raise InputError("catalog.image_exists", name=meme_id)
-    if not caption.strip():
+    caption = _clean_text(caption)
+    if not caption:
         raise _invalid(["empty caption"])
-    error = _check_image(image.parent, image.name, None)
-    if error:
-        raise _invalid([error])
+    examples = [e for e in map(_clean_text, examples) if e]
+    tags = [t for t in map(_clean_text, tags) if t]
+    _check_full_image(image, limits or Limits())
     target = directory / "images" / f"{meme_id}{image.suffix.lower()}"
     if target.exists():
         raise InputError("catalog.image_exists", name=str(target))
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(image, target)
     block = [
         "",
         "[[meme]]",
         f"id = {_toml_string(meme_id)}",
         f"image = {_toml_string(target.relative_to(directory).as_posix())}",
-        f"caption = {_toml_string(' '.join(caption.split()))}",
+        f"caption = {_toml_string(caption)}",
     ]
     if examples:
-        block.append("examples = [" + ", ".join(_toml_string(e) for e in examples) + "]")
+        block.append("examples = [" + ", ".join(map(_toml_string, examples)) + "]")
     if tags:
-        block.append("tags = [" + ", ".join(_toml_string(t) for t in tags) + "]")
-    with (directory / CATALOG_FILE).open("a", encoding="utf-8") as fh:
-        fh.write("\n".join(block) + "\n")
+        block.append("tags = [" + ", ".join(map(_toml_string, tags)) + "]")
+    new_text = old_text + ("" if not old_text or old_text.endswith("\n") else "\n") + "\n".join(block) + "\n"
+    tomllib.loads(new_text)  # what is written parses; a writer bug fails here, before anything changes
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{CATALOG_FILE}.{secrets.token_hex(4)}.partial")
+    try:
+        shutil.copyfile(image, target)
+        partial.write_text(new_text, encoding="utf-8")
+        os.replace(partial, path)
+    except OSError as err:
+        for leftover in (partial, target):
+            leftover.unlink(missing_ok=True)
+        raise InputError("file.unwritable", path=str(path), reason=err.strerror or str(err)) from None
     return load_catalog(directory).by_id[meme_id]

@@ -34,7 +34,12 @@ WATCHDOG_S = 1.0  # how often a worker checks that the server that started it is
 KILL_GRACE_S = 5.0  # on close, how long workers get to exit before they are killed
 
 
+_boot_error: FffusionError | None = None  # in a worker: why its initializer failed, told by _ping
+
+
 def _ping() -> int:
+    if _boot_error is not None:
+        raise _boot_error
     return os.getpid()
 
 
@@ -57,8 +62,12 @@ def _die_with(parent: int) -> None:
 
 
 def _boot(parent: int, initializer: Callable[..., None], *initargs: Any) -> None:
+    global _boot_error
     _die_with(parent)
-    initializer(*initargs)
+    try:
+        initializer(*initargs)
+    except FffusionError as err:  # a bad catalog, say: the server hears why instead of a broken pool
+        _boot_error = err
 
 
 _GONE = (None, "Z", "X")  # no process, or one that has exited and waits to be reaped
@@ -126,8 +135,14 @@ class WorkerPool:
     async def start(self) -> None:
         """Start the workers; the first alone, so that shared caches it fills are ready for the others."""
         self._executors = [self._new_executor() for _ in range(self.size)]
-        first = await self._warm(self._executors[0])
-        rest = await asyncio.gather(*(self._warm(e) for e in self._executors[1:]))
+        try:
+            first = await self._warm(self._executors[0])
+            rest = await asyncio.gather(*(self._warm(e) for e in self._executors[1:]))
+        except BaseException:
+            self._closed = True
+            for executor in self._executors:
+                executor.shutdown(wait=False, cancel_futures=True)
+            raise
         self._pids = [first, *rest]
         self._consumers = [asyncio.create_task(self._consume(slot)) for slot in range(self.size)]
 
@@ -230,7 +245,7 @@ class WorkerPool:
                     self._pids[slot] = await asyncio.wait_for(self._warm(self._executors[slot]),
                                                               max(self.job_timeout_s, 120.0))
                     return
-                except (BrokenProcessPool, TimeoutError):
+                except (BrokenProcessPool, TimeoutError, FffusionError):
                     log.error("replacement worker %s failed to start; retrying", slot)
                     for pid in list(getattr(self._executors[slot], "_processes", None) or ()):
                         with contextlib.suppress(ProcessLookupError):

@@ -166,7 +166,11 @@ class MemeService:
         self._catalog = load_catalog(self.config.catalog_dir)
         await self.store.open()
         if self._own_pool:
-            await self.pool.start()
+            try:
+                await self.pool.start()
+            except BaseException:
+                await self.store.close()  # its thread would keep the process alive
+                raise
 
     async def close(self) -> None:
         if self._own_pool:

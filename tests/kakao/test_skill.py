@@ -7,9 +7,7 @@ import asyncio
 import dataclasses
 import io
 import socket
-import struct
 import time
-import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -25,6 +23,7 @@ from core.errors import ConfigError
 from core.messages import render
 from core.service.service import MemeService
 from tests.faceutil import identity_distance
+from tests.imagefiles import png_claiming
 from tests.kakao.kakaoside import (
     SECRET,
     OpenBuilder,
@@ -72,18 +71,6 @@ def _jpeg(array: Any) -> bytes:
     out = io.BytesIO()
     Image.fromarray(array).convert("RGB").save(out, "JPEG")
     return out.getvalue()
-
-
-def _png_claiming(width: int, height: int) -> bytes:
-    """A small PNG whose header claims a huge picture: must be refused from the header, never decoded."""
-    out = io.BytesIO()
-    Image.new("L", (1, 1)).save(out, "PNG")
-    png = bytearray(out.getvalue())
-    ihdr = png[12:29]  # type + data of the first chunk
-    ihdr[4:12] = struct.pack(">II", width, height)
-    png[12:29] = ihdr
-    png[29:33] = struct.pack(">I", zlib.crc32(bytes(ihdr)))
-    return bytes(png)
 
 
 async def test_routes_and_help(start_bot: StartBot) -> None:
@@ -194,7 +181,7 @@ async def test_bad_input_gets_a_text_and_the_server_keeps_serving(
     photo_server.files.update({
         "a.jpg": photo_a,
         "doc.jpg": b"%PDF-1.4\n" + b"0" * 500,
-        "huge.png": _png_claiming(30000, 30000),
+        "huge.png": png_claiming(30000, 30000),
         "noface.jpg": _jpeg(skdata.coffee()),
     })
     elsewhere = f"http://localhost:{photo_server.port}/a.jpg"
