@@ -249,3 +249,18 @@ async def test_a_port_in_use_is_a_clear_error(service: MemeService, tmp_path: Pa
         with pytest.raises(ConfigError) as err:
             await start_web(service, settings)
     assert err.value.key == "web.cannot_listen" and err.value.exit_code == 2
+
+
+async def test_hostile_payloads_are_400_or_a_polite_text(start_bot: StartBot) -> None:
+    bot = await start_bot()
+    for body in (b"[" * 100_000 + b"]" * 100_000, b'{"userRequest": {"n": ' + b"9" * 5000 + b"}}"):
+        async with bot.session.post(bot.skill_url, data=body) as resp:
+            assert resp.status == 400 and "Traceback" not in await resp.text()
+    # a lone surrogate (valid JSON, invalid text) is a text for the person, never "internal error"
+    body = b'{"userRequest": {"utterance": "\\ud800\\ud800", "user": {"id": "lone"}}, "action": {}}'
+    async with bot.session.post(bot.skill_url, data=body) as resp:
+        assert resp.status == 200
+        assert text_of(await resp.json()) == render("text.no_words", "ko")
+    body = b'{"userRequest": {"utterance": "\\ud800\\ubc30\\uace0\\ud30c", "user": {"id": "lone"}}, "action": {}}'
+    async with bot.session.post(bot.skill_url, data=body) as resp:
+        assert render("internal", "ko") not in text_of(await resp.json())
