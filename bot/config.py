@@ -51,6 +51,7 @@ class Settings:
     kakao_secret: str = ""  # secret path segment of the skill URL; the skill runs when it is set
     kakao_image_hosts: tuple[str, ...] = ("secure.kakaocdn.net", "talk.kakaocdn.net", "k.kakaocdn.net")
     kakao_budget_s: float = 3.8  # then answer useCallback (Open Builder waits 5 s)
+    kakao_callback_hosts: tuple[str, ...] = ("bot-api.kakao.com",)  # the only hosts answers are POSTed to
     media_max_age_s: int = 24 * 3600
     media_max_bytes: int = 1 << 30
     # Telegram (adapters/telegram); another Bot API server (self-hosted telegram-bot-api, tests) by base URLs

@@ -102,6 +102,7 @@ def build_app(
             public_url=settings.public_url,
             image_hosts=settings.kakao_image_hosts,
             budget_s=settings.kakao_budget_s,
+            callback_hosts=settings.kakao_callback_hosts,
         ))
         kakao.add_routes(app)
 

@@ -51,8 +51,8 @@ async def start_bot(service: MemeService, tmp_path: Path, photo_server: PhotoSer
         port = free_port()
         settings = dataclasses.replace(
             Settings(), data_dir=tmp_path / f"web{len(servers)}", http_host="127.0.0.1", http_port=port,
-            public_url=f"http://127.0.0.1:{port}", kakao_secret=SECRET, kakao_image_hosts=("127.0.0.1",),
-            **overrides,
+            public_url=f"http://127.0.0.1:{port}", kakao_secret=SECRET,
+            **{"kakao_image_hosts": ("127.0.0.1",), "kakao_callback_hosts": ("127.0.0.1",), **overrides},
         )
         servers.append(await start_web(service, settings))
         return OpenBuilder(f"http://127.0.0.1:{port}", session, photo_server)
@@ -264,3 +264,25 @@ async def test_hostile_payloads_are_400_or_a_polite_text(start_bot: StartBot) ->
     body = b'{"userRequest": {"utterance": "\\ud800\\ubc30\\uace0\\ud30c", "user": {"id": "lone"}}, "action": {}}'
     async with bot.session.post(bot.skill_url, data=body) as resp:
         assert render("internal", "ko") not in text_of(await resp.json())
+
+
+@pytest.mark.parametrize("hosts", [("127.0.0.1",), ("localhost",)])
+async def test_a_callback_url_on_a_host_not_allowed_is_never_contacted(
+    start_bot: StartBot, photo_server: PhotoServer, hosts: tuple[str, ...]
+) -> None:
+    """A callbackUrl naming another host (or an allowed name that resolves inside the network) gets nothing:
+    the server once POSTed its answer to http://127.0.0.1:18002/internal-admin?token=x."""
+    bot = await start_bot(kakao_budget_s=0.001, kakao_callback_hosts=hosts)
+    callback = photo_server.callback_url().replace("127.0.0.1", "localhost")
+    if hosts == ("127.0.0.1",):  # allowed by address, but the URL names another host
+        assert "localhost" in callback
+    ack = await bot.say("mallory", HUNGRY, callback=callback)
+    assert ack["useCallback"]
+    allowed = photo_server.callback_url()  # the same server on an allowed host does get its answer
+    await bot.say("mallory", "배고파", callback=allowed.replace("127.0.0.1", hosts[0]))
+    if hosts == ("127.0.0.1",):
+        await photo_server.callback(allowed)
+    else:  # "localhost" is allowed by name, but it resolves to a loopback address: refused
+        await asyncio.sleep(3)
+        assert photo_server.callbacks[allowed.rsplit("/", 1)[1]] == []
+    assert photo_server.callbacks[callback.rsplit("/", 1)[1]] == []
