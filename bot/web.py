@@ -5,11 +5,14 @@ Other routes (a Telegram webhook) join the same aiohttp application through `Web
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from dataclasses import dataclass
+from typing import Any, cast
 
 from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 
 from adapters.kakao.skill import KakaoConfig, KakaoSkill
 from bot.config import Settings
@@ -28,6 +31,9 @@ def validate(settings: Settings) -> None:
     """Fail fast (exit 2) on web settings that cannot work, before anything heavy starts."""
     if not 0 <= settings.http_port <= 65535:
         raise ConfigError("config.bad_value", name="FFFUSION_HTTP_PORT", value=str(settings.http_port))
+    for name in ("http_header_timeout_s", "http_body_timeout_s", "http_max_connections"):
+        if getattr(settings, name) <= 0:
+            raise ConfigError("config.bad_value", name=f"FFFUSION_{name.upper()}", value=str(getattr(settings, name)))
     if settings.media_max_age_s <= 0 or settings.media_max_bytes <= 0:
         raise ConfigError("config.bad_value", name="FFFUSION_MEDIA_MAX_AGE_S / FFFUSION_MEDIA_MAX_BYTES",
                           value=f"{settings.media_max_age_s} / {settings.media_max_bytes}")
@@ -88,10 +94,57 @@ def media_handler(media: MediaStore) -> web.Handler:
     return serve
 
 
+def body_deadline(timeout_s: float) -> Middleware:
+    """A request body must arrive whole within timeout_s (HTTP 408 otherwise): a client that trickles it
+    cannot hold a handler open. The body is read here once; handlers get it from the request's cache."""
+
+    @web.middleware
+    async def read_in_time(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.body_exists:
+            try:
+                await asyncio.wait_for(request.read(), timeout_s)
+            except TimeoutError:
+                raise web.HTTPRequestTimeout() from None
+        return await handler(request)
+
+    return read_in_time
+
+
+class _Refused(asyncio.Protocol):
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        transport.abort()  # over the connection cap: closed at once, nothing read
+
+
+class _CappedServer:
+    """aiohttp's server with a cap on open connections; everything else passes through."""
+
+    def __init__(self, server: web.Server, max_connections: int) -> None:
+        self._server = server
+        self._max = max_connections
+
+    def __call__(self) -> asyncio.BaseProtocol:
+        if len(self._server.connections) >= self._max:
+            log.warning("connection refused: %d open connections (FFFUSION_HTTP_MAX_CONNECTIONS)", self._max)
+            return _Refused()
+        return self._server()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._server, name)
+
+
+class _CappedRunner(web.AppRunner):
+    def __init__(self, app: web.Application, max_connections: int, **kwargs: Any) -> None:
+        super().__init__(app, **kwargs)
+        self._max_connections = max_connections
+
+    async def _make_server(self) -> web.Server:
+        return cast(web.Server, _CappedServer(await super()._make_server(), self._max_connections))
+
+
 def build_app(
     service: MemeService, settings: Settings, media: MediaStore
 ) -> tuple[web.Application, KakaoSkill | None]:
-    app = web.Application(client_max_size=1 << 20)
+    app = web.Application(client_max_size=1 << 20, middlewares=[body_deadline(settings.http_body_timeout_s)])
     app.router.add_get("/", health_handler(service))
     # one path segment: no directory listing, nothing outside the store's folder
     app.router.add_get("/media/{name}", media_handler(media))
@@ -122,7 +175,10 @@ async def start_web(service: MemeService, settings: Settings) -> WebServer:
     await media.start()
     service.forget_uploads.append(media.forget)  # a deleted person's result images go with them
     app, kakao = build_app(service, settings, media)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    # aiohttp closes a connection that has not sent a request's headers within keepalive_timeout of opening
+    # (or of its previous answer): that is the header read timeout, so slow senders are dropped
+    runner = _CappedRunner(app, settings.http_max_connections, access_log=None, handle_signals=False,
+                           keepalive_timeout=settings.http_header_timeout_s)
     await runner.setup()
     try:
         await web.TCPSite(runner, settings.http_host, settings.http_port).start()
