@@ -84,8 +84,8 @@ def media_handler(media: MediaStore) -> web.Handler:
             raise web.HTTPNotFound()
         headers = {
             "Content-Type": "image/jpeg",
-            # the file never changes under its id; it may be cached until it expires here
-            "Cache-Control": f"public, max-age={int(media.remaining_s(path))}, immutable",
+            # a person's face: no shared cache may keep it, so a deletion takes it off the web at once
+            "Cache-Control": "private, no-store",
             "X-Content-Type-Options": "nosniff",
             "Referrer-Policy": "no-referrer",
         }

@@ -29,6 +29,10 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "delete.yes": {"ko": "모두 지우기", "en": "Delete everything"},
     "delete.no": {"ko": "취소", "en": "Cancel"},
+    "person.deleted": {
+        "ko": "얼굴과 기록을 지워서 이 요청은 취소했어요.",
+        "en": "Your data was deleted, so this request was cancelled.",
+    },
     "delete.done": {"ko": "얼굴과 기록을 모두 지웠어요.", "en": "Your faces and data are deleted."},
     "delete.nothing": {"ko": "지울 정보가 없어요.", "en": "There was nothing to delete."},
     "delete.cancelled": {"ko": "취소했어요. 아무것도 지우지 않았어요.", "en": "Cancelled; nothing was deleted."},

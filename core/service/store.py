@@ -278,12 +278,16 @@ class Store:
         return {r[0] for r in rows}
 
     # platform uploads
-    async def remember_upload(self, platform: str, result_key: str, file_id: str) -> None:
-        await self.db.execute(
-            "INSERT OR REPLACE INTO uploads (platform, result_key, file_id) VALUES (?,?,?)",
-            (platform, result_key, file_id),
+    async def remember_upload(self, platform: str, result_key: str, file_id: str) -> bool:
+        """Record a platform's copy of a result; False (nothing recorded) when the result is gone, i.e. its
+        person was deleted while the copy was being made: the caller deletes that copy."""
+        cursor = await self.db.execute(
+            "INSERT OR REPLACE INTO uploads (platform, result_key, file_id)"
+            " SELECT ?, ?, ? WHERE EXISTS (SELECT 1 FROM results WHERE key=?)",
+            (platform, result_key, file_id, result_key),
         )
         await self.db.commit()
+        return cursor.rowcount > 0
 
     async def uploaded(self, platform: str, result_key: str) -> str | None:
         row = await (

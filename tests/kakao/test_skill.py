@@ -96,7 +96,8 @@ async def test_meme_without_face_is_the_original_with_a_hint(start_bot: StartBot
     assert (await bot.image(answer))[:2] == b"\xff\xd8"
     async with bot.session.head(image_url(answer)) as resp:
         assert resp.status == 200 and resp.headers["Content-Type"] == "image/jpeg"
-        assert "immutable" in resp.headers["Cache-Control"] and "max-age=" in resp.headers["Cache-Control"]
+        # a person's image: no shared cache keeps it past a deletion
+        assert resp.headers["Cache-Control"] == "private, no-store"
 
 
 async def test_setface_meme_and_next(
@@ -319,3 +320,24 @@ async def test_a_callback_url_on_a_host_not_allowed_is_never_contacted(
         await asyncio.sleep(3)
         assert photo_server.callbacks[allowed.rsplit("/", 1)[1]] == []
     assert photo_server.callbacks[callback.rsplit("/", 1)[1]] == []
+
+
+async def test_after_deleteface_the_crop_and_result_urls_answer_404(
+    start_bot: StartBot, photo_server: PhotoServer, photo_a: bytes
+) -> None:
+    """The /setface crop was never recorded, so a delete left it served (as public, immutable)."""
+    bot = await start_bot()
+    photo_server.files["a.jpg"] = photo_a
+    saved = await bot.final("erin", "/setface", params=secure_image(photo_server.url("a.jpg")))
+    first = await bot.final("erin", HUNGRY)
+    second = await bot.final("erin", LAUGH)
+    urls = [image_url(saved), image_url(first), image_url(second)]
+    for url in urls:
+        async with bot.session.get(url) as resp:
+            assert resp.status == 200 and resp.headers["Cache-Control"] == "private, no-store"
+    yes = quick_reply(await bot.final("erin", "/deleteface"), render("delete.yes", "ko"))
+    done = await bot.final("erin", yes["messageText"], extra=yes["extra"])
+    assert text_of(done) == render("kakao.delete.done", "ko")
+    for url in urls:
+        async with bot.session.get(url) as resp:
+            assert resp.status == 404, url
