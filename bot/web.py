@@ -16,7 +16,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from adapters.kakao.skill import KakaoConfig, KakaoSkill
-from adapters.web.routes import MIN_STUDIO_TOKEN, WebPages
+from adapters.web.routes import BODY_DEADLINE, MIN_STUDIO_TOKEN, WebPages
 from bot.config import Settings
 from core.errors import ConfigError
 from core.service.media import SUFFIX, MediaStore
@@ -109,11 +109,15 @@ def media_handler(media: MediaStore) -> web.Handler:
 
 def body_deadline(timeout_s: float) -> Middleware:
     """A request body must arrive whole within timeout_s (HTTP 408 otherwise): a client that trickles it
-    cannot hold a handler open. The body is read here once; handlers get it from the request's cache."""
+    cannot hold a handler open. The body is read here once; handlers get it from the request's cache, except
+    multipart uploads, which their handler streams by the deadline set here."""
 
     @web.middleware
     async def read_in_time(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.body_exists:
+        if request.content_type.startswith("multipart/"):
+            # uploads are read as a stream by their handler (under their own size limit), by this deadline
+            request[BODY_DEADLINE] = asyncio.get_running_loop().time() + timeout_s
+        elif request.body_exists:
             try:
                 await asyncio.wait_for(request.read(), timeout_s)
             except TimeoutError:
