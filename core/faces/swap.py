@@ -341,13 +341,21 @@ def _keep_target_expression(mask: np.ndarray, target: np.ndarray, source: np.nda
 
 
 def _drop_occlusions(mask: np.ndarray, target: np.ndarray, source_lab: np.ndarray, meme_lab: np.ndarray) -> None:
-    """Hair, hands or glasses frames on the cheeks and temples, in either picture, are not skin: there the
-    meme keeps its own pixels. Skin is told by its distance from the cheeks' median colour (LAB)."""
+    """drop_occlusions for 68 points: the band outside the brows-to-mouth hull, skin sampled on the cheeks."""
     inner = np.zeros_like(mask)
     cv2.fillConvexPoly(inner, cv2.convexHull(np.round(target[17:68]).astype(np.int32)), 255)
-    band = (mask > 0) & (inner == 0)
     reference = np.zeros_like(mask)
     cv2.fillConvexPoly(reference, cv2.convexHull(np.round(target[CHEEKS]).astype(np.int32)), 255)
+    drop_occlusions(mask, inner, reference, source_lab, meme_lab)
+
+
+def drop_occlusions(
+    mask: np.ndarray, inner: np.ndarray, reference: np.ndarray, source_lab: np.ndarray, meme_lab: np.ndarray
+) -> None:
+    """Hair, hands or glasses frames on the forehead, cheeks and temples (the mask outside `inner`), in either
+    picture, are not skin: there the meme keeps its own pixels. Skin is told by its distance from the median
+    colour (LAB) of the `reference` area (the cheeks)."""
+    band = (mask > 0) & (inner == 0)
     reference = (reference > 0) & (mask > 0)
     if not band.any() or reference.sum() < 16:
         return
