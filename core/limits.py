@@ -16,3 +16,6 @@ class Limits:
     max_faces_per_person: int = 5
     rate_per_minute: int = 20
     queue_length: int = 32
+    #: how far the meme's face shape moves toward the person's in the mesh swap (0 = the meme's, 1 = the
+    #: person's; bench/swap.py measured the default)
+    face_shape: float = 0.7

@@ -15,7 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-MODELS = Path(__file__).resolve().parent / "faces" / "models"
+MODELS = Path(__file__).resolve().parent / "models"
 MESH_SIZE = 192
 #: the square the mesh sees, as a multiple of the landmarks' extent (MediaPipe uses 1.5)
 _MESH_SCALE = 1.5
@@ -35,6 +35,7 @@ class Topology:
     right_eye: np.ndarray
     left_brow: np.ndarray
     right_brow: np.ndarray
+    mirror: np.ndarray  # each point's mirror image's index
 
 
 @functools.cache
@@ -43,7 +44,7 @@ def topology() -> Topology:
         return Topology(
             triangles=parts["triangles"], face_oval=parts["face_oval"], outer_lips=parts["outer_lips"],
             inner_lips=parts["inner_lips"], left_eye=parts["image_left_eye"], right_eye=parts["image_right_eye"],
-            left_brow=parts["image_left_brow"], right_brow=parts["image_right_brow"],
+            left_brow=parts["image_left_brow"], right_brow=parts["image_right_brow"], mirror=parts["mirror"],
         )
 
 

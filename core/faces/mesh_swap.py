@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from core import swap as classical
-from core.face_mesh import topology
+from core.faces import swap as classical
+from core.faces.mesh import topology
 
 #: default share of the way the meme's face shape moves toward the person's (0 keeps the meme's outline,
 #: 1 takes the person's); bench/swap.py measures the choice
@@ -80,17 +80,9 @@ def yaw(mesh: np.ndarray) -> float:
 
 def mirror(source: MeshSource) -> MeshSource:
     width = source.crop.shape[1]
-    flipped = source.mesh[topology_mirror()].copy()
+    flipped = source.mesh[topology().mirror].copy()
     flipped[:, 0] = width - 1 - flipped[:, 0]
     return MeshSource(source.crop[:, ::-1].copy(), source.coverage[:, ::-1].copy(), flipped, source.greyscale)
-
-
-@functools.cache
-def topology_mirror() -> np.ndarray:
-    from core.face_mesh import MODELS
-
-    with np.load(MODELS / "face_mesh_topology.npz") as parts:
-        return parts["mirror"]
 
 
 def fit_similarity_3d(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
