@@ -29,7 +29,7 @@ SHAPE = 0.7
 #: mirror the person when that brings the head turn this many degrees closer to the meme's
 MIRROR_GAIN = 7.0
 #: larger head-turn gaps (degrees) leave too much of the meme's face unpainted or stretched
-MAX_YAW_GAP = 40.0
+MAX_YAW_GAP = 30.0
 #: skip when this share of the meme's visible face needs texture the person's photo does not show
 MAX_HIDDEN_SHARE = 0.08
 #: faces are worked on at most at this eye distance (px): the person's crop has 80
