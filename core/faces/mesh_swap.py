@@ -39,6 +39,12 @@ MIN_TARGET_EYES_PX = 8.0
 #: grain added to it
 _SHARPNESS_SLACK = 1.15
 _BLUR_STEPS = (0.4, 0.6, 0.8, 1.1, 1.5, 2.0, 2.6)
+#: skin test limits (robust z-scores: any LAB channel, darker) over the wide skin sample (core.faces.swap)
+_SKIN_LIMITS = (2.5, 1.2)
+#: (outer corner, inner corner, upper lid, lower lid) of the image-left and image-right eye
+_EYE_LIDS = ((33, 133, 159, 145), (263, 362, 386, 374))
+#: how much less open the person's eye may be than the meme's and still be stretched into it
+_EYE_GAP = 0.08
 
 
 @dataclass(frozen=True)
@@ -50,13 +56,30 @@ class MeshSource:
 
 
 @functools.cache
-def _triangles() -> np.ndarray:
-    """The mesh's triangles plus fans over the eye openings (the mesh leaves them open; the mouth stays open
-    so the meme keeps its inner mouth)."""
+def _eye_fans() -> tuple[np.ndarray, np.ndarray]:
+    """Triangles over each eye opening (image-left, image-right): the mesh leaves the eyes open, like the
+    mouth, whose inside the meme keeps."""
     topo = topology()
-    fans = [np.array([[eye[0], eye[i], eye[i + 1]] for i in range(1, len(eye) - 1)])
-            for eye in (topo.left_eye, topo.right_eye)]
-    return np.vstack([topo.triangles, *fans]).astype(np.int32)
+    return tuple(np.array([[eye[0], eye[i], eye[i + 1]] for i in range(1, len(eye) - 1)], np.int32)
+                 for eye in (topo.left_eye, topo.right_eye))
+
+
+def eye_openness(mesh: np.ndarray) -> tuple[float, float]:
+    """Lid gap over eye width for the image-left and image-right eye (~0.3 open, < 0.15 shut)."""
+    result = []
+    for outer, inner, upper, lower in _EYE_LIDS:
+        width = float(np.linalg.norm(mesh[outer, :2] - mesh[inner, :2]))
+        result.append(float(np.linalg.norm(mesh[upper, :2] - mesh[lower, :2])) / width if width else 0.0)
+    return result[0], result[1]
+
+
+def _triangles(target: np.ndarray, source: np.ndarray) -> np.ndarray:
+    """The mesh's triangles, plus each eye's opening when the person's eye is about as open as the meme's
+    or more (squeezed shut, it still reads as an eye; a shut eye stretched open smears): otherwise the meme
+    keeps its eyeball inside the person's lids."""
+    fans = [fan for fan, meme, person in zip(_eye_fans(), eye_openness(target), eye_openness(source), strict=True)
+            if person >= meme - _EYE_GAP]
+    return np.vstack([topology().triangles, *fans]).astype(np.int32)
 
 
 @functools.cache
@@ -156,7 +179,7 @@ def _render(
         crop = cv2.resize(crop, None, fx=ratio, fy=ratio, interpolation=cv2.INTER_AREA)
         coverage = cv2.resize(coverage, None, fx=ratio, fy=ratio, interpolation=cv2.INTER_AREA)
         src = src * np.float32(ratio)
-    triangles = _triangles()
+    triangles = _triangles(dst, src)
     dst_area = classical._signed_areas(dst, triangles)
     src_area = classical._signed_areas(src, triangles)
     # triangles turn one way on a face toward the camera (tools/convert_face_mesh.py): the other way = hidden
@@ -176,20 +199,31 @@ def _render(
     mask[mask > 0] = 255
     src_lab = cv2.cvtColor(warped[:, :, :3].astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
     dst_lab = cv2.cvtColor(roi.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
-    topo = topology()
-    reference = np.zeros_like(mask)
-    for cheek in ((50, 101, 36, 205, 187, 123), (280, 330, 266, 425, 411, 352)):
-        cv2.fillConvexPoly(reference, np.round(dst[list(cheek)]).astype(np.int32), 255)
-    inner = np.zeros_like(mask)
-    features = np.concatenate([topo.left_eye, topo.right_eye, topo.left_brow, topo.right_brow, topo.outer_lips])
-    cv2.fillConvexPoly(inner, cv2.convexHull(np.round(dst[features]).astype(np.int32)), 255)
-    classical.drop_occlusions(mask, inner, reference, src_lab, dst_lab)
+    inner, features = _feature_masks(dst, mask.shape, target_eyes)
+    # skin is sampled over the whole face but the eyes, brows and lips: a wide sample tolerates shading
+    reference = (mask > 0) & (features == 0)
+    classical.drop_occlusions(mask, inner, reference.astype(np.uint8), src_lab, dst_lab, *_SKIN_LIMITS)
     inside = mask > 127
     if inside.sum() < 16:
         return "swap.target_too_small"
     coloured = classical.match_colour(src_lab, dst_lab, inside, source.greyscale, target_eyes)
     coloured = match_texture(coloured, roi.astype(np.float32), inside)
     return coloured, classical.feathered(mask, feather)
+
+
+def _feature_masks(points: np.ndarray, shape: tuple[int, ...], eyes: float) -> tuple[np.ndarray, np.ndarray]:
+    """The hull of the eyes, brows and lips (the occlusion test looks outside it), and those features
+    themselves, grown a little."""
+    topo = topology()
+    features = np.zeros(shape, np.uint8)
+    for part in (topo.left_eye, topo.right_eye, topo.outer_lips, topo.left_brow, topo.right_brow):
+        cv2.fillConvexPoly(features, cv2.convexHull(np.round(points[part]).astype(np.int32)), 255)
+    size = max(1, round(0.12 * eyes))
+    features = cv2.dilate(features, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * size + 1, 2 * size + 1)))
+    parts = np.concatenate([topo.left_eye, topo.right_eye, topo.left_brow, topo.right_brow, topo.outer_lips])
+    inner = np.zeros(shape, np.uint8)
+    cv2.fillConvexPoly(inner, cv2.convexHull(np.round(points[parts]).astype(np.int32)), 255)
+    return inner, features
 
 
 def _detail(rgb: np.ndarray, inside: np.ndarray) -> float:

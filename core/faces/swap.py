@@ -350,7 +350,8 @@ def _drop_occlusions(mask: np.ndarray, target: np.ndarray, source_lab: np.ndarra
 
 
 def drop_occlusions(
-    mask: np.ndarray, inner: np.ndarray, reference: np.ndarray, source_lab: np.ndarray, meme_lab: np.ndarray
+    mask: np.ndarray, inner: np.ndarray, reference: np.ndarray, source_lab: np.ndarray, meme_lab: np.ndarray,
+    distance_limit: float = _SKIN_DISTANCE, darker_limit: float = _SKIN_DARKER,
 ) -> None:
     """Hair, hands or glasses frames on the forehead, cheeks and temples (the mask outside `inner`), in either
     picture, are not skin: there the meme keeps its own pixels. Skin is told by its distance from the median
@@ -369,7 +370,7 @@ def drop_occlusions(
         distance = (np.abs(pixels - median) / spread).max(axis=1)
         # hair is mostly darker than skin: a smaller step darker counts too
         darker = (median[0] - pixels[:, 0]) / spread[0]
-        hits |= (distance > _SKIN_DISTANCE) | (darker > _SKIN_DARKER)
+        hits |= (distance > distance_limit) | (darker > darker_limit)
     occluded[band] = hits
     # Only what reaches the outline is an occlusion; blobs inside the face are shading or freckles.
     rim = (mask > 0) & (cv2.erode(mask, _KERNEL3, iterations=2) == 0)
