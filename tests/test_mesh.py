@@ -110,6 +110,22 @@ def test_a_record_from_the_68_point_engine_is_reanalysed(engine: MeshEngine, peo
     assert identity_distance(fx.astronaut(), face_window(outcome.image, people["ross"])) < 0.6
 
 
+def test_workers_reanalyse_an_old_record_once(engine: MeshEngine, tmp_path) -> None:
+    from collections import OrderedDict
+
+    from core.service import worker
+
+    state = worker._State(worker.WorkerConfig(tmp_path, tmp_path, upgraded_records=1), None, engine, None,
+                          OrderedDict())
+    old = DlibEngine().make_source(fx.astronaut())[0].to_bytes()
+    first = worker._source(state, old)
+    assert first.landmarks.shape == (468, 3)
+    assert worker._source(state, old) is first  # kept, not re-analysed again
+    current = engine.make_source(fx.tom_hanks())[0]
+    assert worker._source(state, current.to_bytes()).engine_key == engine.key
+    assert len(state.upgraded) == 1  # records of this engine are not kept
+
+
 # --- the swap -----------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("source_name", "target_name"), [

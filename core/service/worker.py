@@ -3,6 +3,7 @@ arguments (meme id, face record, options), so they can move to a distributed poo
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import sqlite3
@@ -38,6 +39,7 @@ class WorkerConfig:
     models_dir: Path | None = None
     limits: Limits = field(default_factory=Limits)
     decoded_memes: int = 64  # decoded meme images each worker keeps
+    upgraded_records: int = 256  # face records from an older engine each worker keeps re-analysed
     #: the service's SQLite file, read for what people kept or skipped; None = no learning from use
     feedback_db: Path | None = None
     feedback_votes: int = 20_000  # the newest votes that count
@@ -50,6 +52,8 @@ class _State:
     engine: FaceEngine
     prepared: PreparedCatalog
     images: OrderedDict[str, np.ndarray]
+    #: records made by another engine (people registered before an engine change), re-analysed once each
+    upgraded: OrderedDict[bytes, SourceFace] = field(default_factory=OrderedDict)
     feedback_generation: int = -1  # none loaded yet: the first rank loads what the store holds
 
 
@@ -146,11 +150,26 @@ def render(s: _State, meme_id: str, source: SourceFace | None, target: str | int
     return s.engine.swap(meme_image(s, meme_id), chosen, s.engine.own_source(source))
 
 
+def _source(s: _State, record: bytes) -> SourceFace:
+    """The person's record as this worker's engine needs it; an old engine's record is re-analysed on its first
+    use and kept (by content), so nobody has to register again and it costs once."""
+    source = SourceFace.from_bytes(record)
+    if source.engine_key == s.engine.key:
+        return source
+    digest = hashlib.sha256(record).digest()
+    if digest not in s.upgraded:
+        s.upgraded[digest] = s.engine.own_source(source)
+        while len(s.upgraded) > s.config.upgraded_records:
+            s.upgraded.popitem(last=False)
+    s.upgraded.move_to_end(digest)
+    return s.upgraded[digest]
+
+
 def job_render(meme_id: str, record: bytes | None, target: str = "default") -> tuple[bytes, bool, tuple[str, ...]]:
     """The meme as JPEG with the face swapped in (the original when there is no face), whether a face was
     swapped, and notices (message keys) about faces left as they were."""
     s = state()
-    outcome = render(s, meme_id, SourceFace.from_bytes(record) if record else None, target)
+    outcome = render(s, meme_id, _source(s, record) if record else None, target)
     if outcome is None:
         return _encode(s, meme_image(s, meme_id)), False, ()
     return _encode(s, outcome.image), bool(outcome.swapped), outcome.notices
