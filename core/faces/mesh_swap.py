@@ -38,7 +38,7 @@ MIN_TARGET_EYES_PX = 8.0
 #: sharpness ratio (person / meme, fine detail in the face) past which the person's face is softened, or
 #: grain added to it
 _SHARPNESS_SLACK = 1.15
-_BLUR_STEPS = (0.4, 0.6, 0.8, 1.1, 1.5, 2.0, 2.6)
+_BLUR_STEPS = (0.5, 0.8, 1.2, 1.8, 2.6)
 #: skin test limits (robust z-scores: any LAB channel, darker) over the wide skin sample (core.faces.swap)
 _SKIN_LIMITS = (2.5, 1.2)
 #: (outer corner, inner corner, upper lid, lower lid) of the image-left and image-right eye
@@ -227,10 +227,10 @@ def _feature_masks(points: np.ndarray, shape: tuple[int, ...], eyes: float) -> t
 
 
 def _detail(rgb: np.ndarray, inside: np.ndarray) -> float:
-    """Robust size of the finest detail (and noise) in the face: median |grey - its 1 px blur|."""
-    grey = rgb.mean(axis=2) if rgb.ndim == 3 else rgb
+    """Size of the finest detail (and noise) in the face: mean |grey - its 1 px blur|."""
+    grey = rgb.mean(axis=2)
     fine = grey - cv2.GaussianBlur(grey, (0, 0), 1.0)
-    return float(np.median(np.abs(fine[inside]))) + 1e-3
+    return float(np.abs(fine[inside]).mean()) + 1e-3
 
 
 def match_texture(face: np.ndarray, meme: np.ndarray, inside: np.ndarray) -> np.ndarray:
@@ -243,8 +243,8 @@ def match_texture(face: np.ndarray, meme: np.ndarray, inside: np.ndarray) -> np.
                 break
         return softened
     if meme_detail > face_detail * _SHARPNESS_SLACK:
-        # the median |fine detail| of Gaussian grain is about 0.55 of its sigma after the 1 px blur's share
-        extra = np.sqrt(meme_detail**2 - face_detail**2) / 0.55
+        # the mean |fine detail| of Gaussian grain is about 0.45 of its sigma after the 1 px blur's share
+        extra = np.sqrt(meme_detail**2 - face_detail**2) / 0.45
         rng = np.random.default_rng(int(inside.sum()))
         grain = rng.normal(0.0, extra, face.shape[:2]).astype(np.float32)
         return np.clip(face + grain[:, :, None], 0, 255)
