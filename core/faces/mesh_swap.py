@@ -1,7 +1,8 @@
 """The mesh swap: the person's face, forehead included, warped over the meme's face with 468 3-D landmarks.
 
 - Shape: the person's mesh is turned to the meme's head pose in 3-D (a similarity fit of all points), and the
-  meme's outline, nose, eyes and brows move `shape` of the way toward the person's proportions; eyes and mouth
+  meme's outline, nose, eyes and brows move `shape` (Limits.face_shape) of the way toward the person's
+  proportions; eyes and mouth
   move whole, so they keep the meme's expression while the person's eyes and lips are warped into it.
 - The meme keeps its inner mouth (teeth, an open mouth): the mesh has a hole there.
 - Pose: triangles hidden by the meme's head turn are drawn behind the visible ones; triangles the person's
@@ -23,9 +24,6 @@ import numpy as np
 from core.faces import swap as classical
 from core.faces.mesh import topology
 
-#: default share of the way the meme's face shape moves toward the person's (0 keeps the meme's outline,
-#: 1 takes the person's); bench/swap.py measures the choice
-SHAPE = 0.7
 #: mirror the person when that brings the head turn this many degrees closer to the meme's
 MIRROR_GAIN = 7.0
 #: larger head-turn gaps (degrees) leave too much of the meme's face unpainted or stretched
@@ -131,7 +129,7 @@ def shaped_target(target: np.ndarray, source: np.ndarray, shape: float) -> np.nd
     return (target[:, :2] + shift).astype(np.float32)
 
 
-def paste_face(image: np.ndarray, target: np.ndarray, source: MeshSource, shape: float = SHAPE) -> str | None:
+def paste_face(image: np.ndarray, target: np.ndarray, source: MeshSource, shape: float) -> str | None:
     """Swap the source onto the face with mesh `target` (468, 3), in place. Returns a skip reason or None."""
     target_eyes = eye_distance(target)
     if target_eyes < MIN_TARGET_EYES_PX:
