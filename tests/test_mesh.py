@@ -133,7 +133,7 @@ def test_workers_reanalyse_an_old_record_once(engine: MeshEngine, tmp_path) -> N
 # --- the swap -----------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("source_name", "target_name"), [
-    ("astronaut", "ross"), ("astronaut", "phoebe"), ("rachel", "ross"), ("chandler", "phoebe"),
+    ("astronaut", "phoebe"), ("rachel", "phoebe"), ("phoebe", "chandler"), ("chandler", "phoebe"),
 ])
 def test_the_result_looks_like_the_person(
     engine: MeshEngine, people: dict[str, DetectedFace], source_name: str, target_name: str

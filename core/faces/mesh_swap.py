@@ -37,8 +37,10 @@ MIN_TARGET_EYES_PX = 8.0
 #: grain added to it
 _SHARPNESS_SLACK = 1.15
 _BLUR_STEPS = (0.5, 0.8, 1.2, 1.8, 2.6)
-#: skin test limits (robust z-scores: any LAB channel, darker) over the wide skin sample (core.faces.swap)
-_SKIN_LIMITS = (2.5, 1.2)
+#: skin test limits (robust z-scores over the wide skin sample: any LAB channel, darker; core.faces.swap) for
+#: the person's photo (strict: a fringe left on the forehead shows as a brown smudge) and for the meme
+_SOURCE_SKIN_LIMITS = (2.2, 0.9)
+_MEME_SKIN_LIMITS = (2.5, 1.2)
 #: (outer corner, inner corner, upper lid, lower lid) of the image-left and image-right eye
 _EYE_LIDS = ((33, 133, 159, 145), (263, 362, 386, 374))
 #: how much less open the person's eye may be than the meme's and still be stretched into it
@@ -200,7 +202,8 @@ def _render(
     inner, features = _feature_masks(dst, mask.shape, target_eyes)
     # skin is sampled over the whole face but the eyes, brows and lips: a wide sample tolerates shading
     reference = (mask > 0) & (features == 0)
-    classical.drop_occlusions(mask, inner, reference.astype(np.uint8), src_lab, dst_lab, *_SKIN_LIMITS)
+    classical.drop_occlusions(mask, inner, reference.astype(np.uint8), src_lab, dst_lab, _SOURCE_SKIN_LIMITS,
+                               _MEME_SKIN_LIMITS)
     inside = mask > 127
     if inside.sum() < 16:
         return "swap.target_too_small"

@@ -354,7 +354,8 @@ def _drop_occlusions(mask: np.ndarray, target: np.ndarray, source_lab: np.ndarra
 
 def drop_occlusions(
     mask: np.ndarray, inner: np.ndarray, reference: np.ndarray, source_lab: np.ndarray, meme_lab: np.ndarray,
-    distance_limit: float = _SKIN_DISTANCE, darker_limit: float = _SKIN_DARKER,
+    source_limits: tuple[float, float] = (_SKIN_DISTANCE, _SKIN_DARKER),
+    meme_limits: tuple[float, float] = (_SKIN_DISTANCE, _SKIN_DARKER),
 ) -> None:
     """Hair, hands or glasses frames on the forehead, cheeks and temples (the mask outside `inner`), in either
     picture, are not skin: there the meme keeps its own pixels. Skin is told by its distance from the median
@@ -366,7 +367,7 @@ def drop_occlusions(
     occluded = np.zeros(mask.shape, bool)
     hits = np.zeros(int(band.sum()), bool)
     step = max(1, int(reference.sum()) // _SKIN_SAMPLE)
-    for lab in (source_lab, meme_lab):
+    for lab, (distance_limit, darker_limit) in ((source_lab, source_limits), (meme_lab, meme_limits)):
         ref = lab[reference][::step]
         median = np.median(ref, axis=0)
         spread = np.maximum(1.4826 * np.median(np.abs(ref - median), axis=0), _SKIN_SPREAD_FLOOR)
