@@ -288,7 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
     swap.add_argument("-o", "--output", type=Path, required=True, help="output file: .jpg, .png or .webp")
     swap.add_argument("--target", default="default",
                       help="which meme faces: default (the largest), all, largest or a number (0 = largest)")
-    swap.add_argument("--backend", choices=("auto", "dlib", "insightface"), help="face engine (face_backend)")
+    swap.add_argument("--backend", choices=("auto", "mesh", "dlib", "insightface"), help="face engine (face_backend)")
     swap.add_argument("--models", type=Path, help="insightface models folder (models_dir)")
     swap.set_defaults(func=cmd_swap)
 

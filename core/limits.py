@@ -22,3 +22,9 @@ class Limits:
     queue_length: int = 32
     # a job (rank, render, register) not answered by then fails with a message and its worker is replaced
     job_timeout_s: float = 20.0
+    #: how far the meme's face shape moves toward the person's in the mesh swap (0 = the meme's, 1 = the
+    #: person's). Chosen on bench/swap.py's 5 pairs with the astronaut or Tom Hanks as the person, by how many
+    #: count as them (dlib < 0.6: 4 / 4 / 5 / 4 at 0 / 0.4 / 0.7 / 1; mean distance 0.519 / 0.513 / 0.516 /
+    #: 0.537); the 10 pairs of the t1 people were held out (7 / 8 / 9 / 7). Measured before the stricter skin
+    #: test on the person's photo (core/faces/mesh_swap.py), which moved every figure a little toward the meme
+    face_shape: float = 0.7
