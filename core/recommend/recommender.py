@@ -69,6 +69,14 @@ class Recommender:
     def __len__(self) -> int:
         return len(self.catalog.memes)
 
+    def text_vectors(self) -> np.ndarray:
+        """Every matched text's vector, meme by meme: its caption, examples, then the embedder's views."""
+        return self._matrix
+
+    def text_owner(self) -> np.ndarray:
+        """For each row of text_vectors(), the position of its meme in the catalog."""
+        return np.repeat(np.arange(len(self._starts)), np.diff(self._starts, append=self.text_count))
+
     def scores(self, sentence: str) -> np.ndarray:
         """Each meme's score (its best cosine over its texts) for an already validated sentence."""
         query = self.embedder.embed([sentence])[0]
