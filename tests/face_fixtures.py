@@ -75,7 +75,7 @@ def encode(rgb: np.ndarray, fmt: str = "PNG", **params: object) -> bytes:
     return out.getvalue()
 
 
-# --- tiny stand-ins for insightface's models (DESIGN.md: model_zoo routes a model by its ONNX signature) ---
+# --- tiny stand-ins for insightface's models (docs/DESIGN.md, "Traps": model_zoo routes by ONNX signature) ---
 
 def _onnx_model(nodes: list, inputs: list, outputs: list, initializers: list) -> bytes:
     from onnx import helper

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from core.catalog.cache import DiskCache
@@ -10,7 +11,7 @@ from core.errors import ConfigError, InputError
 from core.limits import Limits
 from core.recommend.embedders import E5Embedder
 from core.recommend.load import load_embedder
-from core.recommend.recommender import Recommender
+from core.recommend.recommender import Recommender, top_indices
 from core.text import clean_sentence
 
 
@@ -104,3 +105,13 @@ def test_bad_sentences_are_refused(text: str, key: str) -> None:
 
 def test_sentences_are_tidied() -> None:
     assert clean_sentence("  ㅋㅋㅋ   웃겨 \n", Limits()) == "ㅋㅋㅋ 웃겨"
+
+
+def test_ties_rank_in_catalog_order_whatever_the_cut() -> None:
+    scores = np.array([0.5, 0.9, 0.5, 0.7, 0.5, 0.9], np.float32)
+    assert top_indices(scores, 6).tolist() == [1, 5, 3, 0, 2, 4]
+    assert top_indices(scores, 4).tolist() == [1, 5, 3, 0]  # the cut falls inside a tie: the earliest wins
+    assert top_indices(scores, 1).tolist() == [1]
+    assert top_indices(scores, 0).tolist() == [] and top_indices(scores, 99).tolist() == [1, 5, 3, 0, 2, 4]
+    big = np.zeros(10_000, np.float32)
+    assert top_indices(big, 3).tolist() == [0, 1, 2]

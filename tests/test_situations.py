@@ -9,7 +9,8 @@ import pytest
 
 from core.catalog.catalog import Catalog, Meme
 from core.errors import ConfigError
-from core.recommend.embedders import E5Embedder
+from core.recommend import situations as situations_module
+from core.recommend.embedders import VECTOR_ATOL, E5Embedder, agrees
 from core.recommend.load import load_embedder
 from core.recommend.recommender import Recommender
 from core.recommend.situations import DEFAULT_BANK, DEFAULT_VECTORS, ChatEmbedder, _read_vectors, load_bank
@@ -41,15 +42,36 @@ def test_shipped_bank_vectors_match_the_bundled_model(chat: ChatEmbedder) -> Non
     assert stored is not None, "run: python -m bench.build_situation_vectors"
     fresh = chat.embed_bank()
     for got, want in zip(stored, fresh, strict=True):
-        assert got.shape == want.shape and np.allclose(got, want, atol=1e-5)
+        assert agrees(got, want)  # within what differs between CPUs, not bit for bit
     assert _read_vectors(DEFAULT_VECTORS, chat.bank_key + "-other") is None
+
+
+def test_shipped_vectors_that_do_not_hold_on_this_machine_are_recomputed(
+    e5: E5Embedder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    chat = ChatEmbedder(e5)
+    lines, situations = _read_vectors(DEFAULT_VECTORS, chat.bank_key) or chat.embed_bank()
+    # Another machine's file, off by more than CPUs differ: it must not be used as it is.
+    skewed = tmp_path / "situations.npz"
+    np.savez(skewed, key=np.array(chat.bank_key), lines=lines + 4 * VECTOR_ATOL, situations=situations)
+    monkeypatch.setattr(situations_module, "DEFAULT_VECTORS", skewed)
+    with caplog.at_level("WARNING"):
+        used, _ = ChatEmbedder(e5)._load_bank_vectors()
+    assert "does not match" in caplog.text
+    assert agrees(used, chat.embed_bank()[0]) and not agrees(used, lines + 4 * VECTOR_ATOL)
+    # Off by less than CPUs differ: used as shipped, with nothing recomputed.
+    close = tmp_path / "close.npz"
+    np.savez(close, key=np.array(chat.bank_key), lines=lines + VECTOR_ATOL / 4, situations=situations)
+    monkeypatch.setattr(situations_module, "DEFAULT_VECTORS", close)
+    used, _ = ChatEmbedder(e5)._load_bank_vectors()
+    assert np.array_equal(used, (lines + VECTOR_ATOL / 4).astype(np.float32))
 
 
 def test_vectors_are_normalised_and_deterministic(chat: ChatEmbedder) -> None:
     vectors = chat.embed(["아 진심 개빡치네 ㅋㅋㅋ", "오늘 영하 10도래 얼어 죽겠다"])
     assert vectors.shape == (2, chat.dim) and vectors.dtype == np.float32
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
-    assert np.allclose(chat.embed(["아 진심 개빡치네 ㅋㅋㅋ"])[0], vectors[0], atol=1e-6)
+    assert agrees(chat.embed(["아 진심 개빡치네 ㅋㅋㅋ"])[0], vectors[0])  # alone or batched, up to CPU noise
     assert chat.embed([]).shape == (0, chat.dim)
 
 

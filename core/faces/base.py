@@ -1,6 +1,6 @@
 """Faces: detection, a registered person's face, and swapping it onto a meme, behind one engine interface.
 
-Two backends (DESIGN.md "Faces"):
+Two backends (docs/DESIGN.md, "Engines"):
 - "dlib" (default, models ship in PyPI packages): HOG detector, 68 landmarks, 128-d identity, classical swap
   (core.faces.swap).
 - "insightface": buffalo_l analysis + inswapper_128.onnx from a models folder the operator fills.

@@ -1,4 +1,6 @@
-"""The bundled face engine: dlib-bin + face-recognition-models (no `face_recognition` package, see DESIGN.md)."""
+"""The bundled face engine: dlib-bin + face-recognition-models.
+
+Not the `face_recognition` package (docs/DESIGN.md, "Engines")."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The insightface engine: buffalo_l analysis + inswapper_128.onnx from the operator's models folder.
 
-Layout (DESIGN.md): `<models>/buffalo_l/*.onnx` and `<models>/inswapper_128.onnx` at the root. The swapper
-must not sit inside buffalo_l: FaceAnalysis loads every .onnx there and fails on it ('taskname'). Files are
+Layout (docs/DESIGN.md, "Engines"): `<models>/buffalo_l/*.onnx` and `<models>/inswapper_128.onnx` at the root.
+The swapper must not sit inside buffalo_l: FaceAnalysis loads every .onnx there and fails on it ('taskname'). Files are
 checked before anything loads, and FaceAnalysis is given the folder itself, so it never downloads.
 """
 

