@@ -1,4 +1,4 @@
-"""The chat bank (bench/data/chat_bank.jsonl) and the other training texts of the recommender's head.
+"""The chat bank (data/chat_bank.jsonl) and the other training texts of the recommender's head.
 
 The bank was written for this project by two writers, independently of every evaluation set: several hundred
 everyday situations, each a plain meme-style description ("...하고 있다."), one or two alternative descriptions
@@ -16,8 +16,9 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-DATA = Path(__file__).resolve().parent / "data"
-BANK = DATA / "chat_bank.jsonl"
+from core.recommend.situations import CHAT_BANK
+
+BANK = CHAT_BANK
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 HOLDOUT_FRACTION = 0.2
 SPLIT_SEED = 14
@@ -37,7 +38,8 @@ def load_bank(path: Path = BANK) -> list[Situation]:
     for line in path.read_text(encoding="utf-8").splitlines():
         if line.strip():
             raw = json.loads(line)
-            situations.append(Situation(raw["situation"], raw["domain"], raw["description"], tuple(raw["alt"]), tuple(raw["lines"])))
+            fields = (raw["situation"], raw["domain"], raw["description"], tuple(raw["alt"]), tuple(raw["lines"]))
+            situations.append(Situation(*fields))
     return situations
 
 

@@ -9,8 +9,8 @@ that its load time and peak RSS are its own. The meme sets:
   more casual sentences for the same 60 captions, written from the captions alone);
 - held-out situations: the chat bank's situations that the head was not trained on (bench/chatbank.py splits
   by whole situations), their descriptions as captions and their chat lines as queries. Configurations with a
-  head use bench/out/head_holdout.npz here, trained with the shipped settings on the other situations
-  (`python -m bench.train_head --holdout` writes it);
+  head use bench/out/head_holdout.npz here, trained with the shipped settings on the other situations, and
+  expand towards those other situations only (`python -m bench.train_head --holdout` writes both);
 - new memes (bench/data/new_memes.jsonl): 48 captions of new situations with three casual sentences each,
   written for this project by a writer who never saw the chat bank; used for reporting only.
 """
@@ -18,7 +18,6 @@ that its load time and peak RSS are its own. The meme sets:
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import subprocess
 import sys
@@ -29,27 +28,28 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import spearmanr
 
-from bench.chatbank import load_bank, split
+from bench.chatbank import SHARED, load_bank, split
+from bench.chatbank import korsts as korsts_pairs
 from bench.common import median, peak_rss_mb
-from bench.train_head import HOLDOUT_HEAD
+from bench.train_head import HOLDOUT_BANK, HOLDOUT_HEAD
 from core.catalog.cache import DiskCache, content_key
 from core.catalog.catalog import Catalog, Meme, load_captions
 from core.recommend.embedders import Embedder
 from core.recommend.load import BUNDLED, load_embedder
-from core.recommend.recommender import Recommender, meme_texts
+from core.recommend.recommender import Recommender, embed_cached, meme_texts
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DEFAULT_DATA = SHARED
 EXTRA_QUERIES = Path(__file__).resolve().parent / "data" / "casual_extra.jsonl"
 NEW_MEMES = Path(__file__).resolve().parent / "data" / "new_memes.jsonl"
+BENCH_CACHE = Path(__file__).resolve().parents[1] / ".fffusion-cache" / "bench"
 
 
-def korsts(embedder: Embedder, path: Path) -> float:
-    with path.open(encoding="utf-8") as fh:
-        rows = [r for r in csv.reader(fh, delimiter="\t", quoting=csv.QUOTE_NONE)][1:]
-    gold = np.array([float(r[4]) for r in rows])
-    a = embedder.embed([r[5] for r in rows])
-    b = embedder.embed([r[6] for r in rows])
-    return 100 * float(spearmanr((a * b).sum(1), gold).statistic)
+def korsts(embedder: Embedder, data: Path, cache: DiskCache) -> float:
+    """KorSTS test Spearman x100; the sentences' vectors are cached per configuration, so reruns are quick."""
+    rows = korsts_pairs("test", data)
+    a = embed_cached(embedder, [r[0] for r in rows], cache)[0]
+    b = embed_cached(embedder, [r[1] for r in rows], cache)[0]
+    return 100 * float(spearmanr((a * b).sum(1), [r[2] for r in rows]).statistic)
 
 
 def topk(recommender: Recommender, lines: list[dict]) -> tuple[float, float, float]:
@@ -144,7 +144,9 @@ def main() -> None:
     recommender = Recommender(load_captions(args.data / "recommend" / "captions.txt"), embedder)
     print(f"model: {embedder.key}  (load {load_s:.2f} s)")
     if not args.skip_korsts:
-        print(f"KorSTS test Spearman x100: {korsts(embedder, args.data / 'korsts' / 'sts-test.tsv'):.1f}")
+        cache = DiskCache(BENCH_CACHE)
+        print(f"KorSTS test Spearman x100: {korsts(embedder, args.data, cache):.1f}")
+        cache.close()
     sets = [(name, recommender, lines) for name, lines in query_sets(args.data).items()]
     catalog, lines = new_memes_set()
     sets.append(("new memes", Recommender(catalog, embedder), lines))
@@ -158,7 +160,7 @@ def main() -> None:
         if not HOLDOUT_HEAD.exists():
             print(f"held-out situations: run `python -m bench.train_head --holdout` first ({HOLDOUT_HEAD})")
             return
-        embedder = load_embedder(args.model, head=HOLDOUT_HEAD)
+        embedder = load_embedder(args.model, head=HOLDOUT_HEAD, chat_bank=HOLDOUT_BANK)
     catalog, lines = held_out_set()
     top1, top3, _ = topk(Recommender(catalog, embedder), lines)
     sizes = f"{len(catalog.memes)} situations, {len(lines)} lines"

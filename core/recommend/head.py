@@ -26,10 +26,7 @@ class HeadEmbedder:
 
     def __init__(self, base: Embedder, head: Path = DEFAULT_HEAD) -> None:
         data = head.read_bytes()
-        with np.load(io.BytesIO(data)) as stored:
-            trained_on = str(stored["base"])
-            self._weight = stored["weight"].astype(np.float32)
-            self._bias = stored["bias"].astype(np.float32)
+        trained_on, self._weight, self._bias = read_head(data)
         if trained_on != base.key or self._weight.shape != (base.dim, base.dim):
             reason = f"the head was trained on {trained_on}, not {base.key}; retrain it with bench/train_head.py"
             raise ConfigError("model.unavailable", name=str(head), reason=reason)
@@ -40,6 +37,12 @@ class HeadEmbedder:
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         mapped = self._base.embed(texts) @ self._weight + self._bias
         return (mapped / np.maximum(np.linalg.norm(mapped, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+
+
+def read_head(data: bytes) -> tuple[str, np.ndarray, np.ndarray]:
+    """(key of the base embedder it was trained on, W, b) of a head file's bytes."""
+    with np.load(io.BytesIO(data)) as stored:
+        return str(stored["base"]), stored["weight"].astype(np.float32), stored["bias"].astype(np.float32)
 
 
 def write_head(path: Path, base_key: str, weight: np.ndarray, bias: np.ndarray) -> None:
