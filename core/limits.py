@@ -16,6 +16,6 @@ class Limits:
     max_faces_per_person: int = 5
     rate_per_minute: int = 20
     queue_length: int = 32
-    #: `fffusion catalog check`: two memes whose caption-and-examples centroids are at least this similar (cosine under
-    #: the default embedder) are reported as confusable (core/catalog/check.py)
-    confusable_similarity: float = 0.96
+    #: `fffusion catalog check`: two memes whose caption-and-examples centroids, relative to the catalog's mean, are at
+    #: least this similar (cosine) are reported as confusable (core/catalog/check.py)
+    confusable_similarity: float = 0.75
