@@ -106,6 +106,9 @@ def top_indices(scores: np.ndarray, top: int) -> np.ndarray:
     top = max(0, min(top, len(scores)))
     if top == 0:
         return np.zeros(0, np.intp)
+    # Scores equal to 6 decimals are ties: the same text in two rows of the matrix can come out of the
+    # matrix-vector product a few ulps apart (BLAS blocks rows differently), and must still rank in catalog order.
+    scores = np.round(scores, 6)
     # every index that could be in the top (all of them tied at the cut included), then a total order
     cut = np.partition(scores, len(scores) - top)[len(scores) - top]
     near = np.flatnonzero(scores >= cut)
