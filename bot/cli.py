@@ -20,6 +20,7 @@ from bot.app import serve, worker_config
 from bot.config import Settings, load_settings
 from core.catalog.cache import DiskCache
 from core.catalog.catalog import Catalog, load_captions, load_catalog
+from core.catalog.check import check_catalog
 from core.catalog.edit import add_meme
 from core.catalog.prepare import prepare_catalog
 from core.errors import FffusionError, InputError, explain
@@ -132,6 +133,32 @@ def cmd_catalog_build(args: argparse.Namespace, settings: Settings) -> int:
     faceless = [m for m, found in prepared.targets.items() if not found]
     if faceless:
         print(f"no face found in: {', '.join(faceless)} (these are sent as they are)")
+    return 0
+
+
+def cmd_catalog_check(args: argparse.Namespace, settings: Settings) -> int:
+    catalog = load_catalog(args.dir, check_images=False)
+    embedder = load_embedder(args.model or settings.model)
+    with _cache(settings) as cache:
+        recommender = Recommender(catalog, embedder, cache)
+    report = check_catalog(recommender, settings.limits.confusable_similarity)
+    lang = pick_lang(settings.lang)
+    if report.confusable:
+        print(render("catalog.check.confusable", lang, count=len(report.confusable)))
+    for pair in report.confusable:
+        print(render("catalog.check.pair", lang, first=pair.first.id, second=pair.second.id,
+                     similarity=f"{pair.similarity:.2f}", first_caption=pair.first.caption,
+                     second_caption=pair.second.caption))
+    if report.unreached:
+        print(render("catalog.check.unreached", lang, count=len(report.unreached)))
+    for miss in report.unreached:
+        print(render("catalog.check.unreached_meme", lang, meme=miss.meme.id, caption=miss.meme.caption,
+                     example=miss.example, other=miss.went_to.id, other_caption=miss.went_to.caption))
+    if report.without_examples:
+        ids = ", ".join(m.id for m in report.without_examples)
+        print(render("catalog.check.no_examples", lang, count=len(report.without_examples), ids=ids))
+    print(render("catalog.check.summary", lang, memes=len(catalog.memes), pairs=len(report.confusable),
+                 unreached=len(report.unreached)))
     return 0
 
 
@@ -265,6 +292,10 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("dir", type=Path)
     build.add_argument("--model")
     build.set_defaults(func=cmd_catalog_build)
+    check = cat.add_parser("check", help="memes the recommender confuses, and memes no example sentence reaches")
+    check.add_argument("dir", type=Path)
+    check.add_argument("--model")
+    check.set_defaults(func=cmd_catalog_check)
     add = cat.add_parser("add", help="add one meme to a catalog folder")
     add.add_argument("dir", type=Path)
     add.add_argument("image", type=Path)

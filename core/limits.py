@@ -28,3 +28,6 @@ class Limits:
     #: 0.537); the 10 pairs of the t1 people were held out (7 / 8 / 9 / 7). Measured before the stricter skin
     #: test on the person's photo (core/faces/mesh_swap.py), which moved every figure a little toward the meme
     face_shape: float = 0.7
+    #: `fffusion catalog check`: two memes whose caption-and-examples centroids, relative to the catalog's mean, are at
+    #: least this similar (cosine) are reported as confusable (core/catalog/check.py)
+    confusable_similarity: float = 0.75

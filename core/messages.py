@@ -61,6 +61,31 @@ TEXTS: dict[str, dict[str, str]] = {
         "ko": "손상되었거나 읽을 수 없는 그림이에요: {path}",
         "en": "The picture is damaged or unreadable: {path}",
     },
+    # fffusion catalog check
+    "catalog.check.confusable": {
+        "ko": "헷갈리는 짤 {count}쌍: 추천기가 잘 구별하지 못해요. 한쪽의 캡션이나 예문을 더 다르게 써 주세요.",
+        "en": "{count} confusable pair(s): the recommender can hardly tell them apart. Rewrite one caption or its examples.",
+    },
+    "catalog.check.pair": {
+        "ko": "  {first} ↔ {second} (유사도 {similarity})\n    {first}: {first_caption}\n    {second}: {second_caption}",
+        "en": "  {first} <-> {second} (similarity {similarity})\n    {first}: {first_caption}\n    {second}: {second_caption}",
+    },
+    "catalog.check.unreached": {
+        "ko": "예문으로 찾아지지 않는 짤 {count}개: 어떤 예문도 이 짤을 1위로 찾지 못해요. 캡션을 상황이 드러나게 다시 써 주세요.",
+        "en": "{count} meme(s) no example reaches: none of their examples ranks them first. Rewrite the caption to say the situation.",
+    },
+    "catalog.check.unreached_meme": {
+        "ko": "  {meme}: {caption}\n    예문 \"{example}\" → 1위 {other}: {other_caption}",
+        "en": "  {meme}: {caption}\n    example \"{example}\" -> first {other}: {other_caption}",
+    },
+    "catalog.check.no_examples": {
+        "ko": "예문이 없어 확인하지 못한 짤 {count}개: {ids}",
+        "en": "{count} meme(s) without examples, not checked for reach: {ids}",
+    },
+    "catalog.check.summary": {
+        "ko": "짤 {memes}개 확인: 헷갈리는 쌍 {pairs}개, 예문으로 찾아지지 않는 짤 {unreached}개.",
+        "en": "Checked {memes} memes: {pairs} confusable pair(s), {unreached} meme(s) no example reaches.",
+    },
     # models
     "model.unavailable": {
         "ko": "문장 모델 '{name}'을(를) 불러올 수 없어요: {reason}",
