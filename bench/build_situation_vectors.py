@@ -1,4 +1,6 @@
-"""Write data/situations.npz: the situation bank (data/situations.tsv) embedded with the bundled model.
+"""Write data/situations.npz: the situation bank (data/situations.tsv) embedded with the bundled model, as the
+"situations" configuration uses it. (The default configuration's chat bank vectors, data/chat_bank.npz, depend on
+the trained head: bench/train_head.py writes them.)
 
 python -m bench.build_situation_vectors
 
@@ -14,7 +16,7 @@ from core.recommend.situations import DEFAULT_VECTORS, ChatEmbedder, write_vecto
 
 def main() -> None:
     embedder = ChatEmbedder(E5Embedder())
-    write_vectors(embedder, DEFAULT_VECTORS)
+    write_vectors(DEFAULT_VECTORS, embedder.bank_key, *embedder.embed_bank())
     print(f"wrote {DEFAULT_VECTORS} ({DEFAULT_VECTORS.stat().st_size // 1024} KB) for {embedder.bank_key}")
 
 

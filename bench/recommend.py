@@ -1,17 +1,23 @@
-"""Recommender benchmark: KorSTS Spearman, meme top-1/top-3 (easy, hard), load time, latency, memory.
+"""Recommender benchmark: KorSTS Spearman, meme top-1/top-3, load time, latency, memory.
 
-python -m bench.recommend [--model NAME | --config all|default|e5-textnorm|e5] [--data ../shared/data] [--skip-korsts]
+python -m bench.recommend [--model NAME | --config all|default|...] [--data ../shared/data] [--skip-korsts]
 
-Every bundled configuration (core.embedders.BUNDLED) is reported by default, each in a fresh process so that
-its load time and peak RSS are its own. Besides the three files of ../shared/data/recommend, the hard set is also
-scored in two halves (even and odd lines: a gain seen in one half only is noise), and on bench/data/
-casual_extra.jsonl: 120 more casual sentences for the same 60 captions, written from the captions alone.
+Every bundled configuration (core.recommend.load.BUNDLED) is reported by default, each in a fresh process so
+that its load time and peak RSS are its own. The meme sets:
+- the shared captions (../shared/data/recommend): the easy and the hard queries, the hard set also in two
+  halves (even and odd lines: a gain seen in one half only is noise), and bench/data/casual_extra.jsonl (120
+  more casual sentences for the same 60 captions, written from the captions alone);
+- held-out situations: the chat bank's situations that the head was not trained on (bench/chatbank.py splits
+  by whole situations), their descriptions as captions and their chat lines as queries. Configurations with a
+  head use bench/out/head_holdout.npz here, trained with the shipped settings on the other situations, and
+  expand towards those other situations only (`python -m bench.train_head --holdout` writes both);
+- new memes (bench/data/new_memes.jsonl): 48 captions of new situations with three casual sentences each,
+  written for this project by a writer who never saw the chat bank; used for reporting only.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import subprocess
 import sys
@@ -22,24 +28,28 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import spearmanr
 
+from bench.chatbank import SHARED, load_bank, split
+from bench.chatbank import korsts as korsts_pairs
 from bench.common import median, peak_rss_mb
+from bench.train_head import HOLDOUT_BANK, HOLDOUT_HEAD
 from core.catalog.cache import DiskCache, content_key
 from core.catalog.catalog import Catalog, Meme, load_captions
 from core.recommend.embedders import Embedder
 from core.recommend.load import BUNDLED, load_embedder
-from core.recommend.recommender import Recommender, meme_texts
+from core.recommend.recommender import Recommender, embed_cached, meme_texts
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DEFAULT_DATA = SHARED
 EXTRA_QUERIES = Path(__file__).resolve().parent / "data" / "casual_extra.jsonl"
+NEW_MEMES = Path(__file__).resolve().parent / "data" / "new_memes.jsonl"
+BENCH_CACHE = Path(__file__).resolve().parents[1] / ".fffusion-cache" / "bench"
 
 
-def korsts(embedder: Embedder, path: Path) -> float:
-    with path.open(encoding="utf-8") as fh:
-        rows = [r for r in csv.reader(fh, delimiter="\t", quoting=csv.QUOTE_NONE)][1:]
-    gold = np.array([float(r[4]) for r in rows])
-    a = embedder.embed([r[5] for r in rows])
-    b = embedder.embed([r[6] for r in rows])
-    return 100 * float(spearmanr((a * b).sum(1), gold).statistic)
+def korsts(embedder: Embedder, data: Path, cache: DiskCache) -> float:
+    """KorSTS test Spearman x100; the sentences' vectors are cached per configuration, so reruns are quick."""
+    rows = korsts_pairs("test", data)
+    a = embed_cached(embedder, [r[0] for r in rows], cache)[0]
+    b = embed_cached(embedder, [r[1] for r in rows], cache)[0]
+    return 100 * float(spearmanr((a * b).sum(1), [r[2] for r in rows]).statistic)
 
 
 def topk(recommender: Recommender, lines: list[dict]) -> tuple[float, float, float]:
@@ -50,7 +60,7 @@ def topk(recommender: Recommender, lines: list[dict]) -> tuple[float, float, flo
         start = time.perf_counter()
         ranked = recommender.rank(item["query"], top=3)
         times.append((time.perf_counter() - start) * 1000)
-        ids = [int(r.meme_id) for r in ranked]
+        ids = [r.meme_id if isinstance(item["gold"], str) else int(r.meme_id) for r in ranked]
         hits1 += ids[0] == item["gold"]
         hits3 += item["gold"] in ids
     return hits1 / len(lines), hits3 / len(lines), median(times)
@@ -86,10 +96,23 @@ def large_catalog_ms(embedder: Embedder, size: int = 10_000, texts_per_meme: int
     return median(times)
 
 
-def query_sets(data: Path) -> dict[str, list[dict]]:
-    def read(path: Path) -> list[dict]:
-        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+def read(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
+
+def held_out_set() -> tuple[Catalog, list[dict]]:
+    held = split(load_bank())[1]
+    catalog = Catalog(root=None, memes=[Meme(id=s.id, caption=s.description) for s in held])
+    return catalog, [{"query": line, "gold": s.id} for s in held for line in s.lines]
+
+
+def new_memes_set() -> tuple[Catalog, list[dict]]:
+    rows = read(NEW_MEMES)
+    catalog = Catalog(root=None, memes=[Meme(id=r["id"], caption=r["caption"]) for r in rows])
+    return catalog, [{"query": q, "gold": r["id"]} for r in rows for q in r["queries"]]
+
+
+def query_sets(data: Path) -> dict[str, list[dict]]:
     hard = read(data / "recommend" / "dev_queries_hard.jsonl")
     return {
         "dev_queries": read(data / "recommend" / "dev_queries.jsonl"),
@@ -121,12 +144,27 @@ def main() -> None:
     recommender = Recommender(load_captions(args.data / "recommend" / "captions.txt"), embedder)
     print(f"model: {embedder.key}  (load {load_s:.2f} s)")
     if not args.skip_korsts:
-        print(f"KorSTS test Spearman x100: {korsts(embedder, args.data / 'korsts' / 'sts-test.tsv'):.1f}")
-    for name, lines in query_sets(args.data).items():
-        top1, top3, ms = topk(recommender, lines)
+        cache = DiskCache(BENCH_CACHE)
+        print(f"KorSTS test Spearman x100: {korsts(embedder, args.data, cache):.1f}")
+        cache.close()
+    sets = [(name, recommender, lines) for name, lines in query_sets(args.data).items()]
+    catalog, lines = new_memes_set()
+    sets.append(("new memes", Recommender(catalog, embedder), lines))
+    for name, ranker, lines in sets:
+        top1, top3, ms = topk(ranker, lines)
         print(f"{name:18s} top-1 {top1:.3f}  top-3 {top3:.3f}  median query {ms:.1f} ms")
     print(f"10,000-meme catalog: median rank {large_catalog_ms(embedder):.1f} ms per query")
     print(f"peak RSS: {peak_rss_mb():.0f} MB")
+    # Last, after the peak RSS of the configuration itself: a head trained without these situations.
+    if "+head:" in embedder.key:
+        if not HOLDOUT_HEAD.exists():
+            print(f"held-out situations: run `python -m bench.train_head --holdout` first ({HOLDOUT_HEAD})")
+            return
+        embedder = load_embedder(args.model, head=HOLDOUT_HEAD, chat_bank=HOLDOUT_BANK)
+    catalog, lines = held_out_set()
+    top1, top3, _ = topk(Recommender(catalog, embedder), lines)
+    sizes = f"{len(catalog.memes)} situations, {len(lines)} lines"
+    print(f"held-out situations top-1 {top1:.3f}  top-3 {top3:.3f}  ({sizes})")
 
 
 if __name__ == "__main__":

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
+import errno
 import json
 import logging
 import os
+import secrets
 import signal
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
 
@@ -19,6 +21,7 @@ from bot.app import make_store, serve, worker_config
 from bot.config import Settings, load_settings
 from core.catalog.cache import DiskCache
 from core.catalog.catalog import Catalog, load_captions, load_catalog
+from core.catalog.check import check_catalog
 from core.catalog.edit import add_meme
 from core.catalog.prepare import prepare_catalog
 from core.errors import ConfigError, FffusionError, InputError, explain
@@ -34,7 +37,7 @@ from core.service.schema import SCHEMA_VERSION
 from core.text import clean_sentence
 
 
-@contextmanager
+@contextlib.contextmanager
 def _cache(settings: Settings) -> Iterator[DiskCache]:
     cache = DiskCache(settings.cache_dir)
     try:
@@ -136,18 +139,67 @@ def cmd_catalog_build(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_catalog_check(args: argparse.Namespace, settings: Settings) -> int:
+    catalog = load_catalog(args.dir, check_images=False)
+    embedder = load_embedder(args.model or settings.model)
+    with _cache(settings) as cache:
+        recommender = Recommender(catalog, embedder, cache)
+    report = check_catalog(recommender, settings.limits.confusable_similarity)
+    lang = pick_lang(settings.lang)
+    if report.confusable:
+        print(render("catalog.check.confusable", lang, count=len(report.confusable)))
+    for pair in report.confusable:
+        print(render("catalog.check.pair", lang, first=pair.first.id, second=pair.second.id,
+                     similarity=f"{pair.similarity:.2f}", first_caption=pair.first.caption,
+                     second_caption=pair.second.caption))
+    if report.unreached:
+        print(render("catalog.check.unreached", lang, count=len(report.unreached)))
+    for miss in report.unreached:
+        print(render("catalog.check.unreached_meme", lang, meme=miss.meme.id, caption=miss.meme.caption,
+                     example=miss.example, other=miss.went_to.id, other_caption=miss.went_to.caption))
+    if report.without_examples:
+        ids = ", ".join(m.id for m in report.without_examples)
+        print(render("catalog.check.no_examples", lang, count=len(report.without_examples), ids=ids))
+    print(render("catalog.check.summary", lang, memes=len(catalog.memes), pairs=len(report.confusable),
+                 unreached=len(report.unreached)))
+    return 0
+
+
+def _unwritable(path: Path, err: OSError) -> InputError:
+    return InputError("file.unwritable", path=str(path), reason=err.strerror or type(err).__name__)
+
+
+def _output_format(path: Path) -> str:
+    """The output's format from its name; a folder is refused before any work is done."""
+    fmt = format_for_path(path)
+    if path.is_dir():
+        raise _unwritable(path, IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR)))
+    return fmt
+
+
 def _write_atomically(path: Path, data: bytes) -> None:
-    """Nothing half-written: the file appears whole or not at all."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_bytes(data)
-    partial.replace(path)
+    """Nothing half-written: the file appears whole or not at all, and a failed write leaves nothing behind."""
+    partial = path.with_name(f".{path.name}.{secrets.token_hex(4)}.partial")
+    created = False
+    try:
+        _output_format(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+        created = True
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(partial, path)
+    except OSError as err:
+        if created:
+            with contextlib.suppress(OSError):
+                partial.unlink()
+        raise _unwritable(path, err) from None
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     lang = pick_lang(settings.lang)
     sentence = clean_sentence(args.sentence, settings.limits)
-    fmt = format_for_path(args.output)
+    fmt = _output_format(args.output)
     # The photo is read (size checked first) and decoded before any model loads.
     face = read_image_file(args.face, settings.limits) if args.face else decode_image(sample_face(), settings.limits)
     config = dataclasses.replace(worker_config(settings), catalog_dir=args.catalog or settings.catalog)
@@ -165,7 +217,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_swap(args: argparse.Namespace, settings: Settings) -> int:
     lang = pick_lang(settings.lang)
-    fmt = format_for_path(args.output)
+    fmt = _output_format(args.output)
     # Both pictures are checked before any model loads.
     face = read_image_file(args.face, settings.limits)
     meme = read_image_file(args.meme, settings.limits)
@@ -238,7 +290,8 @@ def cmd_web(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_catalog_add(args: argparse.Namespace, settings: Settings) -> int:
-    meme = add_meme(args.dir, args.image, args.caption, meme_id=args.id, examples=args.example, tags=args.tag)
+    meme = add_meme(args.dir, args.image, args.caption, meme_id=args.id, examples=args.example, tags=args.tag,
+                    limits=settings.limits)
     print(f"added {meme.id} ({meme.where}); run `fffusion catalog build {args.dir}` to prepare it")
     return 0
 
@@ -279,6 +332,10 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("dir", type=Path)
     build.add_argument("--model")
     build.set_defaults(func=cmd_catalog_build)
+    check = cat.add_parser("check", help="memes the recommender confuses, and memes no example sentence reaches")
+    check.add_argument("dir", type=Path)
+    check.add_argument("--model")
+    check.set_defaults(func=cmd_catalog_check)
     add = cat.add_parser("add", help="add one meme to a catalog folder")
     add.add_argument("dir", type=Path)
     add.add_argument("image", type=Path)
@@ -302,7 +359,7 @@ def build_parser() -> argparse.ArgumentParser:
     swap.add_argument("-o", "--output", type=Path, required=True, help="output file: .jpg, .png or .webp")
     swap.add_argument("--target", default="default",
                       help="which meme faces: default (the largest), all, largest or a number (0 = largest)")
-    swap.add_argument("--backend", choices=("auto", "dlib", "insightface"), help="face engine (face_backend)")
+    swap.add_argument("--backend", choices=("auto", "mesh", "dlib", "insightface"), help="face engine (face_backend)")
     swap.add_argument("--models", type=Path, help="insightface models folder (models_dir)")
     swap.set_defaults(func=cmd_swap)
 

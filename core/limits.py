@@ -10,9 +10,24 @@ class Limits:
     max_text_chars: int = 500
     max_image_bytes: int = 15 * 1024 * 1024
     max_image_pixels: int = 40_000_000
+    # larger pictures are shrunk while decoding (JPEG at 1/2-1/8 scale), so the worst allowed photo stays cheap
+    max_decode_pixels: int = 12_000_000
+    # formats other than JPEG decode whole first: their pictures are allowed up to this (bench/photo_memory.py)
+    max_full_decode_pixels: int = 16_000_000
     min_face_px: int = 40
     max_output_side: int = 1280
     max_output_bytes: int = 5 * 1024 * 1024
     max_faces_per_person: int = 5
     rate_per_minute: int = 20
     queue_length: int = 32
+    # a job (rank, render, register) not answered by then fails with a message and its worker is replaced
+    job_timeout_s: float = 20.0
+    #: how far the meme's face shape moves toward the person's in the mesh swap (0 = the meme's, 1 = the
+    #: person's). Chosen on bench/swap.py's 5 pairs with the astronaut or Tom Hanks as the person, by how many
+    #: count as them (dlib < 0.6: 4 / 4 / 5 / 4 at 0 / 0.4 / 0.7 / 1; mean distance 0.519 / 0.513 / 0.516 /
+    #: 0.537); the 10 pairs of the t1 people were held out (7 / 8 / 9 / 7). Measured before the stricter skin
+    #: test on the person's photo (core/faces/mesh_swap.py), which moved every figure a little toward the meme
+    face_shape: float = 0.7
+    #: `fffusion catalog check`: two memes whose caption-and-examples centroids, relative to the catalog's mean, are at
+    #: least this similar (cosine) are reported as confusable (core/catalog/check.py)
+    confusable_similarity: float = 0.75

@@ -14,6 +14,7 @@ from core.faces import insight_engine as face_insight
 from core.faces.base import DetectedFace, FaceRecordError, SourceFace
 from core.faces.dlib_engine import DlibEngine
 from core.faces.engines import choose_targets, load_engine
+from core.faces.mesh_engine import MeshEngine
 from core.limits import Limits
 from core.messages import TEXTS, render
 from tests import face_fixtures as fx
@@ -153,8 +154,9 @@ def test_choose_targets(group_faces: list[DetectedFace]) -> None:
 
 
 def test_load_engine_choices(tmp_path: Path) -> None:
-    assert isinstance(load_engine("auto", None), DlibEngine)
-    assert isinstance(load_engine("auto", tmp_path), DlibEngine)  # insightface files absent
+    assert isinstance(load_engine("auto", None), MeshEngine)
+    assert isinstance(load_engine("auto", tmp_path), MeshEngine)  # insightface files absent
+    assert isinstance(load_engine("dlib", None), DlibEngine)
     for backend, models, key in (("insightface", None, "face.models_dir_missing"), ("mediapipe", None,
                                                                                    "face.backend_unknown")):
         with pytest.raises(ConfigError) as caught:
@@ -226,7 +228,7 @@ def test_insightface_names_the_missing_file(models_dir: Path, tmp_path: Path, mi
     copy = fx.build_insightface_models(tmp_path / "models")
     (copy / missing).unlink()
     assert face_insight.missing_files(copy) == [copy / missing]
-    assert isinstance(load_engine("auto", copy), DlibEngine)
+    assert isinstance(load_engine("auto", copy), MeshEngine)
     with pytest.raises(ConfigError) as caught:
         load_engine("insightface", copy)
     assert caught.value.key == "face.model_missing"

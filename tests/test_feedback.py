@@ -47,7 +47,8 @@ def test_one_person_cannot_flood_but_many_people_add_up() -> None:
 def test_a_persons_latest_signals_count_and_share_one_vote() -> None:
     settings = FeedbackSettings(per_person=2)
     changed_mind = [Signal(1, "angry", HERE, -1)] * 3 + [Signal(1, "angry", HERE, 1)] * 2
-    assert Feedback(changed_mind, MEMES, settings).adjustments(HERE)[0] == pytest.approx(0.05 * np.tanh(1 / 3))
+    one_vote = settings.strength * np.tanh(1 / 3)
+    assert Feedback(changed_mind, MEMES, settings).adjustments(HERE)[0] == pytest.approx(one_vote)
     unknown = Feedback([Signal(1, "gone-from-catalog", HERE, 1), Signal(1, "angry", HERE, 0)], MEMES)
     assert len(unknown) == 0
 

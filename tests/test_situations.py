@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -9,11 +10,17 @@ import pytest
 
 from core.catalog.catalog import Catalog, Meme
 from core.errors import ConfigError
-from core.recommend import situations as situations_module
 from core.recommend.embedders import VECTOR_ATOL, E5Embedder, agrees
 from core.recommend.load import load_embedder
 from core.recommend.recommender import Recommender
-from core.recommend.situations import DEFAULT_BANK, DEFAULT_VECTORS, ChatEmbedder, _read_vectors, load_bank
+from core.recommend.situations import (
+    CHAT_BANK,
+    DEFAULT_BANK,
+    DEFAULT_VECTORS,
+    ChatEmbedder,
+    _read_vectors,
+    load_bank,
+)
 
 # Sentences written for this test (not from any evaluation set) and captions in the catalog's style.
 CAPTIONS = {
@@ -47,23 +54,21 @@ def test_shipped_bank_vectors_match_the_bundled_model(chat: ChatEmbedder) -> Non
 
 
 def test_shipped_vectors_that_do_not_hold_on_this_machine_are_recomputed(
-    e5: E5Embedder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    e5: E5Embedder, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     chat = ChatEmbedder(e5)
     lines, situations = _read_vectors(DEFAULT_VECTORS, chat.bank_key) or chat.embed_bank()
     # Another machine's file, off by more than CPUs differ: it must not be used as it is.
     skewed = tmp_path / "situations.npz"
     np.savez(skewed, key=np.array(chat.bank_key), lines=lines + 4 * VECTOR_ATOL, situations=situations)
-    monkeypatch.setattr(situations_module, "DEFAULT_VECTORS", skewed)
     with caplog.at_level("WARNING"):
-        used, _ = ChatEmbedder(e5)._load_bank_vectors()
+        used, _ = ChatEmbedder(e5, vectors=skewed)._load_bank_vectors()
     assert "does not match" in caplog.text
     assert agrees(used, chat.embed_bank()[0]) and not agrees(used, lines + 4 * VECTOR_ATOL)
     # Off by less than CPUs differ: used as shipped, with nothing recomputed.
     close = tmp_path / "close.npz"
     np.savez(close, key=np.array(chat.bank_key), lines=lines + VECTOR_ATOL / 4, situations=situations)
-    monkeypatch.setattr(situations_module, "DEFAULT_VECTORS", close)
-    used, _ = ChatEmbedder(e5)._load_bank_vectors()
+    used, _ = ChatEmbedder(e5, vectors=close)._load_bank_vectors()
     assert np.array_equal(used, (lines + VECTOR_ATOL / 4).astype(np.float32))
 
 
@@ -92,10 +97,36 @@ def test_situations_find_memes_the_bare_model_misses(e5: E5Embedder, chat: ChatE
     assert ours_hits >= bare_hits + 2
 
 
-def test_default_configuration_is_the_chat_embedder() -> None:
-    assert isinstance(load_embedder(), ChatEmbedder)
+def test_default_configuration_is_the_chat_embedder_with_the_head_and_the_chat_bank() -> None:
+    default = load_embedder()
+    assert isinstance(default, ChatEmbedder) and "+head:" in default.key and "situations" in default.key
+    assert default.bank_key != ChatEmbedder(E5Embedder()).bank_key
     assert isinstance(load_embedder("e5"), E5Embedder)
     assert "situations" not in load_embedder("e5-textnorm").key
+    assert "situations" not in load_embedder("head").key
+
+
+def test_the_shipped_chat_bank_vectors_match_the_default_configuration() -> None:
+    default = load_embedder()
+    assert isinstance(default, ChatEmbedder)
+    stored = _read_vectors(CHAT_BANK.with_suffix(".npz"), default.bank_key)
+    assert stored is not None, "run: python -m bench.train_head"
+    lines, names = default.bank_texts()
+    assert len(lines) == 320 * 8 and len(names) == 320 and stored[0].shape == (len(lines), default.dim)
+    picks = [0, 7, 1000, len(lines) - 1]  # a few rows, re-embedded here: the whole bank takes minutes
+    fresh = load_embedder("head").embed([lines[i] for i in picks])  # the same head, without the expansion
+    assert agrees(stored[0][picks], fresh)
+
+
+def test_a_chat_bank_jsonl_gives_description_line_pairs(tmp_path: Path, e5: E5Embedder) -> None:
+    bank = tmp_path / "bank.jsonl"
+    row = {"situation": "x-1", "description": "감기에 걸려 있다.", "lines": ["콧물 나", "목 아파"]}
+    bank.write_text(json.dumps(row, ensure_ascii=False) + "\n", encoding="utf-8")
+    assert load_bank(bank) == [("감기에 걸려 있다.", "콧물 나"), ("감기에 걸려 있다.", "목 아파")]
+    bank.write_text('{"description": "감기에 걸려 있다.", "lines": "not a list"}\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        ChatEmbedder(e5, bank=bank)
+    assert caught.value.key == "situations.bad_line"
 
 
 @pytest.mark.parametrize("content", ["", "# only a comment\n", "상황만 있고 탭이 없다\n", "상황\t\n"])

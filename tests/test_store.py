@@ -1,5 +1,6 @@
 """The store's versioned schema, on SQLite and on a real PostgreSQL: a new database is created at the code's
-version, an older one is upgraded only by `fffusion db migrate`, and neither an older nor a newer one is used."""
+version, an older one is upgraded only by `fffusion db migrate`, and neither an older nor a newer one is used; ids
+are never reused, and an old SQLite database upgrades without losing a row."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from core.errors import ConfigError
 from core.messages import render
 from core.service import pgstore, schema, store
 from core.service.schema import SCHEMA_VERSION
-from core.service.store import PeopleStore, Store
+from core.service.store import MIGRATIONS, PeopleStore, Store, StoredFace
 
 MakeStore = Callable[[Path], Awaitable[PeopleStore | None]]
 
@@ -66,3 +67,41 @@ def test_run_refuses_a_newer_schema_and_db_migrate_reports(run_cli, cli_env: dic
     assert refused.returncode == 2
     (line,) = refused.stderr.strip().splitlines()
     assert "업그레이드" in line and str(path) in line
+
+
+async def test_a_deleted_persons_id_is_never_given_to_a_newcomer(make_store: MakeStore, tmp_path: Path) -> None:
+    db: PeopleStore = await make_store(tmp_path) or Store(tmp_path / "fffusion.sqlite3")
+    await db.open()
+    try:
+        seen = set()
+        for n in range(5):
+            alice = await db.person("t", f"alice{n}")  # the newest row: SQLite would reuse max(id) + 1
+            assert alice not in seen
+            seen.add(alice)
+            await db.delete_person("t", f"alice{n}")
+        assert await db.person("t", "bob") not in seen
+    finally:
+        await db.close()
+
+
+async def test_a_version_1_sqlite_database_upgrades_with_every_row(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    db = sqlite3.connect(path)
+    db.executescript(f"BEGIN;\n{MIGRATIONS[0]}\nPRAGMA user_version=1;\nCOMMIT;")
+    db.execute("INSERT INTO people (id, platform, user_id, created) VALUES (1, 't', 'a', 0), (2, 't', 'b', 0)")
+    db.execute("INSERT INTO faces VALUES (2, '기본', 'e', x'01', x'02', 0)")
+    db.execute("INSERT INTO history VALUES (2, 'hi', 'm', 0)")
+    db.commit()
+    db.close()
+    store = Store(path)
+    assert await store.open(upgrade=True) == 1
+    try:
+        assert await store.schema_version() == len(MIGRATIONS)
+        assert await store.find_person("t", "b") == 2
+        assert await store.face(2, "기본") == StoredFace("기본", "e", b"\x01", b"\x02")
+        await store.delete_person("t", "b")  # the cascade still holds after the rebuild
+        assert await store.face(2, "기본") is None
+        assert await store.recent_memes(2, "hi") == set()
+        assert await store.person("t", "c") == 3  # not 2: deleted ids stay unused
+    finally:
+        await store.close()

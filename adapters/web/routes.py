@@ -53,6 +53,10 @@ _DONE = {"saved": "studio.saved", "deleted": "studio.deleted", "added": "studio.
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+#: the time (event loop clock) by which an upload's body must have arrived; set by the HTTP server (bot/web.py)
+BODY_DEADLINE = web.RequestKey("body_deadline", float)
+
+
 class WebSettings(Protocol):
     """The settings the web page reads (bot.config.Settings has them)."""
 
@@ -106,6 +110,16 @@ async def read_form(request: web.Request, max_file_bytes: int, max_files: int) -
             raise InputError("web.bad_form") from None
         form.fields = {k: v for k, v in posted.items() if isinstance(v, str)}
         return form
+    deadline = request.get(BODY_DEADLINE)
+    try:
+        async with asyncio.timeout_at(deadline):
+            await _read_parts(request, form, max_file_bytes, max_files)
+    except TimeoutError:
+        raise web.HTTPRequestTimeout() from None
+    return form
+
+
+async def _read_parts(request: web.Request, form: Form, max_file_bytes: int, max_files: int) -> None:
     try:
         reader = await request.multipart()
         while (part := await reader.next()) is not None:
@@ -122,7 +136,6 @@ async def read_form(request: web.Request, max_file_bytes: int, max_files: int) -
                 form.files.append((part.name, part.filename, data))
     except (ValueError, AssertionError, KeyError):
         raise InputError("web.bad_form") from None
-    return form
 
 
 def _upload_too_big(limit: int) -> InputError:

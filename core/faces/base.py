@@ -1,8 +1,9 @@
 """Faces: detection, a registered person's face, and swapping it onto a meme, behind one engine interface.
 
-Two backends (docs/DESIGN.md, "Engines"):
-- "dlib" (default, models ship in PyPI packages): HOG detector, 68 landmarks, 128-d identity, classical swap
-  (core.faces.swap).
+Backends (docs/DESIGN.md, "Engines"):
+- "mesh" (default, models ship in PyPI packages and core/faces/models): dlib's HOG detector and 128-d identity,
+  MediaPipe's 468-point 3-D face mesh, the mesh swap (core.faces.mesh_swap).
+- "dlib": HOG detector, 68 landmarks, 128-d identity, classical swap (core.faces.swap).
 - "insightface": buffalo_l analysis + inswapper_128.onnx from a models folder the operator fills.
 
 Records (`DetectedFace`, `SourceFace`) serialise to numpy npz bytes, never pickle, because they live in a
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -204,6 +205,24 @@ class EngineBase:
         )
         return source, tuple(notices)
 
+    def paster(self, source: SourceFace) -> Callable[[np.ndarray, DetectedFace], str | None]:
+        """A function pasting `source` (this engine's record) onto one target face of an image in place,
+        returning a skip reason or None."""
+        raise NotImplementedError
+
+    def swap(self, meme_rgb: np.ndarray, targets: Sequence[DetectedFace], source: SourceFace) -> SwapOutcome:
+        paste = self.paster(self.own_source(source))
+        image = np.array(meme_rgb, dtype=np.uint8, copy=True)
+        swapped: list[int] = []
+        skipped: list[tuple[int, str]] = []
+        for index, target in enumerate(targets):
+            reason = paste(image, target)
+            if reason is None:
+                swapped.append(index)
+            else:
+                skipped.append((index, reason))
+        return SwapOutcome(image=image, swapped=tuple(swapped), skipped=tuple(skipped))
+
     def own_source(self, source: SourceFace) -> SourceFace:
         """A record made by another engine (or model version) is re-analysed from its crop."""
         if source.engine_key == self.key:
@@ -233,12 +252,17 @@ def _similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
 
 
 def transform_points(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
-    return (points.astype(np.float64) @ matrix[:, :2].T + matrix[:, 2]).astype(np.float32)
+    """(x, y) through the 2x3 similarity; a third column (depth) is scaled with it."""
+    xy = points[:, :2].astype(np.float64) @ matrix[:, :2].T + matrix[:, 2]
+    if points.shape[1] == 2:
+        return xy.astype(np.float32)
+    scale = float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))
+    return np.hstack([xy, points[:, 2:] * scale]).astype(np.float32)
 
 
 def is_greyscale(rgb: np.ndarray, landmarks: np.ndarray) -> bool:
     """True when the face area has (almost) no colour: a black-and-white photo."""
-    hull = cv2.convexHull(landmarks.astype(np.int32))
+    hull = cv2.convexHull(landmarks[:, :2].astype(np.int32))
     mask = np.zeros(rgb.shape[:2], np.uint8)
     cv2.fillConvexPoly(mask, hull, 255)
     lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB).astype(np.float32)

@@ -5,7 +5,7 @@ Not the `face_recognition` package (docs/DESIGN.md, "Engines")."""
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Sequence
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -14,7 +14,7 @@ import numpy as np
 
 from core.errors import ConfigError
 from core.faces import swap as classical
-from core.faces.base import DetectedFace, EngineBase, SourceFace, SwapOutcome, files_key
+from core.faces.base import DetectedFace, EngineBase, SourceFace, files_key
 from core.limits import Limits
 
 #: bump when detection changes in a way that should invalidate cached meme faces
@@ -66,10 +66,10 @@ class DlibEngine(EngineBase):
                 round(rect.left() / scale), round(rect.top() / scale),
                 round(rect.right() / scale), round(rect.bottom() / scale),
             )
-            shape = self._predictor(rgb, box)
-            points = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
+            bbox = np.array([box.left(), box.top(), box.right(), box.bottom()], dtype=np.float32)
+            points = self.landmarks_68(rgb, bbox)
             faces.append(DetectedFace(
-                bbox=np.array([box.left(), box.top(), box.right(), box.bottom()], dtype=np.float32),
+                bbox=bbox,
                 landmarks=points,
                 kps=classical.five_points(points),
                 score=float(score),
@@ -77,24 +77,23 @@ class DlibEngine(EngineBase):
         faces.sort(key=lambda f: f.area, reverse=True)
         return faces
 
+    def landmarks_68(self, rgb: np.ndarray, bbox: np.ndarray) -> np.ndarray:
+        box = dlib.rectangle(*(round(float(v)) for v in bbox))
+        shape = self._predictor(np.ascontiguousarray(rgb), box)
+        return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
+
     def identity(self, rgb: np.ndarray, face: DetectedFace) -> np.ndarray:
         return descriptor(self._recogniser, rgb, face)
 
-    def swap(self, meme_rgb: np.ndarray, targets: Sequence[DetectedFace], source: SourceFace) -> SwapOutcome:
-        source = self.own_source(source)
+    def paster(self, source: SourceFace) -> Callable[[np.ndarray, DetectedFace], str | None]:
         prepared = classical.Source(source.crop, source.coverage, source.landmarks, source.greyscale)
-        image = np.array(meme_rgb, dtype=np.uint8, copy=True)
-        swapped: list[int] = []
-        skipped: list[tuple[int, str]] = []
-        for index, target in enumerate(targets):
+
+        def paste(image: np.ndarray, target: DetectedFace) -> str | None:
             if target.landmarks.shape != (68, 2):
                 raise ValueError("target faces were detected by another engine: detect them with this one")
-            reason = classical.paste_face(image, target.landmarks, prepared)
-            if reason is None:
-                swapped.append(index)
-            else:
-                skipped.append((index, reason))
-        return SwapOutcome(image=image, swapped=tuple(swapped), skipped=tuple(skipped))
+            return classical.paste_face(image, target.landmarks, prepared)
+
+        return paste
 
 
 def descriptor(recogniser: dlib.face_recognition_model_v1, rgb: np.ndarray, face: DetectedFace) -> np.ndarray:

@@ -32,9 +32,14 @@ def choose_targets(
 
 
 def load_engine(backend: str = "auto", models_dir: Path | None = None, limits: Limits | None = None) -> FaceEngine:
-    """The configured face engine. "auto" = insightface when all its files are present, else dlib."""
+    """The configured face engine. "auto" = insightface when all its files are present, else the bundled face
+    mesh ("mesh"); "dlib" is the 68-point engine."""
     if backend == "auto":
-        backend = "insightface" if models_dir and not insight_engine.missing_files(models_dir) else "dlib"
+        backend = "insightface" if models_dir and not insight_engine.missing_files(models_dir) else "mesh"
+    if backend == "mesh":
+        from core.faces.mesh_engine import MeshEngine
+
+        return MeshEngine(limits)
     if backend == "dlib":
         from core.faces.dlib_engine import DlibEngine
 

@@ -60,6 +60,8 @@ _MOUTH_SHAPE_GAP = 0.07
 _SKIN_DISTANCE = 3.0
 _SKIN_DARKER = 2.0
 _SKIN_SPREAD_FLOOR = np.array([2.4, 3.0, 3.0], dtype=np.float32)  # float LAB: L 0..100, a/b about ±100
+#: at most about this many reference pixels are used for the skin statistics (medians are costly)
+_SKIN_SAMPLE = 3000
 _KERNEL3 = np.ones((3, 3), np.uint8)
 #: how far the mask's outline is pulled towards the nose: more at the temples, where hair falls
 _PULL = np.array([0.18, 0.15, 0.12, 0.09, 0.06, 0.04, 0.03, 0.03, 0.03, 0.03, 0.03, 0.04, 0.06, 0.09, 0.12,
@@ -222,14 +224,15 @@ def warp_triangles(
     source with that triangle's affine transform."""
     count = len(triangles)
     labels = np.full(shape, -1, np.int32)
-    for index, tri in enumerate(triangles):
-        cv2.fillConvexPoly(labels, np.round(dst_points[tri] * 16).astype(np.int32), index, shift=4)
+    corners = dst_points[triangles]  # (T, 3, 2)
+    fixed = np.round(corners * 16).astype(np.int32)  # 4 fractional bits
+    for index in range(count):
+        cv2.fillConvexPoly(labels, fixed[index], index, shift=4)
     # affine per triangle, target -> source: solve [x y 1] @ A = src for all triangles at once
     ones = np.ones((count, 3, 1), np.float64)
-    dst_h = np.concatenate([dst_points[triangles].astype(np.float64), ones], axis=2)  # (T, 3, 3)
+    dst_h = np.concatenate([corners.astype(np.float64), ones], axis=2)  # (T, 3, 3)
     src_t = src_points[triangles].astype(np.float64)  # (T, 3, 2)
-    det = np.linalg.det(dst_h)
-    safe = np.abs(det) > 1e-6
+    safe = np.abs(_signed_areas(dst_points, triangles)) > 5e-7  # det(dst_h) is twice the area
     coeffs = np.zeros((count + 1, 3, 2), np.float64)
     coeffs[:count][safe] = np.linalg.solve(dst_h[safe], src_t[safe])
     coeffs[count] = [[0, 0], [0, 0], [-1e4, -1e4]]  # outside every triangle: far outside the source
@@ -341,27 +344,38 @@ def _keep_target_expression(mask: np.ndarray, target: np.ndarray, source: np.nda
 
 
 def _drop_occlusions(mask: np.ndarray, target: np.ndarray, source_lab: np.ndarray, meme_lab: np.ndarray) -> None:
-    """Hair, hands or glasses frames on the cheeks and temples, in either picture, are not skin: there the
-    meme keeps its own pixels. Skin is told by its distance from the cheeks' median colour (LAB)."""
+    """drop_occlusions for 68 points: the band outside the brows-to-mouth hull, skin sampled on the cheeks."""
     inner = np.zeros_like(mask)
     cv2.fillConvexPoly(inner, cv2.convexHull(np.round(target[17:68]).astype(np.int32)), 255)
-    band = (mask > 0) & (inner == 0)
     reference = np.zeros_like(mask)
     cv2.fillConvexPoly(reference, cv2.convexHull(np.round(target[CHEEKS]).astype(np.int32)), 255)
+    drop_occlusions(mask, inner, reference, source_lab, meme_lab)
+
+
+def drop_occlusions(
+    mask: np.ndarray, inner: np.ndarray, reference: np.ndarray, source_lab: np.ndarray, meme_lab: np.ndarray,
+    source_limits: tuple[float, float] = (_SKIN_DISTANCE, _SKIN_DARKER),
+    meme_limits: tuple[float, float] = (_SKIN_DISTANCE, _SKIN_DARKER),
+) -> None:
+    """Hair, hands or glasses frames on the forehead, cheeks and temples (the mask outside `inner`), in either
+    picture, are not skin: there the meme keeps its own pixels. Skin is told by its distance from the median
+    colour (LAB) of the `reference` area (the cheeks)."""
+    band = (mask > 0) & (inner == 0)
     reference = (reference > 0) & (mask > 0)
     if not band.any() or reference.sum() < 16:
         return
     occluded = np.zeros(mask.shape, bool)
     hits = np.zeros(int(band.sum()), bool)
-    for lab in (source_lab, meme_lab):
-        ref = lab[reference]
+    step = max(1, int(reference.sum()) // _SKIN_SAMPLE)
+    for lab, (distance_limit, darker_limit) in ((source_lab, source_limits), (meme_lab, meme_limits)):
+        ref = lab[reference][::step]
         median = np.median(ref, axis=0)
         spread = np.maximum(1.4826 * np.median(np.abs(ref - median), axis=0), _SKIN_SPREAD_FLOOR)
         pixels = lab[band]
         distance = (np.abs(pixels - median) / spread).max(axis=1)
         # hair is mostly darker than skin: a smaller step darker counts too
         darker = (median[0] - pixels[:, 0]) / spread[0]
-        hits |= (distance > _SKIN_DISTANCE) | (darker > _SKIN_DARKER)
+        hits |= (distance > distance_limit) | (darker > darker_limit)
     occluded[band] = hits
     # Only what reaches the outline is an occlusion; blobs inside the face are shading or freckles.
     rim = (mask > 0) & (cv2.erode(mask, _KERNEL3, iterations=2) == 0)

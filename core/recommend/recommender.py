@@ -83,6 +83,14 @@ class Recommender:
     def __len__(self) -> int:
         return len(self.catalog.memes)
 
+    def text_vectors(self) -> np.ndarray:
+        """Every matched text's vector, meme by meme: its caption, examples, then the embedder's views."""
+        return self._matrix
+
+    def text_owner(self) -> np.ndarray:
+        """For each row of text_vectors(), the position of its meme in the catalog."""
+        return np.repeat(np.arange(len(self._starts)), np.diff(self._starts, append=self.text_count))
+
     def scores(self, sentence: str) -> np.ndarray:
         """Each meme's score (its best cosine over its texts) for an already validated sentence."""
         query = self.embedder.embed([sentence])[0]
@@ -112,6 +120,9 @@ def top_indices(scores: np.ndarray, top: int) -> np.ndarray:
     top = max(0, min(top, len(scores)))
     if top == 0:
         return np.zeros(0, np.intp)
+    # Scores equal to 6 decimals are ties: the same text in two rows of the matrix can come out of the
+    # matrix-vector product a few ulps apart (BLAS blocks rows differently), and must still rank in catalog order.
+    scores = np.round(scores, 6)
     # every index that could be in the top (all of them tied at the cut included), then a total order
     cut = np.partition(scores, len(scores) - top)[len(scores) - top]
     near = np.flatnonzero(scores >= cut)

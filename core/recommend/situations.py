@@ -15,6 +15,7 @@ only where the bank covers the situation, so a catalog about other kinds of situ
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -31,13 +32,17 @@ DEFAULT_BANK = bundled("situations.tsv")
 #: the bank's vectors under the bundled model, so that start-up embeds nothing (bench/build_situation_vectors.py
 #: writes it; with another model or bank it is ignored and the bank is embedded on first use)
 DEFAULT_VECTORS = DEFAULT_BANK.with_suffix(".npz")
+#: the chat bank: 320 everyday situations with eight casual lines each, written for this project independently of
+#: every evaluation set (data/README.md); the default configuration expands towards it (core/recommend/load.py)
+CHAT_BANK = bundled("chat_bank.jsonl")
 PROBES = 8  # bank lines re-embedded at load to check that the shipped vectors hold on this CPU
 
 log = logging.getLogger(__name__)
 
 
 def load_bank(path: Path) -> list[tuple[str, str]]:
-    """(situation, chat line) pairs of a tab-separated file; lines starting with # are comments."""
+    """(situation, chat line) pairs of a bank: a tab-separated file (lines starting with # are comments) or, for
+    a .jsonl file, one situation a line: {"description": ..., "lines": [...], ...} (data/chat_bank.jsonl)."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -46,10 +51,20 @@ def load_bank(path: Path) -> list[tuple[str, str]]:
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip() or line.startswith("#"):
             continue
-        fields = [f.strip() for f in line.split("\t")]
-        if len(fields) != 2 or not all(fields):
+        if path.suffix == ".jsonl":
+            try:
+                raw = json.loads(line)
+                fields = [raw["description"].strip(), *(chat.strip() for chat in raw["lines"])]
+            except (ValueError, KeyError, TypeError, AttributeError):
+                raise ConfigError("situations.bad_line", path=str(path), line=number) from None
+            pairs.extend((fields[0], chat) for chat in fields[1:])
+        else:
+            fields = [f.strip() for f in line.split("\t")]
+            if len(fields) != 2:
+                raise ConfigError("situations.bad_line", path=str(path), line=number)
+            pairs.append((fields[0], fields[1]))
+        if not all(fields):
             raise ConfigError("situations.bad_line", path=str(path), line=number)
-        pairs.append((fields[0], fields[1]))
     if not pairs:
         raise ConfigError("situations.bad_line", path=str(path), line=0)
     return pairs
@@ -65,8 +80,11 @@ class ChatEmbedder:
         weight: float = 0.7,
         neighbours: int = 5,
         temperature: float = 0.02,
+        vectors: Path | None = None,
     ) -> None:
+        """`vectors`: the bank's precomputed vectors (default: beside the bank, with the suffix .npz)."""
         self._base = base
+        self._vectors_path = vectors or (bank.with_suffix(".npz") if bank else None)
         self.dim = base.dim
         self._pairs = load_bank(bank) if bank else []
         self._weight, self._neighbours, self._temperature = weight, neighbours, temperature
@@ -90,15 +108,20 @@ class ChatEmbedder:
             return vectors
         return self._expand(vectors)
 
+    def bank_texts(self) -> tuple[list[str], list[str]]:
+        """The bank's chat lines and its situation descriptions, in the order of embed_bank's rows."""
+        return [line for _, line in self._pairs], self._names
+
     def embed_bank(self) -> tuple[np.ndarray, np.ndarray]:
         """The bank's chat lines and situation descriptions under the base model."""
-        return self._base.embed([normalise(line) for _, line in self._pairs]), self._base.embed(self._names)
+        lines, names = self.bank_texts()
+        return self._base.embed([normalise(line) for line in lines]), self._base.embed(names)
 
     def _load_bank_vectors(self) -> tuple[np.ndarray, np.ndarray]:
         if self._vectors is None:
-            stored = _read_vectors(DEFAULT_VECTORS, self.bank_key)
+            stored = _read_vectors(self._vectors_path, self.bank_key) if self._vectors_path else None
             if stored is not None and not self._holds_here(stored[0]):
-                log.warning("%s does not match what this machine computes; embedding the bank anew", DEFAULT_VECTORS)
+                log.warning("%s does not match what this machine computes; embedding the bank anew", self._vectors_path)
                 stored = None
             self._vectors = stored or self.embed_bank()
         return self._vectors
@@ -134,6 +157,8 @@ def _read_vectors(path: Path, key: str) -> tuple[np.ndarray, np.ndarray] | None:
         return None
 
 
-def write_vectors(embedder: ChatEmbedder, path: Path = DEFAULT_VECTORS) -> None:
-    lines, situations = embedder.embed_bank()
-    np.savez_compressed(path, key=np.array(embedder.bank_key), lines=lines, situations=situations)
+def write_vectors(path: Path, bank_key: str, lines: np.ndarray, situations: np.ndarray) -> None:
+    """The bank's vectors (ChatEmbedder.embed_bank) for `bank_key`. Half precision keeps a bank of thousands of
+    lines small; its error is far below VECTOR_ATOL."""
+    half = {"lines": lines.astype(np.float16), "situations": situations.astype(np.float16)}
+    np.savez_compressed(path, key=np.array(bank_key), **half)

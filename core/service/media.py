@@ -54,7 +54,7 @@ class Media(Protocol):
     async def publish(self, uploads: Uploads, result_key: str | None, jpeg: bytes) -> str: ...
     async def forget(self, uploads: list[tuple[str, str]]) -> None: ...
     async def alive(self, media_id: str) -> bool: ...
-    async def get(self, media_id: str) -> tuple[Path | bytes, float] | None: ...
+    async def get(self, media_id: str) -> Path | bytes | None: ...
 
 
 class Sweeping:
@@ -164,11 +164,9 @@ class MediaStore(Sweeping):
     async def alive(self, media_id: str) -> bool:
         return self.path(media_id) is not None
 
-    async def get(self, media_id: str) -> tuple[Path, float] | None:
-        """The file of a live image and how many seconds it has left; None for a malformed, unknown or
-        expired id."""
-        path = self.path(media_id)
-        return (path, self.remaining_s(path)) if path is not None else None
+    async def get(self, media_id: str) -> Path | None:
+        """The file of a live image; None for a malformed, unknown or expired id."""
+        return self.path(media_id)
 
     def path(self, media_id: str) -> Path | None:
         """The file of a live id; None for a malformed, unknown or expired id (never a path outside root)."""
@@ -180,12 +178,6 @@ class MediaStore(Sweeping):
         except OSError:
             return None
         return path if age < self.max_age_s else None
-
-    def remaining_s(self, path: Path) -> float:
-        try:
-            return max(0.0, self.max_age_s - (time.time() - path.stat().st_mtime))
-        except OSError:
-            return 0.0
 
     def sweep(self) -> SweepReport:
         """Delete expired files and stray temp files, then the oldest until the folder fits max_bytes."""

@@ -38,15 +38,13 @@ class PostgresMediaStore(Sweeping):
             "SELECT 1 FROM media WHERE id=$1 AND created > $2", media_id, time.time() - self.max_age_s
         ))
 
-    async def get(self, media_id: str) -> tuple[bytes, float] | None:
-        """The bytes of a live image and how many seconds it has left; None for a malformed, unknown or expired
-        id."""
+    async def get(self, media_id: str) -> bytes | None:
+        """The bytes of a live image; None for a malformed, unknown or expired id."""
         if not self.valid_id(media_id):
             return None
-        row = await self.store.pool.fetchrow(
-            "SELECT jpeg, created FROM media WHERE id=$1 AND created > $2", media_id, time.time() - self.max_age_s
+        return await self.store.pool.fetchval(
+            "SELECT jpeg FROM media WHERE id=$1 AND created > $2", media_id, time.time() - self.max_age_s
         )
-        return (row[0], self.max_age_s - (time.time() - row[1])) if row else None
 
     async def _sweep(self) -> SweepReport:
         """Expired images go, then the oldest until the rest fit max_bytes (any instance may sweep; the deletes

@@ -131,7 +131,8 @@ class PostgresStore:
             )
             if person is None:
                 return [], []
-            keys = [r[0] for r in await conn.fetch("SELECT key FROM results WHERE person=$1", person)]
+            # locked before the uploads are read: a copy being recorded (remember_upload) lands first or not at all
+            keys = [r[0] for r in await conn.fetch("SELECT key FROM results WHERE person=$1 FOR UPDATE", person)]
             uploads = await conn.fetch(
                 "DELETE FROM uploads WHERE result_key = ANY($1::text[]) RETURNING platform, file_id", keys
             )
@@ -204,12 +205,20 @@ class PostgresStore:
         return int(count), float(newest)
 
     # platform uploads
-    async def remember_upload(self, platform: str, result_key: str, file_id: str) -> None:
-        await self.pool.execute(
-            "INSERT INTO uploads (platform, result_key, file_id) VALUES ($1,$2,$3)"
-            " ON CONFLICT (platform, result_key) DO UPDATE SET file_id=EXCLUDED.file_id",
-            platform, result_key, file_id,
-        )
+    async def remember_upload(self, platform: str, result_key: str, file_id: str) -> bool:
+        """Record a platform's copy of a result; False (nothing recorded) when the result is gone, i.e. its
+        person was deleted while the copy was being made: the caller deletes that copy. The result's row is
+        held (FOR SHARE) until the copy is recorded, and delete_person locks it first, so one of the two waits
+        for the other: the copy is either refused or found and deleted with the person."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            if await conn.fetchval("SELECT 1 FROM results WHERE key=$1 FOR SHARE", result_key) is None:
+                return False
+            await conn.execute(
+                "INSERT INTO uploads (platform, result_key, file_id) VALUES ($1,$2,$3)"
+                " ON CONFLICT (platform, result_key) DO UPDATE SET file_id=EXCLUDED.file_id",
+                platform, result_key, file_id,
+            )
+        return True
 
     async def uploaded(self, platform: str, result_key: str) -> str | None:
         return await self.pool.fetchval(

@@ -168,6 +168,12 @@ class QueuePool:
     def waiting(self) -> int:
         return len(self._waiting)
 
+    @property
+    def healthy(self) -> bool:
+        """Whether jobs can be queued (started, not closed): the workers are other processes, on any machine,
+        which a queue serves as soon as one of them is up."""
+        return not self._closed and self._redis is not None
+
     async def close(self) -> None:
         self._closed = True
         if self._listener is not None:
@@ -250,7 +256,7 @@ async def run_worker(
     Jobs still running then are cancelled and run again on another worker."""
     redis = await connect(url)  # fail fast on a bad URL, before the models load
     logging.getLogger("arq").setLevel(max(logging.WARNING, log.getEffectiveLevel()))  # one line per job is noise
-    pool = WorkerPool(processes, processes, init_worker, (config,))
+    pool = WorkerPool(processes, processes, init_worker, (config,), job_timeout_s=job_timeout_s)
     await pool.start()
     worker = NudgedWorker(
         functions=[func(_arq_job(pool, fn), name=fn.__name__, max_tries=TRIES) for fn in JOBS],

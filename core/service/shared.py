@@ -49,6 +49,9 @@ class RedisRateLimiter(_OnRedis):
     async def forget(self, person: Person) -> None:
         await self.redis.delete(self._key(person))
 
+    async def take_back(self, person: Person) -> None:
+        await self.redis.zpopmax(self._key(person))
+
     async def check(self, person: Person) -> None:
         if self.per_minute <= 0:
             return

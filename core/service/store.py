@@ -82,8 +82,16 @@ class Store:
     async def _migrate(self) -> None:
         (version,) = await (await self.db.execute("PRAGMA user_version")).fetchone()
         for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-            # executescript commits first; the version bump rides in the same script.
-            await self.db.executescript(f"BEGIN;\n{script}\nPRAGMA user_version={number};\nCOMMIT;")
+            # executescript commits first; the version bump rides in the same script. Foreign keys are off
+            # while a table is rebuilt (SQLite's way to change a table: dropping it would cascade), then on
+            # again and checked.
+            await self.db.executescript(
+                f"PRAGMA foreign_keys=OFF;\nBEGIN;\n{script}\nPRAGMA user_version={number};\nCOMMIT;\n"
+                "PRAGMA foreign_keys=ON;"
+            )
+            problems = await (await self.db.execute("PRAGMA foreign_key_check")).fetchall()
+            if problems:
+                raise RuntimeError(f"schema {number}: foreign key problems {problems[:5]}")
 
     async def schema_version(self) -> int:
         (version,) = await (await self.db.execute("PRAGMA user_version")).fetchone()
@@ -252,12 +260,16 @@ class Store:
         return int(count), float(newest)
 
     # platform uploads
-    async def remember_upload(self, platform: str, result_key: str, file_id: str) -> None:
-        await self.db.execute(
-            "INSERT OR REPLACE INTO uploads (platform, result_key, file_id) VALUES (?,?,?)",
-            (platform, result_key, file_id),
+    async def remember_upload(self, platform: str, result_key: str, file_id: str) -> bool:
+        """Record a platform's copy of a result; False (nothing recorded) when the result is gone, i.e. its
+        person was deleted while the copy was being made: the caller deletes that copy."""
+        cursor = await self.db.execute(
+            "INSERT OR REPLACE INTO uploads (platform, result_key, file_id)"
+            " SELECT ?, ?, ? WHERE EXISTS (SELECT 1 FROM results WHERE key=?)",
+            (platform, result_key, file_id, result_key),
         )
         await self.db.commit()
+        return cursor.rowcount > 0
 
     async def uploaded(self, platform: str, result_key: str) -> str | None:
         row = await (
@@ -294,5 +306,5 @@ class PeopleStore(Protocol):
     async def vote(self, person: int, text_key: str, meme: str, vote: int) -> None: ...
     async def votes(self, limit: int) -> list[Vote]: ...
     async def votes_mark(self) -> tuple[int, float]: ...
-    async def remember_upload(self, platform: str, result_key: str, file_id: str) -> None: ...
+    async def remember_upload(self, platform: str, result_key: str, file_id: str) -> bool: ...
     async def uploaded(self, platform: str, result_key: str) -> str | None: ...

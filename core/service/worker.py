@@ -3,6 +3,7 @@ arguments (meme id, face record, options), so they can move to a distributed poo
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ class WorkerConfig:
     models_dir: Path | None = None
     limits: Limits = field(default_factory=Limits)
     decoded_memes: int = 64  # decoded meme images each worker keeps
+    upgraded_records: int = 256  # face records from an older engine each worker keeps re-analysed
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,8 @@ class _State:
     engine: FaceEngine
     prepared: PreparedCatalog
     images: Bounded[str, np.ndarray]  # decoded memes
+    #: records made by another engine (people registered before an engine change), re-analysed once each
+    upgraded: Bounded[bytes, SourceFace]
     learned: str | None = None  # the generation of the votes the ranking uses (None: none)
     catalog_version: str = ""  # core.catalog.edit.catalog_version of the catalog prepared
     failed_version: str = ""  # a version that did not prepare is not tried again with every job
@@ -93,7 +97,8 @@ def load_state(config: WorkerConfig) -> _State:
     embedder = load_embedder(config.model)
     engine = load_engine(config.face_backend, config.models_dir, config.limits)
     prepared, version = _prepare(config, embedder, engine)
-    return _State(config, embedder, engine, prepared, Bounded(config.decoded_memes), catalog_version=version)
+    images, upgraded = Bounded(config.decoded_memes), Bounded(config.upgraded_records)
+    return _State(config, embedder, engine, prepared, images, upgraded, catalog_version=version)
 
 
 def sync_catalog(s: _State, version: str | None) -> None:
@@ -187,13 +192,27 @@ def compose(s: _State, meme_id: str, source: SourceFace | None, target: str | in
     return s.engine.swap(meme_image(s, meme_id), chosen, s.engine.own_source(source))
 
 
+def _source(s: _State, record: bytes) -> SourceFace:
+    """The person's record as this worker's engine needs it; an old engine's record is re-analysed on its first
+    use and kept (by content), so nobody has to register again and it costs once."""
+    source = SourceFace.from_bytes(record)
+    if source.engine_key == s.engine.key:
+        return source
+    digest = hashlib.sha256(record).digest()
+    upgraded = s.upgraded.get(digest)
+    if upgraded is None:
+        upgraded = s.engine.own_source(source)
+        s.upgraded.put(digest, upgraded)
+    return upgraded
+
+
 def job_compose(
     meme_id: str, record: bytes | None, target: str = "default", catalog: str | None = None
 ) -> Composed:
     """The meme as JPEG with the face swapped in (the original when there is no face)."""
     s = state()
     sync_catalog(s, catalog)
-    outcome = compose(s, meme_id, SourceFace.from_bytes(record) if record else None, target)
+    outcome = compose(s, meme_id, _source(s, record) if record else None, target)
     if outcome is None:
         return Composed(_encode(s, meme_image(s, meme_id)), False, ())
     return Composed(_encode(s, outcome.image), bool(outcome.swapped), tuple(outcome.notices))

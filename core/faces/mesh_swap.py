@@ -1,0 +1,252 @@
+"""The mesh swap: the person's face, forehead included, warped over the meme's face with 468 3-D landmarks.
+
+- Shape: the person's mesh is turned to the meme's head pose in 3-D (a similarity fit of all points), and the
+  meme's outline, nose, eyes and brows move `shape` (Limits.face_shape) of the way toward the person's
+  proportions; eyes and mouth
+  move whole, so they keep the meme's expression while the person's eyes and lips are warped into it.
+- The meme keeps its inner mouth (teeth, an open mouth): the mesh has a hole there.
+- Pose: triangles hidden by the meme's head turn are drawn behind the visible ones; triangles the person's
+  photo does not show (turned away from the camera) cannot be painted, so the person is mirrored when that
+  shows more, and the face is skipped when too much is missing or the turn is past MAX_YAW_GAP.
+- Colour: LAB statistics and low-frequency light from the meme (core.swap.match_colour), then grain and
+  sharpness matched to the meme's; a greyscale person takes the meme's colours.
+- Hair and glasses over the person's forehead or temples (and the meme's) are left out by a skin test.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from core.faces import swap as classical
+from core.faces.mesh import topology
+
+#: mirror the person when that brings the head turn this many degrees closer to the meme's
+MIRROR_GAIN = 7.0
+#: larger head-turn gaps (degrees) leave too much of the meme's face unpainted or stretched
+MAX_YAW_GAP = 30.0
+#: skip when this share of the meme's visible face needs texture the person's photo does not show
+MAX_HIDDEN_SHARE = 0.08
+#: faces are worked on at most at this eye distance (px): the person's crop has 80
+WORK_EYES_PX = 90.0
+MIN_TARGET_EYES_PX = 8.0
+#: sharpness ratio (person / meme, fine detail in the face) past which the person's face is softened, or
+#: grain added to it
+_SHARPNESS_SLACK = 1.15
+_BLUR_STEPS = (0.5, 0.8, 1.2, 1.8, 2.6)
+#: skin test limits (robust z-scores over the wide skin sample: any LAB channel, darker; core.faces.swap) for
+#: the person's photo (strict: a fringe left on the forehead shows as a brown smudge) and for the meme
+_SOURCE_SKIN_LIMITS = (2.2, 0.9)
+_MEME_SKIN_LIMITS = (2.5, 1.2)
+#: (outer corner, inner corner, upper lid, lower lid) of the image-left and image-right eye
+_EYE_LIDS = ((33, 133, 159, 145), (263, 362, 386, 374))
+#: how much less open the person's eye may be than the meme's and still be stretched into it
+_EYE_GAP = 0.08
+
+
+@dataclass(frozen=True)
+class MeshSource:
+    crop: np.ndarray  # (S, S, 3) uint8 RGB
+    coverage: np.ndarray  # (S, S) uint8
+    mesh: np.ndarray  # (468, 3) in crop coordinates
+    greyscale: bool = False
+
+
+@functools.cache
+def _eye_fans() -> tuple[np.ndarray, np.ndarray]:
+    """Triangles over each eye opening (image-left, image-right): the mesh leaves the eyes open, like the
+    mouth, whose inside the meme keeps."""
+    topo = topology()
+    return tuple(np.array([[eye[0], eye[i], eye[i + 1]] for i in range(1, len(eye) - 1)], np.int32)
+                 for eye in (topo.left_eye, topo.right_eye))
+
+
+def eye_openness(mesh: np.ndarray) -> tuple[float, float]:
+    """Lid gap over eye width for the image-left and image-right eye (~0.3 open, < 0.15 shut)."""
+    result = []
+    for outer, inner, upper, lower in _EYE_LIDS:
+        width = float(np.linalg.norm(mesh[outer, :2] - mesh[inner, :2]))
+        result.append(float(np.linalg.norm(mesh[upper, :2] - mesh[lower, :2])) / width if width else 0.0)
+    return result[0], result[1]
+
+
+def _triangles(target: np.ndarray, source: np.ndarray) -> np.ndarray:
+    """The mesh's triangles, plus each eye's opening when the person's eye is about as open as the meme's
+    or more (squeezed shut, it still reads as an eye; a shut eye stretched open smears): otherwise the meme
+    keeps its eyeball inside the person's lids."""
+    fans = [fan for fan, meme, person in zip(_eye_fans(), eye_openness(target), eye_openness(source), strict=True)
+            if person >= meme - _EYE_GAP]
+    return np.vstack([topology().triangles, *fans]).astype(np.int32)
+
+
+@functools.cache
+def _expression_groups() -> list[np.ndarray]:
+    """Point groups that move as one under the shape transfer, so they keep the meme's expression."""
+    topo = topology()
+    lips = np.union1d(topo.outer_lips, topo.inner_lips)
+    return [topo.left_eye, topo.right_eye, lips]
+
+
+def eye_distance(mesh: np.ndarray) -> float:
+    topo = topology()
+    return float(np.linalg.norm(mesh[topo.right_eye, :2].mean(axis=0) - mesh[topo.left_eye, :2].mean(axis=0)))
+
+
+def yaw(mesh: np.ndarray) -> float:
+    """Head turn in degrees (0 frontal; the sign says which way) from the 3-D eye and mouth corner lines."""
+    across = (mesh[263] - mesh[33]) + (mesh[291] - mesh[61])
+    return float(np.degrees(np.arctan2(across[2], across[0])))
+
+
+def mirror(source: MeshSource) -> MeshSource:
+    width = source.crop.shape[1]
+    flipped = source.mesh[topology().mirror].copy()
+    flipped[:, 0] = width - 1 - flipped[:, 0]
+    return MeshSource(source.crop[:, ::-1].copy(), source.coverage[:, ::-1].copy(), flipped, source.greyscale)
+
+
+def fit_similarity_3d(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """src moved onto dst by the best rotation, uniform scale and shift (Umeyama)."""
+    mu_s, mu_d = src.mean(axis=0), dst.mean(axis=0)
+    a, b = src - mu_s, dst - mu_d
+    u, sigma, vt = np.linalg.svd(b.T @ a)
+    d = np.sign(np.linalg.det(u @ vt))
+    fix = np.diag([1.0, 1.0, d])
+    rotation = u @ fix @ vt
+    scale = float((sigma * np.diag(fix)).sum() / ((a**2).sum() or 1.0))
+    return (scale * a @ rotation.T + mu_d).astype(np.float32)
+
+
+def shaped_target(target: np.ndarray, source: np.ndarray, shape: float) -> np.ndarray:
+    """The meme's 2-D landmarks moved `shape` of the way to the person's mesh posed like the meme's face."""
+    if shape <= 0:
+        return target[:, :2].astype(np.float32)
+    posed = fit_similarity_3d(source.astype(np.float64), target.astype(np.float64))
+    shift = (posed[:, :2] - target[:, :2]) * shape
+    for group in _expression_groups():
+        shift[group] = shift[group].mean(axis=0)
+    return (target[:, :2] + shift).astype(np.float32)
+
+
+def paste_face(image: np.ndarray, target: np.ndarray, source: MeshSource, shape: float) -> str | None:
+    """Swap the source onto the face with mesh `target` (468, 3), in place. Returns a skip reason or None."""
+    target_eyes = eye_distance(target)
+    if target_eyes < MIN_TARGET_EYES_PX:
+        return "swap.target_too_small"
+    target_yaw, source_yaw = yaw(target), yaw(source.mesh)
+    if abs(source_yaw + target_yaw) + MIRROR_GAIN < abs(source_yaw - target_yaw):
+        source, source_yaw = mirror(source), -source_yaw
+    if abs(source_yaw - target_yaw) > MAX_YAW_GAP:
+        return "swap.pose_mismatch"
+
+    height, width = image.shape[:2]
+    feather = max(2.0, 0.08 * target_eyes)
+    dst = shaped_target(target, source.mesh, shape)
+    x0, y0 = np.floor(np.minimum(dst.min(axis=0), target[:, :2].min(axis=0)) - feather - 2).astype(int)
+    x1, y1 = np.ceil(np.maximum(dst.max(axis=0), target[:, :2].max(axis=0)) + feather + 2).astype(int)
+    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, width), min(y1, height)
+    if x1 - x0 < 4 or y1 - y0 < 4:
+        return "swap.target_too_small"
+    roi = image[y0:y1, x0:x1]
+    scale = min(1.0, WORK_EYES_PX / target_eyes)
+    work = roi if scale == 1.0 else cv2.resize(roi, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    stretch = np.array([work.shape[1] / roi.shape[1], work.shape[0] / roi.shape[0]], dtype=np.float32)
+    local = (dst - np.array([x0, y0], dtype=np.float32)) * stretch
+    depth = target[:, 2]
+    rendered = _render(work, local, depth, source, feather * scale)
+    if isinstance(rendered, str):
+        return rendered
+    coloured, alpha = rendered
+    if scale != 1.0:
+        size = (roi.shape[1], roi.shape[0])
+        coloured = cv2.resize(coloured, size, interpolation=cv2.INTER_LINEAR)
+        alpha = cv2.resize(alpha, size, interpolation=cv2.INTER_LINEAR)
+    base = roi.astype(np.float32)
+    image[y0:y1, x0:x1] = np.clip(base + (coloured - base) * alpha[:, :, None] + 0.5, 0, 255).astype(np.uint8)
+    return None
+
+
+def _render(
+    roi: np.ndarray, dst: np.ndarray, depth: np.ndarray, source: MeshSource, feather: float
+) -> tuple[np.ndarray, np.ndarray] | str:
+    target_eyes = eye_distance(np.hstack([dst, depth[:, None]]))
+    ratio = target_eyes / max(eye_distance(source.mesh), 1.0)
+    crop, coverage, src = source.crop, source.coverage, source.mesh[:, :2]
+    if ratio < 0.8:
+        crop = cv2.resize(crop, None, fx=ratio, fy=ratio, interpolation=cv2.INTER_AREA)
+        coverage = cv2.resize(coverage, None, fx=ratio, fy=ratio, interpolation=cv2.INTER_AREA)
+        src = src * np.float32(ratio)
+    triangles = _triangles(dst, src)
+    dst_area = classical._signed_areas(dst, triangles)
+    src_area = classical._signed_areas(src, triangles)
+    # triangles turn one way on a face toward the camera (tools/convert_face_mesh.py): the other way = hidden
+    visible = dst_area > 0
+    # visible in the meme but turned away (or collapsed) in the person's photo: nothing to paint there
+    hidden = visible & (src_area <= 0.02 * np.abs(src_area).mean())
+    if np.abs(dst_area[hidden]).sum() > MAX_HIDDEN_SHARE * np.abs(dst_area[visible]).sum():
+        return "swap.pose_mismatch"
+    keep = visible & ~hidden
+    # far triangles first, so nearer ones cover them where the head turn folds the face
+    order = np.argsort(-depth[triangles[keep]].mean(axis=1))
+    chosen = triangles[keep][order]
+    warped = classical.warp_triangles(np.dstack([crop, coverage]), src, dst, chosen, roi.shape[:2])
+
+    mask = warped[:, :, 3].copy()
+    mask[mask < 250] = 0
+    mask[mask > 0] = 255
+    src_lab = cv2.cvtColor(warped[:, :, :3].astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
+    dst_lab = cv2.cvtColor(roi.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
+    inner, features = _feature_masks(dst, mask.shape, target_eyes)
+    # skin is sampled over the whole face but the eyes, brows and lips: a wide sample tolerates shading
+    reference = (mask > 0) & (features == 0)
+    classical.drop_occlusions(mask, inner, reference.astype(np.uint8), src_lab, dst_lab, _SOURCE_SKIN_LIMITS,
+                               _MEME_SKIN_LIMITS)
+    inside = mask > 127
+    if inside.sum() < 16:
+        return "swap.target_too_small"
+    coloured = classical.match_colour(src_lab, dst_lab, inside, source.greyscale, target_eyes)
+    coloured = match_texture(coloured, roi.astype(np.float32), inside)
+    return coloured, classical.feathered(mask, feather)
+
+
+def _feature_masks(points: np.ndarray, shape: tuple[int, ...], eyes: float) -> tuple[np.ndarray, np.ndarray]:
+    """The hull of the eyes, brows and lips (the occlusion test looks outside it), and those features
+    themselves, grown a little."""
+    topo = topology()
+    features = np.zeros(shape, np.uint8)
+    for part in (topo.left_eye, topo.right_eye, topo.outer_lips, topo.left_brow, topo.right_brow):
+        cv2.fillConvexPoly(features, cv2.convexHull(np.round(points[part]).astype(np.int32)), 255)
+    size = max(1, round(0.12 * eyes))
+    features = cv2.dilate(features, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * size + 1, 2 * size + 1)))
+    parts = np.concatenate([topo.left_eye, topo.right_eye, topo.left_brow, topo.right_brow, topo.outer_lips])
+    inner = np.zeros(shape, np.uint8)
+    cv2.fillConvexPoly(inner, cv2.convexHull(np.round(points[parts]).astype(np.int32)), 255)
+    return inner, features
+
+
+def _detail(rgb: np.ndarray, inside: np.ndarray) -> float:
+    """Size of the finest detail (and noise) in the face: mean |grey - its 1 px blur|."""
+    grey = rgb.mean(axis=2)
+    fine = grey - cv2.GaussianBlur(grey, (0, 0), 1.0)
+    return float(np.abs(fine[inside]).mean()) + 1e-3
+
+
+def match_texture(face: np.ndarray, meme: np.ndarray, inside: np.ndarray) -> np.ndarray:
+    """Soften a face sharper than the meme's, or add the grain of a noisier meme, inside the face."""
+    meme_detail, face_detail = _detail(meme, inside), _detail(face, inside)
+    if face_detail > meme_detail * _SHARPNESS_SLACK:
+        for sigma in _BLUR_STEPS:
+            softened = cv2.GaussianBlur(face, (0, 0), sigma)
+            if _detail(softened, inside) <= meme_detail * _SHARPNESS_SLACK:
+                break
+        return softened
+    if meme_detail > face_detail * _SHARPNESS_SLACK:
+        # the mean |fine detail| of Gaussian grain is about 0.45 of its sigma after the 1 px blur's share
+        extra = np.sqrt(meme_detail**2 - face_detail**2) / 0.45
+        rng = np.random.default_rng(int(inside.sum()))
+        grain = rng.normal(0.0, extra, face.shape[:2]).astype(np.float32)
+        return np.clip(face + grain[:, :, None], 0, 255)
+    return face
