@@ -250,6 +250,77 @@ TEXTS: dict[str, dict[str, str]] = {
         "ko": "이 문장에 어울리는 짤을 다 보여 드렸어요. 다른 문장으로 해 보세요.",
         "en": "That's every meme that fits this sentence. Try another sentence.",
     },
+    # swapping onto a picture someone posted
+    "picture.needs_face": {
+        "ko": "먼저 /setface 로 내 얼굴 사진을 등록해 주세요. 그러면 어떤 사진에든 내 얼굴을 넣어 드려요.",
+        "en": "Register your face with /setface first; then I can put it onto any picture.",
+    },
+    "picture.needs_image": {
+        "ko": "얼굴을 바꿀 사진이 없어요. 사진에 답장하거나 사진과 함께 보내 주세요.",
+        "en": "There is no picture to swap onto. Reply to a picture or send one with the command.",
+    },
+    "picture.no_face": {
+        "ko": "이 사진에서 사람 얼굴을 찾지 못했어요. 얼굴이 잘 보이는 사진에 해 주세요.",
+        "en": "I found no face in that picture. Try one where a face is clearly visible.",
+    },
+    "picture.no_face_fits": {
+        "ko": "이 사진의 얼굴 {count}개 모두 내 얼굴이 들어갈 수 없었어요 (방향이 너무 다르거나 너무 작아요). 정면 얼굴 사진에 해 보세요.",
+        "en": "None of the {count} face(s) in that picture could take yours (turned too far away or too small). Try a picture with a front-facing face.",
+    },
+    "picture.swapped": {
+        "ko": "사진 속 얼굴 {count}개 중 {swapped}개를 내 얼굴로 바꿨어요.",
+        "en": "Swapped your face onto {swapped} of the {count} face(s) in the picture.",
+    },
+    "picture.host_not_allowed": {
+        "ko": "이 사진은 가져올 수 없는 주소에 있어요. 채팅에 직접 올린 사진에만 할 수 있어요.",
+        "en": "I can't fetch a picture from that address. It only works on pictures posted in the chat.",
+    },
+    "picture.download_failed": {
+        "ko": "사진을 내려받지 못했어요. 잠시 후 다시 해 주세요.",
+        "en": "I couldn't download that picture. Please try again in a moment.",
+    },
+    # friends' faces in group memes, by consent per chat
+    "share.on": {
+        "ko": "이 채팅방의 친구들이 단체 짤에 내 얼굴을 쓸 수 있어요. 그만하려면 /shareface off",
+        "en": "Friends in this chat may now put your face in group memes. To stop: /shareface off",
+    },
+    "share.off": {
+        "ko": "이제 이 채팅방에서는 친구들이 내 얼굴을 쓸 수 없어요.",
+        "en": "Friends in this chat can no longer use your face.",
+    },
+    "share.was_off": {
+        "ko": "이 채팅방에서는 원래 얼굴 공유가 꺼져 있어요.",
+        "en": "Sharing your face was already off in this chat.",
+    },
+    "share.needs_face": {
+        "ko": "공유할 얼굴이 없어요. 먼저 /setface 로 얼굴을 등록해 주세요.",
+        "en": "You have no face to share yet. Register one with /setface first.",
+    },
+    "share.needs_chat": {
+        "ko": "얼굴 공유는 단체 채팅방(서버, 그룹)에서 켜고 끌 수 있어요.",
+        "en": "Face sharing is turned on and off inside a group chat or server.",
+    },
+    "share.usage": {
+        "ko": "/shareface on 으로 켜고 /shareface off 로 꺼요 (이 채팅방에서만).",
+        "en": "Use /shareface on or /shareface off (for this chat only).",
+    },
+    "group.with": {"ko": "함께한 얼굴: {names}", "en": "Starring: {names}"},
+    "group.not_shared": {
+        "ko": "{names}: 이 채팅방에서 얼굴 공유를 허락하지 않아서 넣지 않았어요 (/shareface on 으로 허락할 수 있어요).",
+        "en": "{names}: not in it, they have not allowed their face in this chat (they can with /shareface on).",
+    },
+    "group.no_room": {
+        "ko": "{names}: 이 짤에는 자리가 모자라서 넣지 못했어요.",
+        "en": "{names}: no room left on this meme.",
+    },
+    "group.not_placed": {
+        "ko": "{names}: 얼굴 방향이 너무 달라서 넣지 못했어요.",
+        "en": "{names}: their face could not be placed on this meme (turned too far).",
+    },
+    "group.no_meme": {
+        "ko": "여러 명이 들어갈 수 있는 짤이 카탈로그에 없어요.",
+        "en": "The catalog has no meme with room for several faces.",
+    },
     # Discord: command and option names ("en" is the base name, "ko" its localization) and descriptions
     # ("ko" is the base text, "en" the en-US/en-GB localization); names: lowercase, no spaces, <= 32
     "discord.cmd.setface": {"ko": "얼굴등록", "en": "setface"},
