@@ -9,6 +9,7 @@ from typing import Protocol
 
 from bot.config import Settings
 from core.errors import ConfigError
+from core.recommend.feedback import FeedbackSettings
 from core.service.service import MemeService
 from core.service.worker import WorkerConfig
 
@@ -36,7 +37,7 @@ def make_service(settings: Settings) -> MemeService:
         settings.data_dir,
         workers=settings.workers,
         results_cache_mb=settings.results_cache_mb,
-        learn_from_use=settings.learn_from_use,
+        feedback=FeedbackSettings(enabled=settings.learn_from_use),
     )
 
 

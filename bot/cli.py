@@ -18,7 +18,7 @@ from bot.config import Settings, load_settings
 from core.catalog.cache import DiskCache
 from core.catalog.catalog import Catalog, add_meme, load_captions, load_catalog
 from core.catalog.prepare import prepare_catalog
-from core.errors import FffusionError, InputError
+from core.errors import FffusionError, InputError, explain
 from core.faces.engines import choose_targets, load_engine
 from core.images import decode_image, encode_image, format_for_path, read_image_file
 from core.messages import pick_lang, render
@@ -26,8 +26,6 @@ from core.recommend.load import load_embedder
 from core.recommend.recommender import Recommender
 from core.service import worker
 from core.text import clean_sentence
-
-log = logging.getLogger("fffusion")
 
 
 @contextmanager
@@ -130,7 +128,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     state = worker.load_state(config)
     source, notices = state.engine.make_source(face)
     best = state.prepared.recommender.rank(sentence, top=1)[0]
-    outcome = worker.render(state, best.meme_id, source, args.target)
+    outcome = worker.compose(state, best.meme_id, source, args.target)
     image = outcome.image if outcome is not None else worker.meme_image(state, best.meme_id)
     _write_atomically(args.output, encode_image(image, fmt, max_side=settings.limits.max_output_side))
     for key in (*notices, *(outcome.notices if outcome else ("meme.no_swappable_face",))):
@@ -247,15 +245,11 @@ def run_command(func: Callable[[argparse.Namespace, Settings], int], args: argpa
         settings = load_settings(args.config)
         lang = pick_lang(settings.lang)
         return func(args, settings)
-    except FffusionError as err:
-        print(render(err.key, lang, **err.params), file=sys.stderr)
-        return err.exit_code
     except KeyboardInterrupt:
         return 130
-    except Exception:
-        log.exception("internal error")
-        print(render("internal", lang), file=sys.stderr)
-        return 1
+    except Exception as err:
+        print(explain(err, lang), file=sys.stderr)
+        return err.exit_code if isinstance(err, FffusionError) else 1
 
 
 def main(argv: list[str] | None = None) -> int:

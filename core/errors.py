@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 
 class FffusionError(Exception):
@@ -42,3 +45,14 @@ class ServiceError(FffusionError):
     """The service is busy, limited or failed; trying again later may work."""
 
     exit_code = 1
+
+
+def explain(err: BaseException, lang: str) -> str:
+    """The one mapping from a failure to what the person reads: a core error's own message in their language;
+    anything else is a defect, logged with its traceback, and the person hears "internal"."""
+    from core.messages import render
+
+    if isinstance(err, FffusionError):
+        return render(err.key, lang, **err.params)
+    log.error("unexpected failure", exc_info=err)
+    return render("internal", lang)

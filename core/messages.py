@@ -20,6 +20,18 @@ TEXTS: dict[str, dict[str, str]] = {
         "ko": "이모지나 기호만으로는 짤을 찾을 수 없어요. 상황을 글로 적어 주세요.",
         "en": "I can't find a meme from emoji or symbols alone. Describe the situation in words.",
     },
+    # what a conversation offers on every platform (core/service/conversation.py); a platform words a text its
+    # own way under "<platform>.<name>", e.g. "kakao.delete.done"
+    "meme.next_label": {"ko": "다른 짤", "en": "Another meme"},
+    "delete.confirm": {
+        "ko": "등록한 얼굴과 내 기록을 모두 지울까요? 되돌릴 수 없어요.",
+        "en": "Delete your faces and everything the bot keeps about you? This cannot be undone.",
+    },
+    "delete.yes": {"ko": "모두 지우기", "en": "Delete everything"},
+    "delete.no": {"ko": "취소", "en": "Cancel"},
+    "delete.done": {"ko": "얼굴과 기록을 모두 지웠어요.", "en": "Your faces and data are deleted."},
+    "delete.nothing": {"ko": "지울 정보가 없어요.", "en": "There was nothing to delete."},
+    "delete.cancelled": {"ko": "취소했어요. 아무것도 지우지 않았어요.", "en": "Cancelled; nothing was deleted."},
     # catalog
     "catalog.missing": {
         "ko": "짤 카탈로그를 찾을 수 없어요: {path}",
@@ -70,14 +82,13 @@ TEXTS: dict[str, dict[str, str]] = {
     # KakaoTalk skill
     "kakao.help": {
         "ko": "문장을 보내면 딱 맞는 짤에 내 얼굴을 합성해 드려요. 예: 시험 완전 망했어\n"
-        "/setface 에서 내 얼굴 사진을 보내면 얼굴이 등록돼요.\n"
+        "/setface 에서 내 얼굴 사진을 보내면 얼굴이 등록돼요 (지우기: /deleteface).\n"
         "'다른 짤'을 누르면 다음 후보를 보여 드려요.",
         "en": "Send a sentence and I answer with the best-fitting meme wearing your face.\n"
-        "Send a photo of yourself with /setface to register your face.\n"
+        "Send a photo of yourself with /setface to register your face (forget it: /deleteface).\n"
         "Tap 'Another meme' for the next candidate.",
     },
     "kakao.help_label": {"ko": "도움말", "en": "Help"},
-    "kakao.next_label": {"ko": "다른 짤", "en": "Another meme"},
     "kakao.working": {
         "ko": "짤 만드는 중이에요… 잠시만 기다려 주세요!",
         "en": "Making your meme… one moment!",
@@ -109,6 +120,10 @@ TEXTS: dict[str, dict[str, str]] = {
     "kakao.face_saved": {
         "ko": "얼굴을 등록했어요 ({name}). 이제 아무 문장이나 보내 보세요!",
         "en": "Face saved ({name}). Now send me any sentence!",
+    },
+    "kakao.delete.done": {
+        "ko": "얼굴과 기록을 모두 지웠어요. 다시 쓰려면 /setface 로 얼굴 사진을 보내 주세요.",
+        "en": "Your faces and data are deleted. Send a photo with /setface to start again.",
     },
     "kakao.secret_short": {
         "ko": "FFFUSION_KAKAO_SECRET 은 16자 이상이어야 하고 영문, 숫자, - _ . ~ 만 쓸 수 있어요.",
@@ -369,23 +384,14 @@ TEXTS: dict[str, dict[str, str]] = {
         "ko": "이 얼굴로 짤을 만들게요 ({name}). 이제 /짤 을 써 보세요!",
         "en": "I'll use this face ({name}). Now try /meme!",
     },
-    "discord.next_label": {"ko": "다른 짤", "en": "Another meme"},
     "discord.not_yours": {
         "ko": "이 버튼은 짤을 만든 사람만 누를 수 있어요. /짤 로 내 짤을 만들어 보세요.",
         "en": "Only the person who made this meme can use this button. Try /meme yourself.",
     },
-    "discord.delete_confirm": {
-        "ko": "등록한 얼굴과 내 기록을 모두 지울까요? 되돌릴 수 없어요.",
-        "en": "Delete your faces and everything the bot keeps about you? This cannot be undone.",
-    },
-    "discord.delete_yes": {"ko": "모두 지우기", "en": "Delete everything"},
-    "discord.delete_no": {"ko": "취소", "en": "Cancel"},
-    "discord.deleted": {
+    "discord.delete.done": {
         "ko": "모두 지웠어요. 다시 쓰려면 /얼굴등록 으로 얼굴을 등록해 주세요.",
         "en": "Everything is deleted. Register a face with /setface to start again.",
     },
-    "discord.nothing_to_delete": {"ko": "지울 정보가 없어요.", "en": "There was nothing to delete."},
-    "discord.delete_cancelled": {"ko": "취소했어요. 아무것도 지우지 않았어요.", "en": "Cancelled; nothing was deleted."},
     "discord.cannot_post": {
         "ko": "이 채널에 짤을 올릴 권한이 없어요. 서버 관리자에게 봇의 '파일 첨부' 권한을 요청해 주세요.",
         "en": "I'm not allowed to post the meme in this channel. Ask a server admin to let the bot attach files.",
@@ -424,6 +430,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "ko": "이 얼굴로 짤을 만들게요 (얼굴 이름: {name}).",
         "en": "I'll use this face for your memes (face name: {name}).",
     },
+    "telegram.download_failed": {
+        "ko": "사진을 내려받지 못했어요. 잠시 뒤 /setface 로 다시 보내 주세요.",
+        "en": "I couldn't download the photo. Please send it again with /setface in a moment.",
+    },
     "telegram.photo_hint": {
         "ko": "얼굴을 등록하려면 사진에 캡션 /setface 를 달아 보내 주세요. 짤은 문장을 보내면 만들어 드려요.",
         "en": "To register your face, send the photo with the caption /setface. For a meme, send a sentence.",
@@ -436,7 +446,6 @@ TEXTS: dict[str, dict[str, str]] = {
         "ko": "수정한 메시지로는 짤을 만들지 않아요. 새 메시지로 다시 보내 주세요.",
         "en": "I don't make memes from edited messages. Send it again as a new message.",
     },
-    "telegram.next_button": {"ko": "다른 짤", "en": "Another one"},
     "telegram.not_yours": {
         "ko": "이 버튼은 요청한 사람만 누를 수 있어요.",
         "en": "Only the person who asked can use this button.",
@@ -446,18 +455,6 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "That meme is too old to change. Send the sentence again.",
     },
     "telegram.busy": {"ko": "다른 짤을 고르는 중이에요. 잠시만요!", "en": "Already picking another one, one moment!"},
-    "telegram.delete_confirm": {
-        "ko": "등록한 얼굴과 기록을 모두 지울까요? 되돌릴 수 없어요.",
-        "en": "Delete your registered faces and all your data? This can't be undone.",
-    },
-    "telegram.delete_yes": {"ko": "모두 지우기", "en": "Delete everything"},
-    "telegram.delete_no": {"ko": "취소", "en": "Cancel"},
-    "telegram.deleted": {"ko": "얼굴과 기록을 모두 지웠어요.", "en": "Your faces and data are deleted."},
-    "telegram.nothing_to_delete": {"ko": "지울 정보가 없어요.", "en": "There was nothing to delete."},
-    "telegram.delete_cancelled": {
-        "ko": "취소했어요. 아무것도 지우지 않았어요.",
-        "en": "Cancelled: nothing was deleted.",
-    },
     "telegram.inline_start": {"ko": "봇과 대화해서 내 얼굴 등록하기", "en": "Open the bot to register your face"},
     "telegram.cmd_meme": {"ko": "문장에 맞는 짤 만들기", "en": "Make a meme from a sentence"},
     "telegram.cmd_setface": {"ko": "사진으로 내 얼굴 등록", "en": "Register your face from a photo"},

@@ -101,9 +101,11 @@ async def shared_pool(worker_config: WorkerConfig) -> AsyncIterator[WorkerPool]:
 
 
 @pytest.fixture
-def service_factory(worker_config: WorkerConfig, shared_pool: WorkerPool) -> Callable[[Path], Awaitable[MemeService]]:
-    async def make(data_dir: Path) -> MemeService:
-        service = MemeService(worker_config, data_dir, pool=shared_pool)
+def service_factory(worker_config: WorkerConfig, shared_pool: WorkerPool) -> Callable[..., Awaitable[MemeService]]:
+    """A started service on the shared pool; `config` may change what the service itself reads (limits)."""
+
+    async def make(data_dir: Path, config: WorkerConfig | None = None) -> MemeService:
+        service = MemeService(config or worker_config, data_dir, pool=shared_pool)
         await service.start()
         return service
 

@@ -23,12 +23,12 @@ FAR = unit(0, 1, 0)
 
 def test_no_signals_or_switched_off_changes_nothing() -> None:
     assert not Feedback([], MEMES).adjustments(HERE).any()
-    off = Feedback([Signal("a", "angry", HERE, 1)], MEMES, FeedbackSettings(enabled=False))
+    off = Feedback([Signal(1, "angry", HERE, 1)], MEMES, FeedbackSettings(enabled=False))
     assert not off.adjustments(HERE).any()
 
 
 def test_votes_move_only_their_meme_and_only_for_similar_sentences() -> None:
-    feedback = Feedback([Signal("a", "angry", HERE, 1), Signal("b", "hungry", HERE, -1)], MEMES)
+    feedback = Feedback([Signal(1, "angry", HERE, 1), Signal(2, "hungry", HERE, -1)], MEMES)
     near = feedback.adjustments(NEAR)
     assert near[0] > 0 > near[1] and near[2] == 0
     assert not feedback.adjustments(FAR).any()
@@ -37,18 +37,18 @@ def test_votes_move_only_their_meme_and_only_for_similar_sentences() -> None:
 
 def test_one_person_cannot_flood_but_many_people_add_up() -> None:
     settings = FeedbackSettings(strength=0.05, saturation=3.0)
-    once = Feedback([Signal("spammer", "angry", HERE, 1)], MEMES, settings).adjustments(HERE)[0]
-    flood = Feedback([Signal("spammer", "angry", HERE, 1)] * 500, MEMES, settings).adjustments(HERE)[0]
-    crowd = Feedback([Signal(f"p{i}", "angry", HERE, 1) for i in range(10)], MEMES, settings).adjustments(HERE)[0]
+    once = Feedback([Signal(666, "angry", HERE, 1)], MEMES, settings).adjustments(HERE)[0]
+    flood = Feedback([Signal(666, "angry", HERE, 1)] * 500, MEMES, settings).adjustments(HERE)[0]
+    crowd = Feedback([Signal(i, "angry", HERE, 1) for i in range(10)], MEMES, settings).adjustments(HERE)[0]
     assert flood == pytest.approx(once) == pytest.approx(0.05 * np.tanh(1 / 3))
     assert once < crowd < 0.05  # bounded by the strength
 
 
 def test_a_persons_latest_signals_count_and_share_one_vote() -> None:
     settings = FeedbackSettings(per_person=2)
-    changed_mind = [Signal("a", "angry", HERE, -1)] * 3 + [Signal("a", "angry", HERE, 1)] * 2
+    changed_mind = [Signal(1, "angry", HERE, -1)] * 3 + [Signal(1, "angry", HERE, 1)] * 2
     assert Feedback(changed_mind, MEMES, settings).adjustments(HERE)[0] == pytest.approx(0.05 * np.tanh(1 / 3))
-    unknown = Feedback([Signal("a", "gone-from-catalog", HERE, 1), Signal("a", "angry", HERE, 0)], MEMES)
+    unknown = Feedback([Signal(1, "gone-from-catalog", HERE, 1), Signal(1, "angry", HERE, 0)], MEMES)
     assert len(unknown) == 0
 
 
@@ -68,8 +68,8 @@ def test_feedback_from_people_fixes_a_real_ranking(e5: E5Embedder) -> None:
     before = recommender.scores(sentence)
     wrong = ids[int(np.argmax(before))]
     past = e5.embed(["우산 안 챙겼다가 완전 젖었어", "우산 없이 나왔는데 비가 쏟아져"])
-    signals = [Signal(f"p{i}", "rain", v, 1) for i, v in enumerate(past)]
-    signals += [Signal(f"p{i}", wrong, v, -1) for i, v in enumerate(past)] if wrong != "rain" else []
+    signals = [Signal(i, "rain", v, 1) for i, v in enumerate(past)]
+    signals += [Signal(i, wrong, v, -1) for i, v in enumerate(past)] if wrong != "rain" else []
     feedback = Feedback(signals, ids, FeedbackSettings(strength=0.05))
     after = before + feedback.adjustments(e5.embed([sentence])[0])
     assert ids[int(np.argmax(after))] == "rain"

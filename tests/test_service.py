@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 
 from core.errors import InputError, ServiceError
+from core.recommend.feedback import FeedbackSettings
 from core.service.pool import WorkerPool
 from core.service.service import MemeService, Person
 from core.service.worker import WorkerConfig
@@ -49,8 +50,8 @@ async def test_register_make_next_delete(service: MemeService, photo_a: bytes) -
     again = await service.make_meme(ALICE, "아 진짜  웃겨 ㅋㅋㅋ")
     assert again.meme_id not in {first.meme_id, second.meme_id}
 
-    await service.remember_upload("media", first.result_key, "first-file")
-    await service.remember_upload("media", original.result_key, "bobs-original")
+    await service.store.remember_upload("media", first.result_key, "first-file")
+    await service.store.remember_upload("media", original.result_key, "bobs-original")
     forgotten: list[tuple[str, str]] = []
 
     async def forget(uploads: list[tuple[str, str]]) -> None:
@@ -59,8 +60,8 @@ async def test_register_make_next_delete(service: MemeService, photo_a: bytes) -
     service.forget_uploads.append(forget)
     assert await service.delete_person(ALICE) is True
     assert forgotten == [("media", "first-file")]  # only what carried Alice's face
-    assert await service.uploaded("media", first.result_key) is None
-    assert await service.uploaded("media", original.result_key) == "bobs-original"
+    assert await service.store.uploaded("media", first.result_key) is None
+    assert await service.store.uploaded("media", original.result_key) == "bobs-original"
     assert await service.list_faces(ALICE) == []
     after = await service.make_meme(ALICE, "아 진짜 웃겨 ㅋㅋㅋ")
     assert not after.swapped and after.notice == "face.not_registered"
@@ -82,14 +83,14 @@ async def test_everything_survives_a_restart(service_factory, tmp_path: Path, ph
     await first.register_face(ALICE, photo_a, name="회사용")
     made = await first.make_meme(ALICE, "아 진짜 웃겨 ㅋㅋㅋ", face="회사용")
     assert made.swapped
-    await first.remember_upload("telegram", made.result_key, "file-123")
+    await first.store.remember_upload("telegram", made.result_key, "file-123")
     await first.close()
 
     second = await service_factory(data_dir)
     try:
         assert await second.list_faces(ALICE) == ["회사용"]
         assert await second.store.schema_version() >= 1
-        assert await second.uploaded("telegram", made.result_key) == "file-123"
+        assert await second.store.uploaded("telegram", made.result_key) == "file-123"
         following = await second.next_meme(ALICE, made.request_id)
         assert following.meme_id != made.meme_id
         assert following.notice != "face.not_registered"  # the registered face is still in use
@@ -236,7 +237,7 @@ async def test_skips_teach_the_ranking_without_one_person_flooding_it(
     async def top_for(service: MemeService, newcomer: str) -> str:
         return (await service.make_meme(Person("t", newcomer), sentence)).meme_id
 
-    service = MemeService(worker_config, tmp_path, workers=1, feedback_refresh_s=0)
+    service = MemeService(worker_config, tmp_path, workers=1, feedback=FeedbackSettings(refresh_s=0))
     await service.start()
     try:
         assert await top_for(service, "first-look") == best
@@ -254,7 +255,7 @@ async def test_skips_teach_the_ranking_without_one_person_flooding_it(
         await service.close()
 
     # Switched off, the same store changes nothing.
-    unlearned = MemeService(worker_config, tmp_path, workers=1, learn_from_use=False)
+    unlearned = MemeService(worker_config, tmp_path, workers=1, feedback=FeedbackSettings(enabled=False))
     await unlearned.start()
     try:
         assert await top_for(unlearned, "newcomer") == best

@@ -17,7 +17,7 @@ import aiohttp
 import discord
 import yarl
 
-from adapters.discord.commands import DeleteButton, Handlers, NextButton, Texts, build_tree, log_discord_failure
+from adapters.discord.commands import ActionButton, Handlers, Texts, build_tree, log_discord_failure
 from core.errors import ConfigError, ServiceError
 from core.service.service import MemeService
 
@@ -53,7 +53,7 @@ class FffusionClient(discord.Client):
         self.tree = build_tree(self, self.handlers)
 
     async def setup_hook(self) -> None:
-        self.add_dynamic_items(NextButton, DeleteButton)
+        self.add_dynamic_items(ActionButton)
         await self.tree.set_translator(Texts())
         guild = discord.Object(self.guild_id) if self.guild_id else None
         if guild is not None:  # development: instant updates in one server instead of a global roll-out

@@ -13,8 +13,6 @@ from __future__ import annotations
 import io
 import logging
 import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any, Protocol, cast
 
 import aiohttp
@@ -22,12 +20,12 @@ import discord
 from discord import app_commands
 from discord.app_commands import locale_str
 
-from core.errors import FffusionError, InputError, ServiceError
+from core.errors import InputError, ServiceError
 from core.images import check_pixels, check_size
 from core.limits import Limits
 from core.messages import pick_lang, render
-from core.service.service import MemeResult, MemeService, Person
-from core.text import clean_sentence
+from core.service import conversation as talk
+from core.service.service import MemeService, Person
 
 log = logging.getLogger(__name__)
 
@@ -69,53 +67,36 @@ def _desc(key: str) -> locale_str:
 _Button = discord.ui.Button[Any]
 
 
-class NextButton(discord.ui.DynamicItem[_Button], template=r"fffusion:next:(?P<uid>\d+):(?P<rid>[\w-]+)"):
-    """'다른 짤': the next candidate for the same request, edited into the same message."""
+class ActionButton(discord.ui.DynamicItem[_Button],
+                   template=r"fffusion:(?P<kind>next|delete):(?P<uid>\d+):(?P<payload>[\w-]+)"):
+    """A reply's button: '다른 짤' (payload: the request id; the same message is edited) or /deleteface's
+    confirm and cancel (payload: yes or no). Its state lives in the custom_id, so it works after a restart."""
 
-    def __init__(self, uid: int, request_id: str, label: str = "", disabled: bool = False) -> None:
-        super().__init__(
-            discord.ui.Button(
-                label=label or None,
-                style=discord.ButtonStyle.primary,
-                custom_id=f"fffusion:next:{uid}:{request_id}",
-                disabled=disabled,
-            )
-        )
-        self.uid = uid
-        self.request_id = request_id
+    def __init__(self, uid: int, kind: str, payload: str, label: str = "", disabled: bool = False) -> None:
+        style = discord.ButtonStyle.primary if kind == "next" else (
+            discord.ButtonStyle.danger if payload == "yes" else discord.ButtonStyle.secondary)
+        custom_id = f"fffusion:{kind}:{uid}:{payload}"
+        super().__init__(discord.ui.Button(label=label or None, style=style, custom_id=custom_id, disabled=disabled))
+        self.uid, self.kind, self.payload = uid, kind, payload
+
+    @classmethod
+    def of(cls, uid: int, button: talk.Button) -> ActionButton:
+        if button.action is talk.Action.NEXT:
+            return cls(uid, "next", button.request_id, button.label, disabled=not button.enabled)
+        return cls(uid, "delete", "yes" if button.action is talk.Action.DELETE_CONFIRM else "no", button.label)
 
     @classmethod
     async def from_custom_id(
         cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str]
-    ) -> NextButton:
-        return cls(int(match["uid"]), match["rid"])
+    ) -> ActionButton:
+        return cls(int(match["uid"]), match["kind"], match["payload"])
 
     async def callback(self, interaction: discord.Interaction) -> None:  # type: ignore[override]
-        await _handlers(interaction).next_meme(interaction, self.uid, self.request_id)
-
-
-class DeleteButton(discord.ui.DynamicItem[_Button], template=r"fffusion:delete:(?P<uid>\d+):(?P<ok>yes|no)"):
-    """The confirm / cancel buttons under /deleteface."""
-
-    def __init__(self, uid: int, confirm: bool, label: str = "") -> None:
-        super().__init__(
-            discord.ui.Button(
-                label=label or None,
-                style=discord.ButtonStyle.danger if confirm else discord.ButtonStyle.secondary,
-                custom_id=f"fffusion:delete:{uid}:{'yes' if confirm else 'no'}",
-            )
-        )
-        self.uid = uid
-        self.confirm = confirm
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str]
-    ) -> DeleteButton:
-        return cls(int(match["uid"]), match["ok"] == "yes")
-
-    async def callback(self, interaction: discord.Interaction) -> None:  # type: ignore[override]
-        await _handlers(interaction).delete_choice(interaction, self.uid, self.confirm)
+        handlers = _handlers(interaction)
+        if self.kind == "next":
+            await handlers.next_meme(interaction, self.uid, self.payload)
+        else:
+            await handlers.delete_choice(interaction, self.uid, self.payload == "yes")
 
 
 class _WithHandlers(Protocol):
@@ -162,36 +143,25 @@ def log_discord_failure(err: discord.DiscordException, what: str) -> None:
 
 # ------------------------------------------------------------------------------------------- handlers
 class Handlers:
+    """Interactions in, intents to the conversation, replies out under Discord's rules."""
+
     def __init__(self, service: MemeService) -> None:
         self.service = service
+        self.conversation = talk.Conversation(service)
 
-    # /setface
     async def setface(self, interaction: discord.Interaction, image: discord.Attachment, name: str | None) -> None:
-        async with self._answering(interaction, "/setface") as person:
-            check_attachment(image, self.service.limits)
-            await interaction.response.defer(ephemeral=True, thinking=True)
+        async def fetch() -> bytes:
             try:
-                data = await image.read()
+                return await image.read()
             except (discord.HTTPException, aiohttp.ClientError) as err:
                 log.warning("/setface: downloading the attachment failed: %s", err)
                 raise ServiceError("discord.download_failed") from err
-            face = await self.service.register_face(person, data, name)
-            lines = [render("discord.face_saved", person.lang, name=face.name)]
-            lines += [render(key, person.lang) for key in face.notices]
-            crop = discord.File(io.BytesIO(face.crop_jpeg), "face.jpg")
-            await interaction.followup.send("\n".join(lines), file=crop, ephemeral=True)
 
-    # /meme
+        intent = talk.PhotoIntent(fetch, name, check=lambda: check_attachment(image, self.service.limits))
+        await self._run(interaction, "/setface", intent, defer="private")
+
     async def meme(self, interaction: discord.Interaction, text: str, face: str | None) -> None:
-        async with self._answering(interaction, "/meme") as person:
-            # A sentence that cannot work is refused now, privately, before a public placeholder exists.
-            clean_sentence(text, self.service.limits)
-            await interaction.response.defer(thinking=True)
-            interaction.extras[PLACEHOLDER] = True
-            result = await self.service.make_meme(person, text, face or None)
-            content, file, view = self._meme_message(person, result)
-            await interaction.followup.send(content, file=file, view=view)
-            interaction.extras[PLACEHOLDER] = False
+        await self._run(interaction, "/meme", talk.TextIntent(text, face or None), defer="public")
 
     async def face_names(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
         """Autocomplete for /meme face: this person's saved faces."""
@@ -199,64 +169,65 @@ class Handlers:
         return [app_commands.Choice(name=n, value=n) for n in names if current.lower() in n.lower()][:25]
 
     async def next_meme(self, interaction: discord.Interaction, uid: int, request_id: str) -> None:
-        async with self._answering(interaction, "다른 짤") as person:
-            if interaction.user.id != uid:
-                raise InputError("discord.not_yours")
-            # Acknowledge now (the button shows it is working), then edit the same message in place.
-            await interaction.response.defer()
-            await self.service.feedback(person, request_id, kept=False)
-            result = await self.service.next_meme(person, request_id)
-            content, file, view = self._meme_message(person, result)
-            await interaction.edit_original_response(content=content, attachments=[file], view=view)
+        # Acknowledged at once (the button shows it is working), then the same message is edited.
+        await self._run(interaction, "다른 짤", talk.NextIntent(request_id), defer="update", owner=uid)
 
-    def _meme_message(self, person: Person, result: MemeResult) -> tuple[str, discord.File, discord.ui.View]:
-        lines = [result.caption] + ([render(result.notice, person.lang)] if result.notice else [])
-        label = render("discord.next_label", person.lang)
-        button = NextButton(int(person.user_id), result.request_id, label, disabled=not result.has_next)
-        return "\n".join(lines), discord.File(io.BytesIO(result.image), "meme.jpg"), _view(button)
-
-    # /deleteface
     async def deleteface(self, interaction: discord.Interaction) -> None:
-        async with self._answering(interaction, "/deleteface") as person:
-            uid, lang = interaction.user.id, person.lang
-            view = _view(
-                DeleteButton(uid, True, render("discord.delete_yes", lang)),
-                DeleteButton(uid, False, render("discord.delete_no", lang)),
-            )
-            await interaction.response.send_message(render("discord.delete_confirm", lang), view=view, ephemeral=True)
+        await self._run(interaction, "/deleteface", talk.DeleteIntent())
 
     async def delete_choice(self, interaction: discord.Interaction, uid: int, confirm: bool) -> None:
-        async with self._answering(interaction, "/deleteface button") as person:
-            if interaction.user.id != uid:
-                raise InputError("discord.not_yours")
-            await interaction.response.defer()
-            if not confirm:
-                key = "discord.delete_cancelled"
-            else:
-                key = "discord.deleted" if await self.service.delete_person(person) else "discord.nothing_to_delete"
-            await interaction.edit_original_response(content=render(key, person.lang), view=None)
+        await self._run(interaction, "/deleteface button", talk.DeleteIntent(confirm), defer="update", owner=uid)
 
-    # /help
     async def help(self, interaction: discord.Interaction) -> None:
-        async with self._answering(interaction, "/help") as person:
-            await interaction.response.send_message(render("discord.help", person.lang), ephemeral=True)
+        await self._run(interaction, "/help", talk.HelpIntent())
 
     # answers and failures
-    @asynccontextmanager
-    async def _answering(self, interaction: discord.Interaction, what: str) -> AsyncIterator[Person]:
-        """Every failure becomes a private answer in the person's language, or a log line; never a crash."""
+    async def _run(self, interaction: discord.Interaction, what: str, intent: talk.Intent, defer: str = "",
+                   owner: int | None = None) -> None:
+        """Answers one interaction. `defer`: "" answers at once, "private"/"public" show a "thinking..."
+        placeholder first, "update" edits the message whose button was pressed. What cannot work is refused
+        before the defer, so the refusal is private; every failure is a private answer or a log line."""
         person = person_of(interaction)
         try:
-            yield person
-        except FffusionError as err:
-            await self.tell(interaction, render(err.key, person.lang, **err.params), what)
+            if owner is not None and interaction.user.id != owner:
+                raise InputError("discord.not_yours")
+            refused = self.conversation.refuse(person, intent)
+            if refused is not None:
+                await self.tell(interaction, refused.text, what)
+                return
+            if defer == "update":
+                await interaction.response.defer()
+            elif defer:
+                await interaction.response.defer(ephemeral=defer == "private", thinking=True)
+                interaction.extras[PLACEHOLDER] = defer == "public"
+            reply = await self.conversation.handle(person, intent)
+            if reply.error is not None:
+                await self.tell(interaction, reply.text, what)
+            elif defer == "update":
+                await interaction.edit_original_response(**self._message(person, reply, edit=True))
+            elif defer:
+                await interaction.followup.send(**self._message(person, reply), ephemeral=reply.private)
+                interaction.extras[PLACEHOLDER] = False
+            else:
+                await interaction.response.send_message(**self._message(person, reply), ephemeral=reply.private)
         except discord.DiscordException as err:
             log_discord_failure(err, what)
             if isinstance(err, discord.Forbidden):
                 await self.tell(interaction, render("discord.cannot_post", person.lang), what)
-        except Exception:
-            log.exception("%s failed", what)
-            await self.tell(interaction, render("internal", person.lang), what)
+        except Exception as err:
+            await self.tell(interaction, self.conversation.failure(person, err).text, what)
+
+    @staticmethod
+    def _message(person: Person, reply: talk.Reply, edit: bool = False) -> dict[str, Any]:
+        """A reply as a message's content, file and buttons (as an edit: attachments, and no view = none)."""
+        items = [ActionButton.of(int(person.user_id), button) for button in reply.buttons]
+        message: dict[str, Any] = {"content": reply.text}
+        if items or edit:
+            message["view"] = _view(*items) if items else None
+        if reply.image is not None:
+            file = discord.File(io.BytesIO(reply.image), "meme.jpg" if reply.request_id else "face.jpg")
+            message.update({"attachments": [file]} if edit else {"file": file})
+        return message
 
     async def tell(self, interaction: discord.Interaction, text: str, what: str) -> None:
         """A private message to the person who interacted, whatever state the interaction is in."""

@@ -12,7 +12,6 @@ import hmac
 import logging
 import re
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,10 +21,12 @@ from aiohttp import web
 from adapters.kakao import protocol
 from adapters.kakao.fetch import ImageFetcher
 from adapters.kakao.protocol import BadPayload, Json, SkillRequest
-from core.errors import FffusionError, InputError, ServiceError
+from core.bounded import Bounded
+from core.errors import InputError
 from core.messages import pick_lang, render
+from core.service import conversation as talk
 from core.service.media import UPLOAD_PLATFORM, MediaStore
-from core.service.service import MemeResult, MemeService, Person
+from core.service.service import MemeService, Person
 
 log = logging.getLogger(__name__)
 
@@ -34,9 +35,11 @@ CALLBACK_DEADLINE_S = 55.0  # a callbackUrl is valid for one minute
 BUSY_KEYS = frozenset({"service.busy"})  # a full queue: worth retrying while a callback can still deliver
 _URL_RE = re.compile(r"^https?://\S+$", re.IGNORECASE)
 _HELP_WORDS = {"help", "/help", "/start", "도움말", "도움", "?"}
+_DELETE_WORDS = {"/deleteface", "얼굴 삭제", "얼굴삭제"}
 _SETFACE = "/setface"
-# quick reply "다른 짤" carries this in extra (-> action.clientExtra) to name the request it continues
-_EXTRA_KIND, _EXTRA_NEXT, _EXTRA_REQUEST = "fffusion", "next", "request_id"
+# Quick replies carry what they mean in extra (-> action.clientExtra): the button's action and, for "다른 짤",
+# the request it continues; so a person typing the same words is never taken for a button press.
+_EXTRA_KIND, _EXTRA_REQUEST = "fffusion", "request_id"
 
 
 @dataclass(frozen=True)
@@ -52,13 +55,14 @@ class KakaoConfig:
 class KakaoSkill:
     def __init__(self, service: MemeService, media: MediaStore, config: KakaoConfig) -> None:
         self.service = service
+        self.conversation = talk.Conversation(service)
         self.media = media
         self.config = config
         self.public_url = config.public_url.rstrip("/")
         self.fetcher = ImageFetcher(config.image_hosts, service.limits.max_image_bytes,
                                     config.download_timeout_s)
         self._secret = config.secret.encode()
-        self._last: OrderedDict[str, str] = OrderedDict()  # user id -> last request id, for a bare "다른 짤"
+        self._last: Bounded[str, str] = Bounded(10_000)  # user id -> last request id, for a bare "다른 짤"
         self._callbacks: set[asyncio.Task[None]] = set()
         self._session: aiohttp.ClientSession | None = None
 
@@ -100,7 +104,7 @@ class KakaoSkill:
             self._track(asyncio.create_task(self._deliver(task, skill.callback_url)))
             return web.json_response(protocol.callback_ack(render("kakao.working", person.lang)))
         task.cancel()
-        return web.json_response(_text(render("kakao.slow", person.lang)))
+        return web.json_response(protocol.response([protocol.simple_text(render("kakao.slow", person.lang))]))
 
     async def _answer(
         self, skill: SkillRequest, person: Person, busy: asyncio.Event | None, deadline: float
@@ -108,70 +112,67 @@ class KakaoSkill:
         """The SkillResponse for one message. Never raises: every failure becomes a text for the person."""
         while True:
             try:
-                return await self._route(skill, person)
-            except ServiceError as err:
-                if busy is None or err.key not in BUSY_KEYS or time.monotonic() >= deadline:
-                    return _text(render(err.key, person.lang, **err.params))
-                busy.set()
-            except FffusionError as err:
-                return _text(render(err.key, person.lang, **err.params))
-            except Exception:
-                log.exception("kakao skill failed for a request")
-                return _text(render("internal", person.lang))
+                reply = await self.conversation.handle(person, self._intent(skill, person))
+                if busy is None or reply.error not in BUSY_KEYS or time.monotonic() >= deadline:
+                    return await self._response(person, reply)
+            except Exception as err:
+                return await self._response(person, self.conversation.failure(person, err))
+            busy.set()
             await asyncio.sleep(self.config.busy_retry_s)
 
-    async def _route(self, skill: SkillRequest, person: Person) -> Json:
+    def _intent(self, skill: SkillRequest, person: Person) -> talk.Intent:
         text = skill.utterance.strip()
-        extra = skill.client_extra
-        if extra.get(_EXTRA_KIND) == _EXTRA_NEXT and isinstance(extra.get(_EXTRA_REQUEST), str):
-            return await self._next(person, extra[_EXTRA_REQUEST])
+        kind, request_id = skill.client_extra.get(_EXTRA_KIND), skill.client_extra.get(_EXTRA_REQUEST)
+        if kind == talk.Action.NEXT and isinstance(request_id, str):
+            return talk.NextIntent(request_id)
+        if kind in (talk.Action.DELETE_CONFIRM, talk.Action.DELETE_CANCEL):
+            return talk.DeleteIntent(kind == talk.Action.DELETE_CONFIRM)
         url = protocol.secure_image_url(skill.params)
         if url is None and _URL_RE.match(text):
             url = text
         if url is not None:
             name = text[len(_SETFACE):].strip() if text.lower().startswith(_SETFACE) else ""
-            return await self._setface(person, url, name or None)
+            return talk.PhotoIntent(lambda: self.fetcher.fetch(url), name or None)
         if text.lower() in _HELP_WORDS or text == render("kakao.help_label", person.lang):
-            return _text(render("kakao.help", person.lang), [self._help_reply(person)])
-        if text in (render("kakao.next_label", "ko"), render("kakao.next_label", "en")):
+            return talk.HelpIntent()
+        if text.lower() in _DELETE_WORDS:
+            return talk.DeleteIntent()
+        if text in (render("meme.next_label", "ko"), render("meme.next_label", "en")):
             last = self._last.get(person.user_id)
             if last is None:
                 raise InputError("kakao.no_previous")
-            return await self._next(person, last)
+            return talk.NextIntent(last)
         if text.lower().startswith(_SETFACE):
             raise InputError("kakao.setface_needs_photo")
-        return await self._result(person, await self.service.make_meme(person, text))
+        return talk.TextIntent(text)
 
-    async def _setface(self, person: Person, url: str, name: str | None) -> Json:
-        photo = await self.fetcher.fetch(url)
-        reg = await self.service.register_face(person, photo, name)
-        media_id = await self.media.put(reg.crop_jpeg)
-        lines = [render("kakao.face_saved", person.lang, name=reg.name)]
-        lines += [render(key, person.lang) for key in reg.notices]
-        image = protocol.simple_image(self._media_url(media_id), reg.name)
-        return protocol.response([image, protocol.simple_text("\n".join(lines))], [self._help_reply(person)])
+    async def _response(self, person: Person, reply: talk.Reply) -> Json:
+        """A reply as a SkillResponse: its image by URL from the media store, its text, its buttons as quick
+        replies (and the help one)."""
+        outputs = [protocol.simple_text(reply.text)]
+        if reply.image is not None:
+            media_id = await self._media_id(reply)
+            outputs.insert(0, protocol.simple_image(f"{self.public_url}/media/{media_id}.jpg", reply.title))
+        if reply.request_id is not None:
+            self._last.put(person.user_id, reply.request_id)
+        if reply.error is not None:
+            return protocol.response(outputs)
+        replies = [protocol.quick_reply(b.label, b.label, {_EXTRA_KIND: b.action.value, _EXTRA_REQUEST: b.request_id})
+                   for b in reply.buttons if b.enabled]
+        return protocol.response(outputs, [*replies, self._help_reply(person)])
 
-    async def _next(self, person: Person, request_id: str) -> Json:
-        # the person skipped the meme shown last (so this goes before next_meme shows another)
-        await self.service.feedback(person, request_id, kept=False)
-        return await self._result(person, await self.service.next_meme(person, request_id))
+    async def _media_id(self, reply: talk.Reply) -> str:
+        """The media store's id of the reply's image: a result is stored once (by its key), a face crop anew."""
+        assert reply.image is not None
+        image = reply.image
 
-    async def _result(self, person: Person, result: MemeResult) -> Json:
-        media_id = await self.service.uploaded(UPLOAD_PLATFORM, result.result_key)
-        if media_id is None or self.media.path(media_id) is None:
-            media_id = await self.media.put(result.image)
-            await self.service.remember_upload(UPLOAD_PLATFORM, result.result_key, media_id)
-        self._remember(person.user_id, result.request_id)
-        text = result.caption
-        if result.notice:
-            text += "\n\n" + render(result.notice, person.lang)
-        image = protocol.simple_image(self._media_url(media_id), result.caption)
-        replies = [self._help_reply(person)]
-        if result.has_next:
-            extra = {_EXTRA_KIND: _EXTRA_NEXT, _EXTRA_REQUEST: result.request_id}
-            label = render("kakao.next_label", person.lang)
-            replies.insert(0, protocol.quick_reply(label, label, extra))
-        return protocol.response([image, protocol.simple_text(text)], replies)
+        async def stored(media_id: str) -> bool:
+            return self.media.path(media_id) is not None
+
+        if reply.result_key is None:
+            return await self.media.put(image)
+        return await self.conversation.uploads.send(UPLOAD_PLATFORM, reply.result_key, stored,
+                                                    lambda: self.media.put(image)) or ""
 
     async def _deliver(self, task: asyncio.Task[Json], callback_url: str) -> None:
         body = await task
@@ -188,20 +189,8 @@ class KakaoSkill:
         self._callbacks.add(task)
         task.add_done_callback(self._callbacks.discard)
 
-    def _remember(self, user_id: str, request_id: str) -> None:
-        self._last[user_id] = request_id
-        self._last.move_to_end(user_id)
-        while len(self._last) > 10_000:
-            self._last.popitem(last=False)
-
-    def _media_url(self, media_id: str) -> str:
-        return f"{self.public_url}/media/{media_id}.jpg"
-
     @staticmethod
     def _help_reply(person: Person) -> Json:
         label = render("kakao.help_label", person.lang)
         return protocol.quick_reply(label, label)
 
-
-def _text(text: str, quick_replies: list[Json] | None = None) -> Json:
-    return protocol.response([protocol.simple_text(text)], quick_replies or [])

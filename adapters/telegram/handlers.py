@@ -1,7 +1,9 @@
 """What the bot does with each Telegram update: chats and buttons in, MemeService calls, photos out.
 
-Every handler runs behind `_guarded`: a core error becomes the person's message in their language, a Telegram
-failure (after the retries in `retry.py`) is logged, anything else is logged and answered with "internal".
+Telegram events become intents for the conversation (core/service/conversation.py); its replies become
+messages, photos and inline keyboards. Telegram's own: who a group message is for, "/setface" then a photo,
+editing a message in place for "다른 짤", and inline mode. Every handler runs behind `_guarded`: a Telegram
+failure (after the retries in `retry.py`) is logged, anything else is answered through the conversation.
 """
 
 from __future__ import annotations
@@ -9,10 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
-from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
-from typing import Any, Generic, TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 from telegram import (
     Bot,
@@ -42,10 +42,12 @@ from telegram.ext import (
     filters,
 )
 
-from core.errors import FffusionError, InputError
+from core.bounded import Bounded
+from core.errors import InputError, ServiceError
 from core.images import check_size
 from core.messages import pick_lang, render
-from core.service.service import MemeResult, MemeService, Person
+from core.service import conversation as talk
+from core.service.service import MemeService, Person
 
 log = logging.getLogger(__name__)
 
@@ -67,41 +69,6 @@ ALLOWED_UPDATES = ("message", "edited_message", "callback_query", "inline_query"
 COMMANDS = (("meme", "telegram.cmd_meme"), ("setface", "telegram.cmd_setface"),
             ("deleteface", "telegram.cmd_deleteface"), ("help", "telegram.cmd_help"))
 
-K = TypeVar("K", bound=Hashable)
-V = TypeVar("V")
-
-
-class TtlCache(Generic[K, V]):
-    """A small in-memory map whose entries expire, bounded in size (oldest out first)."""
-
-    def __init__(self, ttl_s: float, max_items: int) -> None:
-        self.ttl_s = ttl_s
-        self.max_items = max_items
-        self._items: OrderedDict[K, tuple[float, V]] = OrderedDict()
-
-    def get(self, key: K) -> V | None:
-        item = self._items.get(key)
-        if item is None or item[0] < time.monotonic():
-            self._items.pop(key, None)
-            return None
-        return item[1]
-
-    def put(self, key: K, value: V) -> None:
-        self._items[key] = (time.monotonic() + self.ttl_s, value)
-        self._items.move_to_end(key)
-        while len(self._items) > self.max_items:
-            self._items.popitem(last=False)
-
-    def pop(self, key: K) -> V | None:
-        value = self.get(key)
-        self._items.pop(key, None)
-        return value
-
-    def drop(self, where: Callable[[K], bool]) -> None:
-        for key in [k for k in self._items if where(k)]:
-            del self._items[key]
-
-
 async def set_commands(bot: Bot) -> None:
     """The command menu, Korean by default and English for English clients."""
     for lang in ("ko", "en"):
@@ -120,13 +87,6 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _caption(result: MemeResult, lang: str) -> str:
-    text = result.caption
-    if result.notice:
-        text += "\n\n" + render(result.notice, lang)
-    return _clip(text, CAPTION_MAX)
-
-
 def _image_of(message: Message | None) -> PhotoSize | Document | None:
     """The image a message carries: the largest photo size, or a document that is (or claims to be) one."""
     if message is None:
@@ -139,13 +99,14 @@ def _image_of(message: Message | None) -> PhotoSize | Document | None:
 class TelegramHandlers:
     def __init__(self, service: MemeService, cache_chat: str = "", inline_cache_s: int = 60) -> None:
         self.service = service
+        self.conversation = talk.Conversation(service)
         chat = cache_chat.strip()  # a numeric id or "@channelname"
         self.cache_chat: int | str | None = int(chat) if chat.lstrip("-").isdigit() else (chat or None)
         self.inline_cache_s = inline_cache_s
-        self._setface_waiting: TtlCache[tuple[int, int], str] = TtlCache(SETFACE_WAIT_S, 10_000)
+        self._setface_waiting: Bounded[tuple[int, int], str] = Bounded(10_000, ttl_s=SETFACE_WAIT_S)
         # (person, sentence) -> (results, whether to offer the button that leads to /setface)
-        self._inline: TtlCache[tuple[str, str], tuple[list[InlineQueryResultCachedPhoto], bool]] = TtlCache(
-            INLINE_OWN_CACHE_S, 2_000)
+        self._inline: Bounded[tuple[str, str], tuple[list[InlineQueryResultCachedPhoto], bool]] = Bounded(
+            2_000, ttl_s=INLINE_OWN_CACHE_S)
         self._inline_latest: dict[str, str] = {}
         self._editing: set[tuple[int, int]] = set()
 
@@ -176,13 +137,10 @@ class TelegramHandlers:
                 return
             try:
                 await handler(update, context, person)
-            except FffusionError as err:
-                await self._tell(update, person, render(err.key, person.lang, **err.params))
             except TelegramError as err:  # already retried where that helps; the bot carries on
                 log.warning("telegram: %s: %s", type(err).__name__, err)
-            except Exception:
-                log.exception("telegram: unexpected failure on update %s", update.update_id)
-                await self._tell(update, person, render("internal", person.lang))
+            except Exception as err:
+                await self._tell(update, person, self.conversation.failure(person, err).text)
 
         return run
 
@@ -231,47 +189,52 @@ class TelegramHandlers:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    async def _with_photo(self, result: MemeResult, send: Callable[[str | bytes], Awaitable[Message | bool]]
-                          ) -> None:
-        """Sends the result's image by the file id Telegram gave it last time, else uploads it and remembers
+    async def _handle(self, bot: Bot, chat_id: int, person: Person, intent: talk.Intent) -> talk.Reply:
+        async with self._working(bot, chat_id):
+            return await self.conversation.handle(person, intent)
+
+    async def _reply(self, message: Message, person: Person, reply: talk.Reply) -> None:
+        """A reply under the person's message: text with its buttons, or a photo with the text as caption."""
+        markup = _markup(reply, person)
+        if reply.image is None:
+            await message.reply_text(reply.text, reply_markup=markup)
+            return
+        caption = _clip(reply.text, CAPTION_MAX)
+        await self._with_photo(reply, lambda photo: message.reply_photo(photo, caption=caption, reply_markup=markup))
+
+    async def _with_photo(self, reply: talk.Reply, send: Callable[[str | bytes], Awaitable[Message | bool]]) -> None:
+        """Sends the reply's image by the file id Telegram gave it last time, else uploads it and remembers
         the new file id, so the same image is uploaded once."""
-        file_id = await self.service.uploaded(PLATFORM, result.result_key)
-        if file_id is not None:
+        assert reply.image is not None
+        image = reply.image
+        if reply.result_key is None:  # an image of its own (a face crop): never sent twice
+            await send(image)
+            return
+
+        async def by_id(file_id: str) -> bool:
             try:
                 await send(file_id)
-                return
+                return True
             except BadRequest as err:
                 if "file" not in err.message.lower():
                     raise
                 log.info("telegram refused a remembered file id (%s): uploading again", err.message)
-        sent = await send(result.image)
-        if isinstance(sent, Message) and sent.photo:
-            await self.service.remember_upload(PLATFORM, result.result_key, sent.photo[-1].file_id)
+                return False
 
-    def _next_markup(self, result: MemeResult, person: Person) -> InlineKeyboardMarkup | None:
-        if not result.has_next:
-            return None
-        data = f"{NEXT}|{person.user_id}|{result.request_id}"
-        if len(data.encode()) > 64:  # Telegram's limit; request ids are short, but never send a broken button
-            log.error("request id too long for a button: %r", result.request_id)
-            return None
-        button = InlineKeyboardButton(render("telegram.next_button", person.lang), callback_data=data)
-        return InlineKeyboardMarkup([[button]])
+        async def upload() -> str | None:
+            sent = await send(image)
+            return sent.photo[-1].file_id if isinstance(sent, Message) and sent.photo else None
 
-    async def _feedback(self, person: Person, request_id: str, kept: bool) -> None:
-        try:
-            await self.service.feedback(person, request_id, kept=kept)
-        except FffusionError as err:  # feedback only tunes ranking: nothing to tell the person
-            log.debug("feedback on %s not recorded: %s", request_id, err.key)
+        await self.conversation.uploads.send(PLATFORM, reply.result_key, by_id, upload)
 
     def _forget_inline(self, person: Person) -> None:
         self._inline.drop(lambda key: key[0] == person.user_id)
 
     # -------------------------------------------------------------------------------- conversation
     async def help(self, update: Update, context: Context, person: Person) -> None:
-        await self.service.set_lang(person)
         assert update.effective_message is not None
-        await update.effective_message.reply_text(render("telegram.help", person.lang, bot=context.bot.username))
+        reply = await self.conversation.handle(person, talk.HelpIntent(context.bot.username or ""))
+        await self._reply(update.effective_message, person, reply)
 
     def _addressed_text(self, message: Message, bot: Bot) -> str | None:
         """The sentence of a message meant for the bot without its @mention, or None if it is not for the bot:
@@ -300,12 +263,8 @@ class TelegramHandlers:
         await self._meme(update.effective_message, context.bot, person, " ".join(context.args or ()))
 
     async def _meme(self, message: Message, bot: Bot, person: Person, sentence: str) -> None:
-        async with self._working(bot, message.chat.id):
-            result = await self.service.make_meme(person, sentence)
-        caption = _caption(result, person.lang)
-        markup = self._next_markup(result, person)
-        await self._with_photo(result, lambda photo: message.reply_photo(photo, caption=caption,
-                                                                         reply_markup=markup))
+        reply = await self._handle(bot, message.chat.id, person, talk.TextIntent(sentence))
+        await self._reply(message, person, reply)
 
     @staticmethod
     async def _button_payload(query: CallbackQuery | None, person: Person) -> str | None:
@@ -332,12 +291,12 @@ class TelegramHandlers:
         self._editing.add(key)
         try:
             await query.answer()
-            await self._feedback(person, request_id, kept=False)  # votes on the meme shown now: before next
-            async with self._working(context.bot, query.message.chat.id):
-                result = await self.service.next_meme(person, request_id)
-            caption = _caption(result, person.lang)
-            markup = self._next_markup(result, person)
-            await self._with_photo(result, lambda photo: query.edit_message_media(
+            reply = await self._handle(context.bot, query.message.chat.id, person, talk.NextIntent(request_id))
+            if reply.image is None:
+                await self._tell_callback(query, reply.text)
+                return
+            caption, markup = _clip(reply.text, CAPTION_MAX), _markup(reply, person)
+            await self._with_photo(reply, lambda photo: query.edit_message_media(
                 InputMediaPhoto(photo, caption=caption), reply_markup=markup))
         finally:
             self._editing.discard(key)
@@ -371,30 +330,31 @@ class TelegramHandlers:
         media = _image_of(source)
         assert media is not None
         limits = self.service.limits
-        if isinstance(media, Document) and not _looks_like_image(media):
-            raise InputError("image.not_image")
-        if media.file_size:  # refused before anything is downloaded
-            check_size(media.file_size, limits)
-        async with self._working(bot, reply_to.chat.id):
-            file = await media.get_file()
-            if file.file_size:
-                check_size(file.file_size, limits)
-            data = bytes(await file.download_as_bytearray())
-            registration = await self.service.register_face(person, data, name)
-        await self.service.set_lang(person)
-        self._forget_inline(person)
-        lines = [render("telegram.face_saved", person.lang, name=registration.name)]
-        lines += [render(key, person.lang) for key in registration.notices]
-        await reply_to.reply_photo(registration.crop_jpeg, caption=_clip("\n".join(lines), CAPTION_MAX))
+
+        def check() -> None:  # refused before anything is downloaded
+            if isinstance(media, Document) and not _looks_like_image(media):
+                raise InputError("image.not_image")
+            if media.file_size:
+                check_size(media.file_size, limits)
+
+        async def fetch() -> bytes:
+            try:
+                file = await media.get_file()
+                if file.file_size:
+                    check_size(file.file_size, limits)
+                return bytes(await file.download_as_bytearray())
+            except TelegramError as err:
+                log.warning("telegram: downloading the photo failed: %s", err)
+                raise ServiceError("telegram.download_failed") from err
+
+        reply = await self._handle(bot, reply_to.chat.id, person, talk.PhotoIntent(fetch, name, check))
+        if reply.error is None:
+            self._forget_inline(person)
+        await self._reply(reply_to, person, reply)
 
     async def deleteface(self, update: Update, context: Context, person: Person) -> None:
         assert update.effective_message is not None
-        buttons = [[InlineKeyboardButton(render("telegram.delete_yes", person.lang),
-                                         callback_data=f"{DELETE}|{person.user_id}|yes"),
-                    InlineKeyboardButton(render("telegram.delete_no", person.lang),
-                                         callback_data=f"{DELETE}|{person.user_id}|no")]]
-        await update.effective_message.reply_text(render("telegram.delete_confirm", person.lang),
-                                                  reply_markup=InlineKeyboardMarkup(buttons))
+        await self._reply(update.effective_message, person, await self.conversation.handle(person, talk.DeleteIntent()))
 
     async def delete_answer(self, update: Update, context: Context, person: Person) -> None:
         query = update.callback_query
@@ -402,14 +362,11 @@ class TelegramHandlers:
         if query is None or answer is None:
             return
         await query.answer()
-        if answer != "yes":
-            await query.edit_message_text(render("telegram.delete_cancelled", person.lang))
-            return
-        deleted = await self.service.delete_person(person)
-        self._forget_inline(person)
-        self._setface_waiting.drop(lambda key: str(key[1]) == person.user_id)
-        await query.edit_message_text(render("telegram.deleted" if deleted else "telegram.nothing_to_delete",
-                                             person.lang))
+        reply = await self.conversation.handle(person, talk.DeleteIntent(answer == "yes"))
+        if answer == "yes":
+            self._forget_inline(person)
+            self._setface_waiting.drop(lambda key: str(key[1]) == person.user_id)
+        await query.edit_message_text(reply.text)
 
     # ------------------------------------------------------------------------- what cannot be used
     async def edited(self, update: Update, context: Context, person: Person) -> None:
@@ -441,8 +398,11 @@ class TelegramHandlers:
             if self._inline_latest.get(person.user_id) != query.id:
                 return  # the person kept typing; Telegram drops the unanswered query
             del self._inline_latest[person.user_id]
-            memes = await self.service.candidates(person, sentence, INLINE_RESULTS)
-            photos = await asyncio.gather(*(self._inline_photo(context.bot, meme, person) for meme in memes))
+            # the top k at once: one rate-limit hit, no votes (nothing was skipped)
+            memes = await self.service.top(person, sentence, INLINE_RESULTS)
+            replies = self.conversation.memes(person, memes)
+            photos = await asyncio.gather(*(self._inline_photo(context.bot, n, reply) for n, reply in
+                                            enumerate(replies)))
             results = [photo for photo in photos if photo is not None]
             cached = (results, not results or any(meme.notice == "face.not_registered" for meme in memes))
             self._inline.put((person.user_id, sentence), cached)
@@ -451,22 +411,44 @@ class TelegramHandlers:
         await query.answer(results, cache_time=self.inline_cache_s, is_personal=True,
                            button=start if offer_setface else None)
 
-    async def _inline_photo(self, bot: Bot, result: MemeResult, person: Person
-                            ) -> InlineQueryResultCachedPhoto | None:
+    async def _inline_photo(self, bot: Bot, n: int, reply: talk.Reply) -> InlineQueryResultCachedPhoto | None:
         """Inline results show photos by file id only (a photo URL would need a public web server), so an
         image Telegram has not seen yet is uploaded to the cache chat first; without one it is left out."""
-        file_id = await self.service.uploaded(PLATFORM, result.result_key)
-        if file_id is None and self.cache_chat is not None:
-            sent = await bot.send_photo(self.cache_chat, result.image, caption=_clip(result.caption, CAPTION_MAX),
+        assert reply.image is not None and reply.result_key is not None
+        image, cache_chat = reply.image, self.cache_chat
+
+        async def known(_: str) -> bool:
+            return True
+
+        async def upload() -> str | None:
+            if cache_chat is None:
+                return None
+            sent = await bot.send_photo(cache_chat, image, caption=_clip(reply.title, CAPTION_MAX),
                                         disable_notification=True)
-            file_id = sent.photo[-1].file_id
-            await self.service.remember_upload(PLATFORM, result.result_key, file_id)
+            return sent.photo[-1].file_id
+
+        file_id = await self.conversation.uploads.send(PLATFORM, reply.result_key, known, upload)
         if file_id is None:
             return None
-        # unique within one answer: the candidates of a sentence share their request id
-        return InlineQueryResultCachedPhoto(f"{result.request_id}.{result.rank}", file_id,
-                                            caption=_caption(result, person.lang))
+        # unique within one answer: the memes of a sentence share their request id
+        return InlineQueryResultCachedPhoto(f"{reply.request_id}.{n}", file_id, caption=_clip(reply.text, CAPTION_MAX))
 
+
+def _markup(reply: talk.Reply, person: Person) -> InlineKeyboardMarkup | None:
+    """The reply's buttons; callback data (<= 64 bytes) is kind | owner's user id | payload."""
+    buttons = []
+    for button in reply.buttons:
+        if not button.enabled:
+            continue
+        if button.action is talk.Action.NEXT:
+            data = f"{NEXT}|{person.user_id}|{button.request_id}"
+        else:
+            data = f"{DELETE}|{person.user_id}|{'yes' if button.action is talk.Action.DELETE_CONFIRM else 'no'}"
+        if len(data.encode()) > 64:  # Telegram's limit; request ids are short, but never send a broken button
+            log.error("button data too long: %r", data)
+            continue
+        buttons.append(InlineKeyboardButton(button.label, callback_data=data))
+    return InlineKeyboardMarkup([buttons]) if buttons else None
 
 
 def _caption_command(text: str | None, bot_username: str | None) -> tuple[str, str] | None:

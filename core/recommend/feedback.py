@@ -9,22 +9,29 @@ moves by
 
 so the change is bounded, and one person counts at most once per meme however often they press: their signals
 for one meme share a weight of 1. With the defaults one person alone moves a score by at most
-strength * tanh(1/3) ~ 0.32 * strength; several people agreeing move it up to `strength`. Pure and in-memory:
-the service records signals in its store and rebuilds this index from the recent ones.
+strength * tanh(1/3) ~ 0.32 * strength; several people agreeing move it up to `strength`.
+
+`Feedback` is pure and in-memory. `Learning` is the one owner of learning from use: it holds the one switch
+(`FeedbackSettings.enabled`), the votes SQL on the service's store, and hands the recent votes to the pool
+workers as data (`Votes`), which embed their sentences and build a `Feedback`. Workers never open the store.
 """
 
 from __future__ import annotations
 
+import secrets
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
+import aiosqlite
 import numpy as np
 
 
 @dataclass(frozen=True)
 class Signal:
-    person: str  # any stable id of the person (platform:user), only used to cap their weight
+    person_id: int  # the store's id of the person, only used to cap their weight
     meme_id: str
     vector: np.ndarray  # L2-normalised embedding of the sentence the meme was shown for
     vote: int  # +1 kept or shared, -1 "다른 짤"
@@ -42,6 +49,10 @@ class FeedbackSettings:
     saturation: float = 3.0
     #: latest signals kept per (person, meme); they share that person's single vote
     per_person: int = 5
+    #: the newest votes that count
+    votes: int = 20_000
+    #: the workers relearn at most this often (s) when there are new votes
+    refresh_s: float = 30.0
 
 
 class Feedback:
@@ -51,10 +62,10 @@ class Feedback:
         self.settings = settings or FeedbackSettings()
         position = {meme_id: i for i, meme_id in enumerate(meme_ids)}
         self._memes = len(position)
-        grouped: dict[tuple[str, str], list[Signal]] = defaultdict(list)
+        grouped: dict[tuple[int, str], list[Signal]] = defaultdict(list)
         for signal in signals:  # oldest first, as the store returns them
             if signal.meme_id in position and signal.vote in (1, -1):
-                grouped[(signal.person, signal.meme_id)].append(signal)
+                grouped[(signal.person_id, signal.meme_id)].append(signal)
         vectors, weights, memes = [], [], []
         for (_, meme_id), group in grouped.items():
             kept = group[-self.settings.per_person :]
@@ -78,3 +89,83 @@ class Feedback:
         reach = np.clip((similarity - self.settings.radius) / (1.0 - self.settings.radius), 0.0, 1.0)
         total = np.bincount(self._meme_of, weights=self._weights * reach, minlength=self._memes)
         return (self.settings.strength * np.tanh(total / self.settings.saturation)).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class Vote:
+    person_id: int
+    text_key: str  # the sentence, as the service keys requests (core.service.service.text_key)
+    meme_id: str
+    vote: int
+
+
+@dataclass(frozen=True)
+class Votes:
+    """What the workers learn from, as data: the votes of one generation and how to weigh them."""
+
+    generation: str | None  # None: learning from use is off
+    items: tuple[Vote, ...]
+    settings: FeedbackSettings
+
+
+class _Database(Protocol):
+    @property
+    def db(self) -> aiosqlite.Connection: ...
+
+
+#: the newest `?` votes, oldest first
+_VOTES_SQL = "SELECT person, text, meme, vote FROM (SELECT * FROM feedback ORDER BY at DESC LIMIT ?) ORDER BY at"
+
+
+class Learning:
+    """Records votes in the store's `feedback` table and decides when the workers relearn.
+
+    A generation names one set of votes; it changes when there are new votes, at most every `refresh_s`, and
+    is unique to this instance (a worker shared by two services never mixes their votes up)."""
+
+    def __init__(self, store: _Database, settings: FeedbackSettings) -> None:
+        self.store = store
+        self.settings = settings
+        self._token = secrets.token_hex(4)
+        self._recorded = 0
+        self._announced = (0, -float("inf"))  # votes recorded when last announced, and when
+        self._cached: Votes | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.settings.enabled
+
+    @property
+    def recorded(self) -> int:
+        """Votes recorded since start (a repeated vote replaces the old one in the store, and counts here)."""
+        return self._recorded
+
+    async def vote(self, person_id: int, text_key: str, meme_id: str, vote: int) -> None:
+        """One vote per person, sentence and meme: a person can't flood the signal by repeating it."""
+        await self.store.db.execute(
+            "INSERT OR REPLACE INTO feedback (person, text, meme, vote, at) VALUES (?,?,?,?,?)",
+            (person_id, text_key, meme_id, vote, time.time()),
+        )
+        await self.store.db.commit()
+        self._recorded += 1
+
+    async def recent(self, limit: int | None = None) -> list[Vote]:
+        rows = await (await self.store.db.execute(_VOTES_SQL, (limit or self.settings.votes,))).fetchall()
+        return [Vote(*row) for row in rows]
+
+    def generation(self) -> str | None:
+        """The generation the workers should rank with now; None when learning from use is off."""
+        if not self.enabled:
+            return None
+        announced, when = self._announced
+        if self._recorded != announced and time.monotonic() - when >= self.settings.refresh_s:
+            self._announced = (self._recorded, time.monotonic())
+        return f"{self._token}:{self._announced[0]}"
+
+    async def votes(self, generation: str | None) -> Votes:
+        """The votes of a generation (read once per generation), for a worker that has not learned them."""
+        if generation is None:
+            return Votes(None, (), self.settings)
+        if self._cached is None or self._cached.generation != generation:
+            self._cached = Votes(generation, tuple(await self.recent()), self.settings)
+        return self._cached

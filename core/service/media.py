@@ -19,7 +19,7 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 SUFFIX = ".jpg"
-#: the service.uploaded() namespace of result images served from here: result_key -> media id
+#: the Uploads namespace (core.service.conversation) of result images served from here: result_key -> media id
 UPLOAD_PLATFORM = "media"
 _TMP_PREFIX = ".tmp-"
 # secrets.token_urlsafe(16): 16 random bytes -> exactly 22 url-safe base64 characters, no padding

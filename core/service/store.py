@@ -2,8 +2,8 @@
 
 A person is (platform, platform user id). Per person: registered faces (identity record and the aligned crop,
 never the original photo), the default face, language, what they were sent (so "다른 짤" never repeats), their
-open requests, the feedback they gave, and in which chats they let friends use their face. Deleting a person
-removes every row of theirs in one transaction.
+open requests, the feedback they gave (its SQL is core.recommend.feedback.Learning's), and in which chats they let
+friends use their face. Deleting a person removes every row of theirs in one transaction.
 """
 
 from __future__ import annotations
@@ -101,22 +101,10 @@ class StoredFace:
 @dataclass(frozen=True)
 class StoredRequest:
     id: str
-    text: str
+    text_key: str  # the sentence as requests are keyed (core.service.service.text_key)
     face: str | None
     candidates: tuple[str, ...]
     shown: tuple[str, ...]
-
-
-#: the newest `?` votes, oldest first: read here and, read-only, by the pool workers that learn from them
-VOTES_SQL = "SELECT person, text, meme, vote FROM (SELECT * FROM feedback ORDER BY at DESC LIMIT ?) ORDER BY at"
-
-
-@dataclass(frozen=True)
-class Vote:
-    person: int
-    text: str
-    meme: str
-    vote: int
 
 
 class Store:
@@ -239,7 +227,7 @@ class Store:
             (
                 request.id,
                 person,
-                request.text,
+                request.text_key,
                 request.face,
                 json.dumps(request.candidates),
                 json.dumps(request.shown),
@@ -276,18 +264,6 @@ class Store:
             await self.db.execute("SELECT meme FROM history WHERE person=? AND text=?", (person, text))
         ).fetchall()
         return {r[0] for r in rows}
-
-    # feedback
-    async def vote(self, person: int, text: str, meme: str, vote: int) -> None:
-        """One vote per person, sentence and meme: a person can't flood the signal by repeating it."""
-        await self.db.execute(
-            "INSERT OR REPLACE INTO feedback (person, text, meme, vote, at) VALUES (?,?,?,?,?)",
-            (person, text, meme, vote, time.time()),
-        )
-        await self.db.commit()
-
-    async def votes(self, limit: int) -> list[Vote]:
-        return [Vote(*r) for r in await (await self.db.execute(VOTES_SQL, (limit,))).fetchall()]
 
     # platform uploads
     async def remember_upload(self, platform: str, result_key: str, file_id: str) -> None:

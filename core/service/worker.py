@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import logging
 import os
-import sqlite3
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from core.bounded import Bounded
 from core.catalog.cache import DiskCache
 from core.catalog.catalog import load_catalog
 from core.catalog.prepare import PreparedCatalog, prepare_catalog
@@ -21,10 +20,9 @@ from core.faces.engines import choose_targets, load_engine
 from core.images import decode_image, encode_image
 from core.limits import Limits
 from core.recommend.embedders import Embedder
-from core.recommend.feedback import Feedback, Signal
+from core.recommend.feedback import Feedback, Signal, Votes
 from core.recommend.load import load_embedder
 from core.recommend.recommender import embed_cached
-from core.service.store import VOTES_SQL
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +36,29 @@ class WorkerConfig:
     models_dir: Path | None = None
     limits: Limits = field(default_factory=Limits)
     decoded_memes: int = 64  # decoded meme images each worker keeps
-    #: the service's SQLite file, read for what people kept or skipped; None = no learning from use
-    feedback_db: Path | None = None
-    feedback_votes: int = 20_000  # the newest votes that count
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """The best memes for a sentence, best first; `stale` when the worker needs the votes to rank with."""
+
+    memes: tuple[tuple[str, float], ...]
+    stale: bool = False
+
+
+@dataclass(frozen=True)
+class Registered:
+    record: bytes  # the face record the swaps use
+    crop_jpeg: bytes  # the aligned crop, to show the person
+    notices: tuple[str, ...]  # message keys
+    engine: str
+
+
+@dataclass(frozen=True)
+class Composed:
+    image: bytes  # JPEG
+    swapped: bool  # whether a face was swapped in
+    notices: tuple[str, ...]  # message keys about faces left as they were
 
 
 @dataclass
@@ -49,8 +67,8 @@ class _State:
     embedder: Embedder
     engine: FaceEngine
     prepared: PreparedCatalog
-    images: OrderedDict[str, np.ndarray]
-    feedback_generation: int = -1  # none loaded yet: the first rank loads what the store holds
+    images: Bounded[str, np.ndarray]  # decoded memes
+    learned: str | None = None  # the generation of the votes the ranking uses (None: none)
 
 
 _state: _State | None = None
@@ -64,7 +82,7 @@ def load_state(config: WorkerConfig) -> _State:
         prepared = prepare_catalog(load_catalog(config.catalog_dir), embedder, engine, cache, config.limits)
     finally:
         cache.close()
-    return _State(config, embedder, engine, prepared, OrderedDict())
+    return _State(config, embedder, engine, prepared, Bounded(config.decoded_memes))
 
 
 def init_worker(config: WorkerConfig) -> None:
@@ -89,11 +107,7 @@ def meme_image(s: _State, meme_id: str) -> np.ndarray:
     if image is None:
         catalog = s.prepared.catalog
         image = decode_image(catalog.image_bytes(catalog.by_id[meme_id]), s.config.limits)
-        s.images[meme_id] = image
-        if len(s.images) > s.config.decoded_memes:
-            s.images.popitem(last=False)
-    else:
-        s.images.move_to_end(meme_id)
+        s.images.put(meme_id, image)
     return image
 
 
@@ -102,41 +116,39 @@ def _encode(s: _State, rgb: np.ndarray) -> bytes:
     return encode_image(rgb, "jpeg", quality=90, max_side=limits.max_output_side, max_bytes=limits.max_output_bytes)
 
 
-def _load_feedback(s: _State) -> Feedback:
-    """Votes from the service's store (read-only), their sentences embedded through the disk cache."""
-    db = sqlite3.connect(f"file:{s.config.feedback_db}?mode=ro", uri=True, timeout=10)
-    try:
-        rows = db.execute(VOTES_SQL, (s.config.feedback_votes,)).fetchall()
-    finally:
-        db.close()
+def _feedback(s: _State, votes: Votes) -> Feedback:
+    """The votes as a ranking adjustment, their sentences embedded through the disk cache."""
     cache = DiskCache(s.config.cache_dir)
     try:
-        vectors, _ = embed_cached(s.embedder, [text for _, text, _, _ in rows], cache)
+        vectors, _ = embed_cached(s.embedder, [v.text_key for v in votes.items], cache)
     finally:
         cache.close()
-    signals = [Signal(str(p), m, v, vote) for (p, _, m, vote), v in zip(rows, vectors, strict=True)]
-    return Feedback(signals, [m.id for m in s.prepared.catalog.memes])
+    signals = [Signal(v.person_id, v.meme_id, vector, v.vote) for v, vector in zip(votes.items, vectors, strict=True)]
+    return Feedback(signals, [m.id for m in s.prepared.catalog.memes], votes.settings)
 
 
-def job_rank(text: str, top: int, feedback_generation: int = 0) -> list[tuple[str, float]]:
-    """The best memes for a sentence. A new feedback generation from the service means new votes to learn."""
+def job_rank(text: str, top: int, generation: str | None, votes: Votes | None = None) -> Ranked:
+    """The best memes for a sentence, ranked with the votes of `generation`. A worker that has learned other
+    votes answers `stale` unless they came with the job."""
     s = state()
     recommender = s.prepared.recommender
-    if s.config.feedback_db is not None and feedback_generation != s.feedback_generation:
-        recommender.feedback = _load_feedback(s)
-        s.feedback_generation = feedback_generation
-    return [(r.meme_id, r.score) for r in recommender.rank(text, top=top)]
+    if generation != s.learned:
+        if votes is None or votes.generation != generation:
+            return Ranked((), stale=True)
+        recommender.feedback = _feedback(s, votes) if votes.items else None
+        s.learned = generation
+    return Ranked(tuple((r.meme_id, r.score) for r in recommender.rank(text, top=top)))
 
 
-def job_register(image: bytes) -> tuple[bytes, bytes, tuple[str, ...], str]:
-    """A photo -> (face record, the aligned crop as JPEG to show, notices, engine key). The photo is dropped."""
+def job_register(image: bytes) -> Registered:
+    """A photo -> the face record, the aligned crop to show, notices. The photo is dropped."""
     s = state()
     source, notices = s.engine.make_source(decode_image(image, s.config.limits))
     crop = encode_image(source.crop, "jpeg", quality=92)
-    return source.to_bytes(), crop, tuple(notices), s.engine.key
+    return Registered(source.to_bytes(), crop, tuple(notices), s.engine.key)
 
 
-def render(s: _State, meme_id: str, source: SourceFace | None, target: str | int = "default") -> SwapOutcome | None:
+def compose(s: _State, meme_id: str, source: SourceFace | None, target: str | int = "default") -> SwapOutcome | None:
     """The meme with the face swapped in; None when there is no face to use or none to replace."""
     meme = s.prepared.catalog.by_id[meme_id]
     faces = s.prepared.targets.get(meme_id, [])
@@ -146,11 +158,10 @@ def render(s: _State, meme_id: str, source: SourceFace | None, target: str | int
     return s.engine.swap(meme_image(s, meme_id), chosen, s.engine.own_source(source))
 
 
-def job_render(meme_id: str, record: bytes | None, target: str = "default") -> tuple[bytes, bool, tuple[str, ...]]:
-    """The meme as JPEG with the face swapped in (the original when there is no face), whether a face was
-    swapped, and notices (message keys) about faces left as they were."""
+def job_compose(meme_id: str, record: bytes | None, target: str = "default") -> Composed:
+    """The meme as JPEG with the face swapped in (the original when there is no face)."""
     s = state()
-    outcome = render(s, meme_id, SourceFace.from_bytes(record) if record else None, target)
+    outcome = compose(s, meme_id, SourceFace.from_bytes(record) if record else None, target)
     if outcome is None:
-        return _encode(s, meme_image(s, meme_id)), False, ()
-    return _encode(s, outcome.image), bool(outcome.swapped), outcome.notices
+        return Composed(_encode(s, meme_image(s, meme_id)), False, ())
+    return Composed(_encode(s, outcome.image), bool(outcome.swapped), tuple(outcome.notices))

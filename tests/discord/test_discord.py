@@ -151,11 +151,11 @@ async def test_setface_meme_next_restart_and_deleteface(
     assert edited.content != render("internal", "ko") and image_of(edited) != face
 
     ask = await fake.slash("deleteface", member=alice)
-    confirm = await private_reply(ask, render("discord.delete_confirm", "ko"))
+    confirm = await private_reply(ask, render("delete.confirm", "ko"))
     assert [b["label"] for b in confirm.buttons] == ["모두 지우기", "취소"]
     yes = await fake.click(confirm, f"fffusion:delete:{alice.id}:yes", member=alice)
     done = await yes.answer()
-    assert done is confirm and done.content == render("discord.deleted", "ko") and done.buttons == []
+    assert done is confirm and done.content == render("discord.delete.done", "ko") and done.buttons == []
 
     _, original = await meme(fake, alice, HUNGRY)
     assert render("face.not_registered", "ko") in original.content
@@ -280,3 +280,15 @@ async def test_discord_failures_are_logged_and_survived(
 
     ok = await fake.slash("help", member=alice)
     await private_reply(ok, render("discord.help", "ko"))
+
+
+async def test_one_next_press_records_one_vote(
+    fake: FakeDiscord, bot: DiscordBot, service: MemeService, alice: Member
+) -> None:
+    _, shown = await meme(fake, alice, HUNGRY)
+    skipped = shown.content
+    click = await fake.click(shown, shown.buttons[0]["custom_id"], member=alice)
+    assert (await click.answer()).content != skipped
+    (vote,) = await service.learning.recent(10)
+    assert service.learning.recorded == 1  # the service votes, once; the adapter does not
+    assert vote.vote == -1 and skipped.startswith(service.catalog.by_id[vote.meme_id].caption)

@@ -23,7 +23,7 @@ from bot.config import Settings
 from bot.web import WebServer, start_web
 from core.errors import ConfigError
 from core.messages import render
-from core.service.service import MemeService
+from core.service.service import MemeService, Person
 from tests.faceutil import identity_distance
 from tests.kakao.kakaoside import (
     SECRET,
@@ -129,16 +129,49 @@ async def test_setface_meme_and_next(
     assert "alice" not in image_url(first) and image_url(first).startswith(bot.base + "/media/")
     assert await _distance(meme, photo_a) < 0.6
     assert render("face.not_registered", "ko") not in text_of(first)
-    reply = quick_reply(first, render("kakao.next_label", "ko"))
+    reply = quick_reply(first, render("meme.next_label", "ko"))
     assert reply["extra"]["request_id"]
     second = await bot.final("alice", reply["messageText"], extra=reply["extra"])
-    # skipping counts against the meme that was skipped, not the one shown next
-    (vote,) = await service.store.votes(10)
-    assert vote.vote == -1 and service.catalog.by_id[vote.meme].caption in text_of(first)
+    # one press, one vote: against the meme that was skipped, not the one shown next
+    (vote,) = await service.learning.recent(10)
+    assert service.learning.recorded == 1
+    assert vote.vote == -1 and service.catalog.by_id[vote.meme_id].caption in text_of(first)
     assert image_url(second) != image_url(first) and await bot.image(second) != meme
     # a bare "다른 짤" (no clientExtra reached the skill) continues from the person's last request
-    third = await bot.final("alice", render("kakao.next_label", "ko"))
+    third = await bot.final("alice", render("meme.next_label", "ko"))
     assert image_url(third) not in (image_url(first), image_url(second))
+
+
+async def test_deleteface_asks_first_and_then_forgets_everything(
+    start_bot: StartBot, photo_server: PhotoServer, photo_a: bytes, service: MemeService
+) -> None:
+    bot = await start_bot()
+    photo_server.files["a.jpg"] = photo_a
+    await bot.final("dana", "/setface", params=secure_image(photo_server.url("a.jpg")))
+    swapped = await bot.image(await bot.final("dana", HUNGRY))
+    yes_label, no_label = render("delete.yes", "ko"), render("delete.no", "ko")
+
+    for asking in ("/deleteface", "얼굴 삭제"):
+        confirm = await bot.final("dana", asking)
+        assert text_of(confirm) == render("delete.confirm", "ko")
+        no = quick_reply(confirm, no_label)
+        cancelled = await bot.final("dana", no["messageText"], extra=no["extra"])
+        assert text_of(cancelled) == render("delete.cancelled", "ko")
+        assert await service.list_faces(Person("kakao", "dana")) == ["기본"]
+
+    # typing the button's words is a sentence like any other, never a confirmation
+    typed = await bot.final("dana", yes_label)
+    assert image_url(typed) and await service.list_faces(Person("kakao", "dana")) == ["기본"]
+
+    yes = quick_reply(await bot.final("dana", "/deleteface"), yes_label)
+    assert yes["extra"] != no["extra"]
+    done = await bot.final("dana", yes["messageText"], extra=yes["extra"])
+    assert text_of(done) == render("kakao.delete.done", "ko")
+    assert await service.list_faces(Person("kakao", "dana")) == []
+    again = await bot.final("dana", yes["messageText"], extra=yes["extra"])
+    assert text_of(again) == render("delete.nothing", "ko")
+    after = await bot.final("dana", HUNGRY)
+    assert render("face.not_registered", "ko") in text_of(after) and await bot.image(after) != swapped
 
 
 async def test_two_people_never_get_each_others_face(
@@ -213,7 +246,7 @@ async def test_bad_input_gets_a_text_and_the_server_keeps_serving(
         (url("huge-length"), render("image.too_big_bytes", "ko", size_mb="1048576.0", limit_mb="15")),
         ({"utterance": "가" * 4000}, render("text.too_long", "ko", length=4000, limit=500)),
         ({"utterance": "/setface"}, render("kakao.setface_needs_photo", "ko")),
-        ({"utterance": render("kakao.next_label", "ko")}, render("kakao.no_previous", "ko")),
+        ({"utterance": render("meme.next_label", "ko")}, render("kakao.no_previous", "ko")),
     ]
 
     async def bad(n: int, kwargs: dict[str, Any]) -> str:

@@ -8,15 +8,19 @@ import io
 import socket
 import time
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
 from PIL import Image
 
 from adapters.telegram import TelegramBot, start_telegram
+from adapters.telegram.handlers import INLINE_RESULTS
 from bot.config import Settings
-from core.messages import render
+from core.messages import TEXTS, render
 from core.service.service import MemeService
+from core.service.worker import WorkerConfig
 from tests.faceutil import identity_distance
 from tests.telegram.botapi_server import BotApiServer, Call
 
@@ -112,10 +116,10 @@ async def test_register_meme_next_inline_delete(botapi: BotApiServer, service: M
 
     botapi.send_text(alice, chat, "/deleteface")
     confirm = await botapi.expect("sendMessage", chat)
-    assert _text(confirm) == render("telegram.delete_confirm", "ko")
+    assert _text(confirm) == render("delete.confirm", "ko")
     botapi.press(alice, confirm.result, confirm.button_data()[0])
     done = await botapi.expect("editMessageText", chat)
-    assert _text(done) == render("telegram.deleted", "ko")
+    assert _text(done) == render("delete.done", "ko")
 
     botapi.send_text(alice, chat, SENTENCE)
     plain = await botapi.expect("sendPhoto", chat)
@@ -295,3 +299,50 @@ async def test_webhook_mode(service: MemeService, tg_settings: Settings, botapi:
             assert resp.status == 403  # without Telegram's secret header
     finally:
         await bot.stop()
+
+
+@pytest.mark.usefixtures("telegram_bot")
+async def test_one_next_press_records_one_vote(botapi: BotApiServer, service: MemeService) -> None:
+    jo = botapi.user(8001, "Jo")
+    chat = botapi.private_chat(jo)
+    botapi.send_text(jo, chat, SENTENCE)
+    meme = await botapi.expect("sendPhoto", chat)
+    botapi.press(jo, meme.result, _next_button(meme))
+    await botapi.expect("editMessageMedia", chat)
+    (vote,) = await service.learning.recent(10)
+    assert service.learning.recorded == 1  # the service votes, once; the adapter does not
+    assert vote.vote == -1 and _caption(meme).startswith(service.catalog.by_id[vote.meme_id].caption)
+
+
+async def test_inline_top_k_spends_one_rate_limit_hit_and_votes_nothing(
+        service_factory: Callable[..., Any], worker_config: WorkerConfig, tg_settings: Settings,
+        botapi: BotApiServer, tmp_path: Path) -> None:
+    limits = dataclasses.replace(worker_config.limits, rate_per_minute=2)
+    service = await service_factory(tmp_path / "limited", dataclasses.replace(worker_config, limits=limits))
+    bot = await start_telegram(service, tg_settings)
+    try:
+        kim = botapi.user(8002, "Kim")
+        chat = botapi.private_chat(kim)
+        botapi.inline_query(kim, SLEEPY)
+        answer = await botapi.expect("answerInlineQuery")
+        assert len(answer.params["results"]) == INLINE_RESULTS  # the top k, for one of the two hits a minute
+        assert await service.learning.recent(10) == [] and service.learning.recorded == 0
+        botapi.send_text(kim, chat, SENTENCE)  # the second hit
+        await botapi.expect("sendPhoto", chat)
+        botapi.send_text(kim, chat, SENTENCE)
+        limited = TEXTS["service.rate_limited"]["ko"].split("{")[0]
+        assert _text(await botapi.expect("sendMessage", chat)).startswith(limited)
+    finally:
+        await bot.stop()
+        await service.close()
+
+
+@pytest.mark.usefixtures("telegram_bot")
+async def test_a_failed_photo_download_is_a_clear_reply(botapi: BotApiServer, photo_a: bytes) -> None:
+    lee = botapi.user(8003, "Lee")
+    chat = botapi.private_chat(lee)
+    botapi.fail("getFile", 400, "Bad Request: invalid file_id")
+    botapi.send_photo(lee, chat, photo_a, caption="/setface")
+    assert _text(await botapi.expect("sendMessage", chat)) == render("telegram.download_failed")
+    botapi.send_photo(lee, chat, photo_a, caption="/setface")  # the next try works
+    assert render("telegram.face_saved", name="기본") in _caption(await botapi.expect("sendPhoto", chat))

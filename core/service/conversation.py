@@ -1,0 +1,204 @@
+"""What happens in a conversation, once for every platform. An adapter turns a platform event into a typed
+intent, calls `Conversation.handle`, and turns the typed `Reply` into its platform's API calls; it keeps only
+what is truly its platform's own (Discord's defer rules, Telegram's inline mode, Kakao's 5-second callback).
+
+Texts a platform words its own way live in core/messages.py as "<platform>.<name>" (e.g. "kakao.face_saved",
+which names Kakao's commands); `Conversation` picks the person's platform's text.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from core.errors import FffusionError, explain
+from core.limits import Limits
+from core.messages import TEXTS, render
+from core.service.service import MemeResult, MemeService, Person
+from core.service.store import Store
+from core.text import clean_sentence
+
+log = logging.getLogger(__name__)
+
+
+# ------------------------------------------------------------------------------------------- intents
+@dataclass(frozen=True)
+class TextIntent:
+    """A sentence: the meme that fits it."""
+
+    text: str
+    face: str | None = None  # one of the person's saved faces; None = their default
+
+
+@dataclass(frozen=True)
+class PhotoIntent:
+    """A photo of the person's face to register. The photo is fetched only once the cheap checks passed."""
+
+    fetch: Callable[[], Awaitable[bytes]]
+    name: str | None = None
+    #: refuses from what the platform reports (size, type) before anything is downloaded; raises InputError
+    check: Callable[[], None] | None = None
+
+
+@dataclass(frozen=True)
+class NextIntent:
+    """'다른 짤': the next candidate of a request."""
+
+    request_id: str
+
+
+@dataclass(frozen=True)
+class DeleteIntent:
+    """Forget the person: None asks for a confirmation, True deletes everything of theirs, False cancels."""
+
+    confirmed: bool | None = None
+
+
+@dataclass(frozen=True)
+class HelpIntent:
+    bot_name: str = ""  # how the platform's people address the bot, where the help text names it
+
+
+Intent = TextIntent | PhotoIntent | NextIntent | DeleteIntent | HelpIntent
+
+
+# ------------------------------------------------------------------------------------------- replies
+class Action(StrEnum):
+    NEXT = "next"
+    DELETE_CONFIRM = "delete_yes"
+    DELETE_CANCEL = "delete_no"
+
+
+@dataclass(frozen=True)
+class Button:
+    action: Action
+    label: str  # in the person's language
+    request_id: str = ""  # NEXT: the request it continues
+    enabled: bool = True  # a platform that shows a disabled button (Discord) shows it; the others leave it out
+
+
+@dataclass(frozen=True)
+class Reply:
+    lines: tuple[str, ...] = ()  # already in the person's language; an empty line separates paragraphs
+    image: bytes | None = None  # JPEG
+    title: str = ""  # the image in words: the meme's caption or the face's name
+    buttons: tuple[Button, ...] = ()
+    private: bool = False  # only the person should see it, where the platform can tell
+    result_key: str | None = None  # the image's key for reusing a platform's upload of it (Uploads)
+    request_id: str | None = None  # the request a meme belongs to
+    error: str | None = None  # the message key of the failure this reply tells about
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+
+# ------------------------------------------------------------------------------------------- uploads
+class Uploads:
+    """The one upload-id cache: the id a platform gave a result image it has received (a Telegram file id, a
+    media store id), so the same image is uploaded once per platform."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def get(self, platform: str, result_key: str) -> str | None:
+        return await self.store.uploaded(platform, result_key)
+
+    async def remember(self, platform: str, result_key: str, upload_id: str) -> None:
+        await self.store.remember_upload(platform, result_key, upload_id)
+
+    async def send(
+        self,
+        platform: str,
+        result_key: str,
+        reuse: Callable[[str], Awaitable[bool]],
+        upload: Callable[[], Awaitable[str | None]],
+    ) -> str | None:
+        """Sends by the remembered id when `reuse` accepts it, else `upload`s and remembers the new id.
+        Returns the id used (None when the upload gave none)."""
+        known = await self.get(platform, result_key)
+        if known is not None and await reuse(known):
+            return known
+        fresh = await upload()
+        if fresh is not None:
+            await self.remember(platform, result_key, fresh)
+        return fresh
+
+
+# ------------------------------------------------------------------------------------------- conversation
+class Conversation:
+    def __init__(self, service: MemeService) -> None:
+        self.service = service
+        self.uploads = Uploads(service.store)
+
+    @property
+    def limits(self) -> Limits:
+        return self.service.limits
+
+    async def handle(self, person: Person, intent: Intent) -> Reply:
+        """The reply to an intent. Never raises for what a person should hear about: every failure is a reply."""
+        try:
+            return await self._handle(person, intent)
+        except Exception as err:
+            return self.failure(person, err)
+
+    def refuse(self, person: Person, intent: Intent) -> Reply | None:
+        """The reply at once to an intent that cannot work, found without any slow work; None if it may."""
+        try:
+            if isinstance(intent, TextIntent):
+                clean_sentence(intent.text, self.limits)
+            elif isinstance(intent, PhotoIntent) and intent.check is not None:
+                intent.check()
+        except FffusionError as err:
+            return self.failure(person, err)
+        return None
+
+    def failure(self, person: Person, err: BaseException) -> Reply:
+        """The one mapping from a failure to a reply (core/errors.explain)."""
+        return Reply((explain(err, person.lang),), private=True, error=getattr(err, "key", "internal"))
+
+    def say(self, person: Person, name: str, /, **params: Any) -> str:
+        """The platform's own wording of a text when it has one ("kakao.help"), else the common one."""
+        key = f"{person.platform}.{name}"
+        return render(key if key in TEXTS else name, person.lang, **params)
+
+    async def _handle(self, person: Person, intent: Intent) -> Reply:
+        refused = self.refuse(person, intent)
+        if refused is not None:
+            return refused
+        if isinstance(intent, TextIntent):
+            return self._meme(person, await self.service.make_meme(person, intent.text, intent.face))
+        if isinstance(intent, NextIntent):
+            return self._meme(person, await self.service.next_meme(person, intent.request_id))
+        if isinstance(intent, PhotoIntent):
+            face = await self.service.register_face(person, await intent.fetch(), intent.name)
+            await self.service.set_lang(person)
+            lines = (self.say(person, "face_saved", name=face.name), *(render(k, person.lang) for k in face.notices))
+            return Reply(lines, image=face.crop_jpeg, title=face.name, private=True)
+        if isinstance(intent, DeleteIntent):
+            return await self._delete(person, intent.confirmed)
+        await self.service.set_lang(person)
+        return Reply((self.say(person, "help", bot=intent.bot_name),), private=True)
+
+    def _meme(self, person: Person, result: MemeResult) -> Reply:
+        lines = (result.caption, "", render(result.notice, person.lang)) if result.notice else (result.caption,)
+        next_ = Button(Action.NEXT, self.say(person, "meme.next_label"), result.request_id, enabled=result.has_next)
+        return Reply(lines, image=result.image, title=result.caption, buttons=(next_,),
+                     result_key=result.result_key, request_id=result.request_id)
+
+    def memes(self, person: Person, results: list[MemeResult]) -> list[Reply]:
+        """Replies for several memes at once (Telegram's inline results)."""
+        return [self._meme(person, result) for result in results]
+
+    async def _delete(self, person: Person, confirmed: bool | None) -> Reply:
+        if confirmed is None:
+            buttons = (Button(Action.DELETE_CONFIRM, self.say(person, "delete.yes")),
+                       Button(Action.DELETE_CANCEL, self.say(person, "delete.no")))
+            return Reply((self.say(person, "delete.confirm"),), buttons=buttons, private=True)
+        if not confirmed:
+            return Reply((self.say(person, "delete.cancelled"),), private=True)
+        deleted = await self.service.delete_person(person)
+        return Reply((self.say(person, "delete.done" if deleted else "delete.nothing"),), private=True)

@@ -1,0 +1,32 @@
+"""The typed client for the worker jobs: the service calls these methods and gets dataclasses back, never
+`pool.run(fn, *args) -> Any` and tuples. The jobs stay pure functions of their arguments (core/service/worker.py),
+so they can move to a distributed pool unchanged."""
+
+from __future__ import annotations
+
+from core.recommend.feedback import Learning
+from core.service.pool import WorkerPool
+from core.service.worker import Composed, Ranked, Registered, job_compose, job_rank, job_register
+
+
+class Jobs:
+    def __init__(self, pool: WorkerPool, learning: Learning) -> None:
+        self.pool = pool
+        self.learning = learning
+
+    async def rank(self, text: str, top: int) -> Ranked:
+        """The best memes for a sentence, with what people taught the ranking. The votes travel only to a
+        worker that has not learned the current ones (it answers `stale` first)."""
+        generation = self.learning.generation()
+        ranked: Ranked = await self.pool.run(job_rank, text, top, generation)
+        if ranked.stale:
+            ranked = await self.pool.run(job_rank, text, top, generation, await self.learning.votes(generation))
+        return ranked
+
+    async def register(self, image: bytes) -> Registered:
+        registered: Registered = await self.pool.run(job_register, image)
+        return registered
+
+    async def compose(self, meme_id: str, record: bytes | None, target: str = "default") -> Composed:
+        composed: Composed = await self.pool.run(job_compose, meme_id, record, target)
+        return composed
