@@ -5,20 +5,15 @@ from __future__ import annotations
 
 import io
 
-import numpy as np
 import pytest
 from PIL import Image
 
-from bot.config import DEMO_CATALOG
-from core.catalog.catalog import load_catalog
 from core.errors import InputError
-from core.images import decode_image
-from core.limits import Limits
 from core.service.friends import FriendRef, find_friends, group_meme, share_face
 from core.service.pictures import swap_picture
 from core.service.service import MemeService, Person
 from tests import face_fixtures as fx
-from tests.faceutil import _engine, identity_distance
+from tests.faceutil import _engine, identity_distance, who_is_where
 
 ALICE = Person("telegram", "2001")
 BOB = Person("telegram", "2002")
@@ -44,39 +39,12 @@ def _png(width: int, height: int, colour: tuple[int, int, int] = (200, 180, 160)
 
 @pytest.fixture(scope="module")
 def photo_c() -> bytes:
-    """Person C: insightface's black-and-white Tom Hanks crop, enlarged (a frontal face)."""
-    return fx.encode(np.asarray(Image.fromarray(fx.tom_hanks()).resize((336, 336), Image.Resampling.LANCZOS)))
+    return fx.portrait("tom")
 
 
 @pytest.fixture(scope="module")
 def photo_r() -> bytes:
-    """Person R: the woman on the left of t1.jpg (Rachel), cropped around her face."""
-    faces = sorted(_engine().detect(fx.group_photo()), key=lambda f: float(f.bbox[0]))
-    return fx.encode(fx.crop_around(fx.group_photo(), faces[0].bbox), "JPEG", quality=95)
-
-
-def _who_is_where(meme_id: str, result: bytes, photos: dict[str, bytes], count: int) -> list[str]:
-    """Whose face each of the first `count` places of the meme's fill order shows: the person whose face,
-    swapped alone onto that place of the original meme, looks most like the result there ("nobody" when the
-    original is closer than anyone). At these face sizes (~100 px) the classical swap moves dlib's identity
-    only ~0.03-0.08, too little to tell three people apart, while the pixels tell them apart clearly."""
-    catalog = load_catalog(DEMO_CATALOG)
-    meme = catalog.by_id[meme_id]
-    original = decode_image(catalog.image_bytes(meme), Limits())
-    rgb = decode_image(result, Limits()).astype(np.float32)
-    assert rgb.shape == original.shape
-    engine = _engine()
-    slots = engine.detect(original)
-    sources = {name: engine.make_source(decode_image(photo, Limits()))[0] for name, photo in photos.items()}
-    who = []
-    for index in meme.faces[:count]:
-        x1, y1, x2, y2 = (int(v) for v in slots[index].bbox)
-        region = (slice(max(0, y1), y2), slice(max(0, x1), x2))
-        alone = {name: engine.swap(original, [slots[index]], source).image for name, source in sources.items()}
-        alone["nobody"] = original
-        error = {name: float(np.mean((image[region] - rgb[region]) ** 2)) for name, image in alone.items()}
-        who.append(min(error, key=lambda name: error[name]))
-    return who
+    return fx.portrait("rachel")
 
 
 async def test_swap_onto_a_posted_picture(service: MemeService, photo_a: bytes, photo_b: bytes) -> None:
@@ -96,7 +64,7 @@ async def test_swap_onto_a_posted_picture(service: MemeService, photo_a: bytes, 
     assert (one.faces, one.swapped) == (6, 1)
 
     # The result is Alice's: deleting her forgets it (a platform's copy served by URL goes too).
-    await service.remember_upload("media", result.result_key, "alice-picture")
+    await service.store.remember_upload("media", result.result_key, "alice-picture")
     forgotten: list[tuple[str, str]] = []
 
     async def forget(uploads: list[tuple[str, str]]) -> None:
@@ -214,17 +182,17 @@ async def test_group_meme_puts_friends_in_fill_order(
     # Two consenting friends on the two-face meme, asked by someone without a face of their own.
     duo = await group_meme(service, DAVE, "둘이 아주 쿵짝이 잘 맞네", friends.allowed)
     assert duo.meme_id == "ross-chandler" and duo.names == ("Bob", "Carol") and not duo.requester_in
-    assert _who_is_where("ross-chandler", duo.image, photos, 2) == ["bob", "carol"]
+    assert who_is_where("ross-chandler", duo.image, photos, 2) == ["bob", "carol"]
 
     # The asker and one friend: the asker takes the first face, the friend the second.
     pair = await group_meme(service, ALICE, "둘이 아주 쿵짝이 잘 맞네", (friends.allowed[1],))
     assert pair.meme_id == "ross-chandler" and pair.requester_in and pair.names == ("Carol",)
-    assert _who_is_where("ross-chandler", pair.image, photos, 2) == ["alice", "carol"]
+    assert who_is_where("ross-chandler", pair.image, photos, 2) == ["alice", "carol"]
 
     # Three people do not fit on it: the best meme with room for them, filled in the catalog's order.
     three = await group_meme(service, ALICE, "둘이 아주 쿵짝이 잘 맞네", friends.allowed)
     assert three.meme_id == "poker-table" and three.names == ("Bob", "Carol") and three.left_out == ()
-    assert _who_is_where("poker-table", three.image, photos, 3) == ["alice", "bob", "carol"]
+    assert who_is_where("poker-table", three.image, photos, 3) == ["alice", "bob", "carol"]
 
 
 async def test_group_meme_names_who_did_not_fit(service: MemeService, photo_b: bytes) -> None:

@@ -11,9 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from core.errors import InputError
-from core.service.picture_jobs import GroupComposed, job_compose_group
 from core.service.service import MemeService, Person
-from core.service.worker import job_rank
 from core.text import clean_sentence
 
 
@@ -113,12 +111,12 @@ async def group_meme(
     roomy = {m.id: len(set(m.faces)) for m in catalog.memes if len(set(m.faces)) > 1}
     if not roomy:
         raise InputError("group.no_meme")
-    ranked = await service.pool.run(job_rank, sentence, len(catalog.memes), service._feedback_generation())
-    order = [m for m, _ in ranked if m in roomy]
+    ranked = await service.jobs.rank(sentence, len(catalog.memes))
+    order = [m for m, _ in ranked.memes if m in roomy]
     if not order:
         raise InputError("group.no_meme")
     meme_id = next((m for m in order if roomy[m] >= len(records)), max(order, key=lambda m: roomy[m]))
-    composed: GroupComposed = await service.pool.run(job_compose_group, meme_id, tuple(records))
+    composed = await service.jobs.compose_group(meme_id, tuple(records))
     offset = 1 if mine else 0
     fitted = [k - offset for k in range(min(len(records), composed.slots)) if k >= offset]
     return GroupMeme(

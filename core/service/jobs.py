@@ -5,6 +5,7 @@ so they can move to a distributed pool unchanged."""
 from __future__ import annotations
 
 from core.recommend.feedback import Learning
+from core.service.picture_jobs import GroupComposed, PictureSwapped, job_compose_group, job_swap_picture
 from core.service.pool import WorkerPool
 from core.service.worker import Composed, Ranked, Registered, job_compose, job_rank, job_register
 
@@ -29,4 +30,12 @@ class Jobs:
 
     async def compose(self, meme_id: str, record: bytes | None, target: str = "default") -> Composed:
         composed: Composed = await self.pool.run(job_compose, meme_id, record, target)
+        return composed
+
+    async def swap_picture(self, image: bytes, record: bytes, target: str) -> PictureSwapped:
+        swapped: PictureSwapped = await self.pool.run(job_swap_picture, image, record, target)
+        return swapped
+
+    async def compose_group(self, meme_id: str, records: tuple[bytes, ...]) -> GroupComposed:
+        composed: GroupComposed = await self.pool.run(job_compose_group, meme_id, records)
         return composed

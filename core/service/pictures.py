@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 from core.errors import InputError
 from core.images import check_size
-from core.service.picture_jobs import PictureSwapped, job_swap_picture
 from core.service.service import MemeService, Person
 
 #: what people may ask for: every face, the largest, or one by number (0 = the largest)
@@ -56,7 +55,7 @@ async def swap_picture(
         raise InputError("picture.needs_face")
     picture = await fetch()
     check_size(len(picture), service.limits)
-    swapped: PictureSwapped = await service.pool.run(job_swap_picture, picture, record, spec)
+    swapped = await service.jobs.swap_picture(picture, record, spec)
     key = hashlib.sha256(b"picture\0" + hashlib.sha256(picture).digest() + record + spec.encode()).hexdigest()[:32]
     await service.store.add_result(key, pid, "picture")
     return PictureResult(swapped.image, swapped.faces, swapped.swapped, swapped.notices, key)
