@@ -570,7 +570,7 @@ class FakeDiscord:
             if not slash and cmd.get("description"):
                 return _error(400, 50035, "Invalid Form Body: description: context menu commands have none")
             old = previous.get(cmd["name"])
-            synced.append({**cmd, "id": old["id"] if old else str(snowflake()),
+            synced.append({"description": "", **cmd, "id": old["id"] if old else str(snowflake()),
                            "application_id": str(self.app_id), "version": str(snowflake()),
                            **({"guild_id": guild} if guild else {})})
         self.commands[guild_id] = synced
