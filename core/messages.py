@@ -251,6 +251,14 @@ TEXTS: dict[str, dict[str, str]] = {
         "ko": "아직 얼굴이 등록되지 않아서 원본 짤을 보냈어요. /setface 와 함께 얼굴 사진을 보내면 내 얼굴로 바꿔 드려요.",
         "en": "No face registered yet, so here is the original. Send a photo of yourself with /setface to star in it.",
     },
+    "faces.list": {
+        "ko": "등록한 얼굴 ({count}/{limit}): {names}\n기본 얼굴: {default}",
+        "en": "Your faces ({count}/{limit}): {names}\nDefault: {default}",
+    },
+    "faces.none": {
+        "ko": "아직 등록한 얼굴이 없어요. /setface 로 얼굴 사진을 보내 주세요.",
+        "en": "You have no faces yet. Send a photo of yourself with /setface.",
+    },
     "face.unknown_name": {
         "ko": "'{name}' 이라는 얼굴은 없어요. 등록한 얼굴 이름을 확인해 주세요.",
         "en": "There is no face named '{name}'. Check the names of your registered faces.",
@@ -370,6 +378,8 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "discord.cmd.swap": {"ko": "얼굴바꾸기", "en": "swap"},
     "discord.cmd.swap.desc": {"ko": "아무 사진에 내 얼굴을 넣어요", "en": "Put your face onto any picture"},
+    "discord.cmd.faces": {"ko": "얼굴목록", "en": "faces"},
+    "discord.cmd.faces.desc": {"ko": "등록한 내 얼굴 이름과 기본 얼굴", "en": "Your saved faces and the default one"},
     "discord.cmd.shareface": {"ko": "얼굴공유", "en": "shareface"},
     "discord.cmd.shareface.desc": {
         "ko": "이 서버 친구들이 단체 짤에 내 얼굴을 쓸 수 있게 해요 (on) 또는 그만해요 (off)",
@@ -395,14 +405,14 @@ TEXTS: dict[str, dict[str, str]] = {
     "discord.help": {
         "ko": "/짤 문장: 문장에 딱 맞는 짤에 내 얼굴을 합성해요. 예: /짤 시험 완전 망했어\n"
         "/짤 문장 @친구: 얼굴 공유를 허락한 친구들과 함께 나오는 단체 짤을 만들어요.\n"
-        "/얼굴등록 사진: 내 얼굴을 등록해요 (이름을 붙여 여러 개도 돼요).\n"
+        "/얼굴등록 사진: 내 얼굴을 등록해요 (이름을 붙여 여러 개도 돼요). /얼굴목록: 등록한 얼굴 보기.\n"
         "사진이 있는 메시지 → 앱 → '내 얼굴로 바꾸기', 또는 /얼굴바꾸기 사진: 아무 사진에 내 얼굴을 넣어요.\n"
         "/얼굴공유 on|off: 이 서버 친구들이 단체 짤에 내 얼굴을 쓰게 하거나 그만하게 해요.\n"
         "/얼굴삭제: 등록한 얼굴과 기록을 모두 지워요.\n"
         "'다른 짤'을 누르면 같은 문장의 다음 후보로 바꿔 드려요.",
         "en": "/meme text: the meme that fits your sentence, with your face. E.g. /meme I failed the exam\n"
         "/meme text @friend: a group meme with the friends who allowed it.\n"
-        "/setface image: register your face (add a name to keep several).\n"
+        "/setface image: register your face (add a name to keep several). /faces: your saved faces.\n"
         "A message with a picture → Apps → 'Swap my face', or /swap image: your face onto any picture.\n"
         "/shareface on|off: let friends in this server put your face in group memes, or stop it.\n"
         "/deleteface: forget your faces and everything about you.\n"
@@ -444,13 +454,13 @@ TEXTS: dict[str, dict[str, str]] = {
     # telegram (adapters/telegram)
     "telegram.help": {
         "ko": "무한짤봇: 문장을 보내면 그 상황에 딱 맞는 짤에 내 얼굴을 합성해 드려요.\n"
-        "1) 얼굴 등록: 얼굴이 잘 보이는 사진에 캡션 /setface 를 달아 보내요 (지우기: /deleteface).\n"
+        "1) 얼굴 등록: 얼굴이 잘 보이는 사진에 캡션 /setface 를 달아 보내요 (목록: /faces, 지우기: /deleteface).\n"
         "2) 개인 채팅은 아무 문장이나, 그룹은 /meme 문장 또는 @{bot} 멘션, 어느 채팅에서든 @{bot} 문장.\n"
         "3) 사진에 답장으로 /swap (또는 사진 캡션 /swap): 그 사진에 내 얼굴을 넣어요 (/swap all, /swap 2 도 돼요).\n"
         "4) 그룹에서 /shareface on: 친구들이 단체 짤에 내 얼굴을 쓸 수 있어요 (/shareface off 로 그만).\n"
         "   /meme 문장 @친구 (또는 친구 메시지에 답장으로 /meme 문장): 허락한 친구들과 함께 나오는 단체 짤.",
         "en": "FFfusion: send a sentence and get the meme that fits it, with your face swapped in.\n"
-        "1) Register your face: send a clear photo of yourself with the caption /setface (forget it: /deleteface).\n"
+        "1) Register your face: send a clear photo of yourself with the caption /setface (list: /faces, forget: /deleteface).\n"
         "2) In a private chat just type; in groups use /meme sentence or mention @{bot}; anywhere: @{bot} sentence.\n"
         "3) /swap as a reply to a photo (or as its caption): your face onto that photo (/swap all, /swap 2 too).\n"
         "4) In a group, /shareface on lets friends put your face in group memes (/shareface off stops it).\n"
@@ -494,6 +504,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "telegram.cmd_setface": {"ko": "사진으로 내 얼굴 등록", "en": "Register your face from a photo"},
     "telegram.cmd_deleteface": {"ko": "내 얼굴과 기록 지우기", "en": "Forget my face and data"},
     "telegram.cmd_help": {"ko": "사용법", "en": "How to use the bot"},
+    "telegram.cmd_faces": {"ko": "등록한 내 얼굴 목록", "en": "List your saved faces"},
     "telegram.cmd_swap": {"ko": "사진에 내 얼굴 넣기 (사진에 답장)", "en": "Your face onto a photo (reply to it)"},
     "telegram.cmd_shareface": {"ko": "그룹 친구들에게 얼굴 공유 on/off", "en": "Share your face with this group: on/off"},
     "telegram.bad_token": {

@@ -236,6 +236,9 @@ class Handlers:
         picture = Picture(image.url, image.size, image)
         await self._run(interaction, "/swap", self._swap_intent(picture, face or None, target or None), defer="public")
 
+    async def faces(self, interaction: discord.Interaction) -> None:
+        await self._run(interaction, "/faces", talk.FacesIntent())
+
     async def shareface(self, interaction: discord.Interaction, mode: str) -> None:
         chat = str(interaction.guild_id) if interaction.guild_id else None
         intent = talk.ShareFaceIntent(chat, {"on": True, "off": False}.get(mode), interaction.user.display_name)
@@ -375,6 +378,10 @@ def build_tree(client: discord.Client, handlers: Handlers) -> app_commands.Comma
         await handlers.swap_message(interaction, message)
 
     tree.add_command(app_commands.ContextMenu(name=_name("discord.ctx.swap"), callback=swap_here))
+
+    @tree.command(name=_name("discord.cmd.faces"), description=_desc("discord.cmd.faces"))
+    async def faces(interaction: discord.Interaction) -> None:
+        await handlers.faces(interaction)
 
     @tree.command(name=_name("discord.cmd.shareface"), description=_desc("discord.cmd.shareface"))
     @app_commands.rename(mode=_name("discord.opt.mode"))

@@ -36,6 +36,7 @@ BUSY_KEYS = frozenset({"service.busy"})  # a full queue: worth retrying while a 
 _URL_RE = re.compile(r"^https?://\S+$", re.IGNORECASE)
 _HELP_WORDS = {"help", "/help", "/start", "도움말", "도움", "?"}
 _DELETE_WORDS = {"/deleteface", "얼굴 삭제", "얼굴삭제"}
+_FACES_WORDS = {"/faces", "내 얼굴 목록", "얼굴 목록", "얼굴목록"}
 _SETFACE = "/setface"
 #: the utterances of the block that swaps the person's face onto a photo they send ("사진에 내 얼굴")
 _SWAP_WORDS = ("사진에 내 얼굴", "/swap")
@@ -148,6 +149,8 @@ class KakaoSkill:
             return talk.HelpIntent()
         if text.lower() in _DELETE_WORDS:
             return talk.DeleteIntent()
+        if text.lower() in _FACES_WORDS:
+            return talk.FacesIntent()
         if text in (render("meme.next_label", "ko"), render("meme.next_label", "en")):
             last = self._last.get(person.user_id)
             if last is None:

@@ -68,9 +68,9 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".heic", ".t
 # callback data (<= 64 bytes): kind | owner's user id | payload
 NEXT, DELETE = "n", "d"
 ALLOWED_UPDATES = ("message", "edited_message", "callback_query", "inline_query")
-COMMANDS = (("meme", "telegram.cmd_meme"), ("setface", "telegram.cmd_setface"), ("swap", "telegram.cmd_swap"),
-            ("shareface", "telegram.cmd_shareface"), ("deleteface", "telegram.cmd_deleteface"),
-            ("help", "telegram.cmd_help"))
+COMMANDS = (("meme", "telegram.cmd_meme"), ("setface", "telegram.cmd_setface"), ("faces", "telegram.cmd_faces"),
+            ("swap", "telegram.cmd_swap"), ("shareface", "telegram.cmd_shareface"),
+            ("deleteface", "telegram.cmd_deleteface"), ("help", "telegram.cmd_help"))
 SHARE_WORDS = {"on": True, "켜기": True, "off": False, "끄기": False}
 
 async def set_commands(bot: Bot) -> None:
@@ -125,6 +125,7 @@ class TelegramHandlers:
             CommandHandler("meme", self._guarded(self.meme_command), filters=new),
             CommandHandler("swap", self._guarded(self.swap_command), filters=new),
             CommandHandler("shareface", self._guarded(self.shareface), filters=new),
+            CommandHandler("faces", self._guarded(self.faces), filters=new),
             MessageHandler(new & (filters.PHOTO | filters.Document.ALL), self._guarded(self.image)),
             MessageHandler(new & filters.TEXT & ~filters.COMMAND, self._guarded(self.text)),
             MessageHandler(new & filters.COMMAND & filters.ChatType.PRIVATE, self._guarded(self.help)),
@@ -278,16 +279,20 @@ class TelegramHandlers:
                     friends.setdefault(part, FriendRef(part, user_id=str(entity.user.id)))
                 elif entity.type == MessageEntity.MENTION and part[1:].lower() != (bot.username or "").lower():
                     friends.setdefault(part, FriendRef(part, handle=part))
+            for part in friends:  # the mentions, not the sentence's other words
+                sentence = sentence.replace(part, " ")
             replied = message.reply_to_message.from_user if message.reply_to_message else None
             if replied is not None and not replied.is_bot and str(replied.id) != person.user_id:
                 label = f"@{replied.username}" if replied.username else replied.first_name
                 friends.setdefault(label, FriendRef(label, user_id=str(replied.id)))
-            for part in friends:
-                sentence = sentence.replace(part, " ")
         chat = None if message.chat.type == ChatType.PRIVATE else str(message.chat.id)
         intent = talk.TextIntent(" ".join(sentence.split()), None, tuple(friends.values()), chat)
         reply = await self._handle(bot, message.chat.id, person, intent)
         await self._reply(message, person, reply)
+
+    async def faces(self, update: Update, context: Context, person: Person) -> None:
+        assert update.effective_message is not None
+        await self._reply(update.effective_message, person, await self.conversation.handle(person, talk.FacesIntent()))
 
     async def shareface(self, update: Update, context: Context, person: Person) -> None:
         message, user = update.effective_message, update.effective_user

@@ -87,11 +87,17 @@ class ShareFaceIntent:
 
 
 @dataclass(frozen=True)
+class FacesIntent:
+    """The names of the person's saved faces, and which is the default."""
+
+
+@dataclass(frozen=True)
 class HelpIntent:
     bot_name: str = ""  # how the platform's people address the bot, where the help text names it
 
 
-Intent = TextIntent | PhotoIntent | NextIntent | DeleteIntent | HelpIntent | SwapPictureIntent | ShareFaceIntent
+Intent = (TextIntent | PhotoIntent | NextIntent | DeleteIntent | HelpIntent | SwapPictureIntent | ShareFaceIntent
+          | FacesIntent)
 
 
 # ------------------------------------------------------------------------------------------- replies
@@ -212,6 +218,8 @@ class Conversation:
             return self._meme(person, await self.service.make_meme(person, intent.text, intent.face))
         if isinstance(intent, SwapPictureIntent):
             return await self._picture(person, intent)
+        if isinstance(intent, FacesIntent):
+            return await self._faces(person)
         if isinstance(intent, ShareFaceIntent):
             key = await share_face(self.service, person, intent.chat_id, bool(intent.on), intent.name, intent.handle)
             return Reply((render(key, person.lang),), private=True)
@@ -232,6 +240,16 @@ class Conversation:
         next_ = Button(Action.NEXT, self.say(person, "meme.next_label"), result.request_id, enabled=result.has_next)
         return Reply(lines, image=result.image, title=result.caption, buttons=(next_,),
                      result_key=result.result_key, request_id=result.request_id)
+
+    async def _faces(self, person: Person) -> Reply:
+        names = await self.service.list_faces(person)
+        if not names:
+            return Reply((render("faces.none", person.lang),), private=True)
+        person_id = await self.service.store.find_person(person.platform, person.user_id)
+        default = await self.service.store.default_face(person_id) if person_id is not None else None
+        text = render("faces.list", person.lang, count=len(names), limit=self.limits.max_faces_per_person,
+                      names=", ".join(names), default=default or names[0])
+        return Reply((text,), private=True)
 
     async def _picture(self, person: Person, intent: SwapPictureIntent) -> Reply:
         result = await swap_picture(self.service, person, intent.fetch, intent.size, intent.face, intent.target)

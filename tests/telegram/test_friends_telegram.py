@@ -38,6 +38,9 @@ async def test_swap_onto_a_photo_by_reply_or_caption(botapi: BotApiServer, photo
     assert botapi.of("getFile") == []  # nothing downloaded for someone without a face
 
     await _register(botapi, alice, photo_a)
+    botapi.send_text(alice, group, "/faces")
+    assert (await botapi.expect("sendMessage", group)).params["text"] == render(
+        "faces.list", "ko", count=1, limit=5, names="기본", default="기본")
     botapi.send_text(alice, group, "/swap", reply_to=posted)
     swapped = await botapi.expect("sendPhoto", group)
     assert _caption(swapped) == render("picture.swapped", "ko", count=1, swapped=1)
