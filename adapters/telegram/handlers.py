@@ -44,7 +44,7 @@ from telegram.ext import (
 
 from core.bounded import Bounded
 from core.errors import InputError, ServiceError
-from core.images import check_size
+from core.images import check_pixels, check_size
 from core.limits import Limits
 from core.messages import pick_lang, render
 from core.service import conversation as talk
@@ -314,8 +314,8 @@ class TelegramHandlers:
         if media is None:
             reply = self.conversation.failure(person, InputError("picture.needs_image"))
         else:
-            intent = talk.SwapPictureIntent(_download(media, self.service.limits), media.file_size,
-                                            _media_check(media), face, target)
+            limits = self.service.limits
+            intent = talk.SwapPictureIntent(_download(media, limits), None, _media_check(media, limits), face, target)
             reply = await self._handle(bot, message.chat.id, person, intent)
         await self._reply(message, person, reply)
 
@@ -509,6 +509,8 @@ def _media_check(media: PhotoSize | Document, limits: Limits | None = None) -> C
             raise InputError("image.not_image")
         if limits is not None and media.file_size:
             check_size(media.file_size, limits)
+        if limits is not None and isinstance(media, PhotoSize):  # a photo's pixels are known before it is fetched
+            check_pixels(media.width, media.height, limits)
 
     return check
 

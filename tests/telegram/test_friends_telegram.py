@@ -119,3 +119,20 @@ async def test_group_memes_by_consent_per_group(botapi: BotApiServer, photo_a: b
     botapi.send_text(dave, friends, f"/meme {PAIR} @bobby")
     assert _caption(await botapi.expect("sendPhoto", friends)).endswith(
         render("group.not_shared", "ko", names="@bobby"))
+
+
+def test_what_telegram_reports_is_checked_before_the_download() -> None:
+    from telegram import Document, PhotoSize
+
+    from adapters.telegram.handlers import _media_check
+    from core.errors import InputError
+    from core.limits import Limits
+
+    limits = Limits()
+    for media, key in ((PhotoSize("f", "u", 9000, 9000, 1000), "image.too_many_pixels"),
+                       (PhotoSize("f", "u", 800, 600, limits.max_image_bytes + 1), "image.too_big_bytes"),
+                       (Document("f", "u", file_name="a.txt", mime_type="text/plain"), "image.not_image")):
+        with pytest.raises(InputError) as caught:
+            _media_check(media, limits)()
+        assert caught.value.key == key
+    _media_check(PhotoSize("f", "u", 1280, 960, 200_000), limits)()  # a photo Telegram keeps: fine
