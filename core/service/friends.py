@@ -63,10 +63,9 @@ async def share_face(
     if not chat_id:
         raise InputError("share.needs_chat")
     chat = chat_key(person.platform, chat_id)
-    if not on:
-        pid = await service.store.find_person(person.platform, person.user_id)
-        return "share.off" if pid is not None and await service.store.unshare_face(pid, chat) else "share.was_off"
     pid = await service.store.find_person(person.platform, person.user_id)
+    if not on:
+        return "share.off" if pid is not None and await service.store.unshare_face(pid, chat) else "share.was_off"
     if pid is None or await service._face_record(pid, None) is None:
         raise InputError("share.needs_face")
     await service.store.share_face(pid, chat, " ".join(name.split())[:64] or person.user_id, _handle(handle))
