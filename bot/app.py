@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Callable
 from typing import Protocol
 
 from bot.config import Settings
@@ -41,13 +42,18 @@ def make_service(settings: Settings) -> MemeService:
     )
 
 
-async def serve(settings: Settings, stop: asyncio.Event | None = None) -> int:
-    """Run until SIGINT/SIGTERM (or `stop` is set). Exits 2 when nothing is configured to run."""
+async def serve(
+    settings: Settings, stop: asyncio.Event | None = None, chat: bool = True,
+    started: Callable[[str], None] | None = None,
+) -> int:
+    """Run until SIGINT/SIGTERM (or `stop` is set): the HTTP server (web page, media, KakaoTalk skill) and
+    every chat platform configured. Exits 2 when no chat platform is configured, unless `chat=False` (the web
+    page alone, `fffusion web`). `started` is called with the web page's address once it serves."""
     from bot import web
 
-    if not (settings.telegram_token or settings.discord_token or settings.kakao_secret):
+    if chat and not (settings.telegram_token or settings.discord_token or settings.kakao_secret):
         raise ConfigError("run.nothing_configured")
-    web.validate(settings)  # fail on bad settings before the models load
+    web.validate(settings, chat)  # fail on bad settings before the models load
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -56,13 +62,15 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> int:
     await service.start()
     runners: list[Runner] = []
     try:
-        if settings.kakao_secret:
-            runners.append(await web.start_web(service, settings))
-        if settings.telegram_token:
+        server = await web.start_web(service, settings, chat)
+        runners.append(server)
+        if started is not None:
+            started(server.address)
+        if chat and settings.telegram_token:
             from adapters.telegram.bot import start_telegram
 
             runners.append(await start_telegram(service, settings))
-        if settings.discord_token:
+        if chat and settings.discord_token:
             from adapters.discord.bot import start_discord
 
             runners.append(await start_discord(service, settings))

@@ -10,13 +10,14 @@ import logging
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from importlib import resources
 from pathlib import Path
+from typing import TextIO
 
 from bot.app import serve, worker_config
 from bot.config import Settings, load_settings
 from core.catalog.cache import DiskCache
-from core.catalog.catalog import Catalog, add_meme, load_captions, load_catalog
+from core.catalog.catalog import Catalog, load_captions, load_catalog
+from core.catalog.edit import add_meme
 from core.catalog.prepare import prepare_catalog
 from core.errors import FffusionError, InputError, explain
 from core.faces.engines import choose_targets, load_engine
@@ -24,6 +25,7 @@ from core.images import decode_image, encode_image, format_for_path, read_image_
 from core.messages import pick_lang, render
 from core.recommend.load import load_embedder
 from core.recommend.recommender import Recommender
+from core.resources import sample_face
 from core.service import worker
 from core.text import clean_sentence
 
@@ -86,12 +88,37 @@ def cmd_recommend(args: argparse.Namespace, settings: Settings) -> int:
     return 2 if failed else 0
 
 
+class ProgressBar:
+    """`fffusion catalog build`'s progress on stderr: a bar redrawn in place in a terminal, and in a log (not a
+    terminal) a plain line every tenth of the way."""
+
+    WIDTH = 30
+
+    def __init__(self, stream: TextIO = sys.stderr) -> None:
+        self.stream = stream
+        self.tty = stream.isatty()
+        self._logged: tuple[str, int] = ("", -1)
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if self.tty:
+            filled = self.WIDTH * done // max(1, total)
+            end = "\n" if done >= total else ""
+            self.stream.write(f"\r{stage:>6} [{'#' * filled}{'.' * (self.WIDTH - filled)}] {done}/{total}{end}")
+        else:
+            tenth = 10 * done // max(1, total)
+            if (stage, tenth) == self._logged:
+                return
+            self._logged = (stage, tenth)
+            self.stream.write(f"{stage}: {done}/{total}\n")
+        self.stream.flush()
+
+
 def cmd_catalog_build(args: argparse.Namespace, settings: Settings) -> int:
     catalog = load_catalog(args.dir)
     embedder = load_embedder(args.model or settings.model)
     engine = load_engine(settings.face_backend, settings.models_dir, settings.limits)
     with _cache(settings) as cache:
-        prepared = prepare_catalog(catalog, embedder, engine, cache, settings.limits)
+        prepared = prepare_catalog(catalog, embedder, engine, cache, settings.limits, ProgressBar())
     recommender = prepared.recommender
     faces = sum(len(f) for f in prepared.targets.values())
     print(
@@ -111,11 +138,6 @@ def _write_atomically(path: Path, data: bytes) -> None:
     partial = path.with_name(f".{path.name}.partial")
     partial.write_bytes(data)
     partial.replace(path)
-
-
-def sample_face() -> bytes:
-    """A face that ships inside an installed package: scikit-image's astronaut (NASA, public domain)."""
-    return resources.files("skimage").joinpath("data/astronaut.png").read_bytes()
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
@@ -160,6 +182,18 @@ def cmd_swap(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     logging.getLogger().setLevel(logging.DEBUG if args.debug else settings.log_level.upper())
     return asyncio.run(serve(settings))
+
+
+def cmd_web(args: argparse.Namespace, settings: Settings) -> int:
+    logging.getLogger().setLevel(logging.DEBUG if args.debug else settings.log_level.upper())
+    lang = pick_lang(settings.lang)
+
+    def started(address: str) -> None:
+        print(render("web.serving", lang, url=address), flush=True)
+        if settings.studio_token:
+            print(render("web.serving_studio", lang, url=address + "studio"), flush=True)
+
+    return asyncio.run(serve(settings, chat=False, started=started))
 
 
 def cmd_catalog_add(args: argparse.Namespace, settings: Settings) -> int:
@@ -233,6 +267,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run the bot on every platform whose token is set")
     run.set_defaults(func=cmd_run)
+
+    page = sub.add_parser("web", help="serve the web page alone (try page, and the studio with its token)")
+    page.set_defaults(func=cmd_web)
 
     conf = sub.add_parser("config", help="print the effective settings (secrets masked)")
     conf.set_defaults(func=cmd_config)

@@ -52,6 +52,9 @@ class Settings:
     kakao_image_hosts: tuple[str, ...] = ("secure.kakaocdn.net", "talk.kakaocdn.net", "k.kakaocdn.net")
     kakao_budget_s: float = 3.8  # then answer useCallback (Open Builder waits 5 s)
     media_max_age_s: int = 24 * 3600
+    # the web page (adapters/web): the studio runs when its token is set; visitors' faces expire
+    studio_token: str = ""
+    web_face_ttl_s: int = 24 * 3600
     media_max_bytes: int = 1 << 30
     # Telegram (adapters/telegram); another Bot API server (self-hosted telegram-bot-api, tests) by base URLs
     telegram_base_url: str = ""  # "" = https://api.telegram.org/bot

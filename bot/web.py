@@ -1,4 +1,5 @@
-"""The project's one HTTP server: health check, result images by URL, and the KakaoTalk skill.
+"""The project's one HTTP server: health check, result images by URL, the web page (try page and studio) and
+the KakaoTalk skill.
 
 Other routes (a Telegram webhook) join the same aiohttp application through `WebServer.app` before start.
 """
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from adapters.kakao.skill import KakaoConfig, KakaoSkill
+from adapters.web.routes import MIN_STUDIO_TOKEN, WebPages
 from bot.config import Settings
 from core.errors import ConfigError
 from core.service.media import SUFFIX, MediaStore
@@ -24,14 +26,19 @@ _SECRET_RE = re.compile(r"^[A-Za-z0-9._~-]+$")
 KAKAO_MAX_WAIT_S = 4.5  # Open Builder drops an answer after 5 s; keep a margin for the network
 
 
-def validate(settings: Settings) -> None:
-    """Fail fast (exit 2) on web settings that cannot work, before anything heavy starts."""
+def validate(settings: Settings, chat: bool = True) -> None:
+    """Fail fast (exit 2) on web settings that cannot work, before anything heavy starts; `chat=False`: the web
+    page alone, which needs no chat platform's settings."""
     if not 0 <= settings.http_port <= 65535:
         raise ConfigError("config.bad_value", name="FFFUSION_HTTP_PORT", value=str(settings.http_port))
     if settings.media_max_age_s <= 0 or settings.media_max_bytes <= 0:
         raise ConfigError("config.bad_value", name="FFFUSION_MEDIA_MAX_AGE_S / FFFUSION_MEDIA_MAX_BYTES",
                           value=f"{settings.media_max_age_s} / {settings.media_max_bytes}")
-    if not settings.kakao_secret:
+    if settings.studio_token and len(settings.studio_token) < MIN_STUDIO_TOKEN:
+        raise ConfigError("studio.token_short", min=MIN_STUDIO_TOKEN)
+    if settings.web_face_ttl_s <= 0:
+        raise ConfigError("config.bad_value", name="FFFUSION_WEB_FACE_TTL_S", value=str(settings.web_face_ttl_s))
+    if not (chat and settings.kakao_secret):
         return
     if len(settings.kakao_secret) < MIN_SECRET or not _SECRET_RE.match(settings.kakao_secret):
         raise ConfigError("kakao.secret_short")
@@ -50,6 +57,12 @@ class WebServer:
     runner: web.AppRunner
     media: MediaStore
     kakao: KakaoSkill | None
+    pages: WebPages
+
+    @property
+    def address(self) -> str:
+        host = self.runner.addresses[0][0]
+        return f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{self.port}/"
 
     @property
     def port(self) -> int:
@@ -83,14 +96,17 @@ def media_handler(media: MediaStore) -> web.Handler:
 
 
 def build_app(
-    service: MemeService, settings: Settings, media: MediaStore
-) -> tuple[web.Application, KakaoSkill | None]:
-    app = web.Application(client_max_size=1 << 20)
-    app.router.add_get("/", health)
+    service: MemeService, settings: Settings, media: MediaStore, chat: bool = True
+) -> tuple[web.Application, KakaoSkill | None, WebPages]:
+    """`chat=False`: the web page alone (`fffusion web`), without the chat platforms' routes."""
+    app = web.Application(client_max_size=1 << 20)  # uploads are read as streams, under their own limits
+    app.router.add_get("/healthz", health)
     # one path segment: no directory listing, nothing outside the store's folder
     app.router.add_get("/media/{name}", media_handler(media))
+    pages = WebPages(service, media, settings)
+    pages.add_routes(app)
     kakao = None
-    if settings.kakao_secret:
+    if chat and settings.kakao_secret:
         kakao = KakaoSkill(service, media, KakaoConfig(
             secret=settings.kakao_secret,
             public_url=settings.public_url,
@@ -100,21 +116,23 @@ def build_app(
         kakao.add_routes(app)
 
     async def close_parts(_: web.Application) -> None:
+        await pages.close()
         if kakao is not None:
             await kakao.close()
         await media.close()
 
     app.on_cleanup.append(close_parts)
-    return app, kakao
+    return app, kakao, pages
 
 
-async def start_web(service: MemeService, settings: Settings) -> WebServer:
+async def start_web(service: MemeService, settings: Settings, chat: bool = True) -> WebServer:
     """Start the HTTP server inside the running loop (beside Telegram and Discord); `stop()` ends it."""
-    validate(settings)
+    validate(settings, chat)
     media = MediaStore(settings.data_dir / "media", settings.media_max_age_s, settings.media_max_bytes)
     await media.start()
     service.forget_uploads.append(media.forget)  # a deleted person's result images go with them
-    app, kakao = build_app(service, settings, media)
+    app, kakao, pages = build_app(service, settings, media, chat)
+    await pages.start()
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     try:
@@ -123,7 +141,7 @@ async def start_web(service: MemeService, settings: Settings) -> WebServer:
         await runner.cleanup()
         raise ConfigError("web.cannot_listen", host=settings.http_host, port=settings.http_port,
                           reason=exc.strerror or str(exc)) from None
-    server = WebServer(app, runner, media, kakao)
-    log.info("web server on %s:%d%s", settings.http_host, server.port,
-             " with the KakaoTalk skill" if kakao else "")
+    server = WebServer(app, runner, media, kakao, pages)
+    log.info("web server on %s:%d%s%s", settings.http_host, server.port,
+             " with the studio" if pages.studio_enabled else "", " and the KakaoTalk skill" if kakao else "")
     return server

@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from core.catalog.catalog import add_meme, load_captions, load_catalog
+from core.catalog.catalog import load_captions, load_catalog
+from core.catalog.edit import add_meme
 from core.errors import InputError
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
 import pytest
+
+from bot.cli import ProgressBar
 
 
 def test_recommend_one_sentence(run_cli) -> None:
@@ -80,6 +83,26 @@ def test_catalog_build_twice_reembeds_nothing(run_cli, demo_catalog_dir: Path) -
     second = run_cli("catalog", "build", str(demo_catalog_dir))
     assert second.returncode == 0, second.stderr
     assert "(0 embedded now" in second.stdout and "(0 embedded now" not in first.stdout
+    # in a log (not a terminal) the progress is plain lines, ending with every text and image done
+    lines = first.stderr.splitlines()
+    texts = [line for line in lines if line.startswith("texts: ")]
+    images = [line for line in lines if line.startswith("images: ")]
+    assert texts and texts[-1].split()[-1].split("/")[0] == texts[-1].split("/")[-1]
+    assert 1 <= len(images) <= 11 and images[-1] == "images: 16/16"  # a line per tenth at most
+    assert "\r" not in first.stderr and not second.stderr
+
+
+def test_the_progress_bar_redraws_in_a_terminal() -> None:
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    out = Terminal()
+    bar = ProgressBar(out)
+    for done in range(1, 5):
+        bar("images", done, 4)
+    assert out.getvalue().count("\r") == 4 and out.getvalue().endswith("] 4/4\n")
+    assert "[" + "#" * ProgressBar.WIDTH + "]" in out.getvalue()
 
 
 def test_config_masks_secrets(run_cli, cli_env: dict[str, str]) -> None:

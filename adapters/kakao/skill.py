@@ -25,7 +25,7 @@ from core.bounded import Bounded
 from core.errors import InputError
 from core.messages import pick_lang, render
 from core.service import conversation as talk
-from core.service.media import UPLOAD_PLATFORM, MediaStore
+from core.service.media import MediaStore
 from core.service.service import MemeService, Person
 
 log = logging.getLogger(__name__)
@@ -165,7 +165,7 @@ class KakaoSkill:
         replies (and the help one)."""
         outputs = [protocol.simple_text(reply.text)]
         if reply.image is not None:
-            media_id = await self._media_id(reply)
+            media_id = await self.media.publish(self.conversation.uploads, reply.result_key, reply.image)
             outputs.insert(0, protocol.simple_image(f"{self.public_url}/media/{media_id}.jpg", reply.title))
         if reply.request_id is not None:
             self._last.put(person.user_id, reply.request_id)
@@ -174,19 +174,6 @@ class KakaoSkill:
         replies = [protocol.quick_reply(b.label, b.label, {_EXTRA_KIND: b.action.value, _EXTRA_REQUEST: b.request_id})
                    for b in reply.buttons if b.enabled]
         return protocol.response(outputs, [*replies, self._help_reply(person)])
-
-    async def _media_id(self, reply: talk.Reply) -> str:
-        """The media store's id of the reply's image: a result is stored once (by its key), a face crop anew."""
-        assert reply.image is not None
-        image = reply.image
-
-        async def stored(media_id: str) -> bool:
-            return self.media.path(media_id) is not None
-
-        if reply.result_key is None:
-            return await self.media.put(image)
-        return await self.conversation.uploads.send(UPLOAD_PLATFORM, reply.result_key, stored,
-                                                    lambda: self.media.put(image)) or ""
 
     async def _deliver(self, task: asyncio.Task[Json], callback_url: str) -> None:
         body = await task

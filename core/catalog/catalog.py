@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import re
-import shutil
 import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -24,7 +23,7 @@ from core.errors import InputError
 
 CATALOG_FILE = "catalog.toml"
 PACKAGE_PREFIX = "package:"
-_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 _HEADER_RE = re.compile(r"^\s*\[\[\s*meme\s*\]\]")
 
 
@@ -85,6 +84,11 @@ def _check_image(root: Path, ref: str, crop: tuple[int, int, int, int] | None) -
         data = _read_reference(root, ref)
     except (OSError, ModuleNotFoundError, ValueError):
         return f"image not found: {ref}"
+    return check_image_bytes(data, ref, crop)
+
+
+def check_image_bytes(data: bytes, ref: str, crop: tuple[int, int, int, int] | None = None) -> str | None:
+    """Why these bytes cannot be a meme image (None when they can), from the header and a verify pass."""
     try:
         with Image.open(io.BytesIO(data)) as img:
             width, height = img.size
@@ -110,7 +114,7 @@ def _strings(raw: object, name: str, problems: list[str]) -> tuple[str, ...]:
 def _parse_entry(raw: dict, root: Path, check_images: bool) -> tuple[Meme | None, list[str]]:
     problems: list[str] = []
     meme_id = raw.get("id")
-    if not isinstance(meme_id, str) or not _ID_RE.match(meme_id):
+    if not isinstance(meme_id, str) or not ID_RE.match(meme_id):
         problems.append("missing or bad 'id' (letters, digits, '-' or '_', up to 64)")
     caption = raw.get("caption")
     if not isinstance(caption, str) or not caption.strip():
@@ -160,7 +164,7 @@ def load_catalog(directory: Path, check_images: bool = True) -> Catalog:
     except (OSError, UnicodeDecodeError):
         raise InputError("file.unreadable", path=str(path)) from None
     except tomllib.TOMLDecodeError as exc:
-        raise _invalid([f"{path}: {exc}"]) from None
+        raise invalid_catalog([f"{path}: {exc}"]) from None
     entries = data.get("meme", [])
     lines = _header_lines(text)
     memes: list[Meme] = []
@@ -176,7 +180,7 @@ def load_catalog(directory: Path, check_images: bool = True) -> Catalog:
             seen[meme.id] = where
             memes.append(Meme(**{**meme.__dict__, "where": where}))
     if errors:
-        raise _invalid(errors)
+        raise invalid_catalog(errors)
     if not memes:
         raise InputError("catalog.empty", path=str(path))
     return Catalog(root=path.parent, memes=memes)
@@ -190,62 +194,16 @@ def load_captions(file: Path) -> Catalog:
         raise InputError("file.unreadable", path=str(file)) from None
     blank = [f"{file}:{n}: empty caption" for n, line in enumerate(lines, 1) if not line.strip()]
     if blank:
-        raise _invalid(blank)
+        raise invalid_catalog(blank)
     if not lines:
         raise InputError("catalog.empty", path=str(file))
     return Catalog(root=None, memes=[Meme(id=str(i), caption=line.strip()) for i, line in enumerate(lines)])
 
 
-def _invalid(details: Sequence[str]) -> InputError:
+def invalid_catalog(details: Sequence[str]) -> InputError:
     return InputError(
         "catalog.invalid",
         count=len(details),
         plural="y" if len(details) == 1 else "ies",
         details="\n".join(details),
     )
-
-
-def _toml_string(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def add_meme(
-    directory: Path,
-    image: Path,
-    caption: str,
-    meme_id: str | None = None,
-    examples: Sequence[str] = (),
-    tags: Sequence[str] = (),
-) -> Meme:
-    """Copy IMAGE into the catalog's images/ and append its entry; the catalog is validated after."""
-    directory = Path(directory)
-    catalog = load_catalog(directory) if (directory / CATALOG_FILE).exists() else None
-    meme_id = meme_id or re.sub(r"[^A-Za-z0-9_-]", "-", image.stem).strip("-")[:64] or "meme"
-    if not _ID_RE.match(meme_id):
-        raise _invalid([f"bad id '{meme_id}'"])
-    if catalog and meme_id in catalog.by_id:
-        raise InputError("catalog.image_exists", name=meme_id)
-    if not caption.strip():
-        raise _invalid(["empty caption"])
-    error = _check_image(image.parent, image.name, None)
-    if error:
-        raise _invalid([error])
-    target = directory / "images" / f"{meme_id}{image.suffix.lower()}"
-    if target.exists():
-        raise InputError("catalog.image_exists", name=str(target))
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(image, target)
-    block = [
-        "",
-        "[[meme]]",
-        f"id = {_toml_string(meme_id)}",
-        f"image = {_toml_string(target.relative_to(directory).as_posix())}",
-        f"caption = {_toml_string(' '.join(caption.split()))}",
-    ]
-    if examples:
-        block.append("examples = [" + ", ".join(_toml_string(e) for e in examples) + "]")
-    if tags:
-        block.append("tags = [" + ", ".join(_toml_string(t) for t in tags) + "]")
-    with (directory / CATALOG_FILE).open("a", encoding="utf-8") as fh:
-        fh.write("\n".join(block) + "\n")
-    return load_catalog(directory).by_id[meme_id]

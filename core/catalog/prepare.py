@@ -12,7 +12,7 @@ from core.faces.base import DetectedFace, FaceEngine
 from core.images import decode_image
 from core.limits import Limits
 from core.recommend.embedders import Embedder
-from core.recommend.recommender import Recommender
+from core.recommend.recommender import Progress, Recommender
 
 
 @dataclass
@@ -38,7 +38,7 @@ def _unpack(data: bytes) -> list[DetectedFace]:
 
 
 def detect_targets(
-    catalog: Catalog, engine: FaceEngine, cache: DiskCache | None, limits: Limits
+    catalog: Catalog, engine: FaceEngine, cache: DiskCache | None, limits: Limits, progress: Progress | None = None
 ) -> tuple[dict[str, list[DetectedFace]], int]:
     """Faces of every meme, largest first; only images the cache has not seen are decoded and searched."""
     keys: dict[str, tuple[Meme, bytes]] = {}
@@ -47,9 +47,11 @@ def detect_targets(
         keys[content_key(engine.key, data)] = (meme, data)
     found = cache.get_many(keys) if cache else {}
     fresh: dict[str, bytes] = {}
-    for key, (_, data) in keys.items():
-        if key not in found:
-            fresh[key] = _pack(engine.detect(decode_image(data, limits)))
+    todo = [(key, data) for key, (_, data) in keys.items() if key not in found]
+    for done, (key, data) in enumerate(todo, 1):
+        fresh[key] = _pack(engine.detect(decode_image(data, limits)))
+        if progress:
+            progress("images", done, len(todo))
     if cache and fresh:
         cache.put_many(fresh)
     packed = {**found, **fresh}
@@ -57,8 +59,9 @@ def detect_targets(
 
 
 def prepare_catalog(
-    catalog: Catalog, embedder: Embedder, engine: FaceEngine, cache: DiskCache | None, limits: Limits
+    catalog: Catalog, embedder: Embedder, engine: FaceEngine, cache: DiskCache | None, limits: Limits,
+    progress: Progress | None = None,
 ) -> PreparedCatalog:
-    recommender = Recommender(catalog, embedder, cache)
-    targets, fresh = detect_targets(catalog, engine, cache, limits)
+    recommender = Recommender(catalog, embedder, cache, progress)
+    targets, fresh = detect_targets(catalog, engine, cache, limits, progress)
     return PreparedCatalog(catalog, recommender, targets, fresh)

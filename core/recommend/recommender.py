@@ -5,7 +5,7 @@ A meme's score is its best match over its caption and example sentences.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,7 +24,14 @@ class Ranked:
     score: float
 
 
-def embed_cached(embedder: Embedder, texts: Sequence[str], cache: DiskCache | None) -> tuple[np.ndarray, int]:
+#: (stage, done, total): how far a long preparation is, for a progress bar
+Progress = Callable[[str, int, int], None]
+PROGRESS_BATCH = 128  # texts embedded between two progress reports
+
+
+def embed_cached(
+    embedder: Embedder, texts: Sequence[str], cache: DiskCache | None, progress: Progress | None = None
+) -> tuple[np.ndarray, int]:
     """Embeddings for texts, computing only those the cache has not seen with this embedder.
 
     Returns the matrix and how many texts had to be embedded now."""
@@ -32,7 +39,12 @@ def embed_cached(embedder: Embedder, texts: Sequence[str], cache: DiskCache | No
     found = cache.get_many(set(keys)) if cache else {}
     missing = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in found}.items())
     if missing:
-        vectors = embedder.embed([t for _, t in missing])
+        step = PROGRESS_BATCH if progress else len(missing)
+        vectors = []
+        for start in range(0, len(missing), step):
+            vectors.extend(embedder.embed([t for _, t in missing[start : start + step]]))
+            if progress:
+                progress("texts", min(start + step, len(missing)), len(missing))
         fresh = {k: v.astype(np.float32).tobytes() for (k, _), v in zip(missing, vectors, strict=True)}
         if cache:
             cache.put_many(fresh)
@@ -51,7 +63,9 @@ def meme_texts(meme: Meme, embedder: Embedder) -> list[str]:
 
 
 class Recommender:
-    def __init__(self, catalog: Catalog, embedder: Embedder, cache: DiskCache | None = None) -> None:
+    def __init__(
+        self, catalog: Catalog, embedder: Embedder, cache: DiskCache | None = None, progress: Progress | None = None
+    ) -> None:
         self.catalog = catalog
         self.embedder = embedder
         texts: list[str] = []
@@ -61,7 +75,7 @@ class Recommender:
             texts.extend(meme_texts(meme, embedder))
         self._starts = np.asarray(starts, np.intp)
         self._position = {meme.id: i for i, meme in enumerate(catalog.memes)}
-        self._matrix, self.freshly_embedded = embed_cached(embedder, texts, cache)
+        self._matrix, self.freshly_embedded = embed_cached(embedder, texts, cache, progress)
         self.text_count = len(texts)
         #: what people kept or skipped for similar sentences (core.recommend.feedback); None = ranking by text alone
         self.feedback: Feedback | None = None

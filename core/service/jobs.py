@@ -7,21 +7,34 @@ from __future__ import annotations
 from core.recommend.feedback import Learning
 from core.service.picture_jobs import GroupComposed, PictureSwapped, job_compose_group, job_swap_picture
 from core.service.pool import WorkerPool
-from core.service.worker import Composed, Ranked, Registered, job_compose, job_rank, job_register
+from core.service.worker import (
+    Composed,
+    MemeFaces,
+    Ranked,
+    Registered,
+    job_compose,
+    job_inspect,
+    job_rank,
+    job_register,
+)
 
 
 class Jobs:
     def __init__(self, pool: WorkerPool, learning: Learning) -> None:
         self.pool = pool
         self.learning = learning
+        #: the catalog version the service serves, sent with every job that reads the catalog: a worker that
+        #: has prepared another one prepares this one first (core.service.worker.sync_catalog)
+        self.catalog = ""
 
     async def rank(self, text: str, top: int) -> Ranked:
         """The best memes for a sentence, with what people taught the ranking. The votes travel only to a
         worker that has not learned the current ones (it answers `stale` first)."""
         generation = self.learning.generation()
-        ranked: Ranked = await self.pool.run(job_rank, text, top, generation)
+        ranked: Ranked = await self.pool.run(job_rank, text, top, generation, None, self.catalog)
         if ranked.stale:
-            ranked = await self.pool.run(job_rank, text, top, generation, await self.learning.votes(generation))
+            votes = await self.learning.votes(generation)
+            ranked = await self.pool.run(job_rank, text, top, generation, votes, self.catalog)
         return ranked
 
     async def register(self, image: bytes) -> Registered:
@@ -29,13 +42,18 @@ class Jobs:
         return registered
 
     async def compose(self, meme_id: str, record: bytes | None, target: str = "default") -> Composed:
-        composed: Composed = await self.pool.run(job_compose, meme_id, record, target)
+        composed: Composed = await self.pool.run(job_compose, meme_id, record, target, self.catalog)
         return composed
+
+    async def inspect(self, sample: bytes | None) -> list[MemeFaces]:
+        """Every meme's faces and whether the sample face record swaps onto it (the studio's grid)."""
+        faces: list[MemeFaces] = await self.pool.run(job_inspect, self.catalog, sample)
+        return faces
 
     async def swap_picture(self, image: bytes, record: bytes, target: str) -> PictureSwapped:
         swapped: PictureSwapped = await self.pool.run(job_swap_picture, image, record, target)
         return swapped
 
     async def compose_group(self, meme_id: str, records: tuple[bytes, ...]) -> GroupComposed:
-        composed: GroupComposed = await self.pool.run(job_compose_group, meme_id, records)
+        composed: GroupComposed = await self.pool.run(job_compose_group, meme_id, records, self.catalog)
         return composed

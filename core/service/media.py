@@ -13,8 +13,10 @@ import os
 import re
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +26,15 @@ UPLOAD_PLATFORM = "media"
 _TMP_PREFIX = ".tmp-"
 # secrets.token_urlsafe(16): 16 random bytes -> exactly 22 url-safe base64 characters, no padding
 _ID_RE = re.compile(r"^[A-Za-z0-9_-]{22}$")
+
+
+class Uploads(Protocol):
+    """The upload-id cache (core.service.conversation.Uploads)."""
+
+    async def send(
+        self, platform: str, result_key: str, reuse: Callable[[str], Awaitable[bool]],
+        upload: Callable[[], Awaitable[str | None]],
+    ) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -74,6 +85,17 @@ class MediaStore:
         if self._bytes > self.max_bytes and (self._sweeping is None or self._sweeping.done()):
             self._sweeping = asyncio.create_task(self._sweep_off_loop(), name="media-evict")
         return media_id
+
+    async def publish(self, uploads: Uploads, result_key: str | None, jpeg: bytes) -> str:
+        """The media id of an image: a result (with its key) is stored once and its file reused while it
+        lasts; anything else (a face crop) is stored anew."""
+        if result_key is None:
+            return await self.put(jpeg)
+
+        async def stored(media_id: str) -> bool:
+            return self.path(media_id) is not None
+
+        return await uploads.send(UPLOAD_PLATFORM, result_key, stored, lambda: self.put(jpeg)) or ""
 
     async def forget(self, uploads: list[tuple[str, str]]) -> None:
         """Delete the files among (platform, file id) uploads that this store served (a deleted person's)."""

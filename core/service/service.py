@@ -17,15 +17,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.bounded import Bounded
-from core.catalog.catalog import Catalog, load_catalog
-from core.errors import InputError, ServiceError
+from core.catalog.catalog import CATALOG_FILE, Catalog, load_catalog
+from core.catalog.edit import catalog_version
+from core.errors import FffusionError, InputError, ServiceError
 from core.images import check_size
 from core.limits import Limits
 from core.recommend.feedback import FeedbackSettings, Learning
 from core.service.jobs import Jobs
 from core.service.pool import WorkerPool
 from core.service.store import Store, StoredFace, StoredRequest
-from core.service.worker import Composed, WorkerConfig, init_worker
+from core.service.worker import Composed, MemeFaces, WorkerConfig, init_worker
 from core.text import clean_sentence
 
 log = logging.getLogger(__name__)
@@ -119,6 +120,8 @@ class MemeService:
         # finished images by result key, bounded in bytes
         self._results: Bounded[str, Composed] = Bounded(results_cache_mb * 1024 * 1024, lambda c: len(c.image))
         self._catalog: Catalog | None = None
+        self._catalog_stamp: tuple[int, int, int] | None = None  # catalog.toml's stat when last looked at
+        self._catalog_lock = asyncio.Lock()
         #: called with the (platform, file id) uploads of a deleted person's results, e.g. to delete
         #: media files served by URL; a platform that can delete its copies registers here
         self.forget_uploads: list[Callable[[list[tuple[str, str]]], Awaitable[None]]] = []
@@ -131,8 +134,13 @@ class MemeService:
             raise RuntimeError("service not started")
         return self._catalog
 
+    @property
+    def catalog_version(self) -> str:
+        """The version of the catalog served (core.catalog.edit.catalog_version), sent with every job."""
+        return self.jobs.catalog
+
     async def start(self) -> None:
-        self._catalog = load_catalog(self.config.catalog_dir)
+        await self.reload_catalog()
         await self.store.open()
         if self._own_pool:
             await self.pool.start()
@@ -141,6 +149,49 @@ class MemeService:
         if self._own_pool:
             await self.pool.close()
         await self.store.close()
+
+    # the catalog
+    def _stamp(self) -> tuple[int, int, int]:
+        st = os.stat(Path(self.config.catalog_dir) / CATALOG_FILE)
+        return st.st_mtime_ns, st.st_size, st.st_ino
+
+    async def reload_catalog(self) -> None:
+        """Serve the catalog as it is on disk now; the workers re-prepare it with their next job (only what
+        changed is embedded or searched). A catalog that does not load raises and the old one stays."""
+        async with self._catalog_lock:
+            self._catalog_stamp = self._stamp()  # a bad file is reported once, not on every request
+            version = catalog_version(self.config.catalog_dir)
+            if version != self.jobs.catalog:
+                self._catalog = await asyncio.to_thread(load_catalog, self.config.catalog_dir)
+                self.jobs.catalog = version
+                log.info("serving catalog version %s (%d memes)", version, len(self._catalog.memes))
+
+    async def follow_catalog(self) -> None:
+        """Pick up a catalog edited on disk (by hand, by the studio in another process): one stat a request."""
+        try:
+            if self._stamp() != self._catalog_stamp:
+                await self.reload_catalog()
+        except (OSError, FffusionError) as err:
+            log.warning("the catalog changed on disk but cannot be served; keeping the previous one: %s", err)
+
+    async def rank(self, text: str, top: int) -> list[tuple[str, str, float]]:
+        """(meme id, caption, score) of the best memes for a sentence, for people who build the catalog."""
+        sentence = clean_sentence(text, self.limits)
+        await self.follow_catalog()
+        ranked = (await self.jobs.rank(sentence, top)).memes
+        return [(m, self.catalog.by_id[m].caption, score) for m, score in ranked if m in self.catalog.by_id]
+
+    async def inspect_catalog(self, sample_photo: bytes | None) -> tuple[str, list[MemeFaces]]:
+        """The catalog version and every meme's faces, with whether the face in `sample_photo` swaps in."""
+        await self.follow_catalog()
+        record = (await self.jobs.register(sample_photo)).record if sample_photo else None
+        version = self.catalog_version
+        return version, await self.jobs.inspect(record)
+
+    async def stale_people(self, platform: str, older_than_s: float) -> list[str]:
+        """User ids of the platform's people whose newest face (or, without one, whose first visit) is older
+        than this: a platform whose people are anonymous visitors deletes them after a while."""
+        return await self.store.stale_people(platform, time.time() - older_than_s)
 
     # faces
     async def register_face(self, person: Person, image: bytes, name: str | None = None) -> FaceRegistration:
@@ -189,7 +240,8 @@ class MemeService:
 
     # memes
     async def _composed(self, record: bytes | None, meme_id: str) -> tuple[str, Composed]:
-        key = _result_key(record, meme_id, "default")
+        # the catalog version is part of the key: an edit may change which faces of a meme are swapped
+        key = _result_key(record, meme_id, f"default\0{self.catalog_version}")
         cached = self._results.get(key)
         if cached is None:
             cached = await self.jobs.compose(meme_id, record, "default")
@@ -240,7 +292,10 @@ class MemeService:
         self._rate.check(person)
         person_id = await self.store.person(person.platform, person.user_id)
         record = await self._face_record(person_id, face)  # an unknown face name fails before any work
+        await self.follow_catalog()
         ranked = list((await self.jobs.rank(sentence, CANDIDATES)).memes)
+        # a worker that could not prepare the new catalog may name a meme this one no longer has
+        ranked = [(m, score) for m, score in ranked if m in self.catalog.by_id] or ranked
         key = text_key(sentence)
         return person_id, record, key, ranked, await self.store.recent_memes(person_id, key)
 
@@ -259,7 +314,9 @@ class MemeService:
         request = await self.store.request(person_id, request_id) if person_id is not None else None
         if person_id is None or request is None:
             raise InputError("meme.request_unknown")
-        remaining = [m for m in request.candidates if m not in request.shown]
+        await self.follow_catalog()
+        # a meme deleted from the catalog since the request was made is skipped
+        remaining = [m for m in request.candidates if m not in request.shown and m in self.catalog.by_id]
         if not remaining:
             raise InputError("meme.no_more")
         if self.learning.enabled:  # the shown one fitted worse than hoped

@@ -212,6 +212,16 @@ class Store:
         await self.db.commit()
         return keys, [(p, f) for p, f in uploads]
 
+    async def stale_people(self, platform: str, before: float) -> list[str]:
+        rows = await (
+            await self.db.execute(
+                "SELECT p.user_id FROM people p LEFT JOIN faces f ON f.person = p.id WHERE p.platform=?"
+                " GROUP BY p.id HAVING MAX(COALESCE(f.created, p.created)) < ?",
+                (platform, before),
+            )
+        ).fetchall()
+        return [r[0] for r in rows]
+
     async def add_result(self, key: str, person: int | None, meme: str) -> None:
         await self.db.execute(
             "INSERT OR IGNORE INTO results (key, person, meme, created) VALUES (?,?,?,?)",

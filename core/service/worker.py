@@ -14,7 +14,9 @@ import numpy as np
 from core.bounded import Bounded
 from core.catalog.cache import DiskCache
 from core.catalog.catalog import load_catalog
+from core.catalog.edit import catalog_version
 from core.catalog.prepare import PreparedCatalog, prepare_catalog
+from core.errors import FffusionError
 from core.faces.base import FaceEngine, SourceFace, SwapOutcome
 from core.faces.engines import choose_targets, load_engine
 from core.images import decode_image, encode_image
@@ -69,20 +71,44 @@ class _State:
     prepared: PreparedCatalog
     images: Bounded[str, np.ndarray]  # decoded memes
     learned: str | None = None  # the generation of the votes the ranking uses (None: none)
+    catalog_version: str = ""  # core.catalog.edit.catalog_version of the catalog prepared
+    failed_version: str = ""  # a version that did not prepare is not tried again with every job
 
 
 _state: _State | None = None
 
 
+def _prepare(config: WorkerConfig, embedder: Embedder, engine: FaceEngine) -> tuple[PreparedCatalog, str]:
+    """The catalog as it is on disk now, and its version (read first: a change while preparing shows as a
+    version the service will announce again, never as a new catalog under an old version)."""
+    version = catalog_version(config.catalog_dir)
+    cache = DiskCache(config.cache_dir)
+    try:
+        return prepare_catalog(load_catalog(config.catalog_dir), embedder, engine, cache, config.limits), version
+    finally:
+        cache.close()
+
+
 def load_state(config: WorkerConfig) -> _State:
     embedder = load_embedder(config.model)
     engine = load_engine(config.face_backend, config.models_dir, config.limits)
-    cache = DiskCache(config.cache_dir)
+    prepared, version = _prepare(config, embedder, engine)
+    return _State(config, embedder, engine, prepared, Bounded(config.decoded_memes), catalog_version=version)
+
+
+def sync_catalog(s: _State, version: str | None) -> None:
+    """Re-prepare the catalog when the service announces another version: only new or changed texts and
+    images are embedded or searched (the disk cache has the rest), so the running bot picks up an edit."""
+    if not version or version in (s.catalog_version, s.failed_version):
+        return
     try:
-        prepared = prepare_catalog(load_catalog(config.catalog_dir), embedder, engine, cache, config.limits)
-    finally:
-        cache.close()
-    return _State(config, embedder, engine, prepared, Bounded(config.decoded_memes))
+        s.prepared, s.catalog_version = _prepare(s.config, s.embedder, s.engine)
+    except FffusionError as err:  # e.g. an image over the pixel limit: keep serving the catalog prepared before
+        log.error("cannot prepare catalog version %s, serving %s: %s", version, s.catalog_version, err)
+        s.failed_version = version
+        return
+    s.images = Bounded(s.config.decoded_memes)
+    s.learned = None  # the votes are learned against the meme list: the next rank asks for them again
 
 
 def init_worker(config: WorkerConfig) -> None:
@@ -127,10 +153,13 @@ def _feedback(s: _State, votes: Votes) -> Feedback:
     return Feedback(signals, [m.id for m in s.prepared.catalog.memes], votes.settings)
 
 
-def job_rank(text: str, top: int, generation: str | None, votes: Votes | None = None) -> Ranked:
+def job_rank(
+    text: str, top: int, generation: str | None, votes: Votes | None = None, catalog: str | None = None
+) -> Ranked:
     """The best memes for a sentence, ranked with the votes of `generation`. A worker that has learned other
-    votes answers `stale` unless they came with the job."""
+    votes answers `stale` unless they came with the job. `catalog`: the catalog version the service serves."""
     s = state()
+    sync_catalog(s, catalog)
     recommender = s.prepared.recommender
     if generation != s.learned:
         if votes is None or votes.generation != generation:
@@ -158,10 +187,45 @@ def compose(s: _State, meme_id: str, source: SourceFace | None, target: str | in
     return s.engine.swap(meme_image(s, meme_id), chosen, s.engine.own_source(source))
 
 
-def job_compose(meme_id: str, record: bytes | None, target: str = "default") -> Composed:
+def job_compose(
+    meme_id: str, record: bytes | None, target: str = "default", catalog: str | None = None
+) -> Composed:
     """The meme as JPEG with the face swapped in (the original when there is no face)."""
     s = state()
+    sync_catalog(s, catalog)
     outcome = compose(s, meme_id, SourceFace.from_bytes(record) if record else None, target)
     if outcome is None:
         return Composed(_encode(s, meme_image(s, meme_id)), False, ())
     return Composed(_encode(s, outcome.image), bool(outcome.swapped), tuple(outcome.notices))
+
+
+@dataclass(frozen=True)
+class MemeFaces:
+    """What the studio shows of one meme: its size, the faces found (x1, y1, x2, y2; largest first), the ones
+    swapped by default, and whether a sample face was swapped in (None: no sample face given)."""
+
+    meme_id: str
+    width: int
+    height: int
+    boxes: tuple[tuple[int, int, int, int], ...]
+    default: tuple[int, ...]
+    sample_swaps: bool | None
+
+
+def job_inspect(catalog: str | None, sample: bytes | None) -> list[MemeFaces]:
+    """Every meme's faces, and whether the sample face (a face record) swaps onto it."""
+    s = state()
+    sync_catalog(s, catalog)
+    source = SourceFace.from_bytes(sample) if sample else None
+    out = []
+    for meme in s.prepared.catalog.memes:
+        faces = s.prepared.targets.get(meme.id, [])
+        height, width = meme_image(s, meme.id).shape[:2]
+        outcome = compose(s, meme.id, source) if source is not None else None
+        out.append(MemeFaces(
+            meme.id, width, height,
+            tuple(tuple(round(float(v)) for v in f.bbox[:4]) for f in faces),  # type: ignore[misc]
+            tuple(choose_targets(faces, "default", meme.faces or None)),
+            None if source is None else bool(outcome and outcome.swapped),
+        ))
+    return out

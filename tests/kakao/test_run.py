@@ -68,7 +68,7 @@ async def _ready(session: aiohttp.ClientSession, base: str, proc: subprocess.Pop
         if proc.poll() is not None:
             pytest.fail(f"fffusion run exited {proc.returncode}: {proc.stderr.read().decode()[-3000:]}")
         try:
-            async with session.get(base + "/") as resp:
+            async with session.get(base + "/healthz") as resp:
                 if resp.status == 200:
                     return
         except aiohttp.ClientError:

@@ -89,8 +89,8 @@ def _png_claiming(width: int, height: int) -> bytes:
 async def test_routes_and_help(start_bot: StartBot) -> None:
     bot = await start_bot()
     s = bot.session
-    async with s.get(bot.base + "/") as resp:
-        assert resp.status == 200
+    async with s.get(bot.base + "/healthz") as resp:
+        assert resp.status == 200 and await resp.text() == "ok\n"
     not_found = [("GET", f"/kakao/{SECRET}"), ("POST", "/kakao/wrong-secret-0123456789"),
                  ("POST", f"/kakao/{SECRET}/x"), ("POST", "/kakao/"), ("GET", "/media/"), ("GET", "/media/x.jpg"),
                  ("GET", "/media/..%2F..%2Fetc%2Fpasswd"), ("GET", "/nothing")]

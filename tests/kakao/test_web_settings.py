@@ -24,6 +24,8 @@ GOOD = dataclasses.replace(Settings(), kakao_secret="a" * 16, public_url="https:
     ({"kakao_budget_s": 0}, "config.bad_value"),
     ({"http_port": 70000}, "config.bad_value"),
     ({"media_max_bytes": 0}, "config.bad_value"),
+    ({"studio_token": "a" * 15}, "studio.token_short"),
+    ({"web_face_ttl_s": 0}, "config.bad_value"),
 ])
 def test_refused(change: dict[str, object], key: str) -> None:
     with pytest.raises(ConfigError) as err:

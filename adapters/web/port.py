@@ -1,0 +1,158 @@
+"""The web page's one door into the core: the try page speaks to the conversation layer like every chat
+platform (typed intents in, a typed Reply out, one failure->reply mapping); the studio, which no chat platform
+has, calls the service's catalog methods. Every call the pages make goes through here."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.catalog import edit
+from core.catalog.catalog import Catalog
+from core.errors import InputError
+from core.images import check_size
+from core.resources import sample_face
+from core.service import conversation as talk
+from core.service.media import MediaStore
+from core.service.service import MemeService, Person
+from core.service.worker import MemeFaces
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "web"
+
+
+@dataclass(frozen=True)
+class Shown:
+    """A reply as the try page shows it: a meme (url, caption, notice...), or `error` (a message key) with its
+    text in `notice`."""
+
+    url: str = ""
+    caption: str = ""
+    notice: str = ""
+    request_id: str = ""
+    has_next: bool = False
+    face_saved: bool = False
+    error: str | None = None
+
+    @property
+    def status(self) -> int:
+        """The HTTP status of a failure: 429 rate-limited, 503 the service cannot now, 400 bad input."""
+        if self.error is None:
+            return 200
+        return 429 if self.error == "service.rate_limited" else 503 if self.error.startswith("service.") else 400
+
+
+class WebPort:
+    def __init__(self, service: MemeService, media: MediaStore) -> None:
+        self.service = service
+        self.conversation = talk.Conversation(service)
+        self.media = media
+        self.limits = service.limits
+        self._edit_lock = asyncio.Lock()  # one catalog write at a time
+        self._sample: bytes | bool | None = False  # False: not looked for yet
+        self._inspected: tuple[str, list[MemeFaces]] | None = None  # per catalog version
+
+    @staticmethod
+    def person(user_id: str, lang: str) -> Person:
+        return Person(PLATFORM, user_id, lang)
+
+    @staticmethod
+    def _failed(reply: talk.Reply) -> Shown:
+        return Shown(notice=reply.text, error=reply.error)
+
+    async def _shown(self, reply: talk.Reply, notices: tuple[str, ...] = (), face_saved: bool = False) -> Shown:
+        if reply.error is not None:
+            return self._failed(reply)
+        assert reply.image is not None and reply.request_id is not None
+        media_id = await self.media.publish(self.conversation.uploads, reply.result_key, reply.image)
+        notice = "\n".join((*notices, *(line for line in reply.lines[1:] if line)))
+        has_next = any(b.action is talk.Action.NEXT and b.enabled for b in reply.buttons)
+        return Shown(f"/media/{media_id}.jpg", reply.title, notice, reply.request_id, has_next, face_saved)
+
+    # the try page
+    async def has_face(self, person: Person) -> bool:
+        return bool(await self.service.list_faces(person))
+
+    async def make(self, person: Person, text: str, face: bytes | None) -> Shown:
+        """A face photo (optional: the saved one is used) and a sentence -> the meme. A bad sentence is refused
+        before the photo is worked on."""
+        sentence = talk.TextIntent(text)
+        refused = self.conversation.refuse(person, sentence)
+        if refused is not None:
+            return self._failed(refused)
+        notices: tuple[str, ...] = ()
+        if face is not None:
+            async def photo() -> bytes:
+                return face
+
+            saved = await self.conversation.handle(
+                person, talk.PhotoIntent(photo, check=lambda: check_size(len(face), self.limits)))
+            if saved.error is not None:
+                return self._failed(saved)
+            notices = saved.lines[1:]  # what the first line (saved) does not say: which face was used
+        return await self._shown(await self.conversation.handle(person, sentence), notices, face is not None)
+
+    async def next(self, person: Person, request_id: str) -> Shown:
+        return await self._shown(await self.conversation.handle(person, talk.NextIntent(request_id)))
+
+    async def forget(self, person: Person) -> str:
+        """Deletes everything of the person at once; the text that says so."""
+        return (await self.conversation.handle(person, talk.DeleteIntent(confirmed=True))).text
+
+    async def sweep(self, ttl_s: float) -> int:
+        """Deletes the web's people whose face is older than ttl_s; returns how many went."""
+        stale = await self.service.stale_people(PLATFORM, ttl_s)
+        for user_id in stale:
+            await self.service.delete_person(Person(PLATFORM, user_id))
+        return len(stale)
+
+    # the studio
+    @property
+    def catalog(self) -> Catalog:
+        return self.service.catalog
+
+    @property
+    def catalog_version(self) -> str:
+        return self.service.catalog_version
+
+    @property
+    def catalog_dir(self) -> Path:
+        return Path(self.service.config.catalog_dir)
+
+    async def rank(self, sentence: str, top: int) -> list[tuple[str, str, float]]:
+        return await self.service.rank(sentence, top)
+
+    async def inspect(self) -> tuple[str, list[MemeFaces]]:
+        if self._sample is False:
+            try:
+                self._sample = await asyncio.to_thread(sample_face)
+            except (ModuleNotFoundError, OSError):
+                log.info("no sample face installed (scikit-image): the studio shows no swap check")
+                self._sample = None
+        assert not isinstance(self._sample, bool)
+        await self.service.follow_catalog()
+        if self._inspected is None or self._inspected[0] != self.service.catalog_version:
+            self._inspected = await self.service.inspect_catalog(self._sample)
+        return self._inspected
+
+    async def _edited(self, change: object, *args: object) -> None:
+        async with self._edit_lock:
+            await asyncio.to_thread(change, self.catalog_dir, *args)  # type: ignore[arg-type]
+            await self.service.reload_catalog()
+
+    async def update(self, meme_id: str, caption: str, examples: list[str], tags: list[str],
+                     faces: list[int]) -> None:
+        await self._edited(edit.update_meme, meme_id, caption, examples, tags, faces)
+
+    async def delete(self, meme_id: str) -> None:
+        await self._edited(edit.delete_meme, meme_id)
+
+    async def add(self, items: list[edit.NewMeme]) -> list[str]:
+        if not items:
+            raise InputError("studio.no_images")
+        before = set(self.catalog.by_id)
+        await self._edited(edit.add_memes, items, self.limits)
+        return [m.id for m in self.catalog.memes if m.id not in before]
