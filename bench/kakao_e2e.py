@@ -103,6 +103,7 @@ def start_server(port: int, data: Path, budget: float, workers: int) -> subproce
     env.update(FFFUSION_DATA_DIR=str(data / "data"), FFFUSION_CACHE_DIR=str(data / "cache"),
                FFFUSION_HTTP_HOST="127.0.0.1", FFFUSION_HTTP_PORT=str(port), FFFUSION_KAKAO_SECRET=SECRET,
                FFFUSION_PUBLIC_URL=f"http://127.0.0.1:{port}", FFFUSION_KAKAO_IMAGE_HOSTS="127.0.0.1",
+               FFFUSION_KAKAO_CALLBACK_HOSTS="127.0.0.1",
                FFFUSION_KAKAO_BUDGET_S=str(budget), FFFUSION_WORKERS=str(workers))
     return subprocess.Popen([sys.executable, "-m", "bot.cli", "run"], cwd=REPO, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
+import errno
 import json
 import logging
+import os
+import secrets
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
 
@@ -30,7 +33,7 @@ from core.service import worker
 from core.text import clean_sentence
 
 
-@contextmanager
+@contextlib.contextmanager
 def _cache(settings: Settings) -> Iterator[DiskCache]:
     cache = DiskCache(settings.cache_dir)
     try:
@@ -132,18 +135,41 @@ def cmd_catalog_build(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _unwritable(path: Path, err: OSError) -> InputError:
+    return InputError("file.unwritable", path=str(path), reason=err.strerror or type(err).__name__)
+
+
+def _output_format(path: Path) -> str:
+    """The output's format from its name; a folder is refused before any work is done."""
+    fmt = format_for_path(path)
+    if path.is_dir():
+        raise _unwritable(path, IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR)))
+    return fmt
+
+
 def _write_atomically(path: Path, data: bytes) -> None:
-    """Nothing half-written: the file appears whole or not at all."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_bytes(data)
-    partial.replace(path)
+    """Nothing half-written: the file appears whole or not at all, and a failed write leaves nothing behind."""
+    partial = path.with_name(f".{path.name}.{secrets.token_hex(4)}.partial")
+    created = False
+    try:
+        _output_format(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+        created = True
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(partial, path)
+    except OSError as err:
+        if created:
+            with contextlib.suppress(OSError):
+                partial.unlink()
+        raise _unwritable(path, err) from None
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     lang = pick_lang(settings.lang)
     sentence = clean_sentence(args.sentence, settings.limits)
-    fmt = format_for_path(args.output)
+    fmt = _output_format(args.output)
     # The photo is read (size checked first) and decoded before any model loads.
     face = read_image_file(args.face, settings.limits) if args.face else decode_image(sample_face(), settings.limits)
     config = dataclasses.replace(worker_config(settings), catalog_dir=args.catalog or settings.catalog)
@@ -161,7 +187,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_swap(args: argparse.Namespace, settings: Settings) -> int:
     lang = pick_lang(settings.lang)
-    fmt = format_for_path(args.output)
+    fmt = _output_format(args.output)
     # Both pictures are checked before any model loads.
     face = read_image_file(args.face, settings.limits)
     meme = read_image_file(args.meme, settings.limits)
@@ -197,7 +223,8 @@ def cmd_web(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_catalog_add(args: argparse.Namespace, settings: Settings) -> int:
-    meme = add_meme(args.dir, args.image, args.caption, meme_id=args.id, examples=args.example, tags=args.tag)
+    meme = add_meme(args.dir, args.image, args.caption, meme_id=args.id, examples=args.example, tags=args.tag,
+                    limits=settings.limits)
     print(f"added {meme.id} ({meme.where}); run `fffusion catalog build {args.dir}` to prepare it")
     return 0
 

@@ -47,10 +47,14 @@ class Settings:
     # the HTTP server (bot/web.py): result images by URL and the KakaoTalk skill
     http_host: str = "0.0.0.0"
     http_port: int = 8080
+    http_header_timeout_s: float = 10.0  # a connection's request headers must arrive within this (slow clients)
+    http_body_timeout_s: float = 15.0  # and its body within this
+    http_max_connections: int = 1000  # open connections at once; more are closed as they arrive
     public_url: str = ""  # https://... as Kakao sees this server; image URLs are {public_url}/media/<id>.jpg
     kakao_secret: str = ""  # secret path segment of the skill URL; the skill runs when it is set
     kakao_image_hosts: tuple[str, ...] = ("secure.kakaocdn.net", "talk.kakaocdn.net", "k.kakaocdn.net")
     kakao_budget_s: float = 3.8  # then answer useCallback (Open Builder waits 5 s)
+    kakao_callback_hosts: tuple[str, ...] = ("bot-api.kakao.com",)  # the only hosts answers are POSTed to
     media_max_age_s: int = 24 * 3600
     # the web page (adapters/web): the studio runs when its token is set; visitors' faces expire
     studio_token: str = ""

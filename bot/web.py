@@ -6,11 +6,14 @@ Other routes (a Telegram webhook) join the same aiohttp application through `Web
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from dataclasses import dataclass
+from typing import Any, cast
 
 from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 
 from adapters.kakao.skill import KakaoConfig, KakaoSkill
 from adapters.web.routes import MIN_STUDIO_TOKEN, WebPages
@@ -31,6 +34,9 @@ def validate(settings: Settings, chat: bool = True) -> None:
     page alone, which needs no chat platform's settings."""
     if not 0 <= settings.http_port <= 65535:
         raise ConfigError("config.bad_value", name="FFFUSION_HTTP_PORT", value=str(settings.http_port))
+    for name in ("http_header_timeout_s", "http_body_timeout_s", "http_max_connections"):
+        if getattr(settings, name) <= 0:
+            raise ConfigError("config.bad_value", name=f"FFFUSION_{name.upper()}", value=str(getattr(settings, name)))
     if settings.media_max_age_s <= 0 or settings.media_max_bytes <= 0:
         raise ConfigError("config.bad_value", name="FFFUSION_MEDIA_MAX_AGE_S / FFFUSION_MEDIA_MAX_BYTES",
                           value=f"{settings.media_max_age_s} / {settings.media_max_bytes}")
@@ -73,8 +79,14 @@ class WebServer:
         await self.runner.cleanup()  # stops accepting, then on_cleanup closes the skill and the store
 
 
-async def health(_: web.Request) -> web.Response:
-    return web.Response(text="ok\n")
+def health_handler(service: MemeService) -> web.Handler:
+    async def health(_: web.Request) -> web.Response:
+        # 503 while no worker can take a job (all hung, stopped or being replaced): the load balancer sees it
+        if not service.pool.healthy:
+            return web.Response(status=503, text="no worker can take a job\n")
+        return web.Response(text="ok\n")
+
+    return health
 
 
 def media_handler(media: MediaStore) -> web.Handler:
@@ -85,8 +97,8 @@ def media_handler(media: MediaStore) -> web.Handler:
             raise web.HTTPNotFound()
         headers = {
             "Content-Type": "image/jpeg",
-            # the file never changes under its id; it may be cached until it expires here
-            "Cache-Control": f"public, max-age={int(media.remaining_s(path))}, immutable",
+            # a person's face: no shared cache may keep it, so a deletion takes it off the web at once
+            "Cache-Control": "private, no-store",
             "X-Content-Type-Options": "nosniff",
             "Referrer-Policy": "no-referrer",
         }
@@ -95,12 +107,60 @@ def media_handler(media: MediaStore) -> web.Handler:
     return serve
 
 
+def body_deadline(timeout_s: float) -> Middleware:
+    """A request body must arrive whole within timeout_s (HTTP 408 otherwise): a client that trickles it
+    cannot hold a handler open. The body is read here once; handlers get it from the request's cache."""
+
+    @web.middleware
+    async def read_in_time(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.body_exists:
+            try:
+                await asyncio.wait_for(request.read(), timeout_s)
+            except TimeoutError:
+                raise web.HTTPRequestTimeout() from None
+        return await handler(request)
+
+    return read_in_time
+
+
+class _Refused(asyncio.Protocol):
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        transport.abort()  # over the connection cap: closed at once, nothing read
+
+
+class _CappedServer:
+    """aiohttp's server with a cap on open connections; everything else passes through."""
+
+    def __init__(self, server: web.Server, max_connections: int) -> None:
+        self._server = server
+        self._max = max_connections
+
+    def __call__(self) -> asyncio.BaseProtocol:
+        if len(self._server.connections) >= self._max:
+            log.warning("connection refused: %d open connections (FFFUSION_HTTP_MAX_CONNECTIONS)", self._max)
+            return _Refused()
+        return self._server()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._server, name)
+
+
+class _CappedRunner(web.AppRunner):
+    def __init__(self, app: web.Application, max_connections: int, **kwargs: Any) -> None:
+        super().__init__(app, **kwargs)
+        self._max_connections = max_connections
+
+    async def _make_server(self) -> web.Server:
+        return cast(web.Server, _CappedServer(await super()._make_server(), self._max_connections))
+
+
 def build_app(
     service: MemeService, settings: Settings, media: MediaStore, chat: bool = True
 ) -> tuple[web.Application, KakaoSkill | None, WebPages]:
     """`chat=False`: the web page alone (`fffusion web`), without the chat platforms' routes."""
-    app = web.Application(client_max_size=1 << 20)  # uploads are read as streams, under their own limits
-    app.router.add_get("/healthz", health)
+    # uploads are read as streams, under their own limits
+    app = web.Application(client_max_size=1 << 20, middlewares=[body_deadline(settings.http_body_timeout_s)])
+    app.router.add_get("/healthz", health_handler(service))
     # one path segment: no directory listing, nothing outside the store's folder
     app.router.add_get("/media/{name}", media_handler(media))
     pages = WebPages(service, media, settings)
@@ -112,6 +172,7 @@ def build_app(
             public_url=settings.public_url,
             image_hosts=settings.kakao_image_hosts,
             budget_s=settings.kakao_budget_s,
+            callback_hosts=settings.kakao_callback_hosts,
         ))
         kakao.add_routes(app)
 
@@ -133,7 +194,10 @@ async def start_web(service: MemeService, settings: Settings, chat: bool = True)
     service.forget_uploads.append(media.forget)  # a deleted person's result images go with them
     app, kakao, pages = build_app(service, settings, media, chat)
     await pages.start()
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    # aiohttp closes a connection that has not sent a request's headers within keepalive_timeout of opening
+    # (or of its previous answer): that is the header read timeout, so slow senders are dropped
+    runner = _CappedRunner(app, settings.http_max_connections, access_log=None, handle_signals=False,
+                           keepalive_timeout=settings.http_header_timeout_s)
     await runner.setup()
     try:
         await web.TCPSite(runner, settings.http_host, settings.http_port).start()

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageFile, ImageOps
+from PIL import ExifTags, Image, ImageFile, ImageOps
 
 from core.errors import InputError
 from core.limits import Limits
@@ -35,9 +36,12 @@ def check_size(size: int, limits: Limits) -> None:
         raise too_big(size, limits.max_image_bytes)
 
 
-def check_pixels(width: int, height: int, limits: Limits) -> None:
-    if width * height > limits.max_image_pixels:
-        raise InputError("image.too_many_pixels", limit_mp=_megapixels(limits))
+def check_pixels(width: int, height: int, limits: Limits, fmt: str | None = "JPEG") -> None:
+    """The pixel limit: max_image_pixels for JPEG (decoded at a reduced scale), max_full_decode_pixels for
+    formats that can only be decoded whole (PNG, WebP, GIF...), so no allowed photo costs a worker much."""
+    limit = limits.max_image_pixels if fmt == "JPEG" else min(limits.max_image_pixels, limits.max_full_decode_pixels)
+    if width * height > limit:
+        raise InputError("image.too_many_pixels", limit_mp=f"{limit / 1e6:.0f}")
 
 
 def decode_image(data: bytes, limits: Limits) -> np.ndarray:
@@ -53,26 +57,75 @@ def decode_image(data: bytes, limits: Limits) -> np.ndarray:
     except (OSError, SyntaxError, ValueError, EOFError) as err:
         raise InputError("image.not_image") from err
     with image:
-        check_pixels(*image.size, limits)
+        check_pixels(*image.size, limits, image.format)
         try:
             image.seek(0)  # animated GIF/WebP/PNG: the first frame
+            factor = _shrink_factor(image.width * image.height, limits.max_decode_pixels)
+            if factor > 1:
+                # JPEG decodes straight at 1/2, 1/4 or 1/8 scale, so the full picture never exists in memory
+                image.draft(image.mode, (image.width // factor, image.height // factor))
             image.load()
-            upright = ImageOps.exif_transpose(image)
-            return _to_rgb(upright)
+            small = _reduced(image, limits.max_decode_pixels)
+            if small.getexif().get(ExifTags.Base.Orientation, 1) != 1:
+                small = ImageOps.exif_transpose(small)  # a copy: only when the photo must be turned
+            return _to_rgb(small)
         except Image.DecompressionBombError:
             raise InputError("image.too_many_pixels", limit_mp=_megapixels(limits)) from None
         except (OSError, SyntaxError, ValueError, EOFError, IndexError, MemoryError) as err:
             raise InputError("image.truncated") from err
 
 
-def read_image_file(path: Path, limits: Limits) -> np.ndarray:
-    """A file on disk -> RGB; the size is checked before the file is read."""
+def _shrink_factor(pixels: int, max_pixels: int) -> int:
+    """The smallest integer factor that brings a picture of `pixels` within max_pixels per side squared."""
+    factor = 1
+    while pixels > max_pixels * factor * factor:
+        factor += 1
+    return factor
+
+
+def _reduced(image: Image.Image, max_pixels: int) -> Image.Image:
+    """A decoded picture over max_pixels shrunk right away by an integer factor (box filter, cheap), before
+    any copy of it is made; a photo is never worked on beyond that size anyway."""
+    factor = _shrink_factor(image.width * image.height, max_pixels)
+    if factor == 1:
+        return image
+    if image.mode.startswith("I;16"):
+        image = image.convert("I")  # 16-bit grey: Pillow reduces 32-bit integers, not 16
+    elif image.mode not in ("L", "LA", "RGB", "RGBA", "I", "F", "CMYK", "YCbCr"):
+        image = image.convert("RGBA" if "A" in image.getbands() or "transparency" in image.info else "RGB")
+    reduced = image.reduce(factor)
+    reduced.info = image.info  # EXIF orientation still applies
+    return reduced
+
+
+def read_file_capped(path: Path | str, max_bytes: int) -> bytes:
+    """A regular file's bytes, never reading more than max_bytes + 1 whatever its size claims.
+
+    A FIFO, a device (/dev/zero) or a directory is refused without blocking: the file is opened non-blocking
+    and checked on the open descriptor, so it cannot be swapped between the check and the read."""
     try:
-        check_size(os.stat(path).st_size, limits)
-        data = Path(path).read_bytes()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as err:
         raise InputError("file.unreadable", path=str(path)) from err
-    return decode_image(data, limits)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise InputError("file.not_regular", path=str(path))
+        data = bytearray()
+        while len(data) <= max_bytes and (chunk := os.read(fd, min(1 << 20, max_bytes + 1 - len(data)))):
+            data += chunk
+    except OSError as err:
+        raise InputError("file.unreadable", path=str(path)) from err
+    finally:
+        os.close(fd)
+    if len(data) > max_bytes:
+        raise too_big(max(len(data), info.st_size), max_bytes)
+    return bytes(data)
+
+
+def read_image_file(path: Path, limits: Limits) -> np.ndarray:
+    """A file on disk -> RGB; read with a byte cap, never beyond it."""
+    return decode_image(read_file_capped(path, limits.max_image_bytes), limits)
 
 
 def format_for_path(path: Path | str) -> str:
@@ -135,7 +188,7 @@ def _to_rgb(image: Image.Image) -> np.ndarray:
         # Transparent areas become white, as chat apps show them.
         white = Image.new("RGBA", image.size, (255, 255, 255, 255))
         image = Image.alpha_composite(white, image)
-    return np.ascontiguousarray(np.asarray(image.convert("RGB"), dtype=np.uint8))
+    return np.ascontiguousarray(np.asarray(image if image.mode == "RGB" else image.convert("RGB"), dtype=np.uint8))
 
 
 def _megapixels(limits: Limits) -> str:

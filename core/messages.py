@@ -29,6 +29,10 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "delete.yes": {"ko": "모두 지우기", "en": "Delete everything"},
     "delete.no": {"ko": "취소", "en": "Cancel"},
+    "person.deleted": {
+        "ko": "얼굴과 기록을 지워서 이 요청은 취소했어요.",
+        "en": "Your data was deleted, so this request was cancelled.",
+    },
     "delete.done": {"ko": "얼굴과 기록을 모두 지웠어요.", "en": "Your faces and data are deleted."},
     "delete.nothing": {"ko": "지울 정보가 없어요.", "en": "There was nothing to delete."},
     "delete.cancelled": {"ko": "취소했어요. 아무것도 지우지 않았어요.", "en": "Cancelled; nothing was deleted."},
@@ -48,6 +52,14 @@ TEXTS: dict[str, dict[str, str]] = {
     "catalog.image_exists": {
         "ko": "이미 같은 이름의 짤이 있어요: {name}",
         "en": "A meme with that id already exists: {name}",
+    },
+    "catalog.bad_text": {
+        "ko": "캡션, 예문, 태그에는 제어 문자를 넣을 수 없어요: {text}",
+        "en": "Captions, examples and tags cannot hold control characters: {text}",
+    },
+    "catalog.bad_image": {
+        "ko": "손상되었거나 읽을 수 없는 그림이에요: {path}",
+        "en": "The picture is damaged or unreadable: {path}",
     },
     # models
     "model.unavailable": {
@@ -242,6 +254,10 @@ TEXTS: dict[str, dict[str, str]] = {
     "service.worker_died": {
         "ko": "짤을 만들다가 문제가 생겼어요. 한 번만 다시 해 주세요.",
         "en": "Something broke while making your meme. Please try once more.",
+    },
+    "service.timeout": {
+        "ko": "짤을 만드는 데 너무 오래 걸려서 멈췄어요. 잠시 뒤에 다시 해 주세요.",
+        "en": "Making your meme took far too long, so I stopped. Please try again in a moment.",
     },
     "service.stopping": {
         "ko": "봇이 잠시 재시작하는 중이에요. 조금 뒤에 다시 해 주세요.",
@@ -450,6 +466,14 @@ TEXTS: dict[str, dict[str, str]] = {
     "file.unreadable": {
         "ko": "파일을 읽을 수 없어요: {path}",
         "en": "Cannot read the file: {path}",
+    },
+    "file.not_regular": {
+        "ko": "보통 파일이 아니라서 읽지 않았어요 (장치, FIFO, 폴더): {path}",
+        "en": "Not a regular file (a device, FIFO or folder), so it was not read: {path}",
+    },
+    "file.unwritable": {
+        "ko": "파일을 쓸 수 없어요: {path} ({reason})",
+        "en": "Cannot write the file: {path} ({reason})",
     },
     # telegram (adapters/telegram)
     "telegram.help": {

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import io
+import os
 import struct
+import subprocess
+import sys
 import zlib
 from pathlib import Path
 
@@ -16,6 +19,8 @@ from core.images import decode_image, encode_image, format_for_path, read_image_
 from core.limits import Limits
 from core.messages import TEXTS
 from tests import face_fixtures as fx
+
+REPO = Path(__file__).resolve().parent.parent
 
 LIMITS = Limits()
 
@@ -118,10 +123,15 @@ def test_transparent_pixels_become_white() -> None:
 
 def test_read_image_file(tmp_path: Path) -> None:
     assert read_image_file(fx.TOM_HANKS_PATH, LIMITS).shape == (112, 112, 3)
-    for path in (tmp_path / "missing.jpg", tmp_path):
+    with pytest.raises(InputError) as caught:
+        read_image_file(tmp_path / "missing.jpg", LIMITS)
+    assert caught.value.key == "file.unreadable"
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)  # nobody writes to it: reading would block forever
+    for path in (tmp_path, Path("/dev/zero"), fifo):
         with pytest.raises(InputError) as caught:
             read_image_file(path, LIMITS)
-        assert caught.value.key == "file.unreadable"
+        assert caught.value.key == "file.not_regular"
     big = tmp_path / "big.png"
     big.write_bytes(b"\0" * 2000)
     with pytest.raises(InputError) as caught:
@@ -157,3 +167,31 @@ def test_format_for_path() -> None:
     with pytest.raises(InputError) as caught:
         format_for_path("result.gif")
     assert caught.value.key == "image.output_format"
+
+
+def test_the_worst_allowed_photos_cost_a_worker_under_300_mb(tmp_path: Path) -> None:
+    """A 39.6 MP PNG once cost 950 MB in a worker: JPEG now decodes at a reduced scale, other formats are
+    allowed up to max_full_decode_pixels. Each photo is decoded in a fresh process (bench/photo_memory.py)."""
+    from bench.photo_memory import worst_photos
+
+    photos = worst_photos(Limits())
+    for name in ("jpeg", "png-rgba", "webp"):
+        path = tmp_path / name
+        path.write_bytes(photos[name])
+        out = subprocess.run([sys.executable, "-m", "bench.photo_memory", "--child", str(path)], cwd=REPO,
+                             capture_output=True, text=True, check=True).stdout.split()
+        assert out[3] == "ok" and float(out[2]) - float(out[1]) < 300, (name, out)
+
+
+def test_big_photos_are_decoded_small_and_big_pngs_refused() -> None:
+    limits = Limits()
+    jpeg = io.BytesIO()
+    Image.new("RGB", (6000, 4000), (90, 120, 200)).save(jpeg, "JPEG")
+    rgb = decode_image(jpeg.getvalue(), limits)
+    assert rgb.shape[0] * rgb.shape[1] <= limits.max_decode_pixels and rgb.shape[1] / rgb.shape[0] == 1.5
+    assert np.abs(rgb.astype(int) - (90, 120, 200)).max() < 8
+    png = io.BytesIO()
+    Image.new("RGB", (5000, 4000), (90, 120, 200)).save(png, "PNG")  # 20 MP: over the 16 MP for PNG
+    with pytest.raises(InputError) as caught:
+        decode_image(png.getvalue(), limits)
+    assert caught.value.key == "image.too_many_pixels" and caught.value.params["limit_mp"] == "16"

@@ -130,7 +130,8 @@ def check_attachment(attachment: discord.Attachment, limits: Limits) -> None:
     if attachment.content_type and not attachment.content_type.startswith("image/"):
         raise InputError("image.not_image")
     if attachment.width and attachment.height:
-        check_pixels(attachment.width, attachment.height, limits)
+        jpeg = (attachment.content_type or "").startswith("image/jpeg")  # other formats decode whole: a lower limit
+        check_pixels(attachment.width, attachment.height, limits, "JPEG" if jpeg else None)
 
 
 class Picture:

@@ -53,24 +53,41 @@ def _host(url: URL) -> str:
     return (url.host or "").lower().rstrip(".")
 
 
+def host_set(hosts: Iterable[str]) -> frozenset[str]:
+    return frozenset(h.strip().lower().rstrip(".") for h in hosts if h.strip())
+
+
+def allowed_url(url: str | URL, allowed: frozenset[str]) -> URL:
+    """The parsed URL when its host is on the list (http or https, no credentials); InputError otherwise."""
+    try:
+        parsed = URL(url) if isinstance(url, str) else url
+        host = _host(parsed)
+    except (ValueError, TypeError):
+        raise InputError("kakao.url_not_allowed") from None
+    credentials = parsed.user or parsed.password
+    if parsed.scheme not in ("http", "https") or credentials or host not in allowed:
+        raise InputError("kakao.url_not_allowed")
+    return parsed
+
+
+def public_session(timeout_s: float, headers: dict[str, str] | None = None) -> aiohttp.ClientSession:
+    """A client session that connects only to the public addresses a name resolves to (never redirected:
+    every request here passes allow_redirects=False)."""
+    connector = aiohttp.TCPConnector(resolver=PublicOnlyResolver(), limit=32)
+    return aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=timeout_s),
+                                 trust_env=False, headers=headers)
+
+
 class ImageFetcher:
     def __init__(self, allowed_hosts: Iterable[str], max_bytes: int, timeout_s: float = 10.0) -> None:
-        self.allowed = frozenset(h.strip().lower().rstrip(".") for h in allowed_hosts if h.strip())
+        self.allowed = host_set(allowed_hosts)
         self.max_bytes = max_bytes
-        self.timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self.timeout_s = timeout_s
         self._session: aiohttp.ClientSession | None = None
 
     def check(self, url: str | URL) -> URL:
         """The parsed URL when it may be fetched; InputError (nothing fetched) otherwise."""
-        try:
-            parsed = URL(url) if isinstance(url, str) else url
-            host = _host(parsed)
-        except (ValueError, TypeError):
-            raise InputError("kakao.url_not_allowed") from None
-        credentials = parsed.user or parsed.password
-        if parsed.scheme not in ("http", "https") or credentials or host not in self.allowed:
-            raise InputError("kakao.url_not_allowed")
-        return parsed
+        return allowed_url(url, self.allowed)
 
     async def fetch(self, url: str) -> bytes:
         target = self.check(url)
@@ -110,10 +127,7 @@ class ImageFetcher:
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(resolver=PublicOnlyResolver(), limit=32)
-            self._session = aiohttp.ClientSession(
-                connector=connector, timeout=self.timeout, trust_env=False, headers=_HEADERS
-            )
+            self._session = public_session(self.timeout_s, _HEADERS)
         return self._session
 
     async def close(self) -> None:

@@ -20,6 +20,11 @@ MAX_QUICK_REPLIES = 10
 MAX_TEXT = 1000  # simpleText.text and simpleImage.altText
 MAX_LABEL = 14  # quick reply label
 SECURE_IMAGE_PARAM = "secureimage"
+MAX_DEPTH = 16  # Open Builder's payloads nest about 5 deep
+MAX_USER_ID = 128  # a botUserKey is about 70 characters
+MAX_URL = 2048
+MAX_LANG = 16
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
 _LIST_RE = re.compile(r"^\s*List\((.*)\)\s*$", re.DOTALL)
 
 
@@ -37,10 +42,25 @@ class SkillRequest:
     client_extra: Json = field(default_factory=dict)
 
 
+def _scrub(value: Any, depth: int = 0) -> Any:
+    """The payload with every unpaired surrogate (valid JSON, invalid text) replaced by U+FFFD, so nothing
+    downstream (SQLite, logs, the network) chokes on it; nesting deeper than any real payload is refused."""
+    if depth > MAX_DEPTH:
+        raise BadPayload("nested too deep")
+    if isinstance(value, str):
+        return _SURROGATE_RE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {_scrub(k, depth): _scrub(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrub(v, depth + 1) for v in value]
+    return value
+
+
 def parse_payload(body: bytes) -> SkillRequest:
     try:
-        payload = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        # a number of thousands of digits is a ValueError, nesting thousands deep a RecursionError
+        payload = _scrub(json.loads(body))
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise BadPayload("body is not JSON") from None
     if not isinstance(payload, dict) or not isinstance(payload.get("userRequest"), dict):
         raise BadPayload("no userRequest")
@@ -49,6 +69,8 @@ def parse_payload(body: bytes) -> SkillRequest:
     user_id = user.get("id") if isinstance(user, dict) else None
     if not isinstance(user_id, str) or not user_id.strip():
         raise BadPayload("no userRequest.user.id")
+    if len(user_id) > MAX_USER_ID:
+        raise BadPayload("userRequest.user.id too long")
     utterance = user_request.get("utterance")
     callback = user_request.get("callbackUrl")
     lang = user_request.get("lang")
@@ -63,8 +85,8 @@ def parse_payload(body: bytes) -> SkillRequest:
     return SkillRequest(
         user_id=user_id.strip(),
         utterance=utterance if isinstance(utterance, str) else "",
-        lang=lang if isinstance(lang, str) else None,
-        callback_url=callback if isinstance(callback, str) and callback else None,
+        lang=lang[:MAX_LANG] if isinstance(lang, str) else None,
+        callback_url=callback if isinstance(callback, str) and 0 < len(callback) <= MAX_URL else None,
         params=params,
         client_extra=extra if isinstance(extra, dict) else {},
     )

@@ -18,7 +18,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from adapters.kakao import protocol
+from adapters.kakao import fetch, protocol
 from adapters.kakao.fetch import ImageFetcher
 from adapters.kakao.protocol import BadPayload, Json, SkillRequest
 from core.bounded import Bounded
@@ -53,6 +53,7 @@ class KakaoConfig:
     budget_s: float = 3.8  # answer (or switch to the callback) after this long; Kakao waits 5 s
     download_timeout_s: float = 10.0
     busy_retry_s: float = 1.0  # with a callback, a full queue is retried this often until the deadline
+    callback_hosts: tuple[str, ...] = ("bot-api.kakao.com",)  # the only hosts a callbackUrl may name
 
 
 class KakaoSkill:
@@ -177,10 +178,17 @@ class KakaoSkill:
 
     async def _deliver(self, task: asyncio.Task[Json], callback_url: str) -> None:
         body = await task
-        if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10), trust_env=False)
         try:
-            async with self._session.post(callback_url, json=body, allow_redirects=False) as resp:
+            # only Kakao's callback hosts, through the public-address-only resolver: a payload cannot make the
+            # server POST into its own network
+            target = fetch.allowed_url(callback_url, fetch.host_set(self.config.callback_hosts))
+        except InputError:
+            log.warning("kakao callback to a host not in FFFUSION_KAKAO_CALLBACK_HOSTS refused")
+            return
+        if self._session is None:
+            self._session = fetch.public_session(10.0)
+        try:
+            async with self._session.post(target, json=body, allow_redirects=False) as resp:
                 if resp.status >= 300:
                     log.warning("kakao callback answered HTTP %d", resp.status)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:

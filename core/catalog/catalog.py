@@ -93,6 +93,8 @@ def check_image_bytes(data: bytes, ref: str, crop: tuple[int, int, int, int] | N
         with Image.open(io.BytesIO(data)) as img:
             width, height = img.size
             img.verify()
+    except Image.DecompressionBombError:
+        return f"image has too many pixels: {ref}"
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
         return f"image is not a readable picture: {ref}"
     if crop is not None:
@@ -166,6 +168,8 @@ def load_catalog(directory: Path, check_images: bool = True) -> Catalog:
     except tomllib.TOMLDecodeError as exc:
         raise invalid_catalog([f"{path}: {exc}"]) from None
     entries = data.get("meme", [])
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise invalid_catalog([f"{path}: 'meme' must be [[meme]] tables"])
     lines = _header_lines(text)
     memes: list[Meme] = []
     errors: list[str] = []

@@ -6,30 +6,26 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import io
 import json
 import os
 import re
 import shutil
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-from PIL import Image
 
 from core.catalog.catalog import (
     CATALOG_FILE,
     ID_RE,
     Catalog,
     Meme,
-    check_image_bytes,
     invalid_catalog,
     load_catalog,
 )
 from core.errors import InputError
-from core.images import check_pixels, check_size
+from core.images import decode_image, read_file_capped
 from core.limits import Limits
-from core.messages import render
 
 BACKUP_SUFFIX = ".bak"
 _HEADER = "# Meme catalog (format: data/README.md). Written by fffusion; edit by hand or in the studio.\n"
@@ -105,8 +101,28 @@ def _current(directory: Path) -> list[Meme]:
     return list(load_catalog(directory).memes) if (Path(directory) / CATALOG_FILE).exists() else []
 
 
+def _clean_text(value: str) -> str:
+    """One line of text for the catalog: whitespace runs (newlines too) become one space; other control
+    characters and unpaired surrogates are refused, since no one means them in a caption."""
+    text = " ".join(value.split())
+    if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in text):
+        raise InputError("catalog.bad_text", text=ascii(value)[:80])
+    return text
+
+
 def _clean(values: Sequence[str]) -> tuple[str, ...]:
-    return tuple(" ".join(v.split()) for v in values if v.strip())
+    return tuple(t for t in map(_clean_text, values) if t)
+
+
+def _check_picture(data: bytes, label: str, limits: Limits) -> None:
+    """Decode the whole picture, as the workers will: a truncated or corrupt file, or one over the limits,
+    is refused now rather than break the catalog for everyone later."""
+    try:
+        decode_image(data, limits)
+    except InputError as err:
+        if err.key in ("image.not_image", "image.truncated"):
+            raise InputError("catalog.bad_image", path=label) from None
+        raise
 
 
 def update_meme(
@@ -121,10 +137,11 @@ def update_meme(
     index = next((i for i, m in enumerate(memes) if m.id == meme_id), None)
     if index is None:
         raise InputError("catalog.no_such_meme", name=meme_id)
-    if not caption.strip():
+    caption = _clean_text(caption)
+    if not caption:
         raise invalid_catalog([f"{meme_id}: empty caption"])
     memes[index] = dataclasses.replace(
-        memes[index], caption=" ".join(caption.split()), examples=_clean(examples), tags=_clean(tags),
+        memes[index], caption=caption, examples=_clean(examples), tags=_clean(tags),
         faces=tuple(dict.fromkeys(faces)),
     )
     return write_catalog(directory, memes)
@@ -184,23 +201,14 @@ def add_memes(directory: Path, items: Sequence[NewMeme], limits: Limits | None =
         if target.exists():
             raise InputError("catalog.image_exists", name=str(target))
         label = item.filename or meme_id
-        if not item.caption.strip():
+        caption = _clean_text(item.caption)
+        if not caption:
             problems.append(f"{label}: empty caption")
         if not ID_RE.match(meme_id):
             problems.append(f"{label}: bad id '{meme_id}'")
-        error = check_image_bytes(item.data, label)
-        if error:
-            problems.append(error)
-        else:
-            try:  # what the workers will decode must be within the limits, or the catalog cannot be served
-                check_size(len(item.data), limits)
-                with Image.open(io.BytesIO(item.data)) as img:
-                    check_pixels(*img.size, limits)
-            except InputError as err:
-                problems.append(f"{label}: {render(err.key, 'en', **err.params)}")
+        _check_picture(item.data, label, limits)
         taken.add(meme_id)
-        meme = Meme(id=meme_id, caption=" ".join(item.caption.split()),
-                    image=target.relative_to(directory).as_posix(),
+        meme = Meme(id=meme_id, caption=caption, image=target.relative_to(directory).as_posix(),
                     examples=_clean(item.examples), tags=_clean(item.tags))
         staged.append((target, meme, item.data))
     if problems:
@@ -224,10 +232,13 @@ def add_meme(
     meme_id: str | None = None,
     examples: Sequence[str] = (),
     tags: Sequence[str] = (),
+    limits: Limits | None = None,
 ) -> Meme:
     """Copy IMAGE into the catalog's images/ and append its entry (`fffusion catalog add`)."""
+    limits = limits or Limits()
     # an id taken already is an error here, where the uploads of the studio get a fresh one
     meme_id = meme_id or id_from_filename(image.name)
-    item = NewMeme(image.name, image.read_bytes(), caption, tuple(examples), tuple(tags), meme_id)
-    return add_memes(directory, [item])[0]
+    data = read_file_capped(image, limits.max_image_bytes)
+    item = NewMeme(str(image), data, caption, tuple(examples), tuple(tags), meme_id)
+    return add_memes(directory, [item], limits)[0]
 

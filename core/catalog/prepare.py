@@ -6,8 +6,11 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+import numpy as np
+
 from core.catalog.cache import DiskCache, content_key
 from core.catalog.catalog import Catalog, Meme
+from core.errors import InputError
 from core.faces.base import DetectedFace, FaceEngine
 from core.images import decode_image
 from core.limits import Limits
@@ -37,6 +40,15 @@ def _unpack(data: bytes) -> list[DetectedFace]:
     return faces
 
 
+def _decode(meme: Meme, data: bytes, limits: Limits) -> np.ndarray:
+    try:
+        return decode_image(data, limits)
+    except InputError as err:  # name the catalog entry, not "your photo"
+        if err.key in ("image.not_image", "image.truncated"):
+            raise InputError("catalog.bad_image", path=meme.where or meme.image) from None
+        raise
+
+
 def detect_targets(
     catalog: Catalog, engine: FaceEngine, cache: DiskCache | None, limits: Limits, progress: Progress | None = None
 ) -> tuple[dict[str, list[DetectedFace]], int]:
@@ -47,9 +59,9 @@ def detect_targets(
         keys[content_key(engine.key, data)] = (meme, data)
     found = cache.get_many(keys) if cache else {}
     fresh: dict[str, bytes] = {}
-    todo = [(key, data) for key, (_, data) in keys.items() if key not in found]
-    for done, (key, data) in enumerate(todo, 1):
-        fresh[key] = _pack(engine.detect(decode_image(data, limits)))
+    todo = [(key, meme, data) for key, (meme, data) in keys.items() if key not in found]
+    for done, (key, meme, data) in enumerate(todo, 1):
+        fresh[key] = _pack(engine.detect(_decode(meme, data, limits)))
         if progress:
             progress("images", done, len(todo))
     if cache and fresh:

@@ -136,14 +136,18 @@ class Uploads:
     """The one upload-id cache: the id a platform gave a result image it has received (a Telegram file id, a
     media store id), so the same image is uploaded once per platform."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, forget: list[Callable[[list[tuple[str, str]]], Awaitable[None]]]) -> None:
         self.store = store
+        self.forget = forget  # deletes platform copies (MemeService.forget_uploads)
 
     async def get(self, platform: str, result_key: str) -> str | None:
         return await self.store.uploaded(platform, result_key)
 
     async def remember(self, platform: str, result_key: str, upload_id: str) -> None:
-        await self.store.remember_upload(platform, result_key, upload_id)
+        if not await self.store.remember_upload(platform, result_key, upload_id):
+            # its person was deleted while it was sent: the copy goes too, so nothing of theirs is served
+            for forget in self.forget:
+                await forget([(platform, upload_id)])
 
     async def send(
         self,
@@ -167,7 +171,7 @@ class Uploads:
 class Conversation:
     def __init__(self, service: MemeService) -> None:
         self.service = service
-        self.uploads = Uploads(service.store)
+        self.uploads = Uploads(service.store, service.forget_uploads)
 
     @property
     def limits(self) -> Limits:
@@ -229,7 +233,7 @@ class Conversation:
             face = await self.service.register_face(person, await intent.fetch(), intent.name)
             await self.service.set_lang(person)
             lines = (self.say(person, "face_saved", name=face.name), *(render(k, person.lang) for k in face.notices))
-            return Reply(lines, image=face.crop_jpeg, title=face.name, private=True)
+            return Reply(lines, image=face.crop_jpeg, title=face.name, private=True, result_key=face.result_key)
         if isinstance(intent, DeleteIntent):
             return await self._delete(person, intent.confirmed)
         await self.service.set_lang(person)

@@ -63,12 +63,14 @@ async def share_face(
     if not chat_id:
         raise InputError("share.needs_chat")
     chat = chat_key(person.platform, chat_id)
-    pid = await service.store.find_person(person.platform, person.user_id)
-    if not on:
-        return "share.off" if pid is not None and await service.store.unshare_face(pid, chat) else "share.was_off"
-    if pid is None or await service._face_record(pid, None) is None:
-        raise InputError("share.needs_face")
-    await service.store.share_face(pid, chat, " ".join(name.split())[:64] or person.user_id, _handle(handle))
+    async with service._writing(person, service._generation(person)):  # never beside a deletion
+        pid = await service.store.find_person(person.platform, person.user_id)
+        if not on:
+            unshared = pid is not None and await service.store.unshare_face(pid, chat)
+            return "share.off" if unshared else "share.was_off"
+        if pid is None or await service._face_record(pid, None) is None:
+            raise InputError("share.needs_face")
+        await service.store.share_face(pid, chat, " ".join(name.split())[:64] or person.user_id, _handle(handle))
     return "share.on"
 
 
@@ -101,9 +103,19 @@ async def group_meme(
     """The best-fitting meme with room for several faces: the requester's on its first face (when they have
     one), then the friends in the order they were named, following the catalog's `faces` fill order."""
     sentence = clean_sentence(text, service.limits)
-    service._rate.check(person)
-    pid = await service.store.person(person.platform, person.user_id)
-    mine = await service._face_record(pid, face)
+    with service._rate.counted(person):
+        return await _group_meme(service, person, sentence, friends, face)
+
+
+async def _group_meme(
+    service: MemeService, person: Person, sentence: str, friends: tuple[Friend, ...], face: str | None
+) -> GroupMeme:
+    # writes nothing: a group meme is neither cached nor recorded (it carries several people's faces)
+    pid = await service.store.find_person(person.platform, person.user_id)
+    mine = await service._face_record(pid, face) if pid is not None else None
+    if pid is None and face:
+        raise InputError("face.unknown_name", name=face)
+    await service.follow_catalog()
     records = ([mine] if mine else []) + [f.record for f in friends]
     catalog = service.catalog
     # Memes that name several faces to fill; the best-ranked one with room for everyone, else the roomiest.

@@ -113,12 +113,6 @@ class MediaStore:
             return None
         return path if age < self.max_age_s else None
 
-    def remaining_s(self, path: Path) -> float:
-        try:
-            return max(0.0, self.max_age_s - (time.time() - path.stat().st_mtime))
-        except OSError:
-            return 0.0
-
     def sweep(self) -> SweepReport:
         """Delete expired files and stray temp files, then the oldest until the folder fits max_bytes."""
         now = time.time()

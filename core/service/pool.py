@@ -2,18 +2,26 @@
 
 Each worker is a single-process executor of its own, so a worker that dies (a segfault in native code, the
 OOM killer) breaks only its own job: that job fails with a clear error, the worker is replaced, and the
-others keep serving. Workers load their models once, in the initializer.
+others keep serving. A job that outlives its deadline (a hung or stopped worker) is failed the same way and
+its worker killed and replaced. Workers die with the server, even a server killed with SIGKILL. Workers load
+their models once, in the initializer.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ctypes
 import logging
 import multiprocessing
 import os
+import signal
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 from typing import Any
 
 from core.errors import FffusionError, ServiceError
@@ -21,8 +29,71 @@ from core.errors import FffusionError, ServiceError
 log = logging.getLogger(__name__)
 
 
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+WATCHDOG_S = 1.0  # how often a worker checks that the server that started it is still there
+KILL_GRACE_S = 5.0  # on close, how long workers get to exit before they are killed
+
+
+_boot_error: FffusionError | None = None  # in a worker: why its initializer failed, told by _ping
+
+
 def _ping() -> int:
+    if _boot_error is not None:
+        raise _boot_error
     return os.getpid()
+
+
+def _die_with(parent: int) -> None:
+    """In a worker: end when the server process ends, however it ends (kill -9 included).
+
+    The kernel's parent-death signal does it at once on Linux; a watchdog thread on the parent's pid covers
+    the rest (another OS, a parent thread that exits)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(WATCHDOG_S)
+        os._exit(1)
+
+    if os.getppid() != parent:  # the server died before the signal was armed
+        os._exit(1)
+    threading.Thread(target=watch, name="parent-watchdog", daemon=True).start()
+
+
+def _boot(parent: int, initializer: Callable[..., None], *initargs: Any) -> None:
+    global _boot_error
+    _die_with(parent)
+    try:
+        initializer(*initargs)
+    except FffusionError as err:  # a bad catalog, say: the server hears why instead of a broken pool
+        _boot_error = err
+
+
+_GONE = (None, "Z", "X")  # no process, or one that has exited and waits to be reaped
+_STOPPED = ("T", "t")  # SIGSTOP, a debugger
+
+
+def _proc_state(pid: int) -> str | None:
+    """The process's state letter from /proc (Linux); elsewhere "R" while it exists."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        if Path("/proc/self/stat").exists():
+            return None
+    except OSError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass
+    return "R"
+
+
+def _can_run(pid: int) -> bool:
+    return _proc_state(pid) not in (*_GONE, *_STOPPED)
 
 
 class WorkerPool:
@@ -32,8 +103,10 @@ class WorkerPool:
         queue_length: int,
         initializer: Callable[..., None],
         initargs: tuple[Any, ...] = (),
+        job_timeout_s: float = 20.0,
     ) -> None:
         self.size = max(1, size)
+        self.job_timeout_s = job_timeout_s
         self._initializer = initializer
         self._initargs = initargs
         # spawn: forking a process that runs an event loop and threads is unsafe.
@@ -43,13 +116,17 @@ class WorkerPool:
         )
         self._executors: list[ProcessPoolExecutor] = []
         self._pids: list[int] = []
+        # per slot: when its running job started (None = idle), and whether it is being replaced
+        self._busy_since: list[float | None] = [None] * self.size
+        self._replacing: list[bool] = [False] * self.size
         self._consumers: list[asyncio.Task[None]] = []
         self._closed = False
         self.replaced = 0
 
     def _new_executor(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(
-            1, mp_context=self._context, initializer=self._initializer, initargs=self._initargs
+            1, mp_context=self._context, initializer=_boot,
+            initargs=(os.getpid(), self._initializer, *self._initargs),
         )
 
     async def _warm(self, executor: ProcessPoolExecutor) -> int:
@@ -58,8 +135,14 @@ class WorkerPool:
     async def start(self) -> None:
         """Start the workers; the first alone, so that shared caches it fills are ready for the others."""
         self._executors = [self._new_executor() for _ in range(self.size)]
-        first = await self._warm(self._executors[0])
-        rest = await asyncio.gather(*(self._warm(e) for e in self._executors[1:]))
+        try:
+            first = await self._warm(self._executors[0])
+            rest = await asyncio.gather(*(self._warm(e) for e in self._executors[1:]))
+        except BaseException:
+            self._closed = True
+            for executor in self._executors:
+                executor.shutdown(wait=False, cancel_futures=True)
+            raise
         self._pids = [first, *rest]
         self._consumers = [asyncio.create_task(self._consume(slot)) for slot in range(self.size)]
 
@@ -71,8 +154,21 @@ class WorkerPool:
     def waiting(self) -> int:
         return self._queue.qsize()
 
+    @property
+    def healthy(self) -> bool:
+        """Whether some worker can take a job: started, not being replaced, not stopped, and not stuck in a job
+        past its deadline. A health check reports this, so a load balancer sees a pool that cannot serve."""
+        return not self._closed and any(self._slot_ok(slot) for slot in range(len(self._pids)))
+
+    def _slot_ok(self, slot: int) -> bool:
+        started = self._busy_since[slot]
+        if self._replacing[slot] or (started is not None and time.monotonic() - started > self.job_timeout_s):
+            return False
+        return _can_run(self._pids[slot])
+
     async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
-        """Run fn(*args) in a worker. Raises ServiceError('busy') at once when the queue is full."""
+        """Run fn(*args) in a worker. Raises ServiceError('busy') at once when the queue is full, and
+        ServiceError('service.timeout') when no answer came within the job deadline (queue wait included)."""
         if self._closed:
             raise ServiceError("service.stopping")
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
@@ -80,7 +176,12 @@ class WorkerPool:
             self._queue.put_nowait((fn, args, future))
         except asyncio.QueueFull:
             raise ServiceError("service.busy") from None
-        return await future
+        try:
+            # on timeout or cancellation the future is cancelled: a queued job is then skipped, and a running
+            # one is ended by the consumer's own deadline
+            return await asyncio.wait_for(future, self.job_timeout_s)
+        except TimeoutError:
+            raise ServiceError("service.timeout") from None
 
     async def _consume(self, slot: int) -> None:
         loop = asyncio.get_running_loop()
@@ -88,8 +189,18 @@ class WorkerPool:
             fn, args, future = await self._queue.get()
             if future.done():  # the caller gave up while it waited
                 continue
+            self._busy_since[slot] = time.monotonic()
             try:
-                result = await loop.run_in_executor(self._executors[slot], fn, *args)
+                result = await asyncio.wait_for(
+                    loop.run_in_executor(self._executors[slot], fn, *args), self.job_timeout_s
+                )
+            except TimeoutError:
+                log.error("worker %s (pid %s) exceeded the %.0f s deadline in %s; replacing it",
+                          slot, self._pids[slot], self.job_timeout_s, fn.__name__)
+                if not future.done():
+                    future.set_exception(ServiceError("service.timeout"))
+                self._kill(slot)
+                await self._replace(slot)
             except BrokenProcessPool:
                 log.error(
                     "worker %s (pid %s) died during %s; replacing it", slot, self._pids[slot], fn.__name__
@@ -115,18 +226,34 @@ class WorkerPool:
             else:
                 if not future.done():
                     future.set_result(result)
+            finally:
+                self._busy_since[slot] = None
+
+    def _kill(self, slot: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self._pids[slot], signal.SIGKILL)  # a stopped process dies too
 
     async def _replace(self, slot: int) -> None:
-        self._executors[slot].shutdown(wait=False, cancel_futures=True)
-        self.replaced += 1
-        while not self._closed:
-            self._executors[slot] = self._new_executor()
-            try:
-                self._pids[slot] = await self._warm(self._executors[slot])
-                return
-            except BrokenProcessPool:
-                log.error("replacement worker %s failed to start; retrying", slot)
-                await asyncio.sleep(1)
+        self._replacing[slot] = True
+        try:
+            self._executors[slot].shutdown(wait=False, cancel_futures=True)
+            self.replaced += 1
+            while not self._closed:
+                self._executors[slot] = self._new_executor()
+                try:
+                    # a replacement that hangs while it starts is given up on too
+                    self._pids[slot] = await asyncio.wait_for(self._warm(self._executors[slot]),
+                                                              max(self.job_timeout_s, 120.0))
+                    return
+                except (BrokenProcessPool, TimeoutError, FffusionError):
+                    log.error("replacement worker %s failed to start; retrying", slot)
+                    for pid in list(getattr(self._executors[slot], "_processes", None) or ()):
+                        with contextlib.suppress(ProcessLookupError):
+                            os.kill(pid, signal.SIGKILL)
+                    self._executors[slot].shutdown(wait=False, cancel_futures=True)
+                    await asyncio.sleep(1)
+        finally:
+            self._replacing[slot] = False
 
     async def close(self) -> None:
         """Stop taking work; queued jobs fail with a message, running ones are given up on."""
@@ -140,8 +267,15 @@ class WorkerPool:
         await asyncio.gather(*self._consumers, return_exceptions=True)
         for executor in self._executors:
             executor.shutdown(wait=False, cancel_futures=True)
-        await asyncio.get_running_loop().run_in_executor(None, self._join)
-
-    def _join(self) -> None:
-        for executor in self._executors:
-            executor.shutdown(wait=True)
+        # Workers exit once their current job ends; a stopped or hung one never would, so it is killed.
+        deadline = time.monotonic() + KILL_GRACE_S
+        while time.monotonic() < deadline:
+            states = [_proc_state(pid) for pid in self._pids]
+            if all(state in _GONE for state in states):
+                return
+            if any(state in _STOPPED for state in states):
+                break
+            await asyncio.sleep(0.05)
+        for slot, pid in enumerate(self._pids):
+            if _proc_state(pid) not in _GONE:
+                self._kill(slot)

@@ -4,6 +4,7 @@ platform lives here: faces, meme requests, "다른 짤", limits, results cache a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import hashlib
 import logging
@@ -12,7 +13,7 @@ import secrets
 import time
 import unicodedata
 from collections import defaultdict, deque
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,6 +54,9 @@ class FaceRegistration:
     crop_jpeg: bytes
     notices: tuple[str, ...]
     is_default: bool
+    #: the crop's key among the person's results: a copy a platform keeps of it (a media URL) is recorded under
+    #: it (remember_upload), so deleting the person deletes that copy too
+    result_key: str = ""
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,19 @@ class RateLimiter:
             raise ServiceError("service.rate_limited", seconds=int(60 - (now - hits[0])) + 1)
         hits.append(now)
 
+    @contextlib.contextmanager
+    def counted(self, person: Person) -> Iterator[None]:
+        """One hit for the work inside, taken back when the queue was full: a message that waits out a busy
+        queue (the Kakao skill retries it) counts once, when it is finally served."""
+        self.check(person)
+        try:
+            yield
+        except ServiceError as err:
+            hits = self._hits[(person.platform, person.user_id)]
+            if err.key == "service.busy" and hits:
+                hits.pop()
+            raise
+
 
 def text_key(text: str) -> str:
     """Sentences that differ only in case, spacing or width count as the same request."""
@@ -112,7 +129,8 @@ class MemeService:
         self.limits: Limits = worker.limits
         size = workers or (len(os.sched_getaffinity(0)) or 1)
         self._own_pool = pool is None
-        self.pool = pool or WorkerPool(size, self.limits.queue_length, init_worker, (self.config,))
+        self.pool = pool or WorkerPool(size, self.limits.queue_length, init_worker, (self.config,),
+                                      job_timeout_s=self.limits.job_timeout_s)
         #: learning from use: the votes, and when the workers relearn them
         self.learning = Learning(self.store, feedback or FeedbackSettings())
         self.jobs = Jobs(self.pool, self.learning)
@@ -125,6 +143,8 @@ class MemeService:
         #: called with the (platform, file id) uploads of a deleted person's results, e.g. to delete
         #: media files served by URL; a platform that can delete its copies registers here
         self.forget_uploads: list[Callable[[list[tuple[str, str]]], Awaitable[None]]] = []
+        # Bumped by each deletion: work that started before it writes nothing (see _writing)
+        self._generations: defaultdict[tuple[str, str], int] = defaultdict(int)
         # One registration or deletion at a time per person, so they never interleave.
         self._person_locks: defaultdict[tuple[str, str], asyncio.Lock] = defaultdict(asyncio.Lock)
 
@@ -143,7 +163,11 @@ class MemeService:
         await self.reload_catalog()
         await self.store.open()
         if self._own_pool:
-            await self.pool.start()
+            try:
+                await self.pool.start()
+            except BaseException:
+                await self.store.close()  # its thread would keep the process alive
+                raise
 
     async def close(self) -> None:
         if self._own_pool:
@@ -162,9 +186,11 @@ class MemeService:
             self._catalog_stamp = self._stamp()  # a bad file is reported once, not on every request
             version = catalog_version(self.config.catalog_dir)
             if version != self.jobs.catalog:
+                reloaded = self._catalog is not None
                 self._catalog = await asyncio.to_thread(load_catalog, self.config.catalog_dir)
                 self.jobs.catalog = version
-                log.info("serving catalog version %s (%d memes)", version, len(self._catalog.memes))
+                log.log(logging.INFO if reloaded else logging.DEBUG, "serving catalog version %s (%d memes)",
+                        version, len(self._catalog.memes))
 
     async def follow_catalog(self) -> None:
         """Pick up a catalog edited on disk (by hand, by the studio in another process): one stat a request."""
@@ -193,21 +219,38 @@ class MemeService:
         than this: a platform whose people are anonymous visitors deletes them after a while."""
         return await self.store.stale_people(platform, time.time() - older_than_s)
 
+    # a deletion wins over everything in flight for that person
+    def _generation(self, person: Person) -> int:
+        return self._generations[(person.platform, person.user_id)]
+
+    @contextlib.asynccontextmanager
+    async def _writing(self, person: Person, generation: int) -> AsyncIterator[None]:
+        """Hold the person's lock for writes of work that began at `generation`; if the person was deleted
+        since, nothing is written and the work ends with a message. A deletion waits for a write in progress
+        and then removes it with the rest, so nothing of a deleted person is written after the deletion."""
+        async with self._person_locks[(person.platform, person.user_id)]:
+            if self._generation(person) != generation:
+                raise InputError("person.deleted")
+            yield
+
     # faces
     async def register_face(self, person: Person, image: bytes, name: str | None = None) -> FaceRegistration:
         name = " ".join((name or DEFAULT_FACE).split())[:32] or DEFAULT_FACE
         check_size(len(image), self.limits)
-        self._rate.check(person)
-        async with self._person_locks[(person.platform, person.user_id)]:
-            person_id = await self.store.person(person.platform, person.user_id)
-            names = await self.store.face_names(person_id)
-            if name not in names and len(names) >= self.limits.max_faces_per_person:
-                raise InputError("face.too_many", limit=self.limits.max_faces_per_person, names=", ".join(names))
-            face = await self.jobs.register(image)
-            is_default = not names or name == DEFAULT_FACE or await self.store.default_face(person_id) == name
-            stored = StoredFace(name, face.engine, face.record, face.crop_jpeg)
-            await self.store.save_face(person_id, stored, make_default=is_default)
-        return FaceRegistration(name, face.crop_jpeg, face.notices, is_default)
+        with self._rate.counted(person):
+            async with self._writing(person, self._generation(person)):
+                person_id = await self.store.person(person.platform, person.user_id)
+                names = await self.store.face_names(person_id)
+                if name not in names and len(names) >= self.limits.max_faces_per_person:
+                    raise InputError("face.too_many", limit=self.limits.max_faces_per_person,
+                                     names=", ".join(names))
+                face = await self.jobs.register(image)
+                is_default = not names or name == DEFAULT_FACE or await self.store.default_face(person_id) == name
+                stored = StoredFace(name, face.engine, face.record, face.crop_jpeg)
+                await self.store.save_face(person_id, stored, make_default=is_default)
+                key = _result_key(face.record, "", "crop")
+                await self.store.add_result(key, person_id, "")
+        return FaceRegistration(name, face.crop_jpeg, face.notices, is_default, key)
 
     async def list_faces(self, person: Person) -> list[str]:
         person_id = await self.store.find_person(person.platform, person.user_id)
@@ -215,6 +258,7 @@ class MemeService:
 
     async def delete_person(self, person: Person) -> bool:
         async with self._person_locks[(person.platform, person.user_id)]:
+            self._generations[(person.platform, person.user_id)] += 1  # work in flight now writes nothing
             person_id = await self.store.find_person(person.platform, person.user_id)
             if person_id is None:
                 return False
@@ -239,21 +283,25 @@ class MemeService:
         return stored.record if stored is not None else None
 
     # memes
-    async def _composed(self, record: bytes | None, meme_id: str) -> tuple[str, Composed]:
+    async def _composed(self, record: bytes | None, meme_id: str, person: Person, generation: int
+                        ) -> tuple[str, Composed]:
         # the catalog version is part of the key: an edit may change which faces of a meme are swapped
         key = _result_key(record, meme_id, f"default\0{self.catalog_version}")
         cached = self._results.get(key)
         if cached is None:
             cached = await self.jobs.compose(meme_id, record, "default")
-            self._results.put(key, cached)
+            if self._generation(person) == generation:  # a deleted person's face is not cached again
+                self._results.put(key, cached)
         return key, cached
 
-    async def _result(self, person_id: int, request: StoredRequest, record: bytes | None, meme_id: str
-                      ) -> MemeResult:
-        """The result for one meme of the request, recorded in the person's history."""
-        key, composed = await self._composed(record, meme_id)
-        await self.store.add_result(key, person_id if record else None, meme_id)
-        await self.store.add_history(person_id, request.text_key, meme_id, HISTORY)
+    async def _result(self, person: Person, generation: int, person_id: int, request: StoredRequest,
+                      record: bytes | None, meme_id: str) -> MemeResult:
+        """The result for one meme of the request, recorded in the person's history (unless they were deleted
+        meanwhile: then nothing is recorded and nothing returned)."""
+        key, composed = await self._composed(record, meme_id, person, generation)
+        async with self._writing(person, generation):
+            await self.store.add_result(key, person_id if record else None, meme_id)
+            await self.store.add_history(person_id, request.text_key, meme_id, HISTORY)
         notice = None
         if record is None:
             notice = "face.not_registered"
@@ -271,7 +319,8 @@ class MemeService:
             has_next=len(request.shown) < len(request.candidates),
         )
 
-    async def _best_fit(self, record: bytes | None, options: list[tuple[str, float]]) -> str:
+    async def _best_fit(self, record: bytes | None, options: list[tuple[str, float]], person: Person,
+                        generation: int) -> str:
         """The best-ranked meme, unless its faces cannot take this person's (a head turned too far, say) and
         a nearly as fitting one can: a meme with their face beats a marginally better one without."""
         best, best_score = options[0]
@@ -280,57 +329,74 @@ class MemeService:
         for meme_id, score in options[: 1 + FIT_TRIES]:
             if score < best_score - FIT_MARGIN:
                 break
-            if (await self._composed(record, meme_id))[1].swapped:
+            if (await self._composed(record, meme_id, person, generation))[1].swapped:
                 return meme_id
         return best
 
     async def _ranked(self, person: Person, text: str, face: str | None
-                      ) -> tuple[int, bytes | None, str, list[tuple[str, float]], set[str]]:
-        """One rate-limit hit and one ranking: the person's id, face record, the sentence's key, the
-        candidates and the memes the person has just seen for that sentence."""
+                      ) -> tuple[bytes | None, str, list[tuple[str, float]], set[str]]:
+        """One ranking, writing nothing (a newcomer's row comes with the first write): the face record, the
+        sentence's key, the candidates and the memes the person has just seen for that sentence."""
         sentence = clean_sentence(text, self.limits)
-        self._rate.check(person)
-        person_id = await self.store.person(person.platform, person.user_id)
-        record = await self._face_record(person_id, face)  # an unknown face name fails before any work
+        person_id = await self.store.find_person(person.platform, person.user_id)
+        # an unknown face name fails before any work
+        record = await self._face_record(person_id, face) if person_id is not None else None
+        if person_id is None and face:
+            raise InputError("face.unknown_name", name=face)
         await self.follow_catalog()
         ranked = list((await self.jobs.rank(sentence, CANDIDATES)).memes)
         # a worker that could not prepare the new catalog may name a meme this one no longer has
         ranked = [(m, score) for m, score in ranked if m in self.catalog.by_id] or ranked
         key = text_key(sentence)
-        return person_id, record, key, ranked, await self.store.recent_memes(person_id, key)
+        recent = await self.store.recent_memes(person_id, key) if person_id is not None else set()
+        return record, key, ranked, recent
 
     async def make_meme(self, person: Person, text: str, face: str | None = None) -> MemeResult:
-        person_id, record, key, ranked, recent = await self._ranked(person, text, face)
-        fresh = [(m, score) for m, score in ranked if m not in recent] or ranked  # all seen: start over
-        chosen = await self._best_fit(record, fresh)
-        request = StoredRequest(secrets.token_urlsafe(12), key, face, tuple(m for m, _ in ranked), (chosen,))
-        await self.store.save_request(person_id, request)
-        return await self._result(person_id, request, record, chosen)
+        clean_sentence(text, self.limits)  # bad text costs no rate-limit hit
+        generation = self._generation(person)
+        with self._rate.counted(person):
+            record, key, ranked, recent = await self._ranked(person, text, face)
+            fresh = [(m, score) for m, score in ranked if m not in recent] or ranked  # all seen: start over
+            chosen = await self._best_fit(record, fresh, person, generation)
+            request = StoredRequest(secrets.token_urlsafe(12), key, face, tuple(m for m, _ in ranked), (chosen,))
+            async with self._writing(person, generation):
+                person_id = await self.store.person(person.platform, person.user_id)
+                await self.store.save_request(person_id, request)
+            return await self._result(person, generation, person_id, request, record, chosen)
 
     async def next_meme(self, person: Person, request_id: str) -> MemeResult:
         """'다른 짤': the next candidate of a request. The one vote of the press is recorded here."""
-        self._rate.check(person)
-        person_id = await self.store.find_person(person.platform, person.user_id)
-        request = await self.store.request(person_id, request_id) if person_id is not None else None
-        if person_id is None or request is None:
-            raise InputError("meme.request_unknown")
-        await self.follow_catalog()
-        # a meme deleted from the catalog since the request was made is skipped
-        remaining = [m for m in request.candidates if m not in request.shown and m in self.catalog.by_id]
-        if not remaining:
-            raise InputError("meme.no_more")
-        if self.learning.enabled:  # the shown one fitted worse than hoped
-            await self.learning.vote(person_id, request.text_key, request.shown[-1], -1)
-        request = dataclasses.replace(request, shown=(*request.shown, remaining[0]))
-        await self.store.save_request(person_id, request)
-        return await self._result(person_id, request, await self._face_record(person_id, request.face), remaining[0])
+        generation = self._generation(person)
+        with self._rate.counted(person):
+            person_id = await self.store.find_person(person.platform, person.user_id)
+            request = await self.store.request(person_id, request_id) if person_id is not None else None
+            if person_id is None or request is None:
+                raise InputError("meme.request_unknown")
+            await self.follow_catalog()
+            # a meme deleted from the catalog since the request was made is skipped
+            remaining = [m for m in request.candidates if m not in request.shown and m in self.catalog.by_id]
+            if not remaining:
+                raise InputError("meme.no_more")
+            async with self._writing(person, generation):
+                if self.learning.enabled:  # the shown one fitted worse than hoped
+                    await self.learning.vote(person_id, request.text_key, request.shown[-1], -1)
+                request = dataclasses.replace(request, shown=(*request.shown, remaining[0]))
+                await self.store.save_request(person_id, request)
+            record = await self._face_record(person_id, request.face)
+            return await self._result(person, generation, person_id, request, record, remaining[0])
 
     async def top(self, person: Person, text: str, k: int) -> list[MemeResult]:
         """The top k memes for a sentence, each with the person's face (inline mode): one rate-limit hit, one
         ranking, no votes."""
-        person_id, record, key, ranked, recent = await self._ranked(person, text, None)
-        candidates = tuple(m for m, _ in ranked)
-        shown = tuple(m for m in candidates if m not in recent)[:k] or candidates[:k]
-        request = StoredRequest(secrets.token_urlsafe(12), key, None, candidates, shown)
-        await self.store.save_request(person_id, request)
-        return list(await asyncio.gather(*(self._result(person_id, request, record, m) for m in shown)))
+        clean_sentence(text, self.limits)
+        generation = self._generation(person)
+        with self._rate.counted(person):
+            record, key, ranked, recent = await self._ranked(person, text, None)
+            candidates = tuple(m for m, _ in ranked)
+            shown = tuple(m for m in candidates if m not in recent)[:k] or candidates[:k]
+            request = StoredRequest(secrets.token_urlsafe(12), key, None, candidates, shown)
+            async with self._writing(person, generation):
+                person_id = await self.store.person(person.platform, person.user_id)
+                await self.store.save_request(person_id, request)
+            return list(await asyncio.gather(
+                *(self._result(person, generation, person_id, request, record, m) for m in shown)))

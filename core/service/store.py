@@ -74,7 +74,24 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (platform, result_key)
     );
     """,
-    # 2: consent to lend one's face to friends' group memes, per chat (core/service/friends.py); goes with
+    # 2: a person's id is never given to anyone else, even after they are deleted (AUTOINCREMENT), so nothing
+    # written late for a deleted person can land on a newcomer
+    """
+    CREATE TABLE people_v2 (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        platform TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        lang TEXT NOT NULL DEFAULT 'ko',
+        default_face TEXT,
+        created REAL NOT NULL,
+        UNIQUE (platform, user_id)
+    );
+    INSERT INTO people_v2 (id, platform, user_id, lang, default_face, created)
+        SELECT id, platform, user_id, lang, default_face, created FROM people;
+    DROP TABLE people;
+    ALTER TABLE people_v2 RENAME TO people;
+    """,
+    # 3: consent to lend one's face to friends' group memes, per chat (core/service/friends.py); goes with
     # the person. chat = "<platform>:<chat or server id>"; handle = their @name there, lower case, if any.
     """
     CREATE TABLE shares (
@@ -134,8 +151,16 @@ class Store:
     async def _migrate(self) -> None:
         (version,) = await (await self.db.execute("PRAGMA user_version")).fetchone()
         for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-            # executescript commits first; the version bump rides in the same script.
-            await self.db.executescript(f"BEGIN;\n{script}\nPRAGMA user_version={number};\nCOMMIT;")
+            # executescript commits first; the version bump rides in the same script. Foreign keys are off
+            # while a table is rebuilt (SQLite's way to change a table: dropping it would cascade), then on
+            # again and checked.
+            await self.db.executescript(
+                f"PRAGMA foreign_keys=OFF;\nBEGIN;\n{script}\nPRAGMA user_version={number};\nCOMMIT;\n"
+                "PRAGMA foreign_keys=ON;"
+            )
+            problems = await (await self.db.execute("PRAGMA foreign_key_check")).fetchall()
+            if problems:
+                raise RuntimeError(f"schema {number}: foreign key problems {problems[:5]}")
 
     async def schema_version(self) -> int:
         (version,) = await (await self.db.execute("PRAGMA user_version")).fetchone()
@@ -276,12 +301,16 @@ class Store:
         return {r[0] for r in rows}
 
     # platform uploads
-    async def remember_upload(self, platform: str, result_key: str, file_id: str) -> None:
-        await self.db.execute(
-            "INSERT OR REPLACE INTO uploads (platform, result_key, file_id) VALUES (?,?,?)",
-            (platform, result_key, file_id),
+    async def remember_upload(self, platform: str, result_key: str, file_id: str) -> bool:
+        """Record a platform's copy of a result; False (nothing recorded) when the result is gone, i.e. its
+        person was deleted while the copy was being made: the caller deletes that copy."""
+        cursor = await self.db.execute(
+            "INSERT OR REPLACE INTO uploads (platform, result_key, file_id)"
+            " SELECT ?, ?, ? WHERE EXISTS (SELECT 1 FROM results WHERE key=?)",
+            (platform, result_key, file_id, result_key),
         )
         await self.db.commit()
+        return cursor.rowcount > 0
 
     async def uploaded(self, platform: str, result_key: str) -> str | None:
         row = await (

@@ -214,7 +214,7 @@ async def test_bad_input_gets_a_private_answer_and_the_bot_keeps_serving(
         (fake.attachment("big.jpg", too_big, "image/jpeg"), "image.too_big_bytes",
          {"size_mb": f"{len(too_big) / 2**20:.1f}", "limit_mb": f"{limits.max_image_bytes / 2**20:.0f}"}),
         (fake.attachment("huge.png", huge_png, "image/png"), "image.too_many_pixels",
-         {"limit_mp": f"{limits.max_image_pixels / 1e6:.0f}"}),
+         {"limit_mp": f"{limits.max_full_decode_pixels / 1e6:.0f}"}),
     ]
     for attachment, key, params in refused:
         ix = await setface(attachment, "en-US")
@@ -224,7 +224,8 @@ async def test_bad_input_gets_a_private_answer_and_the_bot_keeps_serving(
 
     # Discord could not read the PNG's size: downloaded, then refused by the service's own check.
     ix = await setface(fake.attachment("huge.png", huge_png, "image/png", dimensions=False))
-    await private_reply(ix, render("image.too_many_pixels", "ko", limit_mp=f"{limits.max_image_pixels / 1e6:.0f}"))
+    png_limit = f"{limits.max_full_decode_pixels / 1e6:.0f}"
+    await private_reply(ix, render("image.too_many_pixels", "ko", limit_mp=png_limit))
     ix = await setface(fake.attachment("coffee.jpg", faceless_jpeg, "image/jpeg"))
     await private_reply(ix, render("face.none", "ko"))
     assert len(fake.cdn_hits) == 2

@@ -70,3 +70,30 @@ def test_response_limits() -> None:
     with pytest.raises(ValueError):
         protocol.response([protocol.simple_text("x")], [protocol.quick_reply("a", "a")] * 11)
     assert protocol.callback_ack("wait") == {"version": "2.0", "useCallback": True, "data": {"text": "wait"}}
+
+
+def _body(user_id: str = "u1", utterance: str = "안녕") -> dict:
+    return {"userRequest": {"utterance": utterance, "user": {"id": user_id}}, "action": {}}
+
+
+@pytest.mark.parametrize("body", [
+    b"[" * 100_000 + b"]" * 100_000,  # nested 100,000 deep: a RecursionError in the parser
+    b'{"userRequest": {"user": {"id": "u"}, "utterance": "x", "n": ' + b"9" * 5000 + b"}}",  # 5,000 digits
+    json.dumps({**_body(), "action": {"params": {"deep": json.loads("[" * 40 + "]" * 40)}}}).encode(),
+    json.dumps(_body(user_id="u" * 1_000_000)).encode(),  # a 1 MB user id is never stored
+    json.dumps(_body(user_id="u" * (protocol.MAX_USER_ID + 1))).encode(),
+])
+def test_malformed_payloads_are_bad_payloads(body: bytes) -> None:
+    with pytest.raises(BadPayload):
+        parse_payload(body)
+
+
+def test_lone_surrogates_become_replacement_characters() -> None:
+    body = b'{"userRequest": {"utterance": "\\ud800\\uc2dc\\ud5d8", "user": {"id": "a\\udfffb"}},'
+    body += b' "action": {"clientExtra": {"request_id": "\\udc00"}}}'
+    req = parse_payload(body)
+    assert req.utterance == "\ufffd시험" and req.user_id == "a\ufffdb"
+    assert req.client_extra == {"request_id": "\ufffd"}
+    req.utterance.encode("utf-8")  # what SQLite and the logs need
+    long_id = "k" * protocol.MAX_USER_ID
+    assert parse_payload(json.dumps(_body(user_id=long_id)).encode()).user_id == long_id

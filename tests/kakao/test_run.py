@@ -38,6 +38,7 @@ def kakao_env(tmp_path: Path, worker_config: WorkerConfig, photo_server: PhotoSe
         FFFUSION_PUBLIC_URL=f"http://127.0.0.1:{port}",
         FFFUSION_KAKAO_SECRET=SECRET,
         FFFUSION_KAKAO_IMAGE_HOSTS="127.0.0.1",
+        FFFUSION_KAKAO_CALLBACK_HOSTS="127.0.0.1",
         # a loaded 2-core CI machine may take longer than Kakao's budget: the callback path covers that
         FFFUSION_KAKAO_BUDGET_S="4.5",
         PYTHONIOENCODING="utf-8",
@@ -117,3 +118,34 @@ def test_settings_that_cannot_work_exit_2(kakao_env: dict[str, str], change: dic
                           text=True, encoding="utf-8", timeout=60)
     assert done.returncode == 2
     assert render(key, "ko") in done.stderr and "Traceback" not in done.stderr
+
+
+def _group(pgid: int) -> list[int]:
+    """The live processes of a process group (zombies waiting to be reaped do not count)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
+            found.append(int(entry.name))
+    return found
+
+
+async def test_kill_9_leaves_no_process_behind(spawn: Spawn, kakao_env: dict[str, str]) -> None:
+    """Workers and multiprocessing's resource tracker die with the server, even one killed with SIGKILL."""
+    base = kakao_env["FFFUSION_PUBLIC_URL"]
+    async with aiohttp.ClientSession() as session:
+        proc = spawn()
+        await _ready(session, base, proc)
+    assert len(_group(proc.pid)) >= 3  # the server, its worker and the resource tracker
+    os.kill(proc.pid, signal.SIGKILL)  # the server only, as the OOM killer or a crash would
+    assert proc.wait(30) == -signal.SIGKILL
+    for _ in range(100):
+        if not _group(proc.pid):
+            break
+        await asyncio.sleep(0.1)
+    assert _group(proc.pid) == []

@@ -7,9 +7,7 @@ import asyncio
 import dataclasses
 import io
 import socket
-import struct
 import time
-import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -25,6 +23,7 @@ from core.errors import ConfigError
 from core.messages import render
 from core.service.service import MemeService, Person
 from tests.faceutil import identity_distance
+from tests.imagefiles import png_claiming
 from tests.kakao.kakaoside import (
     SECRET,
     OpenBuilder,
@@ -52,8 +51,8 @@ async def start_bot(service: MemeService, tmp_path: Path, photo_server: PhotoSer
         port = free_port()
         settings = dataclasses.replace(
             Settings(), data_dir=tmp_path / f"web{len(servers)}", http_host="127.0.0.1", http_port=port,
-            public_url=f"http://127.0.0.1:{port}", kakao_secret=SECRET, kakao_image_hosts=("127.0.0.1",),
-            **overrides,
+            public_url=f"http://127.0.0.1:{port}", kakao_secret=SECRET,
+            **{"kakao_image_hosts": ("127.0.0.1",), "kakao_callback_hosts": ("127.0.0.1",), **overrides},
         )
         servers.append(await start_web(service, settings))
         return OpenBuilder(f"http://127.0.0.1:{port}", session, photo_server)
@@ -72,18 +71,6 @@ def _jpeg(array: Any) -> bytes:
     out = io.BytesIO()
     Image.fromarray(array).convert("RGB").save(out, "JPEG")
     return out.getvalue()
-
-
-def _png_claiming(width: int, height: int) -> bytes:
-    """A small PNG whose header claims a huge picture: must be refused from the header, never decoded."""
-    out = io.BytesIO()
-    Image.new("L", (1, 1)).save(out, "PNG")
-    png = bytearray(out.getvalue())
-    ihdr = png[12:29]  # type + data of the first chunk
-    ihdr[4:12] = struct.pack(">II", width, height)
-    png[12:29] = ihdr
-    png[29:33] = struct.pack(">I", zlib.crc32(bytes(ihdr)))
-    return bytes(png)
 
 
 async def test_routes_and_help(start_bot: StartBot) -> None:
@@ -109,7 +96,8 @@ async def test_meme_without_face_is_the_original_with_a_hint(start_bot: StartBot
     assert (await bot.image(answer))[:2] == b"\xff\xd8"
     async with bot.session.head(image_url(answer)) as resp:
         assert resp.status == 200 and resp.headers["Content-Type"] == "image/jpeg"
-        assert "immutable" in resp.headers["Cache-Control"] and "max-age=" in resp.headers["Cache-Control"]
+        # a person's image: no shared cache keeps it past a deletion
+        assert resp.headers["Cache-Control"] == "private, no-store"
 
 
 async def test_setface_meme_and_next(
@@ -227,7 +215,7 @@ async def test_bad_input_gets_a_text_and_the_server_keeps_serving(
     photo_server.files.update({
         "a.jpg": photo_a,
         "doc.jpg": b"%PDF-1.4\n" + b"0" * 500,
-        "huge.png": _png_claiming(30000, 30000),
+        "huge.png": png_claiming(30000, 30000),
         "noface.jpg": _jpeg(skdata.coffee()),
     })
     elsewhere = f"http://localhost:{photo_server.port}/a.jpg"
@@ -297,6 +285,64 @@ async def test_a_port_in_use_is_a_clear_error(service: MemeService, tmp_path: Pa
     assert err.value.key == "web.cannot_listen" and err.value.exit_code == 2
 
 
+async def test_hostile_payloads_are_400_or_a_polite_text(start_bot: StartBot) -> None:
+    bot = await start_bot()
+    for body in (b"[" * 100_000 + b"]" * 100_000, b'{"userRequest": {"n": ' + b"9" * 5000 + b"}}"):
+        async with bot.session.post(bot.skill_url, data=body) as resp:
+            assert resp.status == 400 and "Traceback" not in await resp.text()
+    # a lone surrogate (valid JSON, invalid text) is a text for the person, never "internal error"
+    body = b'{"userRequest": {"utterance": "\\ud800\\ud800", "user": {"id": "lone"}}, "action": {}}'
+    async with bot.session.post(bot.skill_url, data=body) as resp:
+        assert resp.status == 200
+        assert text_of(await resp.json()) == render("text.no_words", "ko")
+    body = b'{"userRequest": {"utterance": "\\ud800\\ubc30\\uace0\\ud30c", "user": {"id": "lone"}}, "action": {}}'
+    async with bot.session.post(bot.skill_url, data=body) as resp:
+        assert render("internal", "ko") not in text_of(await resp.json())
+
+
+@pytest.mark.parametrize("hosts", [("127.0.0.1",), ("localhost",)])
+async def test_a_callback_url_on_a_host_not_allowed_is_never_contacted(
+    start_bot: StartBot, photo_server: PhotoServer, hosts: tuple[str, ...]
+) -> None:
+    """A callbackUrl naming another host (or an allowed name that resolves inside the network) gets nothing:
+    the server once POSTed its answer to http://127.0.0.1:18002/internal-admin?token=x."""
+    bot = await start_bot(kakao_budget_s=0.001, kakao_callback_hosts=hosts)
+    callback = photo_server.callback_url().replace("127.0.0.1", "localhost")
+    if hosts == ("127.0.0.1",):  # allowed by address, but the URL names another host
+        assert "localhost" in callback
+    ack = await bot.say("mallory", HUNGRY, callback=callback)
+    assert ack["useCallback"]
+    allowed = photo_server.callback_url()  # the same server on an allowed host does get its answer
+    await bot.say("mallory", "배고파", callback=allowed.replace("127.0.0.1", hosts[0]))
+    if hosts == ("127.0.0.1",):
+        await photo_server.callback(allowed)
+    else:  # "localhost" is allowed by name, but it resolves to a loopback address: refused
+        await asyncio.sleep(3)
+        assert photo_server.callbacks[allowed.rsplit("/", 1)[1]] == []
+    assert photo_server.callbacks[callback.rsplit("/", 1)[1]] == []
+
+
+async def test_after_deleteface_the_crop_and_result_urls_answer_404(
+    start_bot: StartBot, photo_server: PhotoServer, photo_a: bytes
+) -> None:
+    """The /setface crop was never recorded, so a delete left it served (as public, immutable)."""
+    bot = await start_bot()
+    photo_server.files["a.jpg"] = photo_a
+    saved = await bot.final("erin", "/setface", params=secure_image(photo_server.url("a.jpg")))
+    first = await bot.final("erin", HUNGRY)
+    second = await bot.final("erin", LAUGH)
+    urls = [image_url(saved), image_url(first), image_url(second)]
+    for url in urls:
+        async with bot.session.get(url) as resp:
+            assert resp.status == 200 and resp.headers["Cache-Control"] == "private, no-store"
+    yes = quick_reply(await bot.final("erin", "/deleteface"), render("delete.yes", "ko"))
+    done = await bot.final("erin", yes["messageText"], extra=yes["extra"])
+    assert text_of(done) == render("kakao.delete.done", "ko")
+    for url in urls:
+        async with bot.session.get(url) as resp:
+            assert resp.status == 404, url
+
+
 async def test_photo_with_my_face(start_bot: StartBot, photo_server: PhotoServer, photo_a: bytes) -> None:
     """The "사진에 내 얼굴" block: a photo through the secure-image plugin comes back with the person's face."""
     from tests import face_fixtures as fx
@@ -304,7 +350,7 @@ async def test_photo_with_my_face(start_bot: StartBot, photo_server: PhotoServer
     bot = await start_bot()
     chandler = fx.portrait("chandler")
     photo_server.files.update({"a.jpg": photo_a, "pic.jpg": chandler, "noface.jpg": _jpeg(skdata.coffee()),
-                               "notes.txt": "메모\n".encode(), "huge.png": _png_claiming(30000, 30000)})
+                               "notes.txt": "메모\n".encode(), "huge.png": png_claiming(30000, 30000)})
     swap = "사진에 내 얼굴"
     # no face registered: nothing is downloaded
     assert text_of(await bot.final("alice", swap, params=secure_image(photo_server.url("pic.jpg")))) == render(

@@ -210,7 +210,7 @@ async def test_bad_input_gets_a_clear_reply_and_others_are_served(
         (lambda: botapi.send_document(erin, chat, photo_b[: len(photo_b) // 2], "cut.jpg", "image/jpeg",
                                       caption="/setface"), render("image.truncated")),
         (lambda: botapi.send_document(erin, chat, huge_png(), "huge.png", "image/png", caption="/setface"),
-         render("image.too_many_pixels", limit_mp=f"{limits.max_image_pixels / 1e6:.0f}")),
+         render("image.too_many_pixels", limit_mp=f"{limits.max_full_decode_pixels / 1e6:.0f}")),
         (lambda: botapi.send_photo(erin, chat, no_face_jpeg, caption="/setface"), render("face.none")),
         (lambda: botapi.send_text(erin, chat, "가" * 4000),
          render("text.too_long", length=4000, limit=limits.max_text_chars)),

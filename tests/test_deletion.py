@@ -1,0 +1,99 @@
+"""A deletion wins over everything in flight for that person: after delete_person returns, nothing of theirs
+is written, cached or handed out, and a newcomer never inherits their id (the adversarial run saw Alice's
+in-flight result saved as Bob's, 5 times of 5, with a render slowed to 0.5 s)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from core.errors import InputError, ServiceError
+from core.service.pool import WorkerPool
+from core.service.service import MemeService, Person, _result_key
+from core.service.worker import WorkerConfig
+
+HUNGRY = "배고파 죽겠다"
+TABLES = ("faces", "requests", "history", "feedback", "results")
+
+
+def _rows_of(db_path: Path, person_id: int) -> dict[str, int]:
+    db = sqlite3.connect(db_path)
+    try:
+        counts = {t: db.execute(f"SELECT count(*) FROM {t} WHERE person=?", (person_id,)).fetchone()[0]
+                  for t in TABLES}
+        counts["people"] = db.execute("SELECT count(*) FROM people WHERE id=?", (person_id,)).fetchone()[0]
+        return counts
+    finally:
+        db.close()
+
+
+@pytest.mark.parametrize("delay", [0.05, 0.15, 0.25, 0.35, 0.45])
+async def test_a_deletion_wins_over_a_slow_render_in_flight(
+    service: MemeService, photo_a: bytes, delay: float
+) -> None:
+    compose = service.jobs.compose
+
+    async def slow_compose(*args, **kwargs):  # a render that takes 0.5 s, as in the reproduction
+        result = await compose(*args, **kwargs)
+        await asyncio.sleep(0.5)
+        return result
+
+    service.jobs.compose = slow_compose  # type: ignore[method-assign]
+    alice_ids: set[int] = set()
+    for n in range(2):
+        alice, bob = Person("t", f"alice-{delay}-{n}"), Person("t", f"bob-{delay}-{n}")
+        await service.register_face(alice, photo_a)
+        alice_id = await service.store.find_person(alice.platform, alice.user_id)
+        assert alice_id is not None
+        alice_ids.add(alice_id)
+        record = (await service.store.face(alice_id, "기본")).record
+        in_flight = asyncio.create_task(service.make_meme(alice, HUNGRY))
+        await asyncio.sleep(delay)
+        assert await service.delete_person(alice)
+        # the newcomer's first message right after the deletion
+        bobs = await service.make_meme(bob, HUNGRY)
+        with pytest.raises(InputError) as caught:
+            await in_flight
+        assert caught.value.key == "person.deleted"
+        bob_id = await service.store.find_person(bob.platform, bob.user_id)
+        assert bob_id not in alice_ids and not bobs.swapped  # Bob has no face: never Alice's
+        assert _rows_of(service.store.path, alice_id) == dict.fromkeys((*TABLES, "people"), 0)
+        assert await service.store.find_person(alice.platform, alice.user_id) is None
+        keys = [_result_key(record, meme.id, "default") for meme in service.catalog.memes]
+        assert all(service._results.get(key) is None for key in keys)
+        await service.delete_person(bob)
+
+
+async def test_a_message_waiting_out_a_full_queue_counts_once(worker_config: WorkerConfig, tmp_path: Path,
+                                                              shared_pool: WorkerPool) -> None:
+    """Each retry while the queue was full re-ran the rate check: one message came back 'too fast'."""
+    limits = dataclasses.replace(worker_config.limits, rate_per_minute=2)
+    service = MemeService(dataclasses.replace(worker_config, limits=limits), tmp_path, pool=shared_pool)
+    await service.start()
+    rank = service.jobs.rank
+    full = {"left": 5}
+
+    async def busy_then_rank(*args, **kwargs):  # the queue is full for the first 5 tries
+        if full["left"]:
+            full["left"] -= 1
+            raise ServiceError("service.busy")
+        return await rank(*args, **kwargs)
+
+    service.jobs.rank = busy_then_rank  # type: ignore[method-assign]
+    person = Person("t", "patient")
+    try:
+        for _ in range(5):
+            with pytest.raises(ServiceError) as caught:
+                await service.make_meme(person, HUNGRY)
+            assert caught.value.key == "service.busy"
+        await service.make_meme(person, HUNGRY)  # served at last: one hit
+        await service.make_meme(person, "시험 망했어")  # the second message of the minute
+        with pytest.raises(ServiceError) as caught:
+            await service.make_meme(person, "배고파")
+        assert caught.value.key == "service.rate_limited"
+    finally:
+        await service.close()

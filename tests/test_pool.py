@@ -1,0 +1,109 @@
+"""The worker pool when workers hang: jobs have a deadline, hung workers are replaced without anyone waking
+them, and the pool says it is unhealthy while no worker can take a job."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from bot.web import health_handler
+from core.errors import ServiceError
+from core.service.pool import WorkerPool
+from core.service.service import MemeService
+from core.service.worker import WorkerConfig
+from tests.loopback import start_loopback
+
+DEADLINE_S = 2.0
+
+
+def _state(pid: int) -> str | None:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return None
+
+
+async def _gone(pid: int) -> bool:
+    """Whether the process ends within moments (a killed process may still be running its exit)."""
+    for _ in range(50):
+        if _state(pid) in (None, "Z"):  # gone, or not yet reaped
+            return True
+        await asyncio.sleep(0.05)
+    return False
+
+
+async def _health(session: aiohttp.ClientSession, url: str) -> int:
+    async with session.get(url) as resp:
+        return resp.status
+
+
+async def test_stopped_workers_time_out_and_are_replaced(worker_config: WorkerConfig, tmp_path: Path) -> None:
+    pool = WorkerPool(2, 4, time.sleep, (0,), job_timeout_s=DEADLINE_S)
+    await pool.start()
+    app = web.Application()
+    app.router.add_get("/", health_handler(MemeService(worker_config, tmp_path, pool=pool)))
+    runner, port = await start_loopback(app)
+    health = f"http://127.0.0.1:{port}/"
+    session = aiohttp.ClientSession()
+    try:
+        assert await _health(session, health) == 200
+        stopped = pool.pids
+        for pid in stopped:
+            os.kill(pid, signal.SIGSTOP)
+        for _ in range(20):  # the signal lands within moments
+            if await _health(session, health) == 503:
+                break
+            await asyncio.sleep(0.05)
+        # no worker can take a job: the health check says so before any job times out
+        assert await _health(session, health) == 503 and not pool.healthy
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        outcomes = await asyncio.gather(*(pool.run(os.getpid) for _ in range(3)), return_exceptions=True)
+        waited = loop.time() - started
+        assert [getattr(o, "key", o) for o in outcomes] == ["service.timeout"] * 3
+        assert waited < DEADLINE_S + 1.5, waited
+        # nobody sends SIGCONT: the stopped workers are killed and new ones serve
+        for _ in range(200):
+            if pool.healthy and len(set(pool.pids) - set(stopped)) == 2:
+                break
+            await asyncio.sleep(0.1)
+        assert pool.healthy and not set(pool.pids) & set(stopped)
+        assert await _health(session, health) == 200
+        assert await pool.run(os.getpid) in pool.pids
+        assert all([await _gone(pid) for pid in stopped])
+        assert pool.replaced == 2
+    finally:
+        await session.close()
+        await runner.cleanup()
+        await pool.close()
+
+
+async def test_a_job_past_its_deadline_frees_its_worker() -> None:
+    pool = WorkerPool(1, 2, time.sleep, (0,), job_timeout_s=DEADLINE_S)
+    await pool.start()
+    try:
+        (pid,) = pool.pids
+        with pytest.raises(ServiceError) as caught:
+            await pool.run(time.sleep, 60)
+        assert caught.value.key == "service.timeout"
+        assert await pool.run(os.getpid) != pid
+    finally:
+        await pool.close()
+
+
+async def test_close_does_not_wait_for_a_stopped_worker() -> None:
+    pool = WorkerPool(1, 2, time.sleep, (0,), job_timeout_s=60)
+    await pool.start()
+    (pid,) = pool.pids
+    os.kill(pid, signal.SIGSTOP)
+    started = time.monotonic()
+    await pool.close()
+    assert time.monotonic() - started < 15
+    assert await _gone(pid)
