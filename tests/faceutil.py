@@ -14,6 +14,7 @@ from core.images import decode_image
 from core.limits import Limits
 
 if TYPE_CHECKING:
+    from core.faces.base import FaceEngine
     from core.faces.dlib_engine import DlibEngine
 
 
@@ -40,6 +41,13 @@ def identity_distance(image_a: bytes | np.ndarray, image_b: bytes | np.ndarray) 
     return float(np.linalg.norm(a - b))
 
 
+@functools.cache
+def _serving_engine() -> FaceEngine:
+    from core.faces.engines import load_engine
+
+    return load_engine()
+
+
 def who_is_where(meme_id: str, result: bytes, photos: dict[str, bytes], count: int) -> list[str]:
     """Whose face each of the first `count` places of the meme's fill order shows: the person whose face,
     swapped alone onto that place of the original meme, looks most like the result there ("nobody" when the
@@ -50,7 +58,8 @@ def who_is_where(meme_id: str, result: bytes, photos: dict[str, bytes], count: i
     original = decode_image(catalog.image_bytes(meme), Limits())
     rgb = decode_image(result, Limits()).astype(np.float32)
     assert rgb.shape == original.shape
-    engine = _engine()
+    # the engine the workers use (the configured default), so a face swapped alone is the same pixels
+    engine = _serving_engine()
     slots = engine.detect(original)
     sources = {name: engine.make_source(decode_image(photo, Limits()))[0] for name, photo in photos.items()}
     who = []
