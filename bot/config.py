@@ -72,6 +72,8 @@ class Settings:
     discord_api_base: str = ""  # "" = https://discord.com/api/v10
     discord_gateway: str = ""  # "" = wss://gateway.discord.gg/
     discord_guild_id: int | None = None  # development: sync the commands to this server only (instant)
+    # the only hosts a posted picture is downloaded from: Discord's attachment CDN and its media proxy
+    discord_image_hosts: tuple[str, ...] = ("cdn.discordapp.com", "media.discordapp.net")
     limits: Limits = field(default_factory=Limits)
 
     def masked(self) -> dict[str, Any]:
