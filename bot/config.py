@@ -80,6 +80,8 @@ class Settings:
     job_timeout_s: float = 20.0  # a queued job running longer fails; a job lost with its worker reruns after it
     queue_poll_s: float = 0.05  # how often an idle `fffusion worker` looks for new jobs it was not nudged about
     results_cache_s: int = 300  # how long a finished image stays in the shared (Redis) results cache
+    # the only hosts a posted picture is downloaded from: Discord's attachment CDN and its media proxy
+    discord_image_hosts: tuple[str, ...] = ("cdn.discordapp.com", "media.discordapp.net")
     limits: Limits = field(default_factory=Limits)
 
     def masked(self) -> dict[str, Any]:

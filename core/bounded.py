@@ -24,6 +24,9 @@ class Bounded(Generic[K, V]):
         self._items: OrderedDict[K, tuple[float, V]] = OrderedDict()
         self._weight = 0
 
+    def __len__(self) -> int:
+        return len(self._items)
+
     def get(self, key: K) -> V | None:
         item = self._items.get(key)
         if item is None:

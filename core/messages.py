@@ -120,12 +120,18 @@ TEXTS: dict[str, dict[str, str]] = {
     "kakao.help": {
         "ko": "문장을 보내면 딱 맞는 짤에 내 얼굴을 합성해 드려요. 예: 시험 완전 망했어\n"
         "/setface 에서 내 얼굴 사진을 보내면 얼굴이 등록돼요 (지우기: /deleteface).\n"
+        "'사진에 내 얼굴'에서 아무 사진이나 보내면 그 사진에 내 얼굴을 넣어 드려요.\n"
         "'다른 짤'을 누르면 다음 후보를 보여 드려요.",
         "en": "Send a sentence and I answer with the best-fitting meme wearing your face.\n"
         "Send a photo of yourself with /setface to register your face (forget it: /deleteface).\n"
+        "Send any picture with '사진에 내 얼굴' and I put your face onto it.\n"
         "Tap 'Another meme' for the next candidate.",
     },
     "kakao.help_label": {"ko": "도움말", "en": "Help"},
+    "kakao.swap_needs_photo": {
+        "ko": "'사진에 내 얼굴'에서 내 얼굴을 넣을 사진을 골라 보내 주세요.",
+        "en": "Pick the picture to put your face onto in '사진에 내 얼굴'.",
+    },
     "kakao.working": {
         "ko": "짤 만드는 중이에요… 잠시만 기다려 주세요!",
         "en": "Making your meme… one moment!",
@@ -315,6 +321,14 @@ TEXTS: dict[str, dict[str, str]] = {
         "ko": "아직 얼굴이 등록되지 않아서 원본 짤을 보냈어요. /setface 와 함께 얼굴 사진을 보내면 내 얼굴로 바꿔 드려요.",
         "en": "No face registered yet, so here is the original. Send a photo of yourself with /setface to star in it.",
     },
+    "faces.list": {
+        "ko": "등록한 얼굴 ({count}/{limit}): {names}\n기본 얼굴: {default}",
+        "en": "Your faces ({count}/{limit}): {names}\nDefault: {default}",
+    },
+    "faces.none": {
+        "ko": "아직 등록한 얼굴이 없어요. /setface 로 얼굴 사진을 보내 주세요.",
+        "en": "You have no faces yet. Send a photo of yourself with /setface.",
+    },
     "face.unknown_name": {
         "ko": "'{name}' 이라는 얼굴은 없어요. 등록한 얼굴 이름을 확인해 주세요.",
         "en": "There is no face named '{name}'. Check the names of your registered faces.",
@@ -334,6 +348,77 @@ TEXTS: dict[str, dict[str, str]] = {
     "meme.no_more": {
         "ko": "이 문장에 어울리는 짤을 다 보여 드렸어요. 다른 문장으로 해 보세요.",
         "en": "That's every meme that fits this sentence. Try another sentence.",
+    },
+    # swapping onto a picture someone posted
+    "picture.needs_face": {
+        "ko": "먼저 /setface 로 내 얼굴 사진을 등록해 주세요. 그러면 어떤 사진에든 내 얼굴을 넣어 드려요.",
+        "en": "Register your face with /setface first; then I can put it onto any picture.",
+    },
+    "picture.needs_image": {
+        "ko": "얼굴을 바꿀 사진이 없어요. 사진에 답장하거나 사진과 함께 보내 주세요.",
+        "en": "There is no picture to swap onto. Reply to a picture or send one with the command.",
+    },
+    "picture.no_face": {
+        "ko": "이 사진에서 사람 얼굴을 찾지 못했어요. 얼굴이 잘 보이는 사진에 해 주세요.",
+        "en": "I found no face in that picture. Try one where a face is clearly visible.",
+    },
+    "picture.no_face_fits": {
+        "ko": "이 사진의 얼굴 {count}개 모두 내 얼굴이 들어갈 수 없었어요 (방향이 너무 다르거나 너무 작아요). 정면 얼굴 사진에 해 보세요.",
+        "en": "None of the {count} face(s) in that picture could take yours (turned too far away or too small). Try a picture with a front-facing face.",
+    },
+    "picture.swapped": {
+        "ko": "사진 속 얼굴 {count}개 중 {swapped}개를 내 얼굴로 바꿨어요.",
+        "en": "Swapped your face onto {swapped} of the {count} face(s) in the picture.",
+    },
+    "picture.host_not_allowed": {
+        "ko": "이 사진은 가져올 수 없는 주소에 있어요. 채팅에 직접 올린 사진에만 할 수 있어요.",
+        "en": "I can't fetch a picture from that address. It only works on pictures posted in the chat.",
+    },
+    "picture.download_failed": {
+        "ko": "사진을 내려받지 못했어요. 잠시 후 다시 해 주세요.",
+        "en": "I couldn't download that picture. Please try again in a moment.",
+    },
+    # friends' faces in group memes, by consent per chat
+    "share.on": {
+        "ko": "이 채팅방의 친구들이 단체 짤에 내 얼굴을 쓸 수 있어요. 그만하려면 /shareface off",
+        "en": "Friends in this chat may now put your face in group memes. To stop: /shareface off",
+    },
+    "share.off": {
+        "ko": "이제 이 채팅방에서는 친구들이 내 얼굴을 쓸 수 없어요.",
+        "en": "Friends in this chat can no longer use your face.",
+    },
+    "share.was_off": {
+        "ko": "이 채팅방에서는 원래 얼굴 공유가 꺼져 있어요.",
+        "en": "Sharing your face was already off in this chat.",
+    },
+    "share.needs_face": {
+        "ko": "공유할 얼굴이 없어요. 먼저 /setface 로 얼굴을 등록해 주세요.",
+        "en": "You have no face to share yet. Register one with /setface first.",
+    },
+    "share.needs_chat": {
+        "ko": "얼굴 공유는 단체 채팅방(서버, 그룹)에서 켜고 끌 수 있어요.",
+        "en": "Face sharing is turned on and off inside a group chat or server.",
+    },
+    "share.usage": {
+        "ko": "/shareface on 으로 켜고 /shareface off 로 꺼요 (이 채팅방에서만).",
+        "en": "Use /shareface on or /shareface off (for this chat only).",
+    },
+    "group.with": {"ko": "함께한 얼굴: {names}", "en": "Starring: {names}"},
+    "group.not_shared": {
+        "ko": "{names}: 이 채팅방에서 얼굴 공유를 허락하지 않아서 넣지 않았어요 (/shareface on 으로 허락할 수 있어요).",
+        "en": "{names}: not in it, they have not allowed their face in this chat (they can with /shareface on).",
+    },
+    "group.no_room": {
+        "ko": "{names}: 이 짤에는 자리가 모자라서 넣지 못했어요.",
+        "en": "{names}: no room left on this meme.",
+    },
+    "group.not_placed": {
+        "ko": "{names}: 얼굴 방향이 너무 달라서 넣지 못했어요.",
+        "en": "{names}: their face could not be placed on this meme (turned too far).",
+    },
+    "group.no_meme": {
+        "ko": "여러 명이 들어갈 수 있는 짤이 카탈로그에 없어요.",
+        "en": "The catalog has no meme with room for several faces.",
     },
     # Discord: command and option names ("en" is the base name, "ko" its localization) and descriptions
     # ("ko" is the base text, "en" the en-US/en-GB localization); names: lowercase, no spaces, <= 32
@@ -361,6 +446,24 @@ TEXTS: dict[str, dict[str, str]] = {
         "ko": "얼굴을 여러 개 쓸 때 붙일 이름 (예: 회사용)",
         "en": "A name for this face if you keep several (e.g. work)",
     },
+    "discord.cmd.swap": {"ko": "얼굴바꾸기", "en": "swap"},
+    "discord.cmd.swap.desc": {"ko": "아무 사진에 내 얼굴을 넣어요", "en": "Put your face onto any picture"},
+    "discord.cmd.faces": {"ko": "얼굴목록", "en": "faces"},
+    "discord.cmd.faces.desc": {"ko": "등록한 내 얼굴 이름과 기본 얼굴", "en": "Your saved faces and the default one"},
+    "discord.cmd.shareface": {"ko": "얼굴공유", "en": "shareface"},
+    "discord.cmd.shareface.desc": {
+        "ko": "이 서버 친구들이 단체 짤에 내 얼굴을 쓸 수 있게 해요 (on) 또는 그만해요 (off)",
+        "en": "Let friends in this server put your face in group memes (on), or stop it (off)",
+    },
+    "discord.ctx.swap": {"ko": "내 얼굴로 바꾸기", "en": "Swap my face"},
+    "discord.opt.picture.desc": {"ko": "얼굴을 바꿀 사진", "en": "The picture to put your face onto"},
+    "discord.opt.target": {"ko": "대상", "en": "target"},
+    "discord.opt.target.desc": {
+        "ko": "바꿀 얼굴: largest (가장 큰 얼굴, 기본), all (모두) 또는 번호 (0이 가장 큰 얼굴)",
+        "en": "Faces to swap: largest (default), all, or a number (0 = the largest)",
+    },
+    "discord.opt.mode": {"ko": "설정", "en": "mode"},
+    "discord.opt.mode.desc": {"ko": "on: 허락, off: 그만", "en": "on: allow, off: stop"},
     "discord.opt.text": {"ko": "문장", "en": "text"},
     "discord.opt.text.desc": {"ko": "지금 하고 싶은 말 (예: 시험 망했어)", "en": "What you want to say"},
     "discord.opt.face": {"ko": "얼굴", "en": "face"},
@@ -371,11 +474,17 @@ TEXTS: dict[str, dict[str, str]] = {
     # Discord: answers
     "discord.help": {
         "ko": "/짤 문장: 문장에 딱 맞는 짤에 내 얼굴을 합성해요. 예: /짤 시험 완전 망했어\n"
-        "/얼굴등록 사진: 내 얼굴을 등록해요 (이름을 붙여 여러 개도 돼요).\n"
+        "/짤 문장 @친구: 얼굴 공유를 허락한 친구들과 함께 나오는 단체 짤을 만들어요.\n"
+        "/얼굴등록 사진: 내 얼굴을 등록해요 (이름을 붙여 여러 개도 돼요). /얼굴목록: 등록한 얼굴 보기.\n"
+        "사진이 있는 메시지 → 앱 → '내 얼굴로 바꾸기', 또는 /얼굴바꾸기 사진: 아무 사진에 내 얼굴을 넣어요.\n"
+        "/얼굴공유 on|off: 이 서버 친구들이 단체 짤에 내 얼굴을 쓰게 하거나 그만하게 해요.\n"
         "/얼굴삭제: 등록한 얼굴과 기록을 모두 지워요.\n"
         "'다른 짤'을 누르면 같은 문장의 다음 후보로 바꿔 드려요.",
         "en": "/meme text: the meme that fits your sentence, with your face. E.g. /meme I failed the exam\n"
-        "/setface image: register your face (add a name to keep several).\n"
+        "/meme text @friend: a group meme with the friends who allowed it.\n"
+        "/setface image: register your face (add a name to keep several). /faces: your saved faces.\n"
+        "A message with a picture → Apps → 'Swap my face', or /swap image: your face onto any picture.\n"
+        "/shareface on|off: let friends in this server put your face in group memes, or stop it.\n"
         "/deleteface: forget your faces and everything about you.\n"
         "Press 'Another meme' to swap in the next candidate for the same sentence.",
     },
@@ -423,11 +532,17 @@ TEXTS: dict[str, dict[str, str]] = {
     # telegram (adapters/telegram)
     "telegram.help": {
         "ko": "무한짤봇: 문장을 보내면 그 상황에 딱 맞는 짤에 내 얼굴을 합성해 드려요.\n"
-        "1) 얼굴 등록: 얼굴이 잘 보이는 사진에 캡션 /setface 를 달아 보내요 (지우기: /deleteface).\n"
-        "2) 개인 채팅은 아무 문장이나, 그룹은 /meme 문장 또는 @{bot} 멘션, 어느 채팅에서든 @{bot} 문장.",
+        "1) 얼굴 등록: 얼굴이 잘 보이는 사진에 캡션 /setface 를 달아 보내요 (목록: /faces, 지우기: /deleteface).\n"
+        "2) 개인 채팅은 아무 문장이나, 그룹은 /meme 문장 또는 @{bot} 멘션, 어느 채팅에서든 @{bot} 문장.\n"
+        "3) 사진에 답장으로 /swap (또는 사진 캡션 /swap): 그 사진에 내 얼굴을 넣어요 (/swap all, /swap 2 도 돼요).\n"
+        "4) 그룹에서 /shareface on: 친구들이 단체 짤에 내 얼굴을 쓸 수 있어요 (/shareface off 로 그만).\n"
+        "   /meme 문장 @친구 (또는 친구 메시지에 답장으로 /meme 문장): 허락한 친구들과 함께 나오는 단체 짤.",
         "en": "FFfusion: send a sentence and get the meme that fits it, with your face swapped in.\n"
-        "1) Register your face: send a clear photo of yourself with the caption /setface (forget it: /deleteface).\n"
-        "2) In a private chat just type; in groups use /meme sentence or mention @{bot}; anywhere: @{bot} sentence.",
+        "1) Register your face: send a clear photo of yourself with the caption /setface (list: /faces, forget: /deleteface).\n"
+        "2) In a private chat just type; in groups use /meme sentence or mention @{bot}; anywhere: @{bot} sentence.\n"
+        "3) /swap as a reply to a photo (or as its caption): your face onto that photo (/swap all, /swap 2 too).\n"
+        "4) In a group, /shareface on lets friends put your face in group memes (/shareface off stops it).\n"
+        "   /meme sentence @friend (or /meme as a reply to a friend): a group meme with the friends who allowed it.",
     },
     "telegram.setface_send_photo": {
         "ko": "이제 얼굴이 잘 보이는 사진을 보내 주세요. 그 사진으로 얼굴을 등록할게요.",
@@ -467,6 +582,9 @@ TEXTS: dict[str, dict[str, str]] = {
     "telegram.cmd_setface": {"ko": "사진으로 내 얼굴 등록", "en": "Register your face from a photo"},
     "telegram.cmd_deleteface": {"ko": "내 얼굴과 기록 지우기", "en": "Forget my face and data"},
     "telegram.cmd_help": {"ko": "사용법", "en": "How to use the bot"},
+    "telegram.cmd_faces": {"ko": "등록한 내 얼굴 목록", "en": "List your saved faces"},
+    "telegram.cmd_swap": {"ko": "사진에 내 얼굴 넣기 (사진에 답장)", "en": "Your face onto a photo (reply to it)"},
+    "telegram.cmd_shareface": {"ko": "그룹 친구들에게 얼굴 공유 on/off", "en": "Share your face with this group: on/off"},
     "telegram.bad_token": {
         "ko": "텔레그램이 봇 토큰을 거부했어요. FFFUSION_TELEGRAM_TOKEN 을 확인해 주세요.",
         "en": "Telegram rejected the bot token: check FFFUSION_TELEGRAM_TOKEN.",

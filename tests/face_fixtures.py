@@ -67,6 +67,18 @@ def crop_around(rgb: np.ndarray, bbox: np.ndarray, margin: float = 0.8) -> np.nd
     return rgb[top:bottom, left:right].copy()
 
 
+@functools.cache
+def portrait(name: str) -> bytes:
+    """A JPEG photo of one person that swaps onto the demo catalog's group memes: "rachel" (t1.jpg's woman on the
+    left, head turned: fits Ross's place) or "tom" (Tom Hanks, black and white, enlarged: fits Chandler's)."""
+    if name == "tom":
+        return encode(np.asarray(Image.fromarray(tom_hanks()).resize((336, 336), Image.Resampling.LANCZOS)))
+    from core.faces.dlib_engine import DlibEngine
+
+    faces = sorted(DlibEngine().detect(group_photo()), key=lambda f: float(f.bbox[0]))
+    return encode(crop_around(group_photo(), faces[T1_PEOPLE.index(name)].bbox), "JPEG", quality=95)
+
+
 def encode(rgb: np.ndarray, fmt: str = "PNG", **params: object) -> bytes:
     import io
 

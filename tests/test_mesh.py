@@ -115,12 +115,11 @@ def test_a_record_from_the_68_point_engine_is_reanalysed(engine: MeshEngine, peo
 
 
 def test_workers_reanalyse_an_old_record_once(engine: MeshEngine, tmp_path) -> None:
-    from collections import OrderedDict
-
+    from core.bounded import Bounded
     from core.service import worker
 
     state = worker._State(worker.WorkerConfig(tmp_path, tmp_path, upgraded_records=1), None, engine, None,
-                          OrderedDict())
+                          Bounded(1), Bounded(1))
     old = DlibEngine().make_source(fx.astronaut())[0].to_bytes()
     first = worker._source(state, old)
     assert first.landmarks.shape == (468, 3)

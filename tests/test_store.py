@@ -105,3 +105,24 @@ async def test_a_version_1_sqlite_database_upgrades_with_every_row(tmp_path: Pat
         assert await store.person("t", "c") == 3  # not 2: deleted ids stay unused
     finally:
         await store.close()
+
+
+async def test_consent_is_per_chat_and_goes_with_the_person(make_store: MakeStore, tmp_path: Path) -> None:
+    db: PeopleStore = await make_store(tmp_path) or Store(tmp_path / "fffusion.sqlite3")
+    await db.open()
+    try:
+        bob = await db.person("telegram", "2")
+        await db.share_face(bob, "telegram:chat1", "Bob", "bobby")
+        assert await db.sharing("telegram:chat1", "telegram", None, "bobby") == (bob, "Bob")
+        assert await db.sharing("telegram:chat1", "telegram", "2", None) == (bob, "Bob")
+        assert await db.sharing("telegram:chat2", "telegram", "2", "bobby") is None  # never crosses chats
+        assert await db.sharing("telegram:chat1", "discord", "2", "bobby") is None
+        await db.share_face(bob, "telegram:chat2", "Bobby", None)
+        assert await db.unshare_face(bob, "telegram:chat1") is True
+        assert await db.unshare_face(bob, "telegram:chat1") is False
+        assert await db.sharing("telegram:chat1", "telegram", "2", None) is None
+        await db.delete_person("telegram", "2")
+        newcomer = await db.person("telegram", "2")  # the same user id again: none of the old consent
+        assert await db.sharing("telegram:chat2", "telegram", "2", None) is None and newcomer != bob
+    finally:
+        await db.close()

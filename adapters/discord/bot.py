@@ -40,6 +40,8 @@ class DiscordSettings(Protocol):
     def discord_guild_id(self) -> int | None: ...
     @property
     def discord_shards(self) -> str: ...
+    @property
+    def discord_image_hosts(self) -> tuple[str, ...]: ...
 
 
 def parse_shards(text: str) -> tuple[list[int], int] | None:
@@ -65,7 +67,7 @@ class FffusionClient(discord.AutoShardedClient):
 
     def __init__(
         self, service: MemeService, guild_id: int | None, guild_ready_timeout: float,
-        shards: tuple[list[int], int] | None = None,
+        shards: tuple[list[int], int] | None = None, image_hosts: tuple[str, ...] = (),
     ) -> None:
         ids, count = shards or (None, None)
         # Slash commands and buttons arrive whatever the intents; guilds alone keeps the cache small.
@@ -75,10 +77,16 @@ class FffusionClient(discord.AutoShardedClient):
             intents=discord.Intents(guilds=True),
             guild_ready_timeout=guild_ready_timeout,
             max_ratelimit_timeout=60.0,  # a longer wait raises (and is logged) instead of stalling a handler
+            # answers name friends as <@id> (shown as their names); naming them must not ping them
+            allowed_mentions=discord.AllowedMentions.none(),
         )
         self.guild_id = guild_id
-        self.handlers = Handlers(service)
+        self.handlers = Handlers(service, image_hosts)
         self.tree = build_tree(self, self.handlers)
+
+    async def close(self) -> None:
+        await self.handlers.close()
+        await super().close()
 
     async def setup_hook(self) -> None:
         self.add_dynamic_items(ActionButton)
@@ -107,6 +115,7 @@ class DiscordBot:
         shards: tuple[list[int], int] | None = None,
         guild_ready_timeout: float = 2.0,
         ready_timeout: float = 60.0,
+        image_hosts: tuple[str, ...] = (),  # posted pictures come from these hosts only; none = no swaps
     ) -> None:
         self.service = service
         self.token = token
@@ -116,6 +125,7 @@ class DiscordBot:
         self.shards = shards
         self.guild_ready_timeout = guild_ready_timeout
         self.ready_timeout = ready_timeout
+        self.image_hosts = image_hosts
         self.client: FffusionClient | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -123,7 +133,8 @@ class DiscordBot:
         # discord.py reads both addresses from class attributes; one Discord client per process.
         discord.http.Route.BASE = self.api_base
         discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(self.gateway)
-        client = self.client = FffusionClient(self.service, self.guild_id, self.guild_ready_timeout, self.shards)
+        client = self.client = FffusionClient(self.service, self.guild_id, self.guild_ready_timeout, self.shards,
+                                              self.image_hosts)
         try:
             await client.login(self.token)
         except discord.LoginFailure:
@@ -170,6 +181,7 @@ async def start_discord(service: MemeService, settings: DiscordSettings) -> Disc
         gateway=settings.discord_gateway,
         guild_id=settings.discord_guild_id,
         shards=parse_shards(settings.discord_shards),
+        image_hosts=settings.discord_image_hosts,
     )
     await bot.start()
     return bot

@@ -13,23 +13,29 @@ from __future__ import annotations
 import io
 import logging
 import re
+from collections.abc import Iterable
 from typing import Any, Protocol, cast
 
 import aiohttp
 import discord
+import yarl
 from discord import app_commands
 from discord.app_commands import locale_str
 
 from core.errors import InputError, ServiceError
-from core.images import check_pixels, check_size
+from core.images import check_pixels, check_size, too_big
 from core.limits import Limits
 from core.messages import pick_lang, render
 from core.service import conversation as talk
+from core.service.friends import FriendRef
 from core.service.service import MemeService, Person
 
 log = logging.getLogger(__name__)
 
 PLATFORM = "discord"
+MENTION = re.compile(r"<@!?(\d+)>")  # a person mentioned in a slash command's text
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp")
+_CHUNK = 64 * 1024
 PLACEHOLDER = "fffusion_public_placeholder"  # interaction.extras flag: a public "thinking" message is showing
 # Discord shows name localizations for Korean and description localizations for English clients.
 _LANG_OF = {discord.Locale.korean: "ko", discord.Locale.american_english: "en", discord.Locale.british_english: "en"}
@@ -128,6 +134,40 @@ def check_attachment(attachment: discord.Attachment, limits: Limits) -> None:
         check_pixels(attachment.width, attachment.height, limits, "JPEG" if jpeg else None)
 
 
+class Picture:
+    """A picture in a message someone posted: an image attachment, else an embed's image. Only its address
+    and what Discord reports about it; nothing is downloaded until every check has passed."""
+
+    def __init__(self, url: str, size: int | None = None, attachment: discord.Attachment | None = None) -> None:
+        self.url = url
+        self.size = size
+        self.attachment = attachment
+
+    @classmethod
+    def of(cls, message: discord.Message) -> Picture:
+        for attachment in message.attachments:
+            kind = attachment.content_type or ""
+            if kind.startswith("image/") or (not kind and attachment.filename.lower().endswith(IMAGE_SUFFIXES)):
+                return cls(attachment.url, attachment.size, attachment)
+        if message.attachments:  # files, but no picture among them
+            raise InputError("image.not_image")
+        for embed in message.embeds:
+            for image in (embed.image, embed.thumbnail):
+                # the copy on Discord's media proxy when there is one: a link's own host is anyone's
+                url = image.proxy_url or image.url
+                if url:
+                    return cls(url)
+        raise InputError("picture.needs_image")
+
+    def check(self, hosts: frozenset[str], limits: Limits) -> None:
+        """Refuse from what Discord reports, and any address outside Discord's own file hosts."""
+        host = (yarl.URL(self.url).host or "").lower().rstrip(".")
+        if host not in hosts:
+            raise InputError("picture.host_not_allowed")
+        if self.attachment is not None:
+            check_attachment(self.attachment, limits)
+
+
 def log_discord_failure(err: discord.DiscordException, what: str) -> None:
     """Discord refused or failed: say which of the usual reasons it was. Never fatal."""
     if isinstance(err, discord.NotFound) and err.code in (10062, 10015):
@@ -146,9 +186,64 @@ def log_discord_failure(err: discord.DiscordException, what: str) -> None:
 class Handlers:
     """Interactions in, intents to the conversation, replies out under Discord's rules."""
 
-    def __init__(self, service: MemeService) -> None:
+    def __init__(self, service: MemeService, image_hosts: Iterable[str] = ()) -> None:
         self.service = service
         self.conversation = talk.Conversation(service)
+        #: posted pictures are downloaded from these hosts only (Discord's attachment CDN and media proxy)
+        self.image_hosts = frozenset(h.strip().lower().rstrip(".") for h in image_hosts if h.strip())
+        self._session: aiohttp.ClientSession | None = None
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def _download(self, url: str) -> bytes:
+        """A posted picture, read up to the size limit (an embed's size is not known before); no redirects,
+        so the address stays on the host that was checked."""
+        limit = self.service.limits.max_image_bytes
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20), trust_env=False)
+        try:
+            async with self._session.get(url, allow_redirects=False) as response:
+                if response.status != 200:
+                    raise ServiceError("picture.download_failed")
+                data = bytearray()
+                async for chunk in response.content.iter_chunked(_CHUNK):
+                    data += chunk
+                    if len(data) > limit:
+                        raise too_big(len(data), limit)
+                return bytes(data)
+        except (aiohttp.ClientError, TimeoutError) as err:
+            log.warning("downloading a posted picture failed: %s", err)
+            raise ServiceError("picture.download_failed") from err
+
+    def _swap_intent(self, picture: Picture, face: str | None = None, target: str | None = None
+                     ) -> talk.SwapPictureIntent:
+        return talk.SwapPictureIntent(lambda: self._download(picture.url), picture.size,
+                                      lambda: picture.check(self.image_hosts, self.service.limits), face, target)
+
+    async def swap_message(self, interaction: discord.Interaction, message: discord.Message) -> None:
+        """The message command "Swap my face": the person's face onto the picture in someone's message."""
+        try:
+            picture = Picture.of(message)
+        except InputError as err:
+            await self.tell(interaction, self.conversation.failure(person_of(interaction), err).text, "Swap my face")
+            return
+        await self._run(interaction, "Swap my face", self._swap_intent(picture), defer="public")
+
+    async def swap(self, interaction: discord.Interaction, image: discord.Attachment, face: str | None,
+                   target: str | None) -> None:
+        picture = Picture(image.url, image.size, image)
+        await self._run(interaction, "/swap", self._swap_intent(picture, face or None, target or None), defer="public")
+
+    async def faces(self, interaction: discord.Interaction) -> None:
+        await self._run(interaction, "/faces", talk.FacesIntent())
+
+    async def shareface(self, interaction: discord.Interaction, mode: str) -> None:
+        chat = str(interaction.guild_id) if interaction.guild_id else None
+        intent = talk.ShareFaceIntent(chat, {"on": True, "off": False}.get(mode), interaction.user.display_name)
+        await self._run(interaction, "/shareface", intent)
 
     async def setface(self, interaction: discord.Interaction, image: discord.Attachment, name: str | None) -> None:
         async def fetch() -> bytes:
@@ -162,7 +257,11 @@ class Handlers:
         await self._run(interaction, "/setface", intent, defer="private")
 
     async def meme(self, interaction: discord.Interaction, text: str, face: str | None) -> None:
-        await self._run(interaction, "/meme", talk.TextIntent(text, face or None), defer="public")
+        """A sentence; the people it @mentions are friends for a group meme (in this server, with consent)."""
+        friends = tuple(FriendRef(f"<@{uid}>", user_id=uid) for uid in dict.fromkeys(MENTION.findall(text)))
+        chat = str(interaction.guild_id) if interaction.guild_id else None
+        intent = talk.TextIntent(MENTION.sub(" ", text), face or None, friends, chat)
+        await self._run(interaction, "/meme", intent, defer="public")
 
     async def face_names(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
         """Autocomplete for /meme face: this person's saved faces."""
@@ -226,7 +325,7 @@ class Handlers:
         if items or edit:
             message["view"] = _view(*items) if items else None
         if reply.image is not None:
-            file = discord.File(io.BytesIO(reply.image), "meme.jpg" if reply.request_id else "face.jpg")
+            file = discord.File(io.BytesIO(reply.image), "face.jpg" if reply.private else "meme.jpg")
             message.update({"attachments": [file]} if edit else {"file": file})
         return message
 
@@ -262,6 +361,36 @@ def build_tree(client: discord.Client, handlers: Handlers) -> app_commands.Comma
     @meme.autocomplete("face")
     async def meme_face(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
         return await handlers.face_names(interaction, current)
+
+    @tree.command(name=_name("discord.cmd.swap"), description=_desc("discord.cmd.swap"))
+    @app_commands.rename(image=_name("discord.opt.image"), face=_name("discord.opt.face"),
+                         target=_name("discord.opt.target"))
+    @app_commands.describe(image=_desc("discord.opt.picture"), face=_desc("discord.opt.face"),
+                           target=_desc("discord.opt.target"))
+    async def swap(interaction: discord.Interaction, image: discord.Attachment, face: str | None = None,
+                   target: str | None = None) -> None:
+        await handlers.swap(interaction, image, face, target)
+
+    @swap.autocomplete("face")
+    async def swap_face(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        return await handlers.face_names(interaction, current)
+
+    async def swap_here(interaction: discord.Interaction, message: discord.Message) -> None:
+        await handlers.swap_message(interaction, message)
+
+    tree.add_command(app_commands.ContextMenu(name=_name("discord.ctx.swap"), callback=swap_here))
+
+    @tree.command(name=_name("discord.cmd.faces"), description=_desc("discord.cmd.faces"))
+    async def faces(interaction: discord.Interaction) -> None:
+        await handlers.faces(interaction)
+
+    @tree.command(name=_name("discord.cmd.shareface"), description=_desc("discord.cmd.shareface"))
+    @app_commands.rename(mode=_name("discord.opt.mode"))
+    @app_commands.describe(mode=_desc("discord.opt.mode"))
+    @app_commands.choices(mode=[app_commands.Choice(name="on", value="on"),
+                                app_commands.Choice(name="off", value="off")])
+    async def shareface(interaction: discord.Interaction, mode: str) -> None:
+        await handlers.shareface(interaction, mode)
 
     @tree.command(name=_name("discord.cmd.deleteface"), description=_desc("discord.cmd.deleteface"))
     async def deleteface(interaction: discord.Interaction) -> None:

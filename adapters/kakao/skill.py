@@ -35,7 +35,10 @@ BUSY_KEYS = frozenset({"service.busy"})  # a full queue: worth retrying while a 
 _URL_RE = re.compile(r"^https?://\S+$", re.IGNORECASE)
 _HELP_WORDS = {"help", "/help", "/start", "도움말", "도움", "?"}
 _DELETE_WORDS = {"/deleteface", "얼굴 삭제", "얼굴삭제"}
+_FACES_WORDS = {"/faces", "내 얼굴 목록", "얼굴 목록", "얼굴목록"}
 _SETFACE = "/setface"
+#: the utterances of the block that swaps the person's face onto a photo they send ("사진에 내 얼굴")
+_SWAP_WORDS = ("사진에 내 얼굴", "/swap")
 # Quick replies carry what they mean in extra (-> action.clientExtra): the button's action and, for "다른 짤",
 # the request it continues; so a person typing the same words is never taken for a button press.
 _EXTRA_KIND, _EXTRA_REQUEST = "fffusion", "request_id"
@@ -129,6 +132,15 @@ class KakaoSkill:
         url = protocol.secure_image_url(skill.params)
         if url is None and _URL_RE.match(text):
             url = text
+        if text.lower().startswith(_SWAP_WORDS):
+            if url is None:
+                raise InputError("kakao.swap_needs_photo")
+            where = url
+
+            def allowed() -> None:  # a photo anywhere but Kakao's hosts is refused before any download
+                self.fetcher.check(where)
+
+            return talk.SwapPictureIntent(lambda: self.fetcher.fetch(where), check=allowed)
         if url is not None:
             name = text[len(_SETFACE):].strip() if text.lower().startswith(_SETFACE) else ""
             return talk.PhotoIntent(lambda: self.fetcher.fetch(url), name or None)
@@ -136,6 +148,8 @@ class KakaoSkill:
             return talk.HelpIntent()
         if text.lower() in _DELETE_WORDS:
             return talk.DeleteIntent()
+        if text.lower() in _FACES_WORDS:
+            return talk.FacesIntent()
         if text in (render("meme.next_label", "ko"), render("meme.next_label", "en")):
             last = await self.service.last_request(person)  # from the store: any instance knows it
             if last is None:

@@ -44,9 +44,11 @@ from telegram.ext import (
 
 from core.bounded import Bounded
 from core.errors import InputError, ServiceError
-from core.images import check_size
+from core.images import check_pixels, check_size
+from core.limits import Limits
 from core.messages import pick_lang, render
 from core.service import conversation as talk
+from core.service.friends import FriendRef
 from core.service.service import MemeService, Person
 
 log = logging.getLogger(__name__)
@@ -66,8 +68,10 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".heic", ".t
 # callback data (<= 64 bytes): kind | owner's user id | payload
 NEXT, DELETE = "n", "d"
 ALLOWED_UPDATES = ("message", "edited_message", "callback_query", "inline_query")
-COMMANDS = (("meme", "telegram.cmd_meme"), ("setface", "telegram.cmd_setface"),
+COMMANDS = (("meme", "telegram.cmd_meme"), ("setface", "telegram.cmd_setface"), ("faces", "telegram.cmd_faces"),
+            ("swap", "telegram.cmd_swap"), ("shareface", "telegram.cmd_shareface"),
             ("deleteface", "telegram.cmd_deleteface"), ("help", "telegram.cmd_help"))
+SHARE_WORDS = {"on": True, "켜기": True, "off": False, "끄기": False}
 
 async def set_commands(bot: Bot) -> None:
     """The command menu, Korean by default and English for English clients."""
@@ -119,6 +123,9 @@ class TelegramHandlers:
             CommandHandler("setface", self._guarded(self.setface_command), filters=new),
             CommandHandler("deleteface", self._guarded(self.deleteface), filters=new),
             CommandHandler("meme", self._guarded(self.meme_command), filters=new),
+            CommandHandler("swap", self._guarded(self.swap_command), filters=new),
+            CommandHandler("shareface", self._guarded(self.shareface), filters=new),
+            CommandHandler("faces", self._guarded(self.faces), filters=new),
             MessageHandler(new & (filters.PHOTO | filters.Document.ALL), self._guarded(self.image)),
             MessageHandler(new & filters.TEXT & ~filters.COMMAND, self._guarded(self.text)),
             MessageHandler(new & filters.COMMAND & filters.ChatType.PRIVATE, self._guarded(self.help)),
@@ -263,7 +270,53 @@ class TelegramHandlers:
         await self._meme(update.effective_message, context.bot, person, " ".join(context.args or ()))
 
     async def _meme(self, message: Message, bot: Bot, person: Person, sentence: str) -> None:
-        reply = await self._handle(bot, message.chat.id, person, talk.TextIntent(sentence))
+        """A sentence; in a group, the people it mentions, and the one it replies to, are friends for a group
+        meme (with those who allowed it in this group)."""
+        friends: dict[str, FriendRef] = {}
+        if message.chat.type != ChatType.PRIVATE:
+            for entity, part in message.parse_entities([MessageEntity.MENTION, MessageEntity.TEXT_MENTION]).items():
+                if entity.user is not None and not entity.user.is_bot:
+                    friends.setdefault(part, FriendRef(part, user_id=str(entity.user.id)))
+                elif entity.type == MessageEntity.MENTION and part[1:].lower() != (bot.username or "").lower():
+                    friends.setdefault(part, FriendRef(part, handle=part))
+            for part in friends:  # the mentions, not the sentence's other words
+                sentence = sentence.replace(part, " ")
+            replied = message.reply_to_message.from_user if message.reply_to_message else None
+            if replied is not None and not replied.is_bot and str(replied.id) != person.user_id:
+                label = f"@{replied.username}" if replied.username else replied.first_name
+                friends.setdefault(label, FriendRef(label, user_id=str(replied.id)))
+        chat = None if message.chat.type == ChatType.PRIVATE else str(message.chat.id)
+        intent = talk.TextIntent(" ".join(sentence.split()), None, tuple(friends.values()), chat)
+        reply = await self._handle(bot, message.chat.id, person, intent)
+        await self._reply(message, person, reply)
+
+    async def faces(self, update: Update, context: Context, person: Person) -> None:
+        assert update.effective_message is not None
+        await self._reply(update.effective_message, person, await self.conversation.handle(person, talk.FacesIntent()))
+
+    async def shareface(self, update: Update, context: Context, person: Person) -> None:
+        message, user = update.effective_message, update.effective_user
+        assert message is not None and user is not None
+        chat = None if message.chat.type == ChatType.PRIVATE else str(message.chat.id)
+        on = SHARE_WORDS.get(" ".join(context.args or ()).strip().lower())
+        intent = talk.ShareFaceIntent(chat, on, user.full_name, user.username)
+        await self._reply(message, person, await self.conversation.handle(person, intent))
+
+    async def swap_command(self, update: Update, context: Context, person: Person) -> None:
+        """/swap [all | largest | N] [face name] as a reply to a photo."""
+        message = update.effective_message
+        assert message is not None
+        await self._swap(message, message.reply_to_message, context.bot, person, " ".join(context.args or ()))
+
+    async def _swap(self, message: Message, source: Message | None, bot: Bot, person: Person, args: str) -> None:
+        media = _image_of(source)
+        target, face = _swap_args(args)
+        if media is None:
+            reply = self.conversation.failure(person, InputError("picture.needs_image"))
+        else:
+            limits = self.service.limits
+            intent = talk.SwapPictureIntent(_download(media, limits), None, _media_check(media, limits), face, target)
+            reply = await self._handle(bot, message.chat.id, person, intent)
         await self._reply(message, person, reply)
 
     @staticmethod
@@ -320,6 +373,8 @@ class TelegramHandlers:
         waiting = self._setface_waiting.pop((message.chat.id, update.effective_user.id))
         if command is not None and command[0] == "setface":
             await self._register(message, message, context.bot, person, command[1] or waiting or None)
+        elif command is not None and command[0] == "swap":
+            await self._swap(message, message, context.bot, person, command[1])
         elif waiting is not None:
             await self._register(message, message, context.bot, person, waiting or None)
         elif message.chat.type == ChatType.PRIVATE:
@@ -329,25 +384,8 @@ class TelegramHandlers:
                         ) -> None:
         media = _image_of(source)
         assert media is not None
-        limits = self.service.limits
-
-        def check() -> None:  # refused before anything is downloaded
-            if isinstance(media, Document) and not _looks_like_image(media):
-                raise InputError("image.not_image")
-            if media.file_size:
-                check_size(media.file_size, limits)
-
-        async def fetch() -> bytes:
-            try:
-                file = await media.get_file()
-                if file.file_size:
-                    check_size(file.file_size, limits)
-                return bytes(await file.download_as_bytearray())
-            except TelegramError as err:
-                log.warning("telegram: downloading the photo failed: %s", err)
-                raise ServiceError("telegram.download_failed") from err
-
-        reply = await self._handle(bot, reply_to.chat.id, person, talk.PhotoIntent(fetch, name, check))
+        intent = talk.PhotoIntent(_download(media, self.service.limits), name, _media_check(media, self.service.limits))
+        reply = await self._handle(bot, reply_to.chat.id, person, intent)
         if reply.error is None:
             self._forget_inline(person)
         await self._reply(reply_to, person, reply)
@@ -461,6 +499,44 @@ def _caption_command(text: str | None, bot_username: str | None) -> tuple[str, s
     if target and target.lower() != (bot_username or "").lower():
         return None
     return name.lower(), rest[0].strip() if rest else ""
+
+
+def _media_check(media: PhotoSize | Document, limits: Limits | None = None) -> Callable[[], None]:
+    """Refuses from what Telegram reports, before anything is downloaded (the size too, given limits)."""
+
+    def check() -> None:
+        if isinstance(media, Document) and not _looks_like_image(media):
+            raise InputError("image.not_image")
+        if limits is not None and media.file_size:
+            check_size(media.file_size, limits)
+        if limits is not None and isinstance(media, PhotoSize):  # a photo's pixels are known before it is fetched
+            check_pixels(media.width, media.height, limits)
+
+    return check
+
+
+def _download(media: PhotoSize | Document, limits: Limits) -> Callable[[], Awaitable[bytes]]:
+    """The file through getFile, from Telegram's own file server only; refused when getFile says it is too big."""
+
+    async def fetch() -> bytes:
+        try:
+            file = await media.get_file()
+            if file.file_size:
+                check_size(file.file_size, limits)
+            return bytes(await file.download_as_bytearray())
+        except TelegramError as err:
+            log.warning("telegram: downloading the photo failed: %s", err)
+            raise ServiceError("telegram.download_failed") from err
+
+    return fetch
+
+
+def _swap_args(args: str) -> tuple[str | None, str | None]:
+    """(target, face name) from "/swap all", "/swap 2 회사용", "/swap 회사용"."""
+    words = args.split()
+    if words and (words[0].lower() in ("all", "largest") or words[0].isdigit()):
+        return words[0].lower(), " ".join(words[1:]) or None
+    return None, " ".join(words) or None
 
 
 def _looks_like_image(document: Document) -> bool:

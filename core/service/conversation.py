@@ -8,15 +8,19 @@ which names Kakao's commands); `Conversation` picks the person's platform's text
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from core.errors import FffusionError, explain
+from core.errors import FffusionError, InputError, explain
+from core.images import check_size
 from core.limits import Limits
 from core.messages import TEXTS, render
+from core.service.friends import FriendRef, find_friends, group_meme, share_face
+from core.service.pictures import check_target, swap_picture
 from core.service.service import MemeResult, MemeService, Person
 from core.service.store import PeopleStore
 from core.text import clean_sentence
@@ -31,6 +35,9 @@ class TextIntent:
 
     text: str
     face: str | None = None  # one of the person's saved faces; None = their default
+    #: people the message names; with any, the meme is a group meme with those who allowed it in this chat
+    friends: tuple[FriendRef, ...] = ()
+    chat_id: str | None = None  # the group chat or server the message came from; None = a private chat
 
 
 @dataclass(frozen=True)
@@ -58,11 +65,39 @@ class DeleteIntent:
 
 
 @dataclass(frozen=True)
+class SwapPictureIntent:
+    """The person's face onto a picture someone posted. Fetched only once the cheap checks passed."""
+
+    fetch: Callable[[], Awaitable[bytes]]
+    size: int | None = None  # the picture's size as the platform reports it, before the download
+    #: refuses from what else the platform reports (type, pixels, where it is) before the download; InputError
+    check: Callable[[], None] | None = None
+    face: str | None = None  # one of the person's saved faces; None = their default
+    target: str | None = None  # all | largest | a face number (0 = largest); None = largest
+
+
+@dataclass(frozen=True)
+class ShareFaceIntent:
+    """Let friends in this chat put the person's face in group memes (on), or stop it (off)."""
+
+    chat_id: str | None  # None = a private chat, where there is no one to share with
+    on: bool | None  # None: the person said neither on nor off
+    name: str  # how the chat knows the person: named in the captions of group memes with their face
+    handle: str | None = None  # their @name, where friends mention people by it (Telegram)
+
+
+@dataclass(frozen=True)
+class FacesIntent:
+    """The names of the person's saved faces, and which is the default."""
+
+
+@dataclass(frozen=True)
 class HelpIntent:
     bot_name: str = ""  # how the platform's people address the bot, where the help text names it
 
 
-Intent = TextIntent | PhotoIntent | NextIntent | DeleteIntent | HelpIntent
+Intent = (TextIntent | PhotoIntent | NextIntent | DeleteIntent | HelpIntent | SwapPictureIntent | ShareFaceIntent
+          | FacesIntent)
 
 
 # ------------------------------------------------------------------------------------------- replies
@@ -156,6 +191,14 @@ class Conversation:
                 clean_sentence(intent.text, self.limits)
             elif isinstance(intent, PhotoIntent) and intent.check is not None:
                 intent.check()
+            elif isinstance(intent, SwapPictureIntent):
+                check_target(intent.target)
+                if intent.size is not None:
+                    check_size(intent.size, self.limits)
+                if intent.check is not None:
+                    intent.check()
+            elif isinstance(intent, ShareFaceIntent) and (intent.chat_id is None or intent.on is None):
+                raise InputError("share.needs_chat" if intent.chat_id is None else "share.usage")
         except FffusionError as err:
             return self.failure(person, err)
         return None
@@ -173,8 +216,17 @@ class Conversation:
         refused = self.refuse(person, intent)
         if refused is not None:
             return refused
+        if isinstance(intent, TextIntent) and intent.friends:
+            return await self._group(person, intent)
         if isinstance(intent, TextIntent):
             return self._meme(person, await self.service.make_meme(person, intent.text, intent.face))
+        if isinstance(intent, SwapPictureIntent):
+            return await self._picture(person, intent)
+        if isinstance(intent, FacesIntent):
+            return await self._faces(person)
+        if isinstance(intent, ShareFaceIntent):
+            key = await share_face(self.service, person, intent.chat_id, bool(intent.on), intent.name, intent.handle)
+            return Reply((render(key, person.lang),), private=True)
         if isinstance(intent, NextIntent):
             return self._meme(person, await self.service.next_meme(person, intent.request_id))
         if isinstance(intent, PhotoIntent):
@@ -192,6 +244,35 @@ class Conversation:
         next_ = Button(Action.NEXT, self.say(person, "meme.next_label"), result.request_id, enabled=result.has_next)
         return Reply(lines, image=result.image, title=result.caption, buttons=(next_,),
                      result_key=result.result_key, request_id=result.request_id)
+
+    async def _faces(self, person: Person) -> Reply:
+        names = await self.service.list_faces(person)
+        if not names:
+            return Reply((render("faces.none", person.lang),), private=True)
+        person_id = await self.service.store.find_person(person.platform, person.user_id)
+        default = await self.service.store.default_face(person_id) if person_id is not None else None
+        text = render("faces.list", person.lang, count=len(names), limit=self.limits.max_faces_per_person,
+                      names=", ".join(names), default=default or names[0])
+        return Reply((text,), private=True)
+
+    async def _picture(self, person: Person, intent: SwapPictureIntent) -> Reply:
+        result = await swap_picture(self.service, person, intent.fetch, intent.size, intent.face, intent.target)
+        lines = (render("picture.swapped", person.lang, count=result.faces, swapped=result.swapped),
+                 *(render(key, person.lang) for key in result.notices))
+        return Reply(lines, image=result.image, result_key=result.result_key)
+
+    async def _group(self, person: Person, intent: TextIntent) -> Reply:
+        """A meme with the named friends who allowed it in this chat; the others are named as not in it, in
+        the same words whether or not they have a face at all."""
+        friends = await find_friends(self.service, person, intent.chat_id, list(intent.friends))
+        refused = [render("group.not_shared", person.lang, names=", ".join(friends.refused))] if friends.refused else []
+        if not friends.allowed:
+            alone = self._meme(person, await self.service.make_meme(person, intent.text, intent.face))
+            return dataclasses.replace(alone, lines=(*alone.lines, "", *refused)) if refused else alone
+        group = await group_meme(self.service, person, intent.text, friends.allowed, intent.face)
+        told = (("group.with", group.names), ("group.no_room", group.left_out), ("group.not_placed", group.not_placed))
+        notes = [render(key, person.lang, names=", ".join(names)) for key, names in told if names]
+        return Reply((group.caption, "", *notes, *refused), image=group.image, title=group.caption)
 
     def memes(self, person: Person, results: list[MemeResult]) -> list[Reply]:
         """Replies for several memes at once (Telegram's inline results)."""

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from core.recommend.feedback import Learning
+from core.service.picture_jobs import GroupComposed, PictureSwapped, job_compose_group, job_swap_picture
 from core.service.worker import (
     Composed,
     MemeFaces,
@@ -61,3 +62,11 @@ class Jobs:
         """Every meme's faces and whether the sample face record swaps onto it (the studio's grid)."""
         faces: list[MemeFaces] = await self.pool.run(job_inspect, self.catalog, sample)
         return faces
+
+    async def swap_picture(self, image: bytes, record: bytes, target: str) -> PictureSwapped:
+        swapped: PictureSwapped = await self.pool.run(job_swap_picture, image, record, target)
+        return swapped
+
+    async def compose_group(self, meme_id: str, records: tuple[bytes, ...]) -> GroupComposed:
+        composed: GroupComposed = await self.pool.run(job_compose_group, meme_id, records, self.catalog)
+        return composed

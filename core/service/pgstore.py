@@ -225,6 +225,28 @@ class PostgresStore:
             "SELECT file_id FROM uploads WHERE platform=$1 AND result_key=$2", platform, result_key
         )
 
+    # consent to lend one's face to friends, per chat (core/service/friends.py)
+    async def share_face(self, person: int, chat: str, name: str, handle: str | None) -> None:
+        await self.pool.execute(
+            "INSERT INTO shares (person, chat, name, handle, created) VALUES ($1,$2,$3,$4,$5)"
+            " ON CONFLICT (person, chat) DO UPDATE SET name=EXCLUDED.name, handle=EXCLUDED.handle",
+            person, chat, name, handle, time.time(),
+        )
+
+    async def unshare_face(self, person: int, chat: str) -> bool:
+        return await self.pool.execute("DELETE FROM shares WHERE person=$1 AND chat=$2", person, chat) != "DELETE 0"
+
+    async def sharing(
+        self, chat: str, platform: str, user_id: str | None, handle: str | None
+    ) -> tuple[int, str] | None:
+        """(person, name) of whoever allowed their face in this chat, found by user id or by @handle."""
+        row = await self.pool.fetchrow(
+            "SELECT s.person, s.name FROM shares s JOIN people p ON p.id = s.person"
+            " WHERE s.chat=$1 AND p.platform=$2 AND (p.user_id=$3 OR s.handle=$4) ORDER BY s.created DESC LIMIT 1",
+            chat, platform, user_id, handle,
+        )
+        return (int(row[0]), str(row[1])) if row else None
+
 
 async def _version(conn: asyncpg.Connection) -> int:
     if await conn.fetchval("SELECT to_regclass('schema_version')") is None:

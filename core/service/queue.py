@@ -33,6 +33,7 @@ from arq.worker import Worker, func
 from redis.exceptions import RedisError
 
 from core.errors import ConfigError, FffusionError, ServiceError
+from core.service.picture_jobs import job_compose_group, job_swap_picture
 from core.service.pool import WorkerPool
 from core.service.worker import WorkerConfig, init_worker, job_compose, job_inspect, job_rank, job_register
 
@@ -40,7 +41,9 @@ log = logging.getLogger(__name__)
 
 QUEUE = "fffusion:jobs"
 NEW_JOBS = "fffusion:new-jobs"  # the nudge channel
-JOBS: tuple[Callable[..., Any], ...] = (job_rank, job_register, job_compose, job_inspect)
+JOBS: tuple[Callable[..., Any], ...] = (
+    job_rank, job_register, job_compose, job_inspect, job_swap_picture, job_compose_group
+)
 TRIES = 2  # a job lost with its worker runs once more, elsewhere
 RESULT_KEEP_S = 15  # the asking instance reads (and deletes) a result within milliseconds; the rest expire
 FALLBACK_POLL_S = 0.5  # result polling when no "done" message came

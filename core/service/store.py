@@ -3,8 +3,8 @@
 
 A person is (platform, platform user id). Per person: registered faces (identity record and the aligned crop,
 never the original photo), the default face, language, what they were sent (so "다른 짤" never repeats), their
-open requests, and the feedback they gave (its SQL
-is core.recommend.feedback.Learning's). Deleting a person removes every row of theirs in one transaction.
+open requests, the feedback they gave (its SQL is core.recommend.feedback.Learning's), and in which chats they let
+friends use their face. Deleting a person removes every row of theirs in one transaction.
 """
 
 from __future__ import annotations
@@ -279,6 +279,32 @@ class Store:
         ).fetchone()
         return row[0] if row else None
 
+    # consent to lend one's face to friends, per chat (core/service/friends.py)
+    async def share_face(self, person: int, chat: str, name: str, handle: str | None) -> None:
+        await self.db.execute(
+            "INSERT INTO shares (person, chat, name, handle, created) VALUES (?,?,?,?,?)"
+            " ON CONFLICT (person, chat) DO UPDATE SET name=excluded.name, handle=excluded.handle",
+            (person, chat, name, handle, time.time()),
+        )
+        await self.db.commit()
+
+    async def unshare_face(self, person: int, chat: str) -> bool:
+        cursor = await self.db.execute("DELETE FROM shares WHERE person=? AND chat=?", (person, chat))
+        await self.db.commit()
+        return cursor.rowcount > 0
+
+    async def sharing(
+        self, chat: str, platform: str, user_id: str | None, handle: str | None
+    ) -> tuple[int, str] | None:
+        """(person, name) of whoever allowed their face in this chat, found by user id or by @handle."""
+        row = await (
+            await self.db.execute(
+                "SELECT s.person, s.name FROM shares s JOIN people p ON p.id = s.person"
+                " WHERE s.chat=? AND p.platform=? AND (p.user_id=? OR s.handle=?) ORDER BY s.created DESC LIMIT 1",
+                (chat, platform, user_id, handle),
+            )
+        ).fetchone()
+        return (int(row[0]), str(row[1])) if row else None
 
 class PeopleStore(Protocol):
     """What the service asks of its store. `Store` keeps it in one SQLite file; `PostgresStore`
@@ -308,3 +334,8 @@ class PeopleStore(Protocol):
     async def votes_mark(self) -> tuple[int, float]: ...
     async def remember_upload(self, platform: str, result_key: str, file_id: str) -> bool: ...
     async def uploaded(self, platform: str, result_key: str) -> str | None: ...
+    async def share_face(self, person: int, chat: str, name: str, handle: str | None) -> None: ...
+    async def unshare_face(self, person: int, chat: str) -> bool: ...
+    async def sharing(
+        self, chat: str, platform: str, user_id: str | None, handle: str | None
+    ) -> tuple[int, str] | None: ...

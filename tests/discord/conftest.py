@@ -35,6 +35,7 @@ async def start_bot(fake: FakeDiscord, service: MemeService) -> AsyncIterator[St
             guild_id=guild_id,
             guild_ready_timeout=0.2,
             ready_timeout=10,
+            image_hosts=("127.0.0.1",),  # the loopback CDN stands in for cdn.discordapp.com
         )
         await bot.start()
         bots.append(bot)

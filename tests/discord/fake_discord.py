@@ -7,9 +7,10 @@ get wrong, so a test fails where Discord would: an interaction is acknowledged o
 the loading message and keeps the defer's flags; content over 2,000 characters and uploads over the
 interaction's attachment_size_limit are refused; commands exist only after they were synced.
 
-Test side: `slash()` and `click()` inject interactions from a `Member` with a locale, `Interaction.answer()`
-waits (with a timeout) for what the person finally sees, `fail()` injects Discord errors, and
-`cdn_hits` lists every download of a person's attachment.
+Test side: `slash()`, `context_menu()` (a message command on a message a person `post()`ed, with attachments or
+embeds) and `click()` inject interactions from a `Member` with a locale, `Interaction.answer()` waits (with a
+timeout) for what the person finally sees, `fail()` injects Discord errors, and `cdn_hits` lists every download
+of a person's attachment.
 """
 
 from __future__ import annotations
@@ -120,6 +121,7 @@ class Message:
     flags: int = 0
     components: list[dict[str, Any]] = field(default_factory=list)
     attachments: list[Upload] = field(default_factory=list)
+    embeds: list[dict[str, Any]] = field(default_factory=list)
     interaction: Interaction | None = None
     deleted: bool = False
     edits: int = 0
@@ -139,8 +141,8 @@ class Message:
     def payload(self, app_id: int) -> dict[str, Any]:
         out: dict[str, Any] = {
             "id": str(self.id), "channel_id": str(self.channel_id), "type": 20 if self.interaction else 0,
-            "content": self.content, "author": self.author.user(bot=True), "attachments":
-            [a.payload() for a in self.attachments], "embeds": [], "mentions": [], "mention_roles": [],
+            "content": self.content, "author": self.author.user(bot=self.author.id == app_id), "attachments":
+            [a.payload() for a in self.attachments], "embeds": self.embeds, "mentions": [], "mention_roles": [],
             "mention_everyone": False, "pinned": False, "tts": False, "timestamp": _now(),
             "edited_timestamp": _now() if self.edits else None, "flags": self.flags,
             "components": self.components, "application_id": str(app_id), "webhook_id": str(app_id),
@@ -350,6 +352,33 @@ class FakeDiscord:
             option["focused"] = option["name"] == focused
         return await self._inject(Interaction(self, 4, member, locale, data))
 
+    def post(self, member: Member, content: str = "", attachments: list[Upload] | None = None,
+             embeds: list[dict[str, Any]] | None = None) -> Message:
+        """A person's message in the channel (the bot sees it only through a context menu on it)."""
+        msg = Message(snowflake(), self.channel_id, member, content, attachments=list(attachments or []),
+                      embeds=list(embeds or []))
+        self.messages[msg.id] = msg
+        return msg
+
+    async def context_menu(self, name: str, message: Message, *, member: Member, locale: str = "ko"
+                           ) -> Interaction:
+        """The person right-clicks `message` and picks the app's message command `name` (its base name)."""
+        guild_id, command = self._synced(name)
+        if command.get("type") != 3:
+            raise AssertionError(f"{name!r} is not a message command: {command}")
+        data: dict[str, Any] = {"id": command["id"], "name": name, "type": 3, "target_id": str(message.id),
+                                "resolved": {"messages": {str(message.id): message.payload(self.app_id)}}}
+        if guild_id is not None:
+            data["guild_id"] = str(guild_id)
+        return await self._inject(Interaction(self, 2, member, locale, data))
+
+    @staticmethod
+    def embed_image(url: str, proxy_url: str | None = None, width: int = 640, height: int = 480) -> dict[str, Any]:
+        """An embed showing an image, as Discord builds for a link: its source `url`, and `proxy_url` on
+        Discord's media proxy (what a client loads)."""
+        image = {"url": url, "proxy_url": proxy_url or url, "width": width, "height": height}
+        return {"type": "rich", "image": image}
+
     def _command_data(self, name: str, given: dict[str, Any], partial: bool = False) -> dict[str, Any]:
         guild_id, command = self._synced(name)
         schema = {o["name"]: o for o in command.get("options", [])}
@@ -532,13 +561,16 @@ class FakeDiscord:
         previous = {c["name"]: c for c in self.commands.get(guild_id, [])}
         synced = []
         for cmd in sent:
-            if not re.fullmatch(r"[-_\w]{1,32}", cmd["name"]) or cmd["name"] != cmd["name"].lower():
-                return _error(400, 50035, f"Invalid Form Body: name {cmd['name']!r}")
-            for loc_name in (cmd.get("name_localizations") or {}).values():
-                if not re.fullmatch(r"[-_\w]{1,32}", loc_name) or loc_name != loc_name.lower():
-                    return _error(400, 50035, f"Invalid Form Body: name_localizations {loc_name!r}")
+            # slash command names: lower case, no spaces; user and message commands: any case, spaces allowed
+            slash = cmd.get("type", 1) == 1
+            for each in (cmd["name"], *(cmd.get("name_localizations") or {}).values()):
+                if not (re.fullmatch(r"[-_\w]{1,32}", each) and each == each.lower() if slash
+                        else re.fullmatch(r"[-_ \w]{1,32}", each)):
+                    return _error(400, 50035, f"Invalid Form Body: name {each!r}")
+            if not slash and cmd.get("description"):
+                return _error(400, 50035, "Invalid Form Body: description: context menu commands have none")
             old = previous.get(cmd["name"])
-            synced.append({**cmd, "id": old["id"] if old else str(snowflake()),
+            synced.append({"description": "", **cmd, "id": old["id"] if old else str(snowflake()),
                            "application_id": str(self.app_id), "version": str(snowflake()),
                            **({"guild_id": guild} if guild else {})})
         self.commands[guild_id] = synced

@@ -75,7 +75,10 @@ async def test_ready_and_localized_command_sync(fake: FakeDiscord, start_bot: St
     (guild_id, sent), = fake.sync_requests
     assert guild_id is None  # global unless a development guild is configured
     commands = {c["name"]: c for c in sent}
-    assert set(commands) == {"setface", "meme", "deleteface", "help"}
+    assert set(commands) == {"setface", "meme", "deleteface", "help", "swap", "shareface", "faces",
+                             "Swap my face"}
+    menu = commands["Swap my face"]
+    assert menu["type"] == 3 and menu["name_localizations"] == {"ko": "내 얼굴로 바꾸기"}
     setface, meme_cmd = commands["setface"], commands["meme"]
     assert setface["name_localizations"] == {"ko": "얼굴등록"}
     assert setface["description"] == render("discord.cmd.setface.desc", "ko")

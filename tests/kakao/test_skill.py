@@ -85,7 +85,7 @@ async def test_routes_and_help(start_bot: StartBot) -> None:
         async with s.request(method, bot.base + path, json={}) as resp:
             assert resp.status == 404, (method, path)
     answer = await bot.say("help-user", "도움말")
-    assert text_of(answer) == render("kakao.help", "ko") and len(text_of(answer).splitlines()) == 3
+    assert text_of(answer) == render("kakao.help", "ko") and len(text_of(answer).splitlines()) == 4
     assert text_of(await bot.say("help-user", "help")) == render("kakao.help", "ko")
 
 
@@ -341,3 +341,49 @@ async def test_after_deleteface_the_crop_and_result_urls_answer_404(
     for url in urls:
         async with bot.session.get(url) as resp:
             assert resp.status == 404, url
+
+
+async def test_photo_with_my_face(start_bot: StartBot, photo_server: PhotoServer, photo_a: bytes) -> None:
+    """The "사진에 내 얼굴" block: a photo through the secure-image plugin comes back with the person's face."""
+    from tests import face_fixtures as fx
+
+    bot = await start_bot()
+    chandler = fx.portrait("chandler")
+    photo_server.files.update({"a.jpg": photo_a, "pic.jpg": chandler, "noface.jpg": _jpeg(skdata.coffee()),
+                               "notes.txt": "메모\n".encode(), "huge.png": png_claiming(30000, 30000)})
+    swap = "사진에 내 얼굴"
+    # no face registered: nothing is downloaded
+    assert text_of(await bot.final("alice", swap, params=secure_image(photo_server.url("pic.jpg")))) == render(
+        "picture.needs_face", "ko")
+    assert photo_server.hits == []
+    assert text_of(await bot.final("alice", "내 얼굴 목록")) == render("faces.none", "ko")
+    await bot.final("alice", "/setface 회사용", params=secure_image(photo_server.url("a.jpg")))
+    assert text_of(await bot.final("alice", "/faces")) == render("faces.list", "ko", count=1, limit=5,
+                                                                 names="회사용", default="회사용")
+
+    answer = await bot.final("alice", swap, params=secure_image(photo_server.url("pic.jpg")))
+    assert text_of(answer) == render("picture.swapped", "ko", count=1, swapped=1)
+    swapped = await bot.image(answer)
+    assert await _distance(swapped, photo_a) < await _distance(chandler, photo_a) - 0.1
+
+    elsewhere = f"http://localhost:{photo_server.port}/pic.jpg"
+    hits = len(photo_server.hits)
+    for params, expected in (
+        ({}, render("kakao.swap_needs_photo", "ko")),
+        (secure_image(elsewhere), render("kakao.url_not_allowed", "ko")),  # outside Kakao's hosts: not fetched
+        (secure_image(photo_server.url("huge-length")), render("image.too_big_bytes", "ko", size_mb="1048576.0",
+                                                               limit_mb="15")),
+        (secure_image(photo_server.url("huge.png")), render("image.too_many_pixels", "ko", limit_mp=40)),
+        (secure_image(photo_server.url("notes.txt")), render("image.not_image", "ko")),
+        (secure_image(photo_server.url("noface.jpg")), render("picture.no_face", "ko")),
+    ):
+        assert text_of(await bot.final("alice", swap, params=params)) == expected, params
+    # fetched only from the allowed host, and only what passed the cheap checks (never the other host's copy)
+    assert photo_server.hits[hits:] == ["/huge-length", "/huge.png", "/notes.txt", "/noface.jpg"]
+
+    # the result is served by URL as long as the person is there; /deleteface takes it with everything else
+    url = image_url(answer)
+    await bot.final("alice", "/deleteface")
+    await bot.final("alice", render("delete.yes", "ko"), extra={"fffusion": "delete_yes"})
+    async with bot.session.get(url) as resp:
+        assert resp.status == 404
