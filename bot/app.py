@@ -53,7 +53,7 @@ def make_service(settings: Settings) -> MemeService:
         from core.service.queue import QueuePool
         from core.service.shared import RedisRateLimiter, RedisResultCache
 
-        queue = QueuePool(settings.redis_url, settings.limits.queue_length, settings.job_timeout_s)
+        queue = QueuePool(settings.redis_url, settings.limits.queue_length, settings.limits.job_timeout_s)
         shared = dict(
             pool=queue,
             own_pool=True,

@@ -272,7 +272,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
             logging.getLogger("fffusion").info("fffusion worker: %d process(es) %s take jobs from the queue",
                                                processes, pool.pids)
 
-        await run_worker(worker_config(settings), settings.redis_url, processes, settings.job_timeout_s,
+        await run_worker(worker_config(settings), settings.redis_url, processes, settings.limits.job_timeout_s,
                          settings.queue_poll_s, stop, ready)
         return 0
 

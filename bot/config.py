@@ -77,7 +77,6 @@ class Settings:
     # several machines (README, "Running on several machines"): people in PostgreSQL, jobs on a Redis queue
     database_url: str = ""  # postgresql://user:password@host/db; "" = the SQLite file in data_dir
     redis_url: str = ""  # redis://host:6379/0; "" = the in-process worker pool, state in memory
-    job_timeout_s: float = 20.0  # a queued job running longer fails; a job lost with its worker reruns after it
     queue_poll_s: float = 0.05  # how often an idle `fffusion worker` looks for new jobs it was not nudged about
     results_cache_s: int = 300  # how long a finished image stays in the shared (Redis) results cache
     # the only hosts a posted picture is downloaded from: Discord's attachment CDN and its media proxy
