@@ -6,12 +6,13 @@ import asyncio
 import logging
 import signal
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from bot.config import Settings
 from core.errors import ConfigError
 from core.recommend.feedback import FeedbackSettings
 from core.service.service import MemeService
+from core.service.store import PeopleStore, Store
 from core.service.worker import WorkerConfig
 
 log = logging.getLogger(__name__)
@@ -32,13 +33,41 @@ def worker_config(settings: Settings) -> WorkerConfig:
     )
 
 
+def make_store(settings: Settings) -> PeopleStore:
+    """PostgreSQL when FFFUSION_DATABASE_URL is set, else the SQLite file in the data folder."""
+    if settings.database_url:
+        from core.service.pgstore import PostgresStore
+
+        return PostgresStore(settings.database_url)
+    return Store(settings.data_dir / "fffusion.sqlite3")
+
+
 def make_service(settings: Settings) -> MemeService:
+    """The embedded set-up (SQLite, the in-process pool, state in memory) or, with FFFUSION_REDIS_URL, a bot
+    instance that holds no state: jobs on the Redis queue, rate limits and results cache in Redis, the rest in
+    PostgreSQL."""
+    shared: dict[str, Any] = {}
+    if settings.redis_url:
+        if not settings.database_url:
+            raise ConfigError("scale.redis_needs_database")
+        from core.service.queue import QueuePool
+        from core.service.shared import RedisRateLimiter, RedisResultCache
+
+        queue = QueuePool(settings.redis_url, settings.limits.queue_length, settings.limits.job_timeout_s)
+        shared = dict(
+            pool=queue,
+            own_pool=True,
+            rate=RedisRateLimiter(queue, settings.limits.rate_per_minute),
+            results=RedisResultCache(queue, settings.results_cache_s),
+        )
     return MemeService(
         worker_config(settings),
         settings.data_dir,
         workers=settings.workers,
         results_cache_mb=settings.results_cache_mb,
         feedback=FeedbackSettings(enabled=settings.learn_from_use),
+        store=make_store(settings),
+        **shared,
     )
 
 
@@ -62,14 +91,20 @@ async def serve(
     await service.start()
     runners: list[Runner] = []
     try:
-        server = await web.start_web(service, settings, chat)
+        telegram = None
+        if chat and settings.telegram_token:
+            from adapters.telegram.bot import TelegramBot
+
+            telegram = TelegramBot(service, settings)
+        # webhook mode: Telegram's updates arrive on this same HTTP server
+        routes = [telegram.add_routes] if telegram is not None and telegram.webhook_url else []
+        server = await web.start_web(service, settings, chat, routes)
         runners.append(server)
         if started is not None:
             started(server.address)
-        if chat and settings.telegram_token:
-            from adapters.telegram.bot import start_telegram
-
-            runners.append(await start_telegram(service, settings))
+        if telegram is not None:
+            await telegram.start()
+            runners.append(telegram)
         if chat and settings.discord_token:
             from adapters.discord.bot import start_discord
 

@@ -11,19 +11,20 @@ import json
 import logging
 import os
 import secrets
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TextIO
 
-from bot.app import serve, worker_config
+from bot.app import make_store, serve, worker_config
 from bot.config import Settings, load_settings
 from core.catalog.cache import DiskCache
 from core.catalog.catalog import Catalog, load_captions, load_catalog
 from core.catalog.check import check_catalog
 from core.catalog.edit import add_meme
 from core.catalog.prepare import prepare_catalog
-from core.errors import FffusionError, InputError, explain
+from core.errors import ConfigError, FffusionError, InputError, explain
 from core.faces.engines import choose_targets, load_engine
 from core.images import decode_image, encode_image, format_for_path, read_image_file
 from core.messages import pick_lang, render
@@ -31,6 +32,8 @@ from core.recommend.load import load_embedder
 from core.recommend.recommender import Recommender
 from core.resources import sample_face
 from core.service import worker
+from core.service.pool import WorkerPool
+from core.service.schema import SCHEMA_VERSION
 from core.text import clean_sentence
 
 
@@ -237,6 +240,43 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(serve(settings))
 
 
+def cmd_db_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    """Bring the store's schema up to the code's (safe to run on every deploy, from any number of machines)."""
+
+    async def migrate() -> tuple[str, int]:
+        store = make_store(settings)
+        found = await store.open(upgrade=True)
+        await store.close()
+        return store.where, found
+
+    where, found = asyncio.run(migrate())
+    print(render("db.migrated", pick_lang(settings.lang), where=where, found=found, code=SCHEMA_VERSION))
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    """Run queue jobs (rank, register, compose) for every bot instance, until SIGINT or SIGTERM."""
+    logging.getLogger().setLevel(logging.DEBUG if args.debug else settings.log_level.upper())
+    if not settings.redis_url:
+        raise ConfigError("worker.needs_redis")
+    from core.service.queue import run_worker
+
+    async def work() -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        processes = settings.workers or len(os.sched_getaffinity(0)) or 1
+
+        def ready(pool: WorkerPool) -> None:
+            logging.getLogger("fffusion").info("fffusion worker: %d process(es) %s take jobs from the queue",
+                                               processes, pool.pids)
+
+        await run_worker(worker_config(settings), settings.redis_url, processes, settings.limits.job_timeout_s,
+                         settings.queue_poll_s, stop, ready)
+        return 0
+
+    return asyncio.run(work())
 def cmd_web(args: argparse.Namespace, settings: Settings) -> int:
     logging.getLogger().setLevel(logging.DEBUG if args.debug else settings.log_level.upper())
     lang = pick_lang(settings.lang)
@@ -326,6 +366,12 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the bot on every platform whose token is set")
     run.set_defaults(func=cmd_run)
 
+    work = sub.add_parser("worker", help="run the CPU jobs of every bot instance from the Redis queue")
+    work.set_defaults(func=cmd_worker)
+
+    db = sub.add_parser("db", help="the store's database").add_subparsers(dest="db_command", required=True)
+    migrate = db.add_parser("migrate", help="apply the schema migrations the code has and the database lacks")
+    migrate.set_defaults(func=cmd_db_migrate)
     page = sub.add_parser("web", help="serve the web page alone (try page, and the studio with its token)")
     page.set_defaults(func=cmd_web)
 

@@ -63,15 +63,22 @@ class Settings:
     # Telegram (adapters/telegram); another Bot API server (self-hosted telegram-bot-api, tests) by base URLs
     telegram_base_url: str = ""  # "" = https://api.telegram.org/bot
     telegram_base_file_url: str = ""  # "" = https://api.telegram.org/file/bot
-    telegram_webhook_url: str = ""  # public HTTPS URL routed to this server: webhook mode; "" = long polling
-    telegram_webhook_secret: str = ""  # X-Telegram-Bot-Api-Secret-Token; "" = a random one per start
-    telegram_webhook_listen: str = "127.0.0.1:8443"  # where the TLS proxy forwards the webhook URL to
+    # public HTTPS URL forwarded to this server's HTTP port (FFFUSION_HTTP_PORT): webhook mode, any number of
+    # instances; "" = long polling (one instance)
+    telegram_webhook_url: str = ""
+    telegram_webhook_secret: str = ""  # X-Telegram-Bot-Api-Secret-Token; "" = derived from the bot token
     telegram_cache_chat: str = ""  # chat id the bot uploads inline-mode photos to (a private channel)
     telegram_inline_cache_s: int = 60  # how long Telegram may cache a person's inline results
     # Discord (adapters/discord); another REST base and gateway (a proxy, tests) by URL
     discord_api_base: str = ""  # "" = https://discord.com/api/v10
     discord_gateway: str = ""  # "" = wss://gateway.discord.gg/
     discord_guild_id: int | None = None  # development: sync the commands to this server only (instant)
+    discord_shards: str = ""  # "0-3/8": this instance runs shards 0 to 3 of 8; "" = every shard (AutoSharded)
+    # several machines (README, "Running on several machines"): people in PostgreSQL, jobs on a Redis queue
+    database_url: str = ""  # postgresql://user:password@host/db; "" = the SQLite file in data_dir
+    redis_url: str = ""  # redis://host:6379/0; "" = the in-process worker pool, state in memory
+    queue_poll_s: float = 0.05  # how often an idle `fffusion worker` looks for new jobs it was not nudged about
+    results_cache_s: int = 300  # how long a finished image stays in the shared (Redis) results cache
     # the only hosts a posted picture is downloaded from: Discord's attachment CDN and its media proxy
     discord_image_hosts: tuple[str, ...] = ("cdn.discordapp.com", "media.discordapp.net")
     limits: Limits = field(default_factory=Limits)
@@ -91,7 +98,8 @@ class Settings:
 
 
 def is_secret(name: str) -> bool:
-    return name.endswith(("token", "secret", "password"))
+    # the database and Redis URLs may carry a password
+    return name.endswith(("token", "secret", "password")) or name in ("database_url", "redis_url")
 
 
 def _convert(name: str, raw: Any, annotation: str) -> Any:

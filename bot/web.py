@@ -1,7 +1,6 @@
-"""The project's one HTTP server: health check, result images by URL, the web page (try page and studio) and
-the KakaoTalk skill.
-
-Other routes (a Telegram webhook) join the same aiohttp application through `WebServer.app` before start.
+"""The project's one HTTP server: health check, result images by URL, the web page (try page and studio), the
+KakaoTalk skill, and the Telegram webhook (added by the Telegram adapter through `routes`). It holds no state: any
+number of instances go behind one load balancer.
 """
 
 from __future__ import annotations
@@ -9,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -19,7 +19,9 @@ from adapters.kakao.skill import KakaoConfig, KakaoSkill
 from adapters.web.routes import BODY_DEADLINE, MIN_STUDIO_TOKEN, WebPages
 from bot.config import Settings
 from core.errors import ConfigError
-from core.service.media import SUFFIX, MediaStore
+from core.service.media import SUFFIX, Media, MediaStore
+from core.service.pgmedia import PostgresMediaStore
+from core.service.pgstore import PostgresStore
 from core.service.service import MemeService
 
 log = logging.getLogger(__name__)
@@ -61,7 +63,7 @@ def validate(settings: Settings, chat: bool = True) -> None:
 class WebServer:
     app: web.Application
     runner: web.AppRunner
-    media: MediaStore
+    media: Media
     kakao: KakaoSkill | None
     pages: WebPages
 
@@ -89,11 +91,11 @@ def health_handler(service: MemeService) -> web.Handler:
     return health
 
 
-def media_handler(media: MediaStore) -> web.Handler:
+def media_handler(media: Media) -> web.Handler:
     async def serve(request: web.Request) -> web.StreamResponse:
         name = request.match_info["name"]
-        path = media.path(name[: -len(SUFFIX)]) if name.endswith(SUFFIX) else None
-        if path is None:
+        content = await media.get(name[: -len(SUFFIX)]) if name.endswith(SUFFIX) else None
+        if content is None:
             raise web.HTTPNotFound()
         headers = {
             "Content-Type": "image/jpeg",
@@ -102,9 +104,14 @@ def media_handler(media: MediaStore) -> web.Handler:
             "X-Content-Type-Options": "nosniff",
             "Referrer-Policy": "no-referrer",
         }
-        return web.FileResponse(path, headers=headers)
+        if isinstance(content, bytes):
+            return web.Response(body=content, headers=headers)
+        return web.FileResponse(content, headers=headers)
 
     return serve
+
+
+Routes = Sequence[Callable[[web.Application], None]]
 
 
 def body_deadline(timeout_s: float) -> Middleware:
@@ -159,11 +166,13 @@ class _CappedRunner(web.AppRunner):
 
 
 def build_app(
-    service: MemeService, settings: Settings, media: MediaStore, chat: bool = True
+    service: MemeService, settings: Settings, media: Media, chat: bool = True, routes: Routes = ()
 ) -> tuple[web.Application, KakaoSkill | None, WebPages]:
     """`chat=False`: the web page alone (`fffusion web`), without the chat platforms' routes."""
     # uploads are read as streams, under their own limits
     app = web.Application(client_max_size=1 << 20, middlewares=[body_deadline(settings.http_body_timeout_s)])
+    for add in routes:
+        add(app)
     app.router.add_get("/healthz", health_handler(service))
     # one path segment: no directory listing, nothing outside the store's folder
     app.router.add_get("/media/{name}", media_handler(media))
@@ -190,13 +199,21 @@ def build_app(
     return app, kakao, pages
 
 
-async def start_web(service: MemeService, settings: Settings, chat: bool = True) -> WebServer:
+def make_media(service: MemeService, settings: Settings) -> Media:
+    """Result images in the shared database when the store is PostgreSQL (any instance serves any image), else
+    as files in the data folder."""
+    if isinstance(service.store, PostgresStore):
+        return PostgresMediaStore(service.store, settings.media_max_age_s, settings.media_max_bytes)
+    return MediaStore(settings.data_dir / "media", settings.media_max_age_s, settings.media_max_bytes)
+
+
+async def start_web(service: MemeService, settings: Settings, chat: bool = True, routes: Routes = ()) -> WebServer:
     """Start the HTTP server inside the running loop (beside Telegram and Discord); `stop()` ends it."""
     validate(settings, chat)
-    media = MediaStore(settings.data_dir / "media", settings.media_max_age_s, settings.media_max_bytes)
+    media = make_media(service, settings)
     await media.start()
     service.forget_uploads.append(media.forget)  # a deleted person's result images go with them
-    app, kakao, pages = build_app(service, settings, media, chat)
+    app, kakao, pages = build_app(service, settings, media, chat, routes)
     await pages.start()
     # aiohttp closes a connection that has not sent a request's headers within keepalive_timeout of opening
     # (or of its previous answer): that is the header read timeout, so slow senders are dropped

@@ -267,6 +267,35 @@ TEXTS: dict[str, dict[str, str]] = {
         "ko": "실행할 플랫폼이 없어요. FFFUSION_TELEGRAM_TOKEN, FFFUSION_DISCORD_TOKEN, FFFUSION_KAKAO_SECRET 중 하나 이상을 설정해 주세요.",
         "en": "Nothing to run: set at least one of FFFUSION_TELEGRAM_TOKEN, FFFUSION_DISCORD_TOKEN, FFFUSION_KAKAO_SECRET.",
     },
+    # the store's database
+    "db.schema_old": {
+        "ko": "데이터베이스 스키마가 코드보다 오래됐어요 ({where}: v{found}, 코드는 v{code}). 먼저 `fffusion db migrate`를 실행해 주세요.",
+        "en": "The database schema is older than the code ({where}: v{found}, the code needs v{code}). Run `fffusion db migrate` first.",
+    },
+    "db.schema_new": {
+        "ko": "데이터베이스 스키마가 코드보다 새로워요 ({where}: v{found}, 코드는 v{code}). fffusion을 최신 버전으로 업그레이드해 주세요.",
+        "en": "The database schema is newer than the code ({where}: v{found}, the code knows v{code}). Upgrade fffusion to the newer version.",
+    },
+    "db.unreachable": {
+        "ko": "데이터베이스에 연결할 수 없어요 ({url}): {reason}",
+        "en": "Cannot connect to the database {url}: {reason}",
+    },
+    "db.migrated": {
+        "ko": "{where}: 스키마 v{found} → v{code}",
+        "en": "{where}: schema v{found} -> v{code}",
+    },
+    "redis.unreachable": {
+        "ko": "Redis에 연결할 수 없어요 ({url}): {reason}",
+        "en": "Cannot connect to Redis at {url}: {reason}",
+    },
+    "scale.redis_needs_database": {
+        "ko": "FFFUSION_REDIS_URL을 쓰려면 FFFUSION_DATABASE_URL(PostgreSQL)도 설정해야 해요: 여러 인스턴스가 같은 사람과 얼굴을 봐야 하니까요.",
+        "en": "FFFUSION_REDIS_URL needs FFFUSION_DATABASE_URL (PostgreSQL) too: every instance must see the same people and faces.",
+    },
+    "worker.needs_redis": {
+        "ko": "`fffusion worker`는 FFFUSION_REDIS_URL의 작업 큐에서 일해요. FFFUSION_REDIS_URL을 설정해 주세요.",
+        "en": "`fffusion worker` takes its jobs from the queue at FFFUSION_REDIS_URL: set it.",
+    },
     # the service
     "service.busy": {
         "ko": "지금 짤을 만드는 사람이 너무 많아요. 잠시 후에 다시 해 주세요.",

@@ -3,23 +3,28 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import io
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from importlib import resources
 from pathlib import Path
 
+import asyncpg
 import pytest
 from PIL import Image
 
 from bot.config import DEMO_CATALOG
 from core.limits import Limits
 from core.recommend.embedders import E5Embedder
+from core.service.pgstore import PostgresStore
 from core.service.pool import WorkerPool
 from core.service.service import MemeService
+from core.service.store import PeopleStore
 from core.service.worker import WorkerConfig, init_worker
+from tests.servers import PostgresServer, RedisServer, start_postgres, start_redis
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -100,12 +105,68 @@ async def shared_pool(worker_config: WorkerConfig) -> AsyncIterator[WorkerPool]:
     await pool.close()
 
 
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """A real redis-server on a loopback port for the whole session."""
+    try:
+        server = start_redis()
+    except FileNotFoundError as err:
+        pytest.skip(f"needs a real Redis: {err}")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A real PostgreSQL on a loopback port for the whole session (initdb in a temporary folder)."""
+    try:
+        server = start_postgres()
+    except FileNotFoundError as err:
+        pytest.skip(f"needs a real PostgreSQL: {err}")
+    yield server
+    server.stop()
+
+
+async def postgres_database(server: PostgresServer, name: str) -> str:
+    """The URL of database `name` on the server, created empty the first time it is asked for."""
+    conn = await asyncpg.connect(server.url())
+    try:
+        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname=$1", name):
+            await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return server.url(name)
+
+
 @pytest.fixture
-def service_factory(worker_config: WorkerConfig, shared_pool: WorkerPool) -> Callable[..., Awaitable[MemeService]]:
+def store_backend() -> str:
+    """The store the service fixtures use; tests/test_service.py and tests/test_store.py run on both."""
+    return "sqlite"
+
+
+@pytest.fixture
+def make_store(store_backend: str, request: pytest.FixtureRequest) -> Callable[[Path], Awaitable[PeopleStore | None]]:
+    """A store for a data folder, unopened: None (the service's own SQLite file) or PostgreSQL, one database per
+    folder, so that reopening the same folder finds the same people."""
+
+    async def make(data_dir: Path) -> PeopleStore | None:
+        if store_backend == "sqlite":
+            return None
+        server: PostgresServer = request.getfixturevalue("postgres_server")
+        name = "t_" + hashlib.sha256(str(data_dir).encode()).hexdigest()[:20]
+        return PostgresStore(await postgres_database(server, name))
+
+    return make
+
+
+@pytest.fixture
+def service_factory(
+    worker_config: WorkerConfig, shared_pool: WorkerPool, make_store: Callable[[Path], Awaitable[PeopleStore | None]]
+) -> Callable[..., Awaitable[MemeService]]:
     """A started service on the shared pool; `config` may change what the service itself reads (limits)."""
 
     async def make(data_dir: Path, config: WorkerConfig | None = None) -> MemeService:
-        service = MemeService(config or worker_config, data_dir, pool=shared_pool)
+        service = MemeService(config or worker_config, data_dir, pool=shared_pool, store=await make_store(data_dir))
         await service.start()
         return service
 

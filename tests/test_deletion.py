@@ -63,8 +63,8 @@ async def test_a_deletion_wins_over_a_slow_render_in_flight(
         assert bob_id not in alice_ids and not bobs.swapped  # Bob has no face: never Alice's
         assert _rows_of(service.store.path, alice_id) == dict.fromkeys((*TABLES, "people"), 0)
         assert await service.store.find_person(alice.platform, alice.user_id) is None
-        keys = [_result_key(record, meme.id, "default") for meme in service.catalog.memes]
-        assert all(service._results.get(key) is None for key in keys)
+        keys = [_result_key(record, meme.id, f"default\0{service.catalog_version}") for meme in service.catalog.memes]
+        assert [key for key in keys if await service._results.get(key) is not None] == []
         await service.delete_person(bob)
 
 

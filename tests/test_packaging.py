@@ -24,6 +24,7 @@ def test_the_wheel_carries_the_data_and_the_demo_runs_from_anywhere(tmp_path: Pa
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
         assert {"fffusion_data/demo/catalog.toml", "fffusion_data/situations.tsv"} <= names
+        assert {f"core/service/migrations/{b}/0001_initial.sql" for b in ("sqlite", "postgres")} <= names
         # the web page's templates and static files, read through importlib.resources
         assert {"adapters/web/templates/try.html", "adapters/web/static/app.js"} <= names
         assert not any(name.startswith(("tests/", "bench/")) for name in names)

@@ -24,6 +24,12 @@ ALICE = Person("telegram", "1001")
 BOB = Person("telegram", "1002")
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_backend(request: pytest.FixtureRequest) -> str:
+    """Every test that takes `service` or `service_factory` runs on both stores."""
+    return request.param
+
+
 def _jpeg_size(data: bytes) -> tuple[int, int]:
     with Image.open(io.BytesIO(data)) as img:
         assert img.format == "JPEG"

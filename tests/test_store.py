@@ -1,29 +1,90 @@
-"""The store on real SQLite: ids are never reused, and an old database upgrades without losing a row."""
+"""The store's versioned schema, on SQLite and on a real PostgreSQL: a new database is created at the code's
+version, an older one is upgraded only by `fffusion db migrate`, and neither an older nor a newer one is used; ids
+are never reused, and an old SQLite database upgrades without losing a row."""
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from core.service.store import MIGRATIONS, Store, StoredFace
+import pytest
+
+from core.errors import ConfigError
+from core.messages import render
+from core.service import pgstore, schema, store
+from core.service.schema import SCHEMA_VERSION
+from core.service.store import MIGRATIONS, PeopleStore, Store, StoredFace
+
+MakeStore = Callable[[Path], Awaitable[PeopleStore | None]]
 
 
-async def test_a_deleted_persons_id_is_never_given_to_a_newcomer(tmp_path: Path) -> None:
-    store = Store(tmp_path / "s.sqlite3")
-    await store.open()
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_backend(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+async def test_schema_is_created_then_only_migrated_on_purpose(
+    make_store: MakeStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db: PeopleStore = await make_store(tmp_path) or Store(tmp_path / "fffusion.sqlite3")
+    assert await db.open() == 0  # a new database: created at the code's version
+    alice = await db.person("telegram", "1")
+    assert await db.schema_version() == SCHEMA_VERSION
+    await db.close()
+
+    later = SCHEMA_VERSION + 1
+    for module in (schema, store, pgstore):
+        monkeypatch.setattr(module, "SCHEMA_VERSION", later)
+    for module in (store, pgstore):
+        monkeypatch.setattr(module, "MIGRATIONS", (*module.MIGRATIONS, "CREATE TABLE later (x INTEGER);"))
+    with pytest.raises(ConfigError) as caught:  # newer code, older database: not used, and says what to do
+        await db.open()
+    assert caught.value.key == "db.schema_old" and caught.value.exit_code == 2
+    assert "fffusion db migrate" in render(caught.value.key, "ko", **caught.value.params)
+    assert "fffusion db migrate" in str(caught.value)
+    assert await db.open(upgrade=True) == SCHEMA_VERSION
+    assert await db.schema_version() == later
+    assert await db.find_person("telegram", "1") == alice  # nobody lost on the way
+    await db.close()
+
+    monkeypatch.undo()  # the old code again, on the upgraded database
+    with pytest.raises(ConfigError) as caught:
+        await db.open(upgrade=True)
+    assert caught.value.key == "db.schema_new" and "Upgrade fffusion" in str(caught.value)
+
+
+def test_run_refuses_a_newer_schema_and_db_migrate_reports(run_cli, cli_env: dict[str, str]) -> None:
+    migrated = run_cli("db", "migrate")
+    assert migrated.returncode == 0, migrated.stderr
+    assert f"v0 → v{SCHEMA_VERSION}" in migrated.stdout
+    path = Path(cli_env["FFFUSION_DATA_DIR"]) / "fffusion.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
+    cli_env.update(FFFUSION_KAKAO_SECRET="s" * 20, FFFUSION_PUBLIC_URL="http://127.0.0.1:1", FFFUSION_HTTP_PORT="0",
+                   FFFUSION_LOG_LEVEL="WARNING")
+    refused = run_cli("run")
+    assert refused.returncode == 2
+    (line,) = refused.stderr.strip().splitlines()
+    assert "업그레이드" in line and str(path) in line
+
+
+async def test_a_deleted_persons_id_is_never_given_to_a_newcomer(make_store: MakeStore, tmp_path: Path) -> None:
+    db: PeopleStore = await make_store(tmp_path) or Store(tmp_path / "fffusion.sqlite3")
+    await db.open()
     try:
         seen = set()
         for n in range(5):
-            alice = await store.person("t", f"alice{n}")  # the newest row: SQLite would reuse max(id) + 1
+            alice = await db.person("t", f"alice{n}")  # the newest row: SQLite would reuse max(id) + 1
             assert alice not in seen
             seen.add(alice)
-            await store.delete_person("t", f"alice{n}")
-        assert await store.person("t", "bob") not in seen
+            await db.delete_person("t", f"alice{n}")
+        assert await db.person("t", "bob") not in seen
     finally:
-        await store.close()
+        await db.close()
 
 
-async def test_a_version_1_database_upgrades_with_every_row(tmp_path: Path) -> None:
+async def test_a_version_1_sqlite_database_upgrades_with_every_row(tmp_path: Path) -> None:
     path = tmp_path / "old.sqlite3"
     db = sqlite3.connect(path)
     db.executescript(f"BEGIN;\n{MIGRATIONS[0]}\nPRAGMA user_version=1;\nCOMMIT;")
@@ -33,7 +94,7 @@ async def test_a_version_1_database_upgrades_with_every_row(tmp_path: Path) -> N
     db.commit()
     db.close()
     store = Store(path)
-    await store.open()
+    assert await store.open(upgrade=True) == 1
     try:
         assert await store.schema_version() == len(MIGRATIONS)
         assert await store.find_person("t", "b") == 2
@@ -44,3 +105,24 @@ async def test_a_version_1_database_upgrades_with_every_row(tmp_path: Path) -> N
         assert await store.person("t", "c") == 3  # not 2: deleted ids stay unused
     finally:
         await store.close()
+
+
+async def test_consent_is_per_chat_and_goes_with_the_person(make_store: MakeStore, tmp_path: Path) -> None:
+    db: PeopleStore = await make_store(tmp_path) or Store(tmp_path / "fffusion.sqlite3")
+    await db.open()
+    try:
+        bob = await db.person("telegram", "2")
+        await db.share_face(bob, "telegram:chat1", "Bob", "bobby")
+        assert await db.sharing("telegram:chat1", "telegram", None, "bobby") == (bob, "Bob")
+        assert await db.sharing("telegram:chat1", "telegram", "2", None) == (bob, "Bob")
+        assert await db.sharing("telegram:chat2", "telegram", "2", "bobby") is None  # never crosses chats
+        assert await db.sharing("telegram:chat1", "discord", "2", "bobby") is None
+        await db.share_face(bob, "telegram:chat2", "Bobby", None)
+        assert await db.unshare_face(bob, "telegram:chat1") is True
+        assert await db.unshare_face(bob, "telegram:chat1") is False
+        assert await db.sharing("telegram:chat1", "telegram", "2", None) is None
+        await db.delete_person("telegram", "2")
+        newcomer = await db.person("telegram", "2")  # the same user id again: none of the old consent
+        assert await db.sharing("telegram:chat2", "telegram", "2", None) is None and newcomer != bob
+    finally:
+        await db.close()

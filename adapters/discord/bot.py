@@ -39,14 +39,41 @@ class DiscordSettings(Protocol):
     @property
     def discord_guild_id(self) -> int | None: ...
     @property
+    def discord_shards(self) -> str: ...
+    @property
     def discord_image_hosts(self) -> tuple[str, ...]: ...
 
 
-class FffusionClient(discord.Client):
-    def __init__(self, service: MemeService, guild_id: int | None, guild_ready_timeout: float,
-                 image_hosts: tuple[str, ...] = ()) -> None:
+def parse_shards(text: str) -> tuple[list[int], int] | None:
+    """`FFFUSION_DISCORD_SHARDS`: "0-3/8" = this instance runs shards 0 to 3 of 8 ("5/8": shard 5 alone); "" = None:
+    every shard, as many as Discord recommends (AutoSharded)."""
+    if not text.strip():
+        return None
+    first, _, count = text.replace(" ", "").partition("/")
+    low, _, high = first.partition("-")
+    try:
+        ids = list(range(int(low), int(high or low) + 1))
+        total = int(count)
+    except ValueError:
+        ids, total = [], 0
+    if not ids or ids[0] < 0 or ids[-1] >= total:
+        raise ConfigError("config.bad_value", name="FFFUSION_DISCORD_SHARDS", value=text)
+    return ids, total
+
+
+class FffusionClient(discord.AutoShardedClient):
+    """Sharded: one instance runs the shards it is given, or every shard Discord recommends. Interactions carry
+    everything a command needs, so shards on different instances need nothing from each other."""
+
+    def __init__(
+        self, service: MemeService, guild_id: int | None, guild_ready_timeout: float,
+        shards: tuple[list[int], int] | None = None, image_hosts: tuple[str, ...] = (),
+    ) -> None:
+        ids, count = shards or (None, None)
         # Slash commands and buttons arrive whatever the intents; guilds alone keeps the cache small.
         super().__init__(
+            shard_ids=ids,
+            shard_count=count,
             intents=discord.Intents(guilds=True),
             guild_ready_timeout=guild_ready_timeout,
             max_ratelimit_timeout=60.0,  # a longer wait raises (and is logged) instead of stalling a handler
@@ -85,6 +112,7 @@ class DiscordBot:
         api_base: str = "",
         gateway: str = "",
         guild_id: int | None = None,
+        shards: tuple[list[int], int] | None = None,
         guild_ready_timeout: float = 2.0,
         ready_timeout: float = 60.0,
         image_hosts: tuple[str, ...] = (),  # posted pictures come from these hosts only; none = no swaps
@@ -94,6 +122,7 @@ class DiscordBot:
         self.api_base = (api_base or DISCORD_API).rstrip("/")
         self.gateway = gateway or DISCORD_GATEWAY
         self.guild_id = guild_id
+        self.shards = shards
         self.guild_ready_timeout = guild_ready_timeout
         self.ready_timeout = ready_timeout
         self.image_hosts = image_hosts
@@ -104,7 +133,8 @@ class DiscordBot:
         # discord.py reads both addresses from class attributes; one Discord client per process.
         discord.http.Route.BASE = self.api_base
         discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(self.gateway)
-        client = self.client = FffusionClient(self.service, self.guild_id, self.guild_ready_timeout, self.image_hosts)
+        client = self.client = FffusionClient(self.service, self.guild_id, self.guild_ready_timeout, self.shards,
+                                              self.image_hosts)
         try:
             await client.login(self.token)
         except discord.LoginFailure:
@@ -123,7 +153,8 @@ class DiscordBot:
             reason = "gateway closed" if self._task in done else f"not ready after {self.ready_timeout:.0f} s"
             await self.stop()
             raise ServiceError("discord.unreachable", reason=reason)
-        log.info("Discord: connected as %s", client.user)
+        log.info("Discord: connected as %s, shards %s of %s", client.user, client.shard_ids or "all",
+                 client.shard_count)
 
     async def _run(self, client: FffusionClient) -> None:
         # discord.py reconnects by itself; what escapes is fatal for this connection (bad token, intents).
@@ -149,6 +180,7 @@ async def start_discord(service: MemeService, settings: DiscordSettings) -> Disc
         api_base=settings.discord_api_base,
         gateway=settings.discord_gateway,
         guild_id=settings.discord_guild_id,
+        shards=parse_shards(settings.discord_shards),
         image_hosts=settings.discord_image_hosts,
     )
     await bot.start()

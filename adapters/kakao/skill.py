@@ -21,11 +21,10 @@ from aiohttp import web
 from adapters.kakao import fetch, protocol
 from adapters.kakao.fetch import ImageFetcher
 from adapters.kakao.protocol import BadPayload, Json, SkillRequest
-from core.bounded import Bounded
 from core.errors import InputError
 from core.messages import pick_lang, render
 from core.service import conversation as talk
-from core.service.media import MediaStore
+from core.service.media import Media
 from core.service.service import MemeService, Person
 
 log = logging.getLogger(__name__)
@@ -57,7 +56,7 @@ class KakaoConfig:
 
 
 class KakaoSkill:
-    def __init__(self, service: MemeService, media: MediaStore, config: KakaoConfig) -> None:
+    def __init__(self, service: MemeService, media: Media, config: KakaoConfig) -> None:
         self.service = service
         self.conversation = talk.Conversation(service)
         self.media = media
@@ -66,7 +65,6 @@ class KakaoSkill:
         self.fetcher = ImageFetcher(config.image_hosts, service.limits.max_image_bytes,
                                     config.download_timeout_s)
         self._secret = config.secret.encode()
-        self._last: Bounded[str, str] = Bounded(10_000)  # user id -> last request id, for a bare "다른 짤"
         self._callbacks: set[asyncio.Task[None]] = set()
         self._session: aiohttp.ClientSession | None = None
 
@@ -116,7 +114,7 @@ class KakaoSkill:
         """The SkillResponse for one message. Never raises: every failure becomes a text for the person."""
         while True:
             try:
-                reply = await self.conversation.handle(person, self._intent(skill, person))
+                reply = await self.conversation.handle(person, await self._intent(skill, person))
                 if busy is None or reply.error not in BUSY_KEYS or time.monotonic() >= deadline:
                     return await self._response(person, reply)
             except Exception as err:
@@ -124,7 +122,7 @@ class KakaoSkill:
             busy.set()
             await asyncio.sleep(self.config.busy_retry_s)
 
-    def _intent(self, skill: SkillRequest, person: Person) -> talk.Intent:
+    async def _intent(self, skill: SkillRequest, person: Person) -> talk.Intent:
         text = skill.utterance.strip()
         kind, request_id = skill.client_extra.get(_EXTRA_KIND), skill.client_extra.get(_EXTRA_REQUEST)
         if kind == talk.Action.NEXT and isinstance(request_id, str):
@@ -153,7 +151,7 @@ class KakaoSkill:
         if text.lower() in _FACES_WORDS:
             return talk.FacesIntent()
         if text in (render("meme.next_label", "ko"), render("meme.next_label", "en")):
-            last = self._last.get(person.user_id)
+            last = await self.service.last_request(person)  # from the store: any instance knows it
             if last is None:
                 raise InputError("kakao.no_previous")
             return talk.NextIntent(last)
@@ -168,8 +166,6 @@ class KakaoSkill:
         if reply.image is not None:
             media_id = await self.media.publish(self.conversation.uploads, reply.result_key, reply.image)
             outputs.insert(0, protocol.simple_image(f"{self.public_url}/media/{media_id}.jpg", reply.title))
-        if reply.request_id is not None:
-            self._last.put(person.user_id, reply.request_id)
         if reply.error is not None:
             return protocol.response(outputs)
         replies = [protocol.quick_reply(b.label, b.label, {_EXTRA_KIND: b.action.value, _EXTRA_REQUEST: b.request_id})

@@ -1,15 +1,16 @@
 """Builds the PTB Application and runs it inside an already running asyncio loop, beside Discord and Kakao.
 
-Long polling by default. With `telegram_webhook_url` set, Telegram POSTs updates to that public URL; the
-operator's TLS proxy forwards them to a small aiohttp listener here (`telegram_webhook_listen`), and the secret
-header Telegram sends with each one proves where it comes from.
+Long polling by default, for a single instance. With `telegram_webhook_url` set, Telegram POSTs updates to that
+public URL; the operator's TLS proxy or load balancer forwards them to the project's one aiohttp server (bot/web.py,
+`add_routes`) of any instance, so several instances share one bot. The secret header Telegram sends with each
+update proves where it comes from; every instance derives the same one from the bot token unless it is set.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import logging
-import secrets
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -47,8 +48,6 @@ class TelegramSettings(Protocol):
     @property
     def telegram_webhook_secret(self) -> str: ...
     @property
-    def telegram_webhook_listen(self) -> str: ...
-    @property
     def telegram_cache_chat(self) -> str: ...
     @property
     def telegram_inline_cache_s(self) -> int: ...
@@ -84,13 +83,8 @@ class TelegramBot:
         self.app = build_application(service, settings)
         self.base_url = settings.telegram_base_url or "https://api.telegram.org/bot"
         self.webhook_url: str = settings.telegram_webhook_url
-        host, _, port = settings.telegram_webhook_listen.rpartition(":")
-        if self.webhook_url and not (port.isdigit() and int(port) < 65536):
-            raise ConfigError("config.bad_value", name="FFFUSION_TELEGRAM_WEBHOOK_LISTEN",
-                              value=settings.telegram_webhook_listen)
-        self._listen_at = (host or "127.0.0.1", int(port or 0))
-        self._secret: str = settings.telegram_webhook_secret or secrets.token_urlsafe(32)
-        self._listener: web.AppRunner | None = None
+        self.webhook_path = urlsplit(self.webhook_url).path or "/telegram"
+        self._secret: str = settings.telegram_webhook_secret or webhook_secret(settings.telegram_token)
 
     async def start(self) -> None:
         try:
@@ -106,7 +100,7 @@ class TelegramBot:
         await self.app.start()
         if self.webhook_url:
             try:
-                await self._listen()
+                # every instance sets the same URL and secret: setting it again changes nothing
                 await self.app.bot.set_webhook(self.webhook_url, secret_token=self._secret,
                                                allowed_updates=ALLOWED_UPDATES)
             except (TelegramError, OSError) as err:
@@ -122,19 +116,14 @@ class TelegramBot:
     async def stop(self) -> None:
         if self.app.updater is not None and self.app.updater.running:
             await self.app.updater.stop()
-        if self._listener is not None:  # from now on Telegram keeps the updates and delivers them later
-            await self._listener.cleanup()
-            self._listener = None
+        # webhook: from now on updates get 503, and Telegram delivers them again (to another instance, or later)
         if self.app.running:
             await self.app.stop()  # waits for the handlers still running
         await self.app.shutdown()
 
-    async def _listen(self) -> None:
-        app = web.Application(client_max_size=1 << 20)
-        app.router.add_post(urlsplit(self.webhook_url).path or "/", self._receive)
-        self._listener = web.AppRunner(app, access_log=None, handle_signals=False)
-        await self._listener.setup()
-        await web.TCPSite(self._listener, *self._listen_at).start()
+    def add_routes(self, app: web.Application) -> None:
+        """Webhook mode: the route Telegram's updates arrive at, on the project's HTTP server."""
+        app.router.add_post(self.webhook_path, self._receive)
 
     async def _receive(self, request: web.Request) -> web.Response:
         if not hmac.compare_digest(request.headers.get(SECRET_HEADER, ""), self._secret):
@@ -154,6 +143,11 @@ async def start_telegram(service: MemeService, settings: TelegramSettings) -> Te
     bot = TelegramBot(service, settings)
     await bot.start()
     return bot
+
+
+def webhook_secret(token: str) -> str:
+    """The same secret on every instance of one bot, and unguessable without its token."""
+    return hashlib.sha256(b"fffusion telegram webhook\0" + token.encode()).hexdigest()
 
 
 def _polling_failed(err: TelegramError) -> None:

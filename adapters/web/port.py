@@ -15,7 +15,7 @@ from core.errors import InputError
 from core.images import check_size
 from core.resources import sample_face
 from core.service import conversation as talk
-from core.service.media import MediaStore
+from core.service.media import Media
 from core.service.service import MemeService, Person
 from core.service.worker import MemeFaces
 
@@ -46,7 +46,7 @@ class Shown:
 
 
 class WebPort:
-    def __init__(self, service: MemeService, media: MediaStore) -> None:
+    def __init__(self, service: MemeService, media: Media) -> None:
         self.service = service
         self.conversation = talk.Conversation(service)
         self.media = media

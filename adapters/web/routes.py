@@ -32,7 +32,7 @@ from adapters.web.port import Shown, WebPort
 from core.catalog.edit import NewMeme
 from core.errors import FffusionError, InputError
 from core.messages import render
-from core.service.media import MediaStore
+from core.service.media import Media
 from core.service.service import MemeService
 from core.service.worker import MemeFaces
 
@@ -143,7 +143,7 @@ def _upload_too_big(limit: int) -> InputError:
 
 
 class WebPages:
-    def __init__(self, service: MemeService, media: MediaStore, settings: WebSettings) -> None:
+    def __init__(self, service: MemeService, media: Media, settings: WebSettings) -> None:
         self.port = WebPort(service, media)
         self.settings = settings
         self.limits = service.limits

@@ -12,20 +12,18 @@ for one meme share a weight of 1. With the defaults one person alone moves a sco
 strength * tanh(1/3) ~ 0.32 * strength; several people agreeing move it up to `strength`.
 
 `Feedback` is pure and in-memory. `Learning` is the one owner of learning from use: it holds the one switch
-(`FeedbackSettings.enabled`), the votes SQL on the service's store, and hands the recent votes to the pool
+(`FeedbackSettings.enabled`), records the votes in the service's store, and hands the recent votes to the pool
 workers as data (`Votes`), which embed their sentences and build a `Feedback`. Workers never open the store.
 """
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-import aiosqlite
 import numpy as np
 
 
@@ -111,27 +109,25 @@ class Votes:
     settings: FeedbackSettings
 
 
-class _Database(Protocol):
-    @property
-    def db(self) -> aiosqlite.Connection: ...
+class _Votes(Protocol):
+    """Where the votes are kept: the service's store (core.service.store, SQLite or PostgreSQL)."""
 
-
-#: the newest `?` votes, oldest first
-_VOTES_SQL = "SELECT person, text, meme, vote FROM (SELECT * FROM feedback ORDER BY at DESC LIMIT ?) ORDER BY at"
+    async def vote(self, person: int, text_key: str, meme: str, vote: int) -> None: ...
+    async def votes(self, limit: int) -> list[Vote]: ...
+    async def votes_mark(self) -> tuple[int, float]: ...
 
 
 class Learning:
-    """Records votes in the store's `feedback` table and decides when the workers relearn.
+    """Records votes in the service's store and decides when the workers relearn.
 
-    A generation names one set of votes; it changes when there are new votes, at most every `refresh_s`, and
-    is unique to this instance (a worker shared by two services never mixes their votes up)."""
+    A generation names one set of votes: their count and newest time in the store, read at most every
+    `refresh_s`."""
 
-    def __init__(self, store: _Database, settings: FeedbackSettings) -> None:
+    def __init__(self, store: _Votes, settings: FeedbackSettings) -> None:
         self.store = store
         self.settings = settings
-        self._token = secrets.token_hex(4)
         self._recorded = 0
-        self._announced = (0, -float("inf"))  # votes recorded when last announced, and when
+        self._announced: tuple[str | None, float] = (None, -float("inf"))  # the generation last read, and when
         self._cached: Votes | None = None
 
     @property
@@ -145,25 +141,25 @@ class Learning:
 
     async def vote(self, person_id: int, text_key: str, meme_id: str, vote: int) -> None:
         """One vote per person, sentence and meme: a person can't flood the signal by repeating it."""
-        await self.store.db.execute(
-            "INSERT OR REPLACE INTO feedback (person, text, meme, vote, at) VALUES (?,?,?,?,?)",
-            (person_id, text_key, meme_id, vote, time.time()),
-        )
-        await self.store.db.commit()
+        await self.store.vote(person_id, text_key, meme_id, vote)
         self._recorded += 1
 
     async def recent(self, limit: int | None = None) -> list[Vote]:
-        rows = await (await self.store.db.execute(_VOTES_SQL, (limit or self.settings.votes,))).fetchall()
-        return [Vote(*row) for row in rows]
+        return await self.store.votes(limit or self.settings.votes)
 
-    def generation(self) -> str | None:
-        """The generation the workers should rank with now; None when learning from use is off."""
+    async def generation(self) -> str | None:
+        """The generation the workers should rank with now; None when learning from use is off. Read from the
+        store at most every `refresh_s`, so every bot instance that shares the store names the same votes the
+        same way (a worker serving several instances does not relearn between them), and a vote recorded through
+        any instance reaches them all."""
         if not self.enabled:
             return None
         announced, when = self._announced
-        if self._recorded != announced and time.monotonic() - when >= self.settings.refresh_s:
-            self._announced = (self._recorded, time.monotonic())
-        return f"{self._token}:{self._announced[0]}"
+        if announced is None or time.monotonic() - when >= self.settings.refresh_s:
+            count, newest = await self.store.votes_mark()
+            announced = f"{count}:{newest!r}"
+            self._announced = (announced, time.monotonic())
+        return announced
 
     async def votes(self, generation: str | None) -> Votes:
         """The votes of a generation (read once per generation), for a worker that has not learned them."""

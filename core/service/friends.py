@@ -103,7 +103,7 @@ async def group_meme(
     """The best-fitting meme with room for several faces: the requester's on its first face (when they have
     one), then the friends in the order they were named, following the catalog's `faces` fill order."""
     sentence = clean_sentence(text, service.limits)
-    with service._rate.counted(person):
+    async with service._counted(person):
         return await _group_meme(service, person, sentence, friends, face)
 
 

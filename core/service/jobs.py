@@ -4,9 +4,11 @@ so they can move to a distributed pool unchanged."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, Protocol
+
 from core.recommend.feedback import Learning
 from core.service.picture_jobs import GroupComposed, PictureSwapped, job_compose_group, job_swap_picture
-from core.service.pool import WorkerPool
 from core.service.worker import (
     Composed,
     MemeFaces,
@@ -19,8 +21,19 @@ from core.service.worker import (
 )
 
 
+class Pool(Protocol):
+    """Where the jobs run: core.service.pool.WorkerPool in this process, or core.service.queue.QueuePool on a
+    Redis queue, run by `fffusion worker` processes on any machine."""
+
+    async def start(self) -> None: ...
+    async def run(self, fn: Callable[..., Any], *args: Any) -> Any: ...
+    async def close(self) -> None: ...
+    @property
+    def healthy(self) -> bool: ...  # some worker can take a job (the health check answers 503 otherwise)
+
+
 class Jobs:
-    def __init__(self, pool: WorkerPool, learning: Learning) -> None:
+    def __init__(self, pool: Pool, learning: Learning) -> None:
         self.pool = pool
         self.learning = learning
         #: the catalog version the service serves, sent with every job that reads the catalog: a worker that
@@ -30,7 +43,7 @@ class Jobs:
     async def rank(self, text: str, top: int) -> Ranked:
         """The best memes for a sentence, with what people taught the ranking. The votes travel only to a
         worker that has not learned the current ones (it answers `stale` first)."""
-        generation = self.learning.generation()
+        generation = await self.learning.generation()
         ranked: Ranked = await self.pool.run(job_rank, text, top, generation, None, self.catalog)
         if ranked.stale:
             votes = await self.learning.votes(generation)

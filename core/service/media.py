@@ -44,15 +44,24 @@ class SweepReport:
     bytes: int
 
 
-class MediaStore:
-    def __init__(
-        self,
-        root: Path,
-        max_age_s: float = 24 * 3600,
-        max_bytes: int = 1 << 30,
-        sweep_every_s: float = 600,
-    ) -> None:
-        self.root = root
+class Media(Protocol):
+    """Where result images are served from: `MediaStore` (files, one machine) or
+    core.service.pgmedia.PostgresMediaStore (shared by every instance)."""
+
+    async def start(self) -> None: ...
+    async def close(self) -> None: ...
+    async def put(self, jpeg: bytes) -> str: ...
+    async def publish(self, uploads: Uploads, result_key: str | None, jpeg: bytes) -> str: ...
+    async def forget(self, uploads: list[tuple[str, str]]) -> None: ...
+    async def alive(self, media_id: str) -> bool: ...
+    async def get(self, media_id: str) -> Path | bytes | None: ...
+
+
+class Sweeping:
+    """Lifetime and size cap of a media store: swept at start, every `sweep_every_s`, and at once when puts
+    since the last sweep pass `max_bytes`. Subclasses store the bytes (files here, PostgreSQL in pgmedia.py)."""
+
+    def __init__(self, max_age_s: float, max_bytes: int, sweep_every_s: float) -> None:
         self.max_age_s = max_age_s
         self.max_bytes = max_bytes
         self.sweep_every_s = sweep_every_s
@@ -64,10 +73,13 @@ class MediaStore:
     def valid_id(media_id: str) -> bool:
         return bool(_ID_RE.fullmatch(media_id))
 
+    @staticmethod
+    def new_id() -> str:
+        return secrets.token_urlsafe(16)
+
     async def start(self) -> None:
-        """Sweep once (expired files from a previous run) and keep sweeping in the background."""
-        await asyncio.to_thread(self.root.mkdir, parents=True, exist_ok=True)
-        await self._sweep_off_loop()
+        """Sweep once (expired images from a previous run) and keep sweeping in the background."""
+        await self._sweep_logged()
         self._task = asyncio.create_task(self._sweep_forever(), name="media-sweep")
 
     async def close(self) -> None:
@@ -78,29 +90,83 @@ class MediaStore:
                     await task
         self._task = self._sweeping = None
 
-    async def put(self, jpeg: bytes) -> str:
-        media_id = secrets.token_urlsafe(16)
-        await asyncio.to_thread(self._write, media_id, jpeg)
-        self._bytes += len(jpeg)
+    def _added(self, size: int) -> None:
+        self._bytes += size
         if self._bytes > self.max_bytes and (self._sweeping is None or self._sweeping.done()):
-            self._sweeping = asyncio.create_task(self._sweep_off_loop(), name="media-evict")
-        return media_id
+            self._sweeping = asyncio.create_task(self._sweep_logged(), name="media-evict")
+
+    async def put(self, jpeg: bytes) -> str:
+        raise NotImplementedError
+
+    async def alive(self, media_id: str) -> bool:
+        raise NotImplementedError
 
     async def publish(self, uploads: Uploads, result_key: str | None, jpeg: bytes) -> str:
-        """The media id of an image: a result (with its key) is stored once and its file reused while it
-        lasts; anything else (a face crop) is stored anew."""
+        """The media id of an image: a result (with its key) is stored once and reused while it lasts;
+        anything else is stored anew."""
         if result_key is None:
             return await self.put(jpeg)
+        return await uploads.send(UPLOAD_PLATFORM, result_key, self.alive, lambda: self.put(jpeg)) or ""
 
-        async def stored(media_id: str) -> bool:
-            return self.path(media_id) is not None
+    @staticmethod
+    def media_ids(uploads: list[tuple[str, str]]) -> list[str]:
+        """The ids among (platform, file id) uploads that a media store served (a deleted person's)."""
+        return [i for p, i in uploads if p == UPLOAD_PLATFORM and Sweeping.valid_id(i)]
 
-        return await uploads.send(UPLOAD_PLATFORM, result_key, stored, lambda: self.put(jpeg)) or ""
+    async def _sweep(self) -> SweepReport:
+        raise NotImplementedError
+
+    async def _sweep_logged(self) -> SweepReport:
+        report = await self._sweep()
+        self._bytes = report.bytes
+        if report.removed:
+            log.info("media sweep: removed %d, kept %d images (%d bytes)", report.removed, report.files,
+                     report.bytes)
+        return report
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.sweep_every_s)
+            try:
+                await self._sweep_logged()
+            except Exception:
+                log.exception("media sweep failed")
+
+
+class MediaStore(Sweeping):
+    """The images as files in one folder (the embedded set-up: one machine)."""
+
+    def __init__(
+        self,
+        root: Path,
+        max_age_s: float = 24 * 3600,
+        max_bytes: int = 1 << 30,
+        sweep_every_s: float = 600,
+    ) -> None:
+        super().__init__(max_age_s, max_bytes, sweep_every_s)
+        self.root = root
+
+    async def start(self) -> None:
+        await asyncio.to_thread(self.root.mkdir, parents=True, exist_ok=True)
+        await super().start()
+
+    async def put(self, jpeg: bytes) -> str:
+        media_id = self.new_id()
+        await asyncio.to_thread(self._write, media_id, jpeg)
+        self._added(len(jpeg))
+        return media_id
 
     async def forget(self, uploads: list[tuple[str, str]]) -> None:
         """Delete the files among (platform, file id) uploads that this store served (a deleted person's)."""
-        doomed = [self.root / (i + SUFFIX) for p, i in uploads if p == UPLOAD_PLATFORM and self.valid_id(i)]
+        doomed = [self.root / (i + SUFFIX) for i in self.media_ids(uploads)]
         await asyncio.to_thread(lambda: [path.unlink(missing_ok=True) for path in doomed])
+
+    async def alive(self, media_id: str) -> bool:
+        return self.path(media_id) is not None
+
+    async def get(self, media_id: str) -> Path | None:
+        """The file of a live image; None for a malformed, unknown or expired id."""
+        return self.path(media_id)
 
     def path(self, media_id: str) -> Path | None:
         """The file of a live id; None for a malformed, unknown or expired id (never a path outside root)."""
@@ -146,7 +212,6 @@ class MediaStore:
                 removed += 1
                 kept -= 1
                 total -= size
-        self._bytes = total
         return SweepReport(removed=removed, files=kept, bytes=total)
 
     def _write(self, media_id: str, jpeg: bytes) -> None:
@@ -156,20 +221,8 @@ class MediaStore:
         tmp.write_bytes(jpeg)
         os.replace(tmp, self.root / (media_id + SUFFIX))
 
-    async def _sweep_off_loop(self) -> SweepReport:
-        report = await asyncio.to_thread(self.sweep)
-        if report.removed:
-            log.info("media sweep: removed %d, kept %d files (%d bytes)", report.removed, report.files,
-                     report.bytes)
-        return report
-
-    async def _sweep_forever(self) -> None:
-        while True:
-            await asyncio.sleep(self.sweep_every_s)
-            try:
-                await self._sweep_off_loop()
-            except OSError:
-                log.exception("media sweep failed")
+    async def _sweep(self) -> SweepReport:
+        return await asyncio.to_thread(self.sweep)
 
 
 def _unlink(path: Path) -> int:

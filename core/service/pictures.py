@@ -49,7 +49,7 @@ async def swap_picture(
     if size is not None:
         check_size(size, service.limits)
     generation = service._generation(person)  # a deletion meanwhile wins: the result is then not recorded
-    with service._rate.counted(person):
+    async with service._counted(person):
         pid = await service.store.find_person(person.platform, person.user_id)
         record = await service._face_record(pid, face) if pid is not None else None
         if pid is None or record is None:

@@ -13,9 +13,10 @@ import secrets
 import time
 import unicodedata
 from collections import defaultdict, deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from core.bounded import Bounded
 from core.catalog.catalog import CATALOG_FILE, Catalog, load_catalog
@@ -24,9 +25,9 @@ from core.errors import FffusionError, InputError, ServiceError
 from core.images import check_size
 from core.limits import Limits
 from core.recommend.feedback import FeedbackSettings, Learning
-from core.service.jobs import Jobs
+from core.service.jobs import Jobs, Pool
 from core.service.pool import WorkerPool
-from core.service.store import Store, StoredFace, StoredRequest
+from core.service.store import PeopleStore, Store, StoredFace, StoredRequest
 from core.service.worker import Composed, MemeFaces, WorkerConfig, init_worker
 from core.text import clean_sentence
 
@@ -54,9 +55,7 @@ class FaceRegistration:
     crop_jpeg: bytes
     notices: tuple[str, ...]
     is_default: bool
-    #: the crop's key among the person's results: a copy a platform keeps of it (a media URL) is recorded under
-    #: it (remember_upload), so deleting the person deletes that copy too
-    result_key: str = ""
+    result_key: str  # the crop's, like a meme's: a platform's upload of it is forgotten with the person
 
 
 @dataclass(frozen=True)
@@ -79,7 +78,7 @@ class RateLimiter:
         self.per_minute = per_minute
         self._hits: defaultdict[tuple[str, str], deque[float]] = defaultdict(deque)
 
-    def check(self, person: Person) -> None:
+    async def check(self, person: Person) -> None:
         if self.per_minute <= 0:
             return
         now = time.monotonic()
@@ -90,18 +89,46 @@ class RateLimiter:
             raise ServiceError("service.rate_limited", seconds=int(60 - (now - hits[0])) + 1)
         hits.append(now)
 
-    @contextlib.contextmanager
-    def counted(self, person: Person) -> Iterator[None]:
-        """One hit for the work inside, taken back when the queue was full: a message that waits out a busy
-        queue (the Kakao skill retries it) counts once, when it is finally served."""
-        self.check(person)
-        try:
-            yield
-        except ServiceError as err:
-            hits = self._hits[(person.platform, person.user_id)]
-            if err.key == "service.busy" and hits:
-                hits.pop()
-            raise
+    async def forget(self, person: Person) -> None:
+        self._hits.pop((person.platform, person.user_id), None)
+
+    async def take_back(self, person: Person) -> None:
+        hits = self._hits[(person.platform, person.user_id)]
+        if hits:
+            hits.pop()
+
+
+class ResultCache:
+    """Finished images by result key, in memory, bounded in bytes (least recently used out first)."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self._items: Bounded[str, Composed] = Bounded(max_bytes, lambda c: len(c.image))
+
+    async def get(self, key: str) -> Composed | None:
+        return self._items.get(key)
+
+    async def put(self, key: str, item: Composed) -> None:
+        self._items.put(key, item)
+
+    async def drop(self, keys: list[str]) -> None:
+        for key in keys:
+            self._items.pop(key)
+
+
+class Limiter(Protocol):
+    """RateLimiter in memory, or core.service.shared.RedisRateLimiter shared by several instances."""
+
+    async def check(self, person: Person) -> None: ...
+    async def take_back(self, person: Person) -> None: ...  # the newest hit, of work that was not served
+    async def forget(self, person: Person) -> None: ...
+
+
+class Results(Protocol):
+    """ResultCache in memory, or core.service.shared.RedisResultCache shared by several instances."""
+
+    async def get(self, key: str) -> Composed | None: ...
+    async def put(self, key: str, item: Composed) -> None: ...
+    async def drop(self, keys: list[str]) -> None: ...
 
 
 def text_key(text: str) -> str:
@@ -121,22 +148,25 @@ class MemeService:
         data_dir: Path,
         workers: int = 0,
         results_cache_mb: int = 64,
-        pool: WorkerPool | None = None,
+        pool: Pool | None = None,
         feedback: FeedbackSettings | None = None,
+        store: PeopleStore | None = None,
+        rate: Limiter | None = None,
+        results: Results | None = None,
+        own_pool: bool = False,
     ) -> None:
-        self.store = Store(Path(data_dir) / "fffusion.sqlite3")
+        self.store: PeopleStore = store or Store(Path(data_dir) / "fffusion.sqlite3")
         self.config = worker
         self.limits: Limits = worker.limits
         size = workers or (len(os.sched_getaffinity(0)) or 1)
-        self._own_pool = pool is None
-        self.pool = pool or WorkerPool(size, self.limits.queue_length, init_worker, (self.config,),
-                                      job_timeout_s=self.limits.job_timeout_s)
+        self._own_pool = pool is None or own_pool
+        self.pool: Pool = pool or WorkerPool(size, self.limits.queue_length, init_worker, (self.config,),
+                                             job_timeout_s=self.limits.job_timeout_s)
         #: learning from use: the votes, and when the workers relearn them
         self.learning = Learning(self.store, feedback or FeedbackSettings())
         self.jobs = Jobs(self.pool, self.learning)
-        self._rate = RateLimiter(self.limits.rate_per_minute)
-        # finished images by result key, bounded in bytes
-        self._results: Bounded[str, Composed] = Bounded(results_cache_mb * 1024 * 1024, lambda c: len(c.image))
+        self._rate: Limiter = rate or RateLimiter(self.limits.rate_per_minute)
+        self._results: Results = results or ResultCache(results_cache_mb * 1024 * 1024)
         self._catalog: Catalog | None = None
         self._catalog_stamp: tuple[int, int, int] | None = None  # catalog.toml's stat when last looked at
         self._catalog_lock = asyncio.Lock()
@@ -219,6 +249,18 @@ class MemeService:
         than this: a platform whose people are anonymous visitors deletes them after a while."""
         return await self.store.stale_people(platform, time.time() - older_than_s)
 
+    @contextlib.asynccontextmanager
+    async def _counted(self, person: Person) -> AsyncIterator[None]:
+        """One rate-limit hit for the work inside, taken back when the queue was full: a message that waits out
+        a busy queue (the Kakao skill retries it) counts once, when it is finally served."""
+        await self._rate.check(person)
+        try:
+            yield
+        except ServiceError as err:
+            if err.key == "service.busy":
+                await self._rate.take_back(person)
+            raise
+
     # a deletion wins over everything in flight for that person
     def _generation(self, person: Person) -> int:
         return self._generations[(person.platform, person.user_id)]
@@ -237,20 +279,19 @@ class MemeService:
     async def register_face(self, person: Person, image: bytes, name: str | None = None) -> FaceRegistration:
         name = " ".join((name or DEFAULT_FACE).split())[:32] or DEFAULT_FACE
         check_size(len(image), self.limits)
-        with self._rate.counted(person):
-            async with self._writing(person, self._generation(person)):
-                person_id = await self.store.person(person.platform, person.user_id)
-                names = await self.store.face_names(person_id)
-                if name not in names and len(names) >= self.limits.max_faces_per_person:
-                    raise InputError("face.too_many", limit=self.limits.max_faces_per_person,
-                                     names=", ".join(names))
-                face = await self.jobs.register(image)
-                is_default = not names or name == DEFAULT_FACE or await self.store.default_face(person_id) == name
-                stored = StoredFace(name, face.engine, face.record, face.crop_jpeg)
-                await self.store.save_face(person_id, stored, make_default=is_default)
-                key = _result_key(face.record, "", "crop")
-                await self.store.add_result(key, person_id, "")
-        return FaceRegistration(name, face.crop_jpeg, face.notices, is_default, key)
+        async with self._counted(person), self._writing(person, self._generation(person)):
+            person_id = await self.store.person(person.platform, person.user_id)
+            names = await self.store.face_names(person_id)
+            if name not in names and len(names) >= self.limits.max_faces_per_person:
+                raise InputError("face.too_many", limit=self.limits.max_faces_per_person,
+                                 names=", ".join(names))
+            face = await self.jobs.register(image)
+            is_default = not names or name == DEFAULT_FACE or await self.store.default_face(person_id) == name
+            stored = StoredFace(name, face.engine, face.record, face.crop_jpeg)
+            await self.store.save_face(person_id, stored, make_default=is_default)
+            crop_key = _result_key(face.record, "face-crop", name)
+            await self.store.add_result(crop_key, person_id, f"face:{name}")
+        return FaceRegistration(name, face.crop_jpeg, face.notices, is_default, crop_key)
 
     async def list_faces(self, person: Person) -> list[str]:
         person_id = await self.store.find_person(person.platform, person.user_id)
@@ -263,14 +304,19 @@ class MemeService:
             if person_id is None:
                 return False
             keys, uploads = await self.store.delete_person(person.platform, person.user_id)
-            for key in keys:
-                self._results.pop(key)
+            await self._results.drop(keys)
+            await self._rate.forget(person)
             for forget in self.forget_uploads:
                 try:
                     await forget(uploads)
                 except Exception:
                     log.exception("forgetting the uploads of a deleted person failed")
             return True
+
+    async def last_request(self, person: Person) -> str | None:
+        """The id of the person's request shown last (a bare "다른 짤" continues it)."""
+        person_id = await self.store.find_person(person.platform, person.user_id)
+        return await self.store.last_request(person_id) if person_id is not None else None
 
     async def set_lang(self, person: Person) -> None:
         await self.store.set_lang(await self.store.person(person.platform, person.user_id), person.lang)
@@ -287,11 +333,11 @@ class MemeService:
                         ) -> tuple[str, Composed]:
         # the catalog version is part of the key: an edit may change which faces of a meme are swapped
         key = _result_key(record, meme_id, f"default\0{self.catalog_version}")
-        cached = self._results.get(key)
+        cached = await self._results.get(key)
         if cached is None:
             cached = await self.jobs.compose(meme_id, record, "default")
             if self._generation(person) == generation:  # a deleted person's face is not cached again
-                self._results.put(key, cached)
+                await self._results.put(key, cached)
         return key, cached
 
     async def _result(self, person: Person, generation: int, person_id: int, request: StoredRequest,
@@ -354,7 +400,7 @@ class MemeService:
     async def make_meme(self, person: Person, text: str, face: str | None = None) -> MemeResult:
         clean_sentence(text, self.limits)  # bad text costs no rate-limit hit
         generation = self._generation(person)
-        with self._rate.counted(person):
+        async with self._counted(person):
             record, key, ranked, recent = await self._ranked(person, text, face)
             fresh = [(m, score) for m, score in ranked if m not in recent] or ranked  # all seen: start over
             chosen = await self._best_fit(record, fresh, person, generation)
@@ -367,7 +413,7 @@ class MemeService:
     async def next_meme(self, person: Person, request_id: str) -> MemeResult:
         """'다른 짤': the next candidate of a request. The one vote of the press is recorded here."""
         generation = self._generation(person)
-        with self._rate.counted(person):
+        async with self._counted(person):
             person_id = await self.store.find_person(person.platform, person.user_id)
             request = await self.store.request(person_id, request_id) if person_id is not None else None
             if person_id is None or request is None:
@@ -390,7 +436,7 @@ class MemeService:
         ranking, no votes."""
         clean_sentence(text, self.limits)
         generation = self._generation(person)
-        with self._rate.counted(person):
+        async with self._counted(person):
             record, key, ranked, recent = await self._ranked(person, text, None)
             candidates = tuple(m for m, _ in ranked)
             shown = tuple(m for m in candidates if m not in recent)[:k] or candidates[:k]

@@ -1,4 +1,5 @@
-"""The bot's memory: one SQLite file (aiosqlite, WAL), schema versioned with PRAGMA user_version.
+"""The bot's memory: one SQLite file (aiosqlite, WAL), schema versioned with PRAGMA user_version
+(core/service/schema.py; core/service/pgstore.py is the same store on PostgreSQL).
 
 A person is (platform, platform user id). Per person: registered faces (identity record and the aligned crop,
 never the original photo), the default face, language, what they were sent (so "다른 짤" never repeats), their
@@ -12,99 +13,15 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import aiosqlite
 
-# Each entry upgrades the schema from version N to N+1; never edit a released one, append.
-MIGRATIONS: tuple[str, ...] = (
-    """
-    CREATE TABLE people (
-        id INTEGER PRIMARY KEY,
-        platform TEXT NOT NULL,
-        user_id TEXT NOT NULL,
-        lang TEXT NOT NULL DEFAULT 'ko',
-        default_face TEXT,
-        created REAL NOT NULL,
-        UNIQUE (platform, user_id)
-    );
-    CREATE TABLE faces (
-        person INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
-        name TEXT NOT NULL,
-        engine TEXT NOT NULL,
-        record BLOB NOT NULL,
-        crop_jpeg BLOB NOT NULL,
-        created REAL NOT NULL,
-        PRIMARY KEY (person, name)
-    );
-    CREATE TABLE requests (
-        id TEXT PRIMARY KEY,
-        person INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
-        text TEXT NOT NULL,
-        face TEXT,
-        candidates TEXT NOT NULL,
-        shown TEXT NOT NULL,
-        created REAL NOT NULL
-    );
-    CREATE INDEX requests_person ON requests (person, created);
-    CREATE TABLE history (
-        person INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
-        text TEXT NOT NULL,
-        meme TEXT NOT NULL,
-        at REAL NOT NULL
-    );
-    CREATE INDEX history_person ON history (person, text, at);
-    CREATE TABLE feedback (
-        person INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
-        text TEXT NOT NULL,
-        meme TEXT NOT NULL,
-        vote INTEGER NOT NULL,
-        at REAL NOT NULL,
-        PRIMARY KEY (person, text, meme)
-    );
-    CREATE TABLE results (
-        key TEXT PRIMARY KEY,
-        person INTEGER REFERENCES people(id) ON DELETE CASCADE,
-        meme TEXT NOT NULL,
-        created REAL NOT NULL
-    );
-    CREATE TABLE uploads (
-        platform TEXT NOT NULL,
-        result_key TEXT NOT NULL,
-        file_id TEXT NOT NULL,
-        PRIMARY KEY (platform, result_key)
-    );
-    """,
-    # 2: a person's id is never given to anyone else, even after they are deleted (AUTOINCREMENT), so nothing
-    # written late for a deleted person can land on a newcomer
-    """
-    CREATE TABLE people_v2 (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        platform TEXT NOT NULL,
-        user_id TEXT NOT NULL,
-        lang TEXT NOT NULL DEFAULT 'ko',
-        default_face TEXT,
-        created REAL NOT NULL,
-        UNIQUE (platform, user_id)
-    );
-    INSERT INTO people_v2 (id, platform, user_id, lang, default_face, created)
-        SELECT id, platform, user_id, lang, default_face, created FROM people;
-    DROP TABLE people;
-    ALTER TABLE people_v2 RENAME TO people;
-    """,
-    # 3: consent to lend one's face to friends' group memes, per chat (core/service/friends.py); goes with
-    # the person. chat = "<platform>:<chat or server id>"; handle = their @name there, lower case, if any.
-    """
-    CREATE TABLE shares (
-        person INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
-        chat TEXT NOT NULL,
-        name TEXT NOT NULL,
-        handle TEXT,
-        created REAL NOT NULL,
-        PRIMARY KEY (person, chat)
-    );
-    CREATE INDEX shares_handle ON shares (chat, handle);
-    """,
-)
+from core.recommend.feedback import Vote
+from core.service.schema import SCHEMA_VERSION, check_version, migrations
+
+# Each entry upgrades the schema from version N to N+1; never edit a released one, add a file.
+MIGRATIONS = migrations("sqlite")
 
 
 @dataclass(frozen=True)
@@ -130,18 +47,32 @@ class Store:
         self._db: aiosqlite.Connection | None = None
 
     @property
+    def where(self) -> str:
+        return str(self.path)
+
+    @property
     def db(self) -> aiosqlite.Connection:
         if self._db is None:
             raise RuntimeError("store is not open")
         return self._db
 
-    async def open(self) -> None:
+    async def open(self, upgrade: bool = False) -> int:
+        """Open the file, creating the schema when it is new (upgrading an older one only when asked: `fffusion
+        db migrate`); returns the schema version found. ConfigError when the schema does not fit the code."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = await aiosqlite.connect(self.path)
         await self.db.execute("PRAGMA journal_mode=WAL")
         await self.db.execute("PRAGMA foreign_keys=ON")
         await self.db.execute("PRAGMA busy_timeout=10000")
-        await self._migrate()
+        found = await self.schema_version()
+        if found == 0 or (upgrade and found < SCHEMA_VERSION):
+            await self._migrate()
+        try:
+            check_version(await self.schema_version(), self.where)
+        except Exception:
+            await self.close()
+            raise
+        return found
 
     async def close(self) -> None:
         if self._db is not None:
@@ -282,6 +213,12 @@ class Store:
             return None
         return StoredRequest(row[0], row[1], row[2], tuple(json.loads(row[3])), tuple(json.loads(row[4])))
 
+    async def last_request(self, person: int) -> str | None:
+        row = await (await self.db.execute(
+            "SELECT id FROM requests WHERE person=? ORDER BY created DESC LIMIT 1", (person,)
+        )).fetchone()
+        return row[0] if row else None
+
     async def add_history(self, person: int, text: str, meme: str, keep: int) -> None:
         await self.db.execute(
             "INSERT INTO history (person, text, meme, at) VALUES (?,?,?,?)", (person, text, meme, time.time())
@@ -299,6 +236,28 @@ class Store:
             await self.db.execute("SELECT meme FROM history WHERE person=? AND text=?", (person, text))
         ).fetchall()
         return {r[0] for r in rows}
+
+    # the votes of learning from use (core.recommend.feedback.Learning decides what they mean)
+    async def vote(self, person: int, text_key: str, meme: str, vote: int) -> None:
+        """One vote per person, sentence and meme: a person can't flood the signal by repeating it."""
+        await self.db.execute(
+            "INSERT OR REPLACE INTO feedback (person, text, meme, vote, at) VALUES (?,?,?,?,?)",
+            (person, text_key, meme, vote, time.time()),
+        )
+        await self.db.commit()
+
+    async def votes(self, limit: int) -> list[Vote]:
+        """The newest `limit` votes, oldest first."""
+        rows = await (await self.db.execute(
+            "SELECT person, text, meme, vote FROM (SELECT * FROM feedback ORDER BY at DESC LIMIT ?) ORDER BY at",
+            (limit,),
+        )).fetchall()
+        return [Vote(*row) for row in rows]
+
+    async def votes_mark(self) -> tuple[int, float]:
+        """How many votes there are and when the newest was given: changes whenever the votes do."""
+        count, newest = await (await self.db.execute("SELECT count(*), coalesce(max(at), 0) FROM feedback")).fetchone()
+        return int(count), float(newest)
 
     # platform uploads
     async def remember_upload(self, platform: str, result_key: str, file_id: str) -> bool:
@@ -346,3 +305,37 @@ class Store:
             )
         ).fetchone()
         return (int(row[0]), str(row[1])) if row else None
+
+class PeopleStore(Protocol):
+    """What the service asks of its store. `Store` keeps it in one SQLite file; `PostgresStore`
+    (core/service/pgstore.py) in PostgreSQL, shared by any number of bot instances. Same methods, same tests."""
+
+    @property
+    def where(self) -> str: ...  # for messages: the file, or the URL without its password
+    async def open(self, upgrade: bool = False) -> int: ...
+    async def close(self) -> None: ...
+    async def schema_version(self) -> int: ...
+    async def person(self, platform: str, user_id: str) -> int: ...
+    async def find_person(self, platform: str, user_id: str) -> int | None: ...
+    async def set_lang(self, person: int, lang: str) -> None: ...
+    async def save_face(self, person: int, face: StoredFace, make_default: bool) -> None: ...
+    async def face_names(self, person: int) -> list[str]: ...
+    async def default_face(self, person: int) -> str | None: ...
+    async def face(self, person: int, name: str) -> StoredFace | None: ...
+    async def delete_person(self, platform: str, user_id: str) -> tuple[list[str], list[tuple[str, str]]]: ...
+    async def add_result(self, key: str, person: int | None, meme: str) -> None: ...
+    async def save_request(self, person: int, request: StoredRequest) -> None: ...
+    async def request(self, person: int, request_id: str) -> StoredRequest | None: ...
+    async def last_request(self, person: int) -> str | None: ...  # shown last
+    async def add_history(self, person: int, text: str, meme: str, keep: int) -> None: ...
+    async def recent_memes(self, person: int, text: str) -> set[str]: ...
+    async def vote(self, person: int, text_key: str, meme: str, vote: int) -> None: ...
+    async def votes(self, limit: int) -> list[Vote]: ...
+    async def votes_mark(self) -> tuple[int, float]: ...
+    async def remember_upload(self, platform: str, result_key: str, file_id: str) -> bool: ...
+    async def uploaded(self, platform: str, result_key: str) -> str | None: ...
+    async def share_face(self, person: int, chat: str, name: str, handle: str | None) -> None: ...
+    async def unshare_face(self, person: int, chat: str) -> bool: ...
+    async def sharing(
+        self, chat: str, platform: str, user_id: str | None, handle: str | None
+    ) -> tuple[int, str] | None: ...

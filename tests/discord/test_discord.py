@@ -11,7 +11,7 @@ from collections.abc import Callable
 import pytest
 from PIL import Image
 
-from adapters.discord.bot import DiscordBot
+from adapters.discord.bot import DiscordBot, parse_shards
 from core.errors import ConfigError
 from core.messages import render
 from core.service.service import MemeService
@@ -296,3 +296,13 @@ async def test_one_next_press_records_one_vote(
     (vote,) = await service.learning.recent(10)
     assert service.learning.recorded == 1  # the service votes, once; the adapter does not
     assert vote.vote == -1 and skipped.startswith(service.catalog.by_id[vote.meme_id].caption)
+
+
+def test_shards_setting() -> None:
+    assert parse_shards("") is None  # every shard Discord recommends
+    assert parse_shards("0-3/8") == ([0, 1, 2, 3], 8)
+    assert parse_shards("5/8") == ([5], 8)
+    for bad in ("4-9/8", "3-1/8", "a-b/c", "0-3", "-1/4"):
+        with pytest.raises(ConfigError) as caught:
+            parse_shards(bad)
+        assert caught.value.params["name"] == "FFFUSION_DISCORD_SHARDS"

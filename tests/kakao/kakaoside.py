@@ -6,10 +6,12 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import subprocess
 import uuid
 from typing import Any
 
 import aiohttp
+import pytest
 from aiohttp import web
 
 from tests.loopback import start_loopback
@@ -80,6 +82,22 @@ class PhotoServer:
         if name not in self.files:
             raise web.HTTPNotFound()
         return web.Response(body=self.files[name], content_type="image/jpeg")
+
+
+async def wait_ready(session: aiohttp.ClientSession, base: str, proc: subprocess.Popen[bytes]) -> None:
+    """Until a `fffusion run` subprocess answers its health check; fails with its stderr when it exits."""
+    for _ in range(600):
+        if proc.poll() is not None:
+            err = proc.stderr.read().decode()[-3000:] if proc.stderr else "(stderr went to a file)"
+            pytest.fail(f"fffusion run exited {proc.returncode}: {err}")
+        try:
+            async with session.get(base + "/healthz") as resp:
+                if resp.status == 200:
+                    return
+        except aiohttp.ClientError:
+            pass
+        await asyncio.sleep(0.2)
+    pytest.fail("fffusion run did not start listening in 120 s")
 
 
 def free_port() -> int:

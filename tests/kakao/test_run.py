@@ -17,7 +17,16 @@ import pytest
 from core.messages import render
 from core.service.worker import WorkerConfig
 from tests.faceutil import identity_distance
-from tests.kakao.kakaoside import SECRET, OpenBuilder, PhotoServer, free_port, image_url, secure_image, text_of
+from tests.kakao.kakaoside import (
+    SECRET,
+    OpenBuilder,
+    PhotoServer,
+    free_port,
+    image_url,
+    secure_image,
+    text_of,
+    wait_ready,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 HUNGRY = "배고파 죽겠다"
@@ -64,20 +73,6 @@ async def spawn(kakao_env: dict[str, str]) -> AsyncIterator[Spawn]:
             proc.wait()
 
 
-async def _ready(session: aiohttp.ClientSession, base: str, proc: subprocess.Popen[bytes]) -> None:
-    for _ in range(600):
-        if proc.poll() is not None:
-            pytest.fail(f"fffusion run exited {proc.returncode}: {proc.stderr.read().decode()[-3000:]}")
-        try:
-            async with session.get(base + "/healthz") as resp:
-                if resp.status == 200:
-                    return
-        except aiohttp.ClientError:
-            pass
-        await asyncio.sleep(0.2)
-    pytest.fail("fffusion run did not start listening in 120 s")
-
-
 async def test_kill_9_and_restart_keep_the_face(
     spawn: Spawn, kakao_env: dict[str, str], photo_server: PhotoServer, photo_a: bytes
 ) -> None:
@@ -86,7 +81,7 @@ async def test_kill_9_and_restart_keep_the_face(
     async with aiohttp.ClientSession() as session:
         bot = OpenBuilder(base, session, photo_server)
         first = spawn()
-        await _ready(session, base, first)
+        await wait_ready(session, base, first)
         assert text_of(await bot.say("alice", "도움말")) == render("kakao.help", "ko")
         saved = await bot.final("alice", "/setface", params=secure_image(photo_server.url("a.jpg")))
         assert render("kakao.face_saved", "ko", name="기본") in text_of(saved)
@@ -97,7 +92,7 @@ async def test_kill_9_and_restart_keep_the_face(
         assert first.wait(30) == -signal.SIGKILL
 
         second = spawn()
-        await _ready(session, base, second)
+        await wait_ready(session, base, second)
         async with session.get(image_url(before)) as resp:  # results on disk outlive the process
             assert resp.status == 200
         after = await bot.final("alice", "오늘 너무 배고프다")
@@ -140,7 +135,7 @@ async def test_kill_9_leaves_no_process_behind(spawn: Spawn, kakao_env: dict[str
     base = kakao_env["FFFUSION_PUBLIC_URL"]
     async with aiohttp.ClientSession() as session:
         proc = spawn()
-        await _ready(session, base, proc)
+        await wait_ready(session, base, proc)
     assert len(_group(proc.pid)) >= 3  # the server, its worker and the resource tracker
     os.kill(proc.pid, signal.SIGKILL)  # the server only, as the OOM killer or a crash would
     assert proc.wait(30) == -signal.SIGKILL

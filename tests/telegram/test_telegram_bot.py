@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -18,10 +17,12 @@ from PIL import Image
 from adapters.telegram import TelegramBot, start_telegram
 from adapters.telegram.handlers import INLINE_RESULTS
 from bot.config import Settings
+from bot.web import start_web
 from core.messages import TEXTS, render
 from core.service.service import MemeService
 from core.service.worker import WorkerConfig
 from tests.faceutil import identity_distance
+from tests.kakao.kakaoside import free_port
 from tests.telegram.botapi_server import BotApiServer, Call
 
 # Example sentences of demo-catalog memes whose face the swap moves measurably toward both test people.
@@ -276,18 +277,15 @@ async def test_stop_finishes_requests_in_flight(service: MemeService, tg_setting
     await telegram_bot.start()  # the fixture stops it again
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def test_webhook_mode(service: MemeService, tg_settings: Settings, botapi: BotApiServer) -> None:
-    port = _free_port()
+    """Updates arrive on the project's one HTTP server (bot/web.py), beside the health check and the media."""
+    port = free_port()
     url = f"http://127.0.0.1:{port}/telegram/hook"
     settings = dataclasses.replace(tg_settings, telegram_webhook_url=url, telegram_webhook_secret="s" * 32,
-                                   telegram_webhook_listen=f"127.0.0.1:{port}")
-    bot = await start_telegram(service, settings)
+                                   http_host="127.0.0.1", http_port=port)
+    bot = TelegramBot(service, settings)
+    server = await start_web(service, settings, routes=[bot.add_routes])
+    await bot.start()
     try:
         assert botapi.of("setWebhook")[-1].params["secret_token"] == "s" * 32
         ivy = botapi.user(7001, "Ivy", language_code="en")
@@ -297,8 +295,12 @@ async def test_webhook_mode(service: MemeService, tg_settings: Settings, botapi:
                                                                            bot="fffusion_test_bot")
         async with aiohttp.ClientSession() as session, session.post(url, json={"update_id": 1}) as resp:
             assert resp.status == 403  # without Telegram's secret header
+        async with aiohttp.ClientSession() as session, session.get(f"http://127.0.0.1:{port}/healthz") as resp:
+            assert resp.status == 200  # the same server
     finally:
         await bot.stop()
+        await server.stop()
+
 
 
 @pytest.mark.usefixtures("telegram_bot")

@@ -1,0 +1,178 @@
+"""Scale-out benchmark: make_meme throughput and latency at 8 and 32 concurrent people for three set-ups, with
+real models, a real redis-server and a real PostgreSQL on loopback (started here, in temporary folders):
+
+  in-process   the embedded default: SQLite and the in-process pool (--pool processes, default one per core)
+  1 worker     PostgreSQL, and the jobs on the Redis queue run by one `fffusion worker` (one process)
+  2 workers    the same with two `fffusion worker` processes
+
+The bot side runs in this process (as one `fffusion run` instance would); the results cache is off everywhere so
+that every request is worked on, and the Redis rate limiter is on (with a limit nobody reaches), so its cost counts.
+Also: the queue's overhead per job (per job, the time from enqueueing to the result in hand minus the time the
+worker ran it, as arq records it; median over rank jobs sent one at a time), and the ratio of 2 workers to 1 at 32
+people.
+
+    python -m bench.scale [--requests-per-caller 6] [--overhead-jobs 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bench.common import median
+from bench.service import _photos, run_level
+from bot.config import DEMO_CATALOG
+from core.catalog.cache import DiskCache
+from core.catalog.catalog import load_catalog
+from core.catalog.prepare import prepare_catalog
+from core.faces.engines import load_engine
+from core.limits import Limits
+from core.recommend.load import load_embedder
+from core.service.pgstore import PostgresStore
+from core.service.queue import QueuePool
+from core.service.service import MemeService, Person, ResultCache
+from core.service.shared import RedisRateLimiter
+from core.service.worker import WorkerConfig, job_rank
+from tests.conftest import postgres_database
+from tests.servers import start_postgres, start_redis
+
+REPO = Path(__file__).resolve().parent.parent
+LEVELS = (8, 32)
+QUEUE_LENGTH = 64
+
+
+def start_worker(env: dict[str, str]) -> subprocess.Popen[str]:
+    """One `fffusion worker` with one process; returns once its models are loaded and it takes jobs."""
+    proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "worker"], cwd=REPO, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    ready = threading.Event()
+
+    def watch() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            if "take jobs from the queue" in line:
+                ready.set()
+
+    threading.Thread(target=watch, daemon=True).start()
+    if not ready.wait(180):
+        proc.kill()
+        raise RuntimeError("fffusion worker did not start in 180 s")
+    return proc
+
+
+async def overhead_run(service: MemeService, jobs: int) -> float:
+    """Median milliseconds of one rank job, one at a time."""
+    times = []
+    for _ in range(jobs):
+        start = time.perf_counter()
+        await service.pool.run(job_rank, "배고파 죽겠다", 10, None)
+        times.append((time.perf_counter() - start) * 1000)
+    return median(times)
+
+
+def queue_ms(service: MemeService) -> float:
+    """Median milliseconds the queue added to the jobs since the last call (0 for the in-process pool)."""
+    if not isinstance(service.pool, QueuePool):
+        return 0.0
+    costs = [(total - ran) * 1000 for total, ran in service.pool.timings]
+    service.pool.timings.clear()
+    return median(costs)
+
+
+async def measure(name: str, service: MemeService, per_caller: int, jobs: int) -> dict[str, Any]:
+    photos = _photos()
+    people = [Person("bench", str(n)) for n in range(32)]
+    for n, person in enumerate(people):
+        await service.register_face(person, photos[n % 2])
+    await run_level(service, people, 4, 2)  # warm-up: decode meme images in the workers
+    queue_ms(service)
+    row: dict[str, Any] = {"name": name, "rank_ms": await overhead_run(service, jobs), "queue_ms": queue_ms(service)}
+    for callers in LEVELS:
+        row[callers] = await run_level(service, people, callers, per_caller)
+    return row
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests-per-caller", type=int, default=6)
+    parser.add_argument("--overhead-jobs", type=int, default=200)
+    parser.add_argument("--pool", type=int, default=0, help="in-process pool processes (default: one per core)")
+    args = parser.parse_args()
+    cores = len(os.sched_getaffinity(0))
+
+    redis, postgres = start_redis(), start_postgres()
+    rows: list[dict[str, Any]] = []
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            limits = dataclasses.replace(Limits(), rate_per_minute=1_000_000, queue_length=QUEUE_LENGTH)
+            config = WorkerConfig(catalog_dir=DEMO_CATALOG, cache_dir=Path(tmp) / "cache", limits=limits)
+            cache = DiskCache(config.cache_dir)  # what `fffusion catalog build` does, so workers start warm
+            prepare_catalog(load_catalog(DEMO_CATALOG), load_embedder(), load_engine(), cache, limits)
+            cache.close()
+
+            local = MemeService(config, Path(tmp) / "local", workers=args.pool or cores, results_cache_mb=0)
+            await local.start()
+            try:
+                rows.append(await measure(f"in-process ({args.pool or cores} proc)", local,
+                                          args.requests_per_caller, args.overhead_jobs))
+            finally:
+                await local.close()
+
+            env = {k: v for k, v in os.environ.items() if not k.startswith("FFFUSION_")}
+            env.update(FFFUSION_REDIS_URL=redis.url, FFFUSION_CACHE_DIR=str(config.cache_dir),
+                       FFFUSION_WORKERS="1", FFFUSION_LOG_LEVEL="INFO")
+            workers: list[subprocess.Popen[str]] = []
+            try:
+                for count in (1, 2):
+                    while len(workers) < count:
+                        workers.append(start_worker(env))
+                    queue = QueuePool(redis.url, QUEUE_LENGTH, job_timeout_s=20)
+                    shared = MemeService(
+                        config, Path(tmp) / f"shared{count}",
+                        store=PostgresStore(await postgres_database(postgres, f"bench{count}")),
+                        pool=queue, own_pool=True, rate=RedisRateLimiter(queue, limits.rate_per_minute),
+                        results=ResultCache(0),
+                    )
+                    await shared.start()
+                    try:
+                        rows.append(await measure(f"{count} worker{'s' if count > 1 else ''} over Redis", shared,
+                                                  args.requests_per_caller, args.overhead_jobs))
+                    finally:
+                        await shared.close()
+            finally:
+                for proc in workers:
+                    proc.terminate()
+                    proc.wait(60)
+    finally:
+        redis.stop()
+        postgres.stop()
+    report(rows, cores)
+
+
+def report(rows: list[dict[str, Any]], cores: int) -> None:
+    print(f"make_meme on {cores} cores, results cache off ({' and '.join(map(str, LEVELS))} concurrent people):")
+    cell: Callable[[dict[str, float]], str] = lambda r: (  # noqa: E731
+        f"{r['rps']:5.1f}/s p95 {r['p95']:5.0f} ms err {r['errors']}")
+    for row in rows:
+        print(f"  {row['name']:<26} " + "   ".join(f"{c:2d}: {cell(row[c])}" for c in LEVELS)
+              + f"   rank job {row['rank_ms']:.1f} ms")
+    local, one, two = rows
+    for row in (one, two):
+        print(f"queue overhead per job, {row['name']}: {row['queue_ms']:.1f} ms "
+              "(median; enqueue to result in hand minus the worker's run)")
+    print(f"rank job one at a time: in-process {local['rank_ms']:.1f} ms, through the queue {one['rank_ms']:.1f} ms")
+    print(f"2 workers / 1 worker at {LEVELS[-1]} people: {two[LEVELS[-1]]['rps'] / one[LEVELS[-1]]['rps']:.2f}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

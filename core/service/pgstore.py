@@ -1,0 +1,254 @@
+"""The store on PostgreSQL (asyncpg): the same methods and meaning as the SQLite `Store`, for any number of bot
+instances that share one database. Schema: core/service/migrations/postgres, versioned in `schema_version`."""
+
+from __future__ import annotations
+
+import json
+import time
+from urllib.parse import urlsplit
+
+import asyncpg
+
+from core.errors import ConfigError
+from core.recommend.feedback import Vote
+from core.service.schema import SCHEMA_VERSION, check_version, migrations
+from core.service.store import StoredFace, StoredRequest
+
+MIGRATIONS = migrations("postgres")
+# One migration at a time however many instances run `fffusion db migrate` at once (any constant key works).
+_MIGRATE_LOCK = 0x666675
+_VERSION_TABLE = "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"
+
+
+def safe_url(url: str) -> str:
+    """The URL without its password, for messages and logs."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    user = f"{parts.username}@" if parts.username else ""
+    return f"{parts.scheme}://{user}{host}{port}{parts.path}"
+
+
+class PostgresStore:
+    def __init__(self, url: str, pool_size: int = 10) -> None:
+        self.url = url
+        self.pool_size = pool_size
+        self._pool: asyncpg.Pool | None = None
+
+    @property
+    def where(self) -> str:
+        return safe_url(self.url)
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise RuntimeError("store is not open")
+        return self._pool
+
+    async def open(self, upgrade: bool = False) -> int:
+        """Connect; create the schema in an empty database, upgrade an older one only when asked (`fffusion db
+        migrate`); returns the version found. ConfigError when unreachable or the schema does not fit the code."""
+        try:
+            self._pool = await asyncpg.create_pool(self.url, min_size=1, max_size=self.pool_size)
+        except (OSError, asyncpg.PostgresError, ValueError) as err:
+            raise ConfigError("db.unreachable", url=self.where, reason=str(err) or type(err).__name__) from None
+        try:
+            async with self.pool.acquire() as conn, conn.transaction():
+                await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATE_LOCK)
+                await conn.execute(_VERSION_TABLE)
+                found = await _version(conn)
+                if found == 0 or (upgrade and found < SCHEMA_VERSION):
+                    for script in MIGRATIONS[found:]:
+                        await conn.execute(script)
+                    await conn.execute("DELETE FROM schema_version")
+                    await conn.execute("INSERT INTO schema_version VALUES ($1)", SCHEMA_VERSION)
+            check_version(await self.schema_version(), self.where)
+        except Exception:
+            await self.close()
+            raise
+        return found
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    async def schema_version(self) -> int:
+        async with self.pool.acquire() as conn:
+            return await _version(conn)
+
+    async def _person_id(self, platform: str, user_id: str, create: bool) -> int | None:
+        if create:
+            # Insert-or-nothing: a person's first two messages may arrive at the same moment, on two instances.
+            await self.pool.execute(
+                "INSERT INTO people (platform, user_id, created) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                platform, user_id, time.time(),
+            )
+        return await self.pool.fetchval("SELECT id FROM people WHERE platform=$1 AND user_id=$2", platform, user_id)
+
+    async def person(self, platform: str, user_id: str) -> int:
+        person = await self._person_id(platform, user_id, create=True)
+        assert person is not None
+        return person
+
+    async def find_person(self, platform: str, user_id: str) -> int | None:
+        return await self._person_id(platform, user_id, create=False)
+
+    async def set_lang(self, person: int, lang: str) -> None:
+        await self.pool.execute("UPDATE people SET lang=$1 WHERE id=$2", lang, person)
+
+    # faces
+    async def save_face(self, person: int, face: StoredFace, make_default: bool) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "INSERT INTO faces (person, name, engine, record, crop_jpeg, created) VALUES ($1,$2,$3,$4,$5,$6)"
+                " ON CONFLICT (person, name) DO UPDATE SET engine=EXCLUDED.engine, record=EXCLUDED.record,"
+                " crop_jpeg=EXCLUDED.crop_jpeg, created=EXCLUDED.created",
+                person, face.name, face.engine, face.record, face.crop_jpeg, time.time(),
+            )
+            if make_default:
+                await conn.execute("UPDATE people SET default_face=$1 WHERE id=$2", face.name, person)
+
+    async def face_names(self, person: int) -> list[str]:
+        rows = await self.pool.fetch("SELECT name FROM faces WHERE person=$1 ORDER BY created", person)
+        return [r[0] for r in rows]
+
+    async def default_face(self, person: int) -> str | None:
+        return await self.pool.fetchval("SELECT default_face FROM people WHERE id=$1", person)
+
+    async def face(self, person: int, name: str) -> StoredFace | None:
+        row = await self.pool.fetchrow(
+            "SELECT name, engine, record, crop_jpeg FROM faces WHERE person=$1 AND name=$2", person, name
+        )
+        return StoredFace(*row) if row else None
+
+    async def delete_person(self, platform: str, user_id: str) -> tuple[list[str], list[tuple[str, str]]]:
+        """Every row of the person goes, in one transaction (the foreign keys cascade to the rest); returns the
+        keys of the results that carried their face and the (platform, file id) uploads of them."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            person = await conn.fetchval(
+                "SELECT id FROM people WHERE platform=$1 AND user_id=$2 FOR UPDATE", platform, user_id
+            )
+            if person is None:
+                return [], []
+            # locked before the uploads are read: a copy being recorded (remember_upload) lands first or not at all
+            keys = [r[0] for r in await conn.fetch("SELECT key FROM results WHERE person=$1 FOR UPDATE", person)]
+            uploads = await conn.fetch(
+                "DELETE FROM uploads WHERE result_key = ANY($1::text[]) RETURNING platform, file_id", keys
+            )
+            await conn.execute("DELETE FROM people WHERE id=$1", person)
+        return keys, [(p, f) for p, f in uploads]
+
+    async def add_result(self, key: str, person: int | None, meme: str) -> None:
+        await self.pool.execute(
+            "INSERT INTO results (key, person, meme, created) VALUES ($1,$2,$3,$4) ON CONFLICT DO NOTHING",
+            key, person, meme, time.time(),
+        )
+
+    # requests and history
+    async def save_request(self, person: int, request: StoredRequest) -> None:
+        await self.pool.execute(
+            "INSERT INTO requests (id, person, text, face, candidates, shown, created) VALUES ($1,$2,$3,$4,$5,$6,$7)"
+            " ON CONFLICT (id) DO UPDATE SET person=EXCLUDED.person, text=EXCLUDED.text, face=EXCLUDED.face,"
+            " candidates=EXCLUDED.candidates, shown=EXCLUDED.shown, created=EXCLUDED.created",
+            request.id, person, request.text_key, request.face, json.dumps(request.candidates),
+            json.dumps(request.shown), time.time(),
+        )
+
+    async def request(self, person: int, request_id: str) -> StoredRequest | None:
+        row = await self.pool.fetchrow(
+            "SELECT id, text, face, candidates, shown FROM requests WHERE id=$1 AND person=$2", request_id, person
+        )
+        if row is None:
+            return None
+        return StoredRequest(row[0], row[1], row[2], tuple(json.loads(row[3])), tuple(json.loads(row[4])))
+
+    async def last_request(self, person: int) -> str | None:
+        return await self.pool.fetchval(
+            "SELECT id FROM requests WHERE person=$1 ORDER BY created DESC LIMIT 1", person
+        )
+
+    async def add_history(self, person: int, text: str, meme: str, keep: int) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "INSERT INTO history (person, text, meme, at) VALUES ($1,$2,$3,$4)", person, text, meme, time.time()
+            )
+            # A short history: only the newest `keep` entries per person are needed.
+            await conn.execute(
+                "DELETE FROM history WHERE person=$1 AND id NOT IN "
+                "(SELECT id FROM history WHERE person=$1 ORDER BY at DESC LIMIT $2)",
+                person, keep,
+            )
+
+    async def recent_memes(self, person: int, text: str) -> set[str]:
+        rows = await self.pool.fetch("SELECT meme FROM history WHERE person=$1 AND text=$2", person, text)
+        return {r[0] for r in rows}
+
+    # the votes of learning from use
+    async def vote(self, person: int, text_key: str, meme: str, vote: int) -> None:
+        """One vote per person, sentence and meme: a person can't flood the signal by repeating it."""
+        await self.pool.execute(
+            "INSERT INTO feedback (person, text, meme, vote, at) VALUES ($1,$2,$3,$4,$5)"
+            " ON CONFLICT (person, text, meme) DO UPDATE SET vote=EXCLUDED.vote, at=EXCLUDED.at",
+            person, text_key, meme, vote, time.time(),
+        )
+
+    async def votes(self, limit: int) -> list[Vote]:
+        rows = await self.pool.fetch(
+            "SELECT person, text, meme, vote FROM (SELECT * FROM feedback ORDER BY at DESC LIMIT $1) AS newest"
+            " ORDER BY at", limit,
+        )
+        return [Vote(*r) for r in rows]
+
+    async def votes_mark(self) -> tuple[int, float]:
+        count, newest = await self.pool.fetchrow("SELECT count(*), coalesce(max(at), 0) FROM feedback")
+        return int(count), float(newest)
+
+    # platform uploads
+    async def remember_upload(self, platform: str, result_key: str, file_id: str) -> bool:
+        """Record a platform's copy of a result; False (nothing recorded) when the result is gone, i.e. its
+        person was deleted while the copy was being made: the caller deletes that copy. The result's row is
+        held (FOR SHARE) until the copy is recorded, and delete_person locks it first, so one of the two waits
+        for the other: the copy is either refused or found and deleted with the person."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            if await conn.fetchval("SELECT 1 FROM results WHERE key=$1 FOR SHARE", result_key) is None:
+                return False
+            await conn.execute(
+                "INSERT INTO uploads (platform, result_key, file_id) VALUES ($1,$2,$3)"
+                " ON CONFLICT (platform, result_key) DO UPDATE SET file_id=EXCLUDED.file_id",
+                platform, result_key, file_id,
+            )
+        return True
+
+    async def uploaded(self, platform: str, result_key: str) -> str | None:
+        return await self.pool.fetchval(
+            "SELECT file_id FROM uploads WHERE platform=$1 AND result_key=$2", platform, result_key
+        )
+
+    # consent to lend one's face to friends, per chat (core/service/friends.py)
+    async def share_face(self, person: int, chat: str, name: str, handle: str | None) -> None:
+        await self.pool.execute(
+            "INSERT INTO shares (person, chat, name, handle, created) VALUES ($1,$2,$3,$4,$5)"
+            " ON CONFLICT (person, chat) DO UPDATE SET name=EXCLUDED.name, handle=EXCLUDED.handle",
+            person, chat, name, handle, time.time(),
+        )
+
+    async def unshare_face(self, person: int, chat: str) -> bool:
+        return await self.pool.execute("DELETE FROM shares WHERE person=$1 AND chat=$2", person, chat) != "DELETE 0"
+
+    async def sharing(
+        self, chat: str, platform: str, user_id: str | None, handle: str | None
+    ) -> tuple[int, str] | None:
+        """(person, name) of whoever allowed their face in this chat, found by user id or by @handle."""
+        row = await self.pool.fetchrow(
+            "SELECT s.person, s.name FROM shares s JOIN people p ON p.id = s.person"
+            " WHERE s.chat=$1 AND p.platform=$2 AND (p.user_id=$3 OR s.handle=$4) ORDER BY s.created DESC LIMIT 1",
+            chat, platform, user_id, handle,
+        )
+        return (int(row[0]), str(row[1])) if row else None
+
+
+async def _version(conn: asyncpg.Connection) -> int:
+    if await conn.fetchval("SELECT to_regclass('schema_version')") is None:
+        return 0
+    return int(await conn.fetchval("SELECT coalesce(max(version), 0) FROM schema_version") or 0)

@@ -1,0 +1,102 @@
+"""State that bot instances share through Redis, so that any instance can serve any request: the per-person rate
+limits and the finished-results cache. (People, faces, "다른 짤" requests, votes and platform upload ids live in the
+shared database; result images served by URL in core/service/pgmedia.py.)"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from typing import Protocol
+
+from redis.asyncio import Redis
+
+from core.errors import ServiceError
+from core.service.service import Person
+from core.service.worker import Composed
+
+PREFIX = "fffusion:"
+WINDOW_S = 60
+
+
+class Connected(Protocol):
+    """What holds the instance's one Redis connection pool (core.service.queue.QueuePool), open while it runs."""
+
+    @property
+    def redis(self) -> Redis: ...
+
+
+class _OnRedis:
+    def __init__(self, connected: Connected) -> None:
+        self._connected = connected
+
+    @property
+    def redis(self) -> Redis:
+        return self._connected.redis
+
+
+class RedisRateLimiter(_OnRedis):
+    """The in-memory limiter's sliding one-minute window, per person, in one Redis sorted set each."""
+
+    def __init__(self, connected: Connected, per_minute: int) -> None:
+        super().__init__(connected)
+        self.per_minute = per_minute
+
+    @staticmethod
+    def _key(person: Person) -> str:
+        return f"{PREFIX}rate:{person.platform}:{person.user_id}"
+
+    async def forget(self, person: Person) -> None:
+        await self.redis.delete(self._key(person))
+
+    async def take_back(self, person: Person) -> None:
+        await self.redis.zpopmax(self._key(person))
+
+    async def check(self, person: Person) -> None:
+        if self.per_minute <= 0:
+            return
+        key = self._key(person)
+        now = time.time()
+        member = f"{now}:{secrets.token_hex(4)}"
+        # One transaction: drop what left the window, count this hit, read the count and the oldest hit.
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.zremrangebyscore(key, 0, now - WINDOW_S)
+            pipe.zadd(key, {member: now})
+            pipe.zcard(key)
+            pipe.zrange(key, 0, 0, withscores=True)
+            pipe.expire(key, WINDOW_S + 1)
+            _, _, count, oldest, _ = await pipe.execute()
+        if count > self.per_minute:
+            await self.redis.zrem(key, member)  # a refused request does not count
+            first = oldest[0][1] if oldest else now
+            raise ServiceError("service.rate_limited", seconds=int(WINDOW_S - (now - first)) + 1)
+
+
+class RedisResultCache(_OnRedis):
+    """Finished images by result key, each kept `ttl_s`: the time bounds the bytes (about the rate of new memes
+    times `ttl_s` times their size)."""
+
+    def __init__(self, connected: Connected, ttl_s: int) -> None:
+        super().__init__(connected)
+        self.ttl_s = ttl_s
+
+    @staticmethod
+    def _key(key: str) -> str:
+        return f"{PREFIX}result:{key}"
+
+    async def get(self, key: str) -> Composed | None:
+        found = await self.redis.hgetall(self._key(key))
+        if not found:
+            return None
+        return Composed(found[b"image"], found[b"swapped"] == b"1", tuple(json.loads(found[b"notices"])))
+
+    async def put(self, key: str, item: Composed) -> None:
+        mapping = {"image": item.image, "swapped": int(item.swapped), "notices": json.dumps(item.notices)}
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self._key(key), mapping=mapping)
+            pipe.expire(self._key(key), self.ttl_s)
+            await pipe.execute()
+
+    async def drop(self, keys: list[str]) -> None:
+        if keys:
+            await self.redis.delete(*(self._key(k) for k in keys))
