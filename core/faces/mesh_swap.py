@@ -157,16 +157,7 @@ def paste_face(image: np.ndarray, target: np.ndarray, source: MeshSource, shape:
     local = (dst - np.array([x0, y0], dtype=np.float32)) * stretch
     depth = target[:, 2]
     rendered = _render(work, local, depth, source, feather * scale)
-    if isinstance(rendered, str):
-        return rendered
-    coloured, alpha = rendered
-    if scale != 1.0:
-        size = (roi.shape[1], roi.shape[0])
-        coloured = cv2.resize(coloured, size, interpolation=cv2.INTER_LINEAR)
-        alpha = cv2.resize(alpha, size, interpolation=cv2.INTER_LINEAR)
-    base = roi.astype(np.float32)
-    image[y0:y1, x0:x1] = np.clip(base + (coloured - base) * alpha[:, :, None] + 0.5, 0, 255).astype(np.uint8)
-    return None
+    return classical.blend_back(roi, rendered)
 
 
 def _render(

@@ -153,15 +153,21 @@ def paste_face(image: np.ndarray, target: np.ndarray, source: Source) -> str | N
     stretch = np.array([work.shape[1] / roi.shape[1], work.shape[0] / roi.shape[0]], dtype=np.float32)
     local = (target - np.array([x0, y0], dtype=np.float32)) * stretch
     rendered = _render(work, local, source, feather * scale)
+    return blend_back(roi, rendered)
+
+
+def blend_back(roi: np.ndarray, rendered: tuple[np.ndarray, np.ndarray] | str) -> str | None:
+    """A face rendered at the working scale (colours, alpha) blended into `roi` (a view of the image) in place;
+    a skip reason passes through. Both swaps (this one and core/faces/mesh_swap.py) end here."""
     if isinstance(rendered, str):
         return rendered
     coloured, alpha = rendered
-    if scale != 1.0:
+    if coloured.shape[:2] != roi.shape[:2]:
         size = (roi.shape[1], roi.shape[0])
         coloured = cv2.resize(coloured, size, interpolation=cv2.INTER_LINEAR)
         alpha = cv2.resize(alpha, size, interpolation=cv2.INTER_LINEAR)
     base = roi.astype(np.float32)
-    image[y0:y1, x0:x1] = np.clip(base + (coloured - base) * alpha[:, :, None] + 0.5, 0, 255).astype(np.uint8)
+    roi[:] = np.clip(base + (coloured - base) * alpha[:, :, None] + 0.5, 0, 255).astype(np.uint8)
     return None
 
 
