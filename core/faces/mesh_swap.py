@@ -24,15 +24,11 @@ import numpy as np
 from core.faces import swap as classical
 from core.faces.mesh import topology
 
-#: mirror the person when that brings the head turn this many degrees closer to the meme's
-MIRROR_GAIN = 7.0
 #: larger head-turn gaps (degrees) leave too much of the meme's face unpainted or stretched
 MAX_YAW_GAP = 30.0
 #: skip when this share of the meme's visible face needs texture the person's photo does not show
 MAX_HIDDEN_SHARE = 0.08
-#: faces are worked on at most at this eye distance (px): the person's crop has 80
-WORK_EYES_PX = 90.0
-MIN_TARGET_EYES_PX = 8.0
+# mirroring, the working scale and the smallest face are the classical swap's (core/faces/swap.py)
 #: sharpness ratio (person / meme, fine detail in the face) past which the person's face is softened, or
 #: grain added to it
 _SHARPNESS_SLACK = 1.15
@@ -134,30 +130,20 @@ def shaped_target(target: np.ndarray, source: np.ndarray, shape: float) -> np.nd
 def paste_face(image: np.ndarray, target: np.ndarray, source: MeshSource, shape: float) -> str | None:
     """Swap the source onto the face with mesh `target` (468, 3), in place. Returns a skip reason or None."""
     target_eyes = eye_distance(target)
-    if target_eyes < MIN_TARGET_EYES_PX:
+    if target_eyes < classical.MIN_TARGET_EYES_PX:
         return "swap.target_too_small"
-    target_yaw, source_yaw = yaw(target), yaw(source.mesh)
-    if abs(source_yaw + target_yaw) + MIRROR_GAIN < abs(source_yaw - target_yaw):
-        source, source_yaw = mirror(source), -source_yaw
-    if abs(source_yaw - target_yaw) > MAX_YAW_GAP:
+    flip = classical.mirror_plan(yaw(source.mesh), yaw(target), MAX_YAW_GAP)
+    if flip is None:
         return "swap.pose_mismatch"
-
-    height, width = image.shape[:2]
+    if flip:
+        source = mirror(source)
     feather = max(2.0, 0.08 * target_eyes)
     dst = shaped_target(target, source.mesh, shape)
-    x0, y0 = np.floor(np.minimum(dst.min(axis=0), target[:, :2].min(axis=0)) - feather - 2).astype(int)
-    x1, y1 = np.ceil(np.maximum(dst.max(axis=0), target[:, :2].max(axis=0)) + feather + 2).astype(int)
-    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, width), min(y1, height)
-    if x1 - x0 < 4 or y1 - y0 < 4:
+    area = classical.work_area(image, np.vstack([dst, target[:, :2]]), target_eyes, feather)
+    if area is None:
         return "swap.target_too_small"
-    roi = image[y0:y1, x0:x1]
-    scale = min(1.0, WORK_EYES_PX / target_eyes)
-    work = roi if scale == 1.0 else cv2.resize(roi, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-    stretch = np.array([work.shape[1] / roi.shape[1], work.shape[0] / roi.shape[0]], dtype=np.float32)
-    local = (dst - np.array([x0, y0], dtype=np.float32)) * stretch
-    depth = target[:, 2]
-    rendered = _render(work, local, depth, source, feather * scale)
-    return classical.blend_back(roi, rendered)
+    rendered = _render(area.work, area.local(dst), target[:, 2], source, feather * area.scale)
+    return classical.blend_back(area.roi, rendered)
 
 
 def _render(

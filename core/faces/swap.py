@@ -130,30 +130,57 @@ def paste_face(image: np.ndarray, target: np.ndarray, source: Source) -> str | N
     target_eyes = eye_distance(target)
     if target_eyes < MIN_TARGET_EYES_PX:
         return "swap.target_too_small"
-    target_yaw = yaw(target)
-    source_yaw = yaw(source.landmarks)
-    if abs(source_yaw + target_yaw) + MIRROR_GAIN < abs(source_yaw - target_yaw):
-        source, source_yaw = mirror(source), -source_yaw
-    if abs(source_yaw - target_yaw) > MAX_YAW_GAP:
+    flip = mirror_plan(yaw(source.landmarks), yaw(target), MAX_YAW_GAP)
+    if flip is None:
         return "swap.pose_mismatch"
-
-    height, width = image.shape[:2]
+    if flip:
+        source = mirror(source)
     feather = max(2.0, 0.09 * target_eyes)
-    dst_points = control_points(target)
-    x0, y0 = np.floor(dst_points.min(axis=0) - feather - 2).astype(int)
-    x1, y1 = np.ceil(dst_points.max(axis=0) + feather + 2).astype(int)
+    area = work_area(image, control_points(target), target_eyes, feather)
+    if area is None:
+        return "swap.target_too_small"
+    rendered = _render(area.work, area.local(target), source, feather * area.scale)
+    return blend_back(area.roi, rendered)
+
+
+def mirror_plan(source_yaw: float, target_yaw: float, max_gap: float) -> bool | None:
+    """Whether to mirror the source (hysteresis: only when that brings the yaws MIRROR_GAIN closer), or None
+    when the heads are turned more than `max_gap` degrees apart even so. Both swaps decide the pose here."""
+    flip = abs(source_yaw + target_yaw) + MIRROR_GAIN < abs(source_yaw - target_yaw)
+    gap = abs((-source_yaw if flip else source_yaw) - target_yaw)
+    return None if gap > max_gap else flip
+
+
+@dataclass(frozen=True)
+class WorkArea:
+    """Where a face is painted: `roi`, a view of the picture around it, and the same region at the working
+    scale (`work`), with the map from picture coordinates to `work`'s."""
+
+    roi: np.ndarray
+    work: np.ndarray
+    scale: float
+    origin: np.ndarray
+    stretch: np.ndarray
+
+    def local(self, points: np.ndarray) -> np.ndarray:
+        return (points[:, :2] - self.origin) * self.stretch
+
+
+def work_area(image: np.ndarray, span: np.ndarray, target_eyes: float, feather: float) -> WorkArea | None:
+    """The region around the points `span` (x, y) plus the feather, or None when it is too small to paint.
+    Faces bigger than the source's detail are worked on at a reduced scale (the result is upsampled anyway);
+    the meme's own pixels around and inside the kept eyes/mouth stay at full resolution."""
+    height, width = image.shape[:2]
+    x0, y0 = np.floor(span.min(axis=0) - feather - 2).astype(int)
+    x1, y1 = np.ceil(span.max(axis=0) + feather + 2).astype(int)
     x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, width), min(y1, height)
     if x1 - x0 < 4 or y1 - y0 < 4:
-        return "swap.target_too_small"
+        return None
     roi = image[y0:y1, x0:x1]
-    # Faces bigger than the source's detail are worked on at a reduced scale (the result is upsampled
-    # anyway); the meme's own pixels around and inside the kept eyes/mouth stay at full resolution.
     scale = min(1.0, WORK_EYES_PX / target_eyes)
     work = roi if scale == 1.0 else cv2.resize(roi, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
     stretch = np.array([work.shape[1] / roi.shape[1], work.shape[0] / roi.shape[0]], dtype=np.float32)
-    local = (target - np.array([x0, y0], dtype=np.float32)) * stretch
-    rendered = _render(work, local, source, feather * scale)
-    return blend_back(roi, rendered)
+    return WorkArea(roi, work, scale, np.array([x0, y0], dtype=np.float32), stretch)
 
 
 def blend_back(roi: np.ndarray, rendered: tuple[np.ndarray, np.ndarray] | str) -> str | None:
