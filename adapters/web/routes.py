@@ -17,7 +17,6 @@ import logging
 import re
 import secrets
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from importlib import resources
@@ -29,6 +28,7 @@ from PIL import Image, ImageOps
 from adapters.web import pages
 from adapters.web.pages import Markup, hidden
 from adapters.web.port import Shown, WebPort
+from core.bounded import Bounded
 from core.catalog.edit import NewMeme
 from core.errors import FffusionError, InputError
 from core.messages import render
@@ -149,7 +149,7 @@ class WebPages:
         self.limits = service.limits
         self._key = secrets.token_bytes(32)  # CSRF tokens and studio sessions last as long as the process
         self._studio_sessions: dict[str, float] = {}
-        self._thumbs: OrderedDict[tuple[str, str], bytes] = OrderedDict()
+        self._thumbs: Bounded[tuple[str, str], bytes] = Bounded(512)  # studio thumbnails
         self._sweeper: asyncio.Task[None] | None = None
         self._static = {name: resources.files(__package__).joinpath("static", name).read_bytes()
                         for name in _STATIC}
@@ -454,9 +454,7 @@ class WebPages:
         thumb = self._thumbs.get(key)
         if thumb is None:
             thumb = await asyncio.to_thread(_thumbnail, self.port.catalog.image_bytes(meme))
-            self._thumbs[key] = thumb
-            while len(self._thumbs) > 512:
-                self._thumbs.popitem(last=False)
+            self._thumbs.put(key, thumb)
         headers = {"Content-Type": "image/jpeg", "Cache-Control": "private, max-age=3600",
                    "X-Content-Type-Options": "nosniff"}
         return web.Response(body=thumb, headers=headers)
