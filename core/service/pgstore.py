@@ -29,6 +29,10 @@ def safe_url(url: str) -> str:
     return f"{parts.scheme}://{user}{host}{port}{parts.path}"
 
 
+async def _keep(conn: asyncpg.Connection) -> None:
+    """A connection goes back to the pool as it is."""
+
+
 class PostgresStore:
     def __init__(self, url: str, pool_size: int = 10) -> None:
         self.url = url
@@ -49,7 +53,9 @@ class PostgresStore:
         """Connect; create the schema in an empty database, upgrade an older one only when asked (`fffusion db
         migrate`); returns the version found. ConfigError when unreachable or the schema does not fit the code."""
         try:
-            self._pool = await asyncpg.create_pool(self.url, min_size=1, max_size=self.pool_size)
+            # reset=_keep: the store never leaves session state behind (its only lock is transaction-scoped, it
+            # sets nothing, listens to nothing), so asyncpg's reset query on every release is a wasted round trip
+            self._pool = await asyncpg.create_pool(self.url, min_size=1, max_size=self.pool_size, reset=_keep)
         except (OSError, asyncpg.PostgresError, ValueError) as err:
             raise ConfigError("db.unreachable", url=self.where, reason=str(err) or type(err).__name__) from None
         try:
