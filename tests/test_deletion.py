@@ -35,14 +35,14 @@ def _rows_of(db_path: Path, person_id: int) -> dict[str, int]:
 async def test_a_deletion_wins_over_a_slow_render_in_flight(
     service: MemeService, photo_a: bytes, delay: float
 ) -> None:
-    compose = service.jobs.compose
+    make = service.jobs.make
 
-    async def slow_compose(*args, **kwargs):  # a render that takes 0.5 s, as in the reproduction
-        result = await compose(*args, **kwargs)
+    async def slow_make(*args, **kwargs):  # a render that takes 0.5 s, as in the reproduction
+        result = await make(*args, **kwargs)
         await asyncio.sleep(0.5)
         return result
 
-    service.jobs.compose = slow_compose  # type: ignore[method-assign]
+    service.jobs.make = slow_make  # type: ignore[method-assign]
     alice_ids: set[int] = set()
     for n in range(2):
         alice, bob = Person("t", f"alice-{delay}-{n}"), Person("t", f"bob-{delay}-{n}")
@@ -74,16 +74,16 @@ async def test_a_message_waiting_out_a_full_queue_counts_once(worker_config: Wor
     limits = dataclasses.replace(worker_config.limits, rate_per_minute=2)
     service = MemeService(dataclasses.replace(worker_config, limits=limits), tmp_path, pool=shared_pool)
     await service.start()
-    rank = service.jobs.rank
+    make = service.jobs.make
     full = {"left": 5}
 
-    async def busy_then_rank(*args, **kwargs):  # the queue is full for the first 5 tries
+    async def busy_then_make(*args, **kwargs):  # the queue is full for the first 5 tries
         if full["left"]:
             full["left"] -= 1
             raise ServiceError("service.busy")
-        return await rank(*args, **kwargs)
+        return await make(*args, **kwargs)
 
-    service.jobs.rank = busy_then_rank  # type: ignore[method-assign]
+    service.jobs.make = busy_then_make  # type: ignore[method-assign]
     person = Person("t", "patient")
     try:
         for _ in range(5):

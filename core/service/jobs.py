@@ -11,11 +11,13 @@ from core.recommend.feedback import Learning
 from core.service.picture_jobs import GroupComposed, PictureSwapped, job_compose_group, job_swap_picture
 from core.service.worker import (
     Composed,
+    Made,
     MemeFaces,
     Ranked,
     Registered,
     job_compose,
     job_inspect,
+    job_make,
     job_rank,
     job_register,
 )
@@ -41,14 +43,24 @@ class Jobs:
         self.catalog = ""
 
     async def rank(self, text: str, top: int) -> Ranked:
-        """The best memes for a sentence, with what people taught the ranking. The votes travel only to a
-        worker that has not learned the current ones (it answers `stale` first)."""
-        generation = await self.learning.generation()
-        ranked: Ranked = await self.pool.run(job_rank, text, top, generation, None, self.catalog)
-        if ranked.stale:
-            votes = await self.learning.votes(generation)
-            ranked = await self.pool.run(job_rank, text, top, generation, votes, self.catalog)
+        """The best memes for a sentence, with what people taught the ranking."""
+        ranked: Ranked = await self._learned(job_rank, text, top)
         return ranked
+
+    async def make(self, text: str, top: int, record: bytes | None, recent: tuple[str, ...]) -> Made:
+        """The ranking and the best fit among the memes not in `recent`, composed: one job (worker.job_make)."""
+        made: Made = await self._learned(job_make, text, top, record, recent)
+        return made
+
+    async def _learned(self, fn: Callable[..., Any], text: str, top: int, *rest: Any) -> Any:
+        """A ranking job with the current votes. The votes travel only to a worker that has not learned them
+        (it answers `stale` first)."""
+        generation = await self.learning.generation()
+        answer = await self.pool.run(fn, text, top, generation, None, self.catalog, *rest)
+        if answer.stale:
+            votes = await self.learning.votes(generation)
+            answer = await self.pool.run(fn, text, top, generation, votes, self.catalog, *rest)
+        return answer
 
     async def register(self, image: bytes) -> Registered:
         registered: Registered = await self.pool.run(job_register, image)

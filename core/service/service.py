@@ -36,10 +36,6 @@ log = logging.getLogger(__name__)
 DEFAULT_FACE = "기본"
 CANDIDATES = 10  # ranked memes kept per request for "다른 짤"
 HISTORY = 50  # memes remembered per person so the same sentence brings a fresh one
-# A meme that takes the person's face may stand in for a better-ranked one that cannot, when its score is
-# within FIT_MARGIN of the best; at most FIT_TRIES such stand-ins are tried.
-FIT_MARGIN = 0.03
-FIT_TRIES = 2
 
 
 @dataclass(frozen=True)
@@ -329,22 +325,24 @@ class MemeService:
         return stored.record if stored is not None else None
 
     # memes
-    async def _composed(self, record: bytes | None, meme_id: str, person: Person, generation: int
-                        ) -> tuple[str, Composed]:
+    async def _composed(self, record: bytes | None, meme_id: str, person: Person, generation: int,
+                        made: Composed | None = None) -> tuple[str, Composed]:
+        """The meme composed with the record: `made` when a job already did it, else from the results cache or a
+        compose job."""
         # the catalog version is part of the key: an edit may change which faces of a meme are swapped
         key = _result_key(record, meme_id, f"default\0{self.catalog_version}")
-        cached = await self._results.get(key)
-        if cached is None:
-            cached = await self.jobs.compose(meme_id, record, "default")
+        cached = made or await self._results.get(key)
+        if cached is None or made is not None:
+            cached = cached or await self.jobs.compose(meme_id, record, "default")
             if self._generation(person) == generation:  # a deleted person's face is not cached again
                 await self._results.put(key, cached)
         return key, cached
 
     async def _result(self, person: Person, generation: int, person_id: int, request: StoredRequest,
-                      record: bytes | None, meme_id: str) -> MemeResult:
+                      record: bytes | None, meme_id: str, made: Composed | None = None) -> MemeResult:
         """The result for one meme of the request, recorded in the person's history (unless they were deleted
         meanwhile: then nothing is recorded and nothing returned)."""
-        key, composed = await self._composed(record, meme_id, person, generation)
+        key, composed = await self._composed(record, meme_id, person, generation, made)
         async with self._writing(person, generation):
             await self.store.add_result(key, person_id if record else None, meme_id)
             await self.store.add_history(person_id, request.text_key, meme_id, HISTORY)
@@ -365,50 +363,40 @@ class MemeService:
             has_next=len(request.shown) < len(request.candidates),
         )
 
-    async def _best_fit(self, record: bytes | None, options: list[tuple[str, float]], person: Person,
-                        generation: int) -> str:
-        """The best-ranked meme, unless its faces cannot take this person's (a head turned too far, say) and
-        a nearly as fitting one can: a meme with their face beats a marginally better one without."""
-        best, best_score = options[0]
-        if record is None:
-            return best
-        for meme_id, score in options[: 1 + FIT_TRIES]:
-            if score < best_score - FIT_MARGIN:
-                break
-            if (await self._composed(record, meme_id, person, generation))[1].swapped:
-                return meme_id
-        return best
-
-    async def _ranked(self, person: Person, text: str, face: str | None
-                      ) -> tuple[bytes | None, str, list[tuple[str, float]], set[str]]:
-        """One ranking, writing nothing (a newcomer's row comes with the first write): the face record, the
-        sentence's key, the candidates and the memes the person has just seen for that sentence."""
+    async def _asking(self, person: Person, text: str, face: str | None
+                      ) -> tuple[str, str, bytes | None, set[str]]:
+        """What a ranking needs to know of the asker, writing nothing (a newcomer's row comes with the first
+        write): the clean sentence, its key, the face record, and the memes they have just seen for it."""
         sentence = clean_sentence(text, self.limits)
         person_id = await self.store.find_person(person.platform, person.user_id)
         # an unknown face name fails before any work
         record = await self._face_record(person_id, face) if person_id is not None else None
         if person_id is None and face:
             raise InputError("face.unknown_name", name=face)
-        await self.follow_catalog()
-        ranked = list((await self.jobs.rank(sentence, CANDIDATES)).memes)
-        # a worker that could not prepare the new catalog may name a meme this one no longer has
-        ranked = [(m, score) for m, score in ranked if m in self.catalog.by_id] or ranked
         key = text_key(sentence)
         recent = await self.store.recent_memes(person_id, key) if person_id is not None else set()
-        return record, key, ranked, recent
+        await self.follow_catalog()
+        return sentence, key, record, recent
+
+    def _known(self, ranked: tuple[tuple[str, float], ...]) -> list[tuple[str, float]]:
+        """A worker that could not prepare the new catalog may name a meme this instance no longer has."""
+        return [(m, score) for m, score in ranked if m in self.catalog.by_id] or list(ranked)
 
     async def make_meme(self, person: Person, text: str, face: str | None = None) -> MemeResult:
         clean_sentence(text, self.limits)  # bad text costs no rate-limit hit
         generation = self._generation(person)
         async with self._counted(person):
-            record, key, ranked, recent = await self._ranked(person, text, face)
-            fresh = [(m, score) for m, score in ranked if m not in recent] or ranked  # all seen: start over
-            chosen = await self._best_fit(record, fresh, person, generation)
+            sentence, key, record, recent = await self._asking(person, text, face)
+            made = await self.jobs.make(sentence, CANDIDATES, record, tuple(sorted(recent)))
+            ranked = self._known(made.ranked.memes)
+            chosen, composed = made.meme_id, made.composed
+            if chosen not in self.catalog.by_id:
+                chosen, composed = ranked[0][0], None
             request = StoredRequest(secrets.token_urlsafe(12), key, face, tuple(m for m, _ in ranked), (chosen,))
             async with self._writing(person, generation):
                 person_id = await self.store.person(person.platform, person.user_id)
                 await self.store.save_request(person_id, request)
-            return await self._result(person, generation, person_id, request, record, chosen)
+            return await self._result(person, generation, person_id, request, record, chosen, composed)
 
     async def next_meme(self, person: Person, request_id: str) -> MemeResult:
         """'다른 짤': the next candidate of a request. The one vote of the press is recorded here."""
@@ -437,7 +425,8 @@ class MemeService:
         clean_sentence(text, self.limits)
         generation = self._generation(person)
         async with self._counted(person):
-            record, key, ranked, recent = await self._ranked(person, text, None)
+            sentence, key, record, recent = await self._asking(person, text, None)
+            ranked = self._known((await self.jobs.rank(sentence, CANDIDATES)).memes)
             candidates = tuple(m for m, _ in ranked)
             shown = tuple(m for m in candidates if m not in recent)[:k] or candidates[:k]
             request = StoredRequest(secrets.token_urlsafe(12), key, None, candidates, shown)

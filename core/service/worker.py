@@ -29,6 +29,11 @@ from core.recommend.recommender import embed_cached
 
 log = logging.getLogger(__name__)
 
+# A meme that takes the person's face may stand in for a better-ranked one that cannot, when its score is
+# within FIT_MARGIN of the best; at most FIT_TRIES such stand-ins are tried.
+FIT_MARGIN = 0.03
+FIT_TRIES = 2
+
 
 @dataclass(frozen=True)
 class WorkerConfig:
@@ -63,6 +68,20 @@ class Composed:
     image: bytes  # JPEG
     swapped: bool  # whether a face was swapped in
     notices: tuple[str, ...]  # message keys about faces left as they were
+
+
+@dataclass(frozen=True)
+class Made:
+    """A request's ranking, the meme chosen from it and that meme composed (job_make); only the ranking while it
+    is `stale`."""
+
+    ranked: Ranked
+    meme_id: str = ""
+    composed: Composed | None = None
+
+    @property
+    def stale(self) -> bool:
+        return self.ranked.stale
 
 
 @dataclass
@@ -212,10 +231,39 @@ def job_compose(
     """The meme as JPEG with the face swapped in (the original when there is no face)."""
     s = state()
     sync_catalog(s, catalog)
-    outcome = compose(s, meme_id, _source(s, record) if record else None, target)
+    return _composed(s, meme_id, _source(s, record) if record else None, target)
+
+
+def _composed(s: _State, meme_id: str, source: SourceFace | None, target: str = "default") -> Composed:
+    outcome = compose(s, meme_id, source, target)
     if outcome is None:
         return Composed(_encode(s, meme_image(s, meme_id)), False, ())
     return Composed(_encode(s, outcome.image), bool(outcome.swapped), tuple(outcome.notices))
+
+
+def job_make(
+    text: str, top: int, generation: str | None, votes: Votes | None, catalog: str | None,
+    record: bytes | None, recent: tuple[str, ...],
+) -> Made:
+    """A whole request in one job (one trip through a queue instead of two): the ranking, then the best-ranked
+    meme the person has not just seen for this sentence (all seen: start over), composed. A meme that takes the
+    person's face stands in for a marginally better one that cannot (a head turned too far, say)."""
+    ranked = job_rank(text, top, generation, votes, catalog)
+    if ranked.stale or not ranked.memes:
+        return Made(ranked)
+    s = state()
+    fresh = [(m, score) for m, score in ranked.memes if m not in recent] or list(ranked.memes)
+    source = _source(s, record) if record else None
+    best, best_score = fresh[0]
+    first: Composed | None = None
+    for meme_id, score in fresh[: 1 + FIT_TRIES] if source else fresh[:1]:
+        if score < best_score - FIT_MARGIN:
+            break
+        composed = _composed(s, meme_id, source)
+        if composed.swapped:
+            return Made(ranked, meme_id, composed)
+        first = first or composed
+    return Made(ranked, best, first)
 
 
 @dataclass(frozen=True)
