@@ -32,7 +32,6 @@ from core.recommend.load import load_embedder
 from core.recommend.recommender import Recommender
 from core.resources import sample_face
 from core.service import worker
-from core.service.pool import WorkerPool
 from core.service.schema import SCHEMA_VERSION
 from core.text import clean_sentence
 
@@ -268,9 +267,9 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
             loop.add_signal_handler(sig, stop.set)
         processes = settings.workers or len(os.sched_getaffinity(0)) or 1
 
-        def ready(pool: WorkerPool) -> None:
+        def ready(pids: list[int]) -> None:
             logging.getLogger("fffusion").info("fffusion worker: %d process(es) %s take jobs from the queue",
-                                               processes, pool.pids)
+                                               processes, pids)
 
         await run_worker(worker_config(settings), settings.redis_url, processes, settings.limits.job_timeout_s,
                          settings.queue_poll_s, stop, ready)

@@ -1,16 +1,17 @@
-"""The job queue's bound, on a real redis-server: with `queue_length` jobs waiting (no worker takes them here),
-the next caller hears "busy" at once instead of waiting."""
+"""The job queue on a real redis-server: its bound (with `queue_length` jobs waiting and no worker, the next caller
+hears "busy" at once instead of waiting) and a worker's job deadline."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 
 import pytest
 
 from core.errors import ServiceError
-from core.service.queue import QUEUE, QueuePool
-from core.service.worker import job_rank
+from core.service.queue import QUEUE, QueuePool, run_worker
+from core.service.worker import WorkerConfig, job_rank
 from tests.servers import RedisServer
 
 
@@ -32,3 +33,39 @@ async def test_a_full_queue_answers_busy_at_once(redis_server: RedisServer) -> N
     finally:
         await pool.redis.delete(QUEUE)
         await pool.close()
+
+
+async def test_a_job_past_its_deadline_fails_and_its_worker_process_is_replaced(
+    redis_server: RedisServer, worker_config: WorkerConfig, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A job cannot be stopped inside native code: it fails with the timeout message at once, and the worker
+    process that ran it exits and is replaced (a deadline of 1 ms: every real job outlives it)."""
+    stop, pids = asyncio.Event(), []
+    running = asyncio.create_task(run_worker(worker_config, redis_server.url, 1, 0.001, 0.05, stop, pids.extend))
+    pool = QueuePool(redis_server.url, queue_length=8, job_timeout_s=0.001)
+    await pool.start()
+    try:
+        while not pids:
+            assert not running.done(), running.exception()
+            await asyncio.sleep(0.1)
+        with pytest.raises(ServiceError) as caught:
+            await asyncio.wait_for(pool.run(job_rank, "배고파", 3, None), 5)
+        assert caught.value.key == "service.timeout"
+        for _ in range(600):
+            if any("replacing it" in r.getMessage() for r in caplog.records) and not _alive(pids[0]):
+                break
+            await asyncio.sleep(0.1)
+        else:
+            pytest.fail("the worker process that ran past its deadline was not replaced")
+    finally:
+        stop.set()
+        await asyncio.wait_for(running, 60)
+        await pool.close()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True

@@ -43,7 +43,7 @@ def _ping() -> int:
     return os.getpid()
 
 
-def _die_with(parent: int) -> None:
+def die_with(parent: int) -> None:
     """In a worker: end when the server process ends, however it ends (kill -9 included).
 
     The kernel's parent-death signal does it at once on Linux; a watchdog thread on the parent's pid covers
@@ -63,11 +63,17 @@ def _die_with(parent: int) -> None:
 
 def _boot(parent: int, initializer: Callable[..., None], *initargs: Any) -> None:
     global _boot_error
-    _die_with(parent)
+    die_with(parent)
     try:
         initializer(*initargs)
     except FffusionError as err:  # a bad catalog, say: the server hears why instead of a broken pool
         _boot_error = err
+
+
+def failure(fn: Callable[..., Any], err: Exception) -> ServiceError:
+    """What the caller hears of a job that failed unexpectedly (the details go to the log)."""
+    log.error("job %s failed", fn.__name__, exc_info=err)
+    return ServiceError("service.worker_died" if isinstance(err, MemoryError) else "internal")
 
 
 _GONE = (None, "Z", "X")  # no process, or one that has exited and waits to be reaped
@@ -216,13 +222,8 @@ class WorkerPool:
                     future.set_exception(ServiceError("service.stopping"))
                 raise
             except Exception as err:
-                log.exception("job %s failed", fn.__name__)
                 if not future.done():
-                    future.set_exception(
-                        ServiceError("internal")
-                        if not isinstance(err, MemoryError)
-                        else ServiceError("service.worker_died")
-                    )
+                    future.set_exception(failure(fn, err))
             else:
                 if not future.done():
                     future.set_result(result)

@@ -2,8 +2,9 @@
 processes on any number of machines.
 
 `QueuePool` is the bot side: the same `start` / `run(fn, *args)` / `close` as the in-process `WorkerPool`, so the
-service does not know which one it has. `run_worker` is the worker side: an arq worker whose jobs go to a local
-`WorkerPool` (models loaded once per process, a process that dies is replaced).
+service does not know which one it has. `run_worker` is the worker side: worker processes, each with its models
+loaded once and its own arq consumer, so a job goes from Redis straight to the process that runs it (a hop through
+a local pool cost more CPU than the queue itself); a process that dies is replaced.
 
 What arq gives, and what is set here:
 - a job has a timeout (`job_timeout_s`); a job lost with a killed worker stays in the queue and runs again on
@@ -20,33 +21,52 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import multiprocessing
+import os
 import secrets
 import signal
+import time
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from typing import Any
 
 from arq import create_pool
 from arq.connections import ArqRedis, RedisSettings
-from arq.jobs import Job
+from arq.constants import in_progress_key_prefix, result_key_prefix
+from arq.jobs import Job, deserialize_result
+from arq.utils import timestamp_ms
 from arq.worker import Worker, func
 from redis.exceptions import RedisError
 
 from core.errors import ConfigError, FffusionError, ServiceError
 from core.service.picture_jobs import job_compose_group, job_swap_picture
-from core.service.pool import WorkerPool
-from core.service.worker import WorkerConfig, init_worker, job_compose, job_inspect, job_rank, job_register
+from core.service.pool import KILL_GRACE_S, die_with, failure
+from core.service.worker import (
+    WorkerConfig,
+    init_worker,
+    job_compose,
+    job_inspect,
+    job_make,
+    job_rank,
+    job_register,
+)
 
 log = logging.getLogger(__name__)
 
 QUEUE = "fffusion:jobs"
 NEW_JOBS = "fffusion:new-jobs"  # the nudge channel
 JOBS: tuple[Callable[..., Any], ...] = (
-    job_rank, job_register, job_compose, job_inspect, job_swap_picture, job_compose_group
+    job_rank, job_make, job_register, job_compose, job_inspect, job_swap_picture, job_compose_group
 )
 TRIES = 2  # a job lost with its worker runs once more, elsewhere
 RESULT_KEEP_S = 15  # the asking instance reads (and deletes) a result within milliseconds; the rest expire
 FALLBACK_POLL_S = 0.5  # result polling when no "done" message came
+HUNG_EXIT_S = 0.5  # after a job past its deadline, time for arq to store its failure before the process exits
+SUPERVISE_S = 0.5  # how often `run_worker` looks for worker processes that ended
 IN_PROGRESS_EXTRA_S = 2.0  # how long after its timeout a lost job's mark expires and the job can run again
 
 
@@ -69,6 +89,17 @@ async def connect(url: str) -> ArqRedis:
         return await create_pool(redis_settings(url), default_queue_name=QUEUE, retry=2)
     except (OSError, RedisError) as err:
         raise ConfigError("redis.unreachable", url=url.split("@")[-1], reason=str(err) or type(err).__name__) from None
+
+
+@dataclass(frozen=True)
+class Packed:
+    """A job's arguments as one object with a short repr: arq formats every job's arguments for its log line even
+    when the line is not logged, and a face record's repr costs milliseconds per job."""
+
+    args: tuple[Any, ...]
+
+    def __repr__(self) -> str:
+        return f"<{len(self.args)} arguments>"
 
 
 class QueuePool:
@@ -134,7 +165,8 @@ class QueuePool:
             done = self._waiting[job_id] = asyncio.Event()
             try:
                 asked = asyncio.get_running_loop().time()
-                job = await self.redis.enqueue_job(fn.__name__, *args, _job_id=job_id, _expires=self.deadline_s)
+                job = await self.redis.enqueue_job(fn.__name__, Packed(args), _job_id=job_id,
+                                                  _expires=self.deadline_s)
                 assert job is not None  # the id is new, so arq always enqueues it
                 await self.redis.publish(NEW_JOBS, b"")
                 return await self._result(job, done, asked)
@@ -151,15 +183,17 @@ class QueuePool:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(done.wait(), FALLBACK_POLL_S)
             done.clear()
-            info = await job.result_info()
-            if info is not None:
+            # read once, in one round trip: the result (and the arguments arq keeps with it, a face record
+            # perhaps) goes at once
+            async with self.redis.pipeline(transaction=True) as pipe:
+                raw, _ = await pipe.get(result_key_prefix + job.job_id).delete(result_key_prefix + job.job_id).execute()
+            if raw is not None:
+                info = deserialize_result(raw)
                 break
             if loop.time() > give_up:
                 log.error("queue: no result for %s after %.0f s", job.job_id, self.deadline_s)
                 raise ServiceError("service.worker_died")
         self.timings.append((loop.time() - asked, (info.finish_time - info.start_time).total_seconds()))
-        # read once: the result (and the arguments arq keeps with it, a face record perhaps) goes at once
-        await self.redis.delete(f"arq:result:{job.job_id}")
         if info.success:
             return info.result
         if isinstance(info.result, FffusionError):
@@ -188,12 +222,40 @@ class QueuePool:
             self._redis = None
 
 
-def _arq_job(pool: WorkerPool, fn: Callable[..., Any]) -> Callable[..., Any]:
-    async def job(ctx: dict[str, Any], *args: Any) -> Any:
-        return await pool.run(fn, *args)
+def _threaded(runner: ThreadPoolExecutor, fn: Callable[..., Any], job_timeout_s: float) -> Callable[..., Any]:
+    """An arq job that runs fn in this process's one compute thread, so the event loop (arq's in-progress marks,
+    the nudges) stays responsive. A job past its deadline cannot be stopped inside native code: it fails with
+    the timeout message and the process exits once arq has stored that, to be replaced by `run_worker`."""
+
+    async def job(ctx: dict[str, Any], packed: Packed) -> Any:
+        try:
+            return await asyncio.wait_for(asyncio.wrap_future(runner.submit(fn, *packed.args)), job_timeout_s)
+        except TimeoutError:
+            log.error("worker pid %s exceeded the %.0f s deadline in %s; exiting to be replaced",
+                      os.getpid(), job_timeout_s, fn.__name__)
+            asyncio.get_running_loop().call_later(HUNG_EXIT_S, os._exit, 70)
+            raise ServiceError("service.timeout") from None
+        except FffusionError:
+            raise
+        except Exception as err:
+            raise failure(fn, err) from None
 
     job.__qualname__ = fn.__name__
     return job
+
+
+#: the first ARGV[4] jobs due by ARGV[1] (ms) among the first ARGV[2] of the queue that carry no in-progress mark
+_FREE_JOBS = """
+local free = {}
+for _, id in ipairs(redis.call('zrangebyscore', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])) do
+  if redis.call('exists', ARGV[3] .. id) == 0 then
+    free[#free + 1] = id
+    if #free >= tonumber(ARGV[4]) then break end
+  end
+end
+return free
+"""
+SCAN_JOBS = 1000  # how far into the queue a worker looks past the jobs being run (the queue is bounded far lower)
 
 
 class NudgedWorker(Worker):
@@ -201,12 +263,25 @@ class NudgedWorker(Worker):
     not only by its polling interval."""
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+        super().__init__(**kwargs, queue_read_limit=1)
         self._wake = asyncio.Event()
+        self._free_jobs = self.pool.register_script(_FREE_JOBS)
 
     def _release_sem_dec_counter_on_complete(self) -> None:
         super()._release_sem_dec_counter_on_complete()
         self._wake.set()
+
+    async def start_jobs(self, job_ids: list[bytes]) -> None:
+        """arq's step, given only jobs no worker has started, as many as there are free slots. The jobs being run
+        stay at the head of the queue until they end, and arq checks each of them with three round trips per poll
+        before it reaches a free one; a script finds the free ones in one (arq reads one id: is there any job)."""
+        free = self.max_jobs - self.job_counter
+        if not job_ids or free <= 0:
+            return
+        waiting = await self._free_jobs(keys=[self.queue_name],
+                                        args=[timestamp_ms(), SCAN_JOBS, in_progress_key_prefix, free])
+        # arq's own check (WATCH/MULTI on the in-progress mark) still keeps two workers from starting one job
+        await super().start_jobs(waiting)
 
     async def nudged(self) -> None:
         listener = asyncio.create_task(self._listen())
@@ -246,28 +321,18 @@ async def _announce(ctx: dict[str, Any]) -> None:
         await ctx["redis"].publish(_done_channel(job_id), job_id)
 
 
-async def run_worker(
-    config: WorkerConfig,
-    url: str,
-    processes: int,
-    job_timeout_s: float,
-    poll_s: float,
-    stop: asyncio.Event,
-    ready: Callable[[WorkerPool], None] | None = None,
-) -> None:
-    """`fffusion worker`: load the models in `processes` worker processes, then run queue jobs until `stop`.
-    Jobs still running then are cancelled and run again on another worker."""
-    redis = await connect(url)  # fail fast on a bad URL, before the models load
+async def _consume(url: str, job_timeout_s: float, poll_s: float) -> None:
+    """One worker process's arq consumer, until SIGTERM: jobs still running then are run again elsewhere."""
+    redis = await connect(url)
     logging.getLogger("arq").setLevel(max(logging.WARNING, log.getEffectiveLevel()))  # one line per job is noise
-    pool = WorkerPool(processes, processes, init_worker, (config,), job_timeout_s=job_timeout_s)
-    await pool.start()
+    runner = ThreadPoolExecutor(1, thread_name_prefix="compute")
     worker = NudgedWorker(
-        functions=[func(_arq_job(pool, fn), name=fn.__name__, max_tries=TRIES) for fn in JOBS],
+        functions=[func(_threaded(runner, fn, job_timeout_s), name=fn.__name__, max_tries=TRIES) for fn in JOBS],
         redis_pool=redis,
         queue_name=QUEUE,
-        # One job waiting beside each running one hides the polling gap without hoarding the queue.
-        max_jobs=processes + 1,
-        job_timeout=job_timeout_s,
+        # one job waiting beside the running one hides the gap between two jobs without hoarding the queue
+        max_jobs=2,
+        job_timeout=job_timeout_s + HUNG_EXIT_S + 1,  # the job's own deadline (in _threaded) comes first
         keep_result=RESULT_KEEP_S,
         poll_delay=poll_s,
         max_tries=TRIES,
@@ -276,10 +341,10 @@ async def run_worker(
         log_results=False,
     )
     worker.in_progress_timeout_s = job_timeout_s + IN_PROGRESS_EXTRA_S  # arq's default adds 10 s
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     running = asyncio.create_task(worker.async_run(), name="arq-worker")
     nudges = asyncio.create_task(worker.nudged(), name="arq-nudges")
-    if ready is not None:
-        ready(pool)
     try:
         stopping = asyncio.create_task(stop.wait())
         await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
@@ -294,4 +359,87 @@ async def run_worker(
         with contextlib.suppress(asyncio.CancelledError):
             await running
         await worker.close()
-        await pool.close()
+        runner.shutdown(wait=False, cancel_futures=True)
+
+
+def _process(parent: int, level: int, config: WorkerConfig, url: str, job_timeout_s: float, poll_s: float,
+             started: Connection) -> None:
+    """A worker process: load the models, say so (or why not), then consume the queue."""
+    die_with(parent)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        init_worker(config)
+    except FffusionError as err:
+        started.send(err)
+        return
+    started.send(os.getpid())
+    started.close()
+    asyncio.run(_consume(url, job_timeout_s, poll_s))
+
+
+async def run_worker(
+    config: WorkerConfig,
+    url: str,
+    processes: int,
+    job_timeout_s: float,
+    poll_s: float,
+    stop: asyncio.Event,
+    ready: Callable[[list[int]], None] | None = None,
+) -> None:
+    """`fffusion worker`: `processes` worker processes, each with its models loaded once and its own arq consumer
+    (a job goes straight from Redis to the process that runs it), kept running until `stop`: one that dies (a
+    crash, the OOM killer, a job past its deadline) is replaced, and the job it held runs again elsewhere."""
+    await (await connect(url)).aclose()  # fail fast on a bad URL, before the models load
+    context = multiprocessing.get_context("spawn")  # forking a process with threads and an event loop is unsafe
+    level = log.getEffectiveLevel()
+
+    async def launch() -> BaseProcess:
+        receive, send = context.Pipe(duplex=False)
+        process = context.Process(target=_process, name="fffusion-worker", daemon=True,
+                                  args=(os.getpid(), level, config, url, job_timeout_s, poll_s, send))
+        process.start()
+        send.close()
+        try:
+            said = await asyncio.get_running_loop().run_in_executor(None, _hear, receive, process)
+        finally:
+            receive.close()
+        if isinstance(said, FffusionError):
+            raise said
+        return process
+
+    first = await launch()  # alone: it fills the shared caches the others then read
+    processes_ = [first, *await asyncio.gather(*(launch() for _ in range(processes - 1)))]
+    try:
+        if ready is not None:
+            ready([p.pid or 0 for p in processes_])
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), SUPERVISE_S)
+            for slot, process in enumerate(processes_):
+                if not process.is_alive() and not stop.is_set():
+                    log.error("worker process %s ended (exit code %s); replacing it", process.pid, process.exitcode)
+                    try:
+                        processes_[slot] = await launch()
+                    except FffusionError as err:  # tried again on the next round
+                        log.error("replacement worker process failed to start: %s", err)
+    finally:
+        for process in processes_:
+            if process.is_alive():
+                process.terminate()
+        deadline = time.monotonic() + KILL_GRACE_S
+        for process in processes_:
+            process.join(max(0.0, deadline - time.monotonic()))
+            if process.is_alive():
+                process.kill()
+                process.join()
+
+
+def _hear(receive: Connection, process: BaseProcess) -> int | FffusionError:
+    """What a starting worker process says: its pid once its models are loaded, or the error that stopped it."""
+    while not receive.poll(0.5):
+        if not process.is_alive():
+            return ServiceError("service.worker_died")
+    try:
+        return receive.recv()
+    except EOFError:
+        return ServiceError("service.worker_died")
