@@ -126,3 +126,18 @@ async def test_consent_is_per_chat_and_goes_with_the_person(make_store: MakeStor
         assert await db.sharing("telegram:chat2", "telegram", "2", None) is None and newcomer != bob
     finally:
         await db.close()
+
+
+async def test_history_keeps_the_newest_entries_per_person(make_store: MakeStore, tmp_path: Path) -> None:
+    """A fresh meme for a repeated sentence needs only the newest entries: older ones go as new ones come."""
+    db: PeopleStore = await make_store(tmp_path) or Store(tmp_path / "fffusion.sqlite3")
+    await db.open()
+    try:
+        alice, bob = await db.person("t", "alice"), await db.person("t", "bob")
+        await db.add_history(bob, "hi", "b0", 3)
+        for n in range(5):
+            await db.add_history(alice, "hi", f"m{n}", 3)
+        assert await db.recent_memes(alice, "hi") == {"m2", "m3", "m4"}
+        assert await db.recent_memes(bob, "hi") == {"b0"}  # another person's history is not trimmed
+    finally:
+        await db.close()

@@ -175,16 +175,14 @@ class PostgresStore:
         )
 
     async def add_history(self, person: int, text: str, meme: str, keep: int) -> None:
-        async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute(
-                "INSERT INTO history (person, text, meme, at) VALUES ($1,$2,$3,$4)", person, text, meme, time.time()
-            )
-            # A short history: only the newest `keep` entries per person are needed.
-            await conn.execute(
-                "DELETE FROM history WHERE person=$1 AND id NOT IN "
-                "(SELECT id FROM history WHERE person=$1 ORDER BY at DESC LIMIT $2)",
-                person, keep,
-            )
+        # One statement, one round trip: the DELETE sees the table as it was before the INSERT beside it, so it
+        # keeps the newest `keep - 1` earlier entries and the new one stays.
+        await self.pool.execute(
+            "WITH added AS (INSERT INTO history (person, text, meme, at) VALUES ($1,$2,$3,$4))"
+            " DELETE FROM history WHERE person=$1 AND id NOT IN"
+            " (SELECT id FROM history WHERE person=$1 ORDER BY at DESC LIMIT greatest($5::int - 1, 0))",
+            person, text, meme, time.time(), keep,
+        )
 
     async def recent_memes(self, person: int, text: str) -> set[str]:
         rows = await self.pool.fetch("SELECT meme FROM history WHERE person=$1 AND text=$2", person, text)
