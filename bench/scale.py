@@ -17,7 +17,6 @@ people.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import dataclasses
 import os
 import subprocess
@@ -37,6 +36,7 @@ from core.catalog.catalog import load_catalog
 from core.catalog.prepare import prepare_catalog
 from core.faces.engines import load_engine
 from core.limits import Limits
+from core.loop import run as run_loop
 from core.recommend.load import load_embedder
 from core.service.pgstore import PostgresStore
 from core.service.queue import QueuePool
@@ -175,4 +175,4 @@ def report(rows: list[dict[str, Any]], cores: int) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    run_loop(main())  # the event loop `fffusion run` has

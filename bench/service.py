@@ -26,6 +26,7 @@ from core.catalog.catalog import load_catalog
 from core.catalog.prepare import prepare_catalog
 from core.faces.engines import load_engine
 from core.limits import Limits
+from core.loop import run as run_loop
 from core.recommend.load import load_embedder
 from core.service.service import MemeService, Person
 from core.service.worker import WorkerConfig
@@ -139,4 +140,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    run_loop(main())  # the event loop `fffusion run` has

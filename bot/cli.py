@@ -27,6 +27,7 @@ from core.catalog.prepare import prepare_catalog
 from core.errors import ConfigError, FffusionError, InputError, explain
 from core.faces.engines import choose_targets, load_engine
 from core.images import decode_image, encode_image, format_for_path, read_image_file
+from core.loop import run as run_loop
 from core.messages import pick_lang, render
 from core.recommend.load import load_embedder
 from core.recommend.recommender import Recommender
@@ -236,7 +237,7 @@ def cmd_swap(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     logging.getLogger().setLevel(logging.DEBUG if args.debug else settings.log_level.upper())
-    return asyncio.run(serve(settings))
+    return run_loop(serve(settings))
 
 
 def cmd_db_migrate(args: argparse.Namespace, settings: Settings) -> int:
@@ -248,7 +249,7 @@ def cmd_db_migrate(args: argparse.Namespace, settings: Settings) -> int:
         await store.close()
         return store.where, found
 
-    where, found = asyncio.run(migrate())
+    where, found = run_loop(migrate())
     print(render("db.migrated", pick_lang(settings.lang), where=where, found=found, code=SCHEMA_VERSION))
     return 0
 
@@ -275,7 +276,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
                          settings.queue_poll_s, stop, ready)
         return 0
 
-    return asyncio.run(work())
+    return run_loop(work())
 def cmd_web(args: argparse.Namespace, settings: Settings) -> int:
     logging.getLogger().setLevel(logging.DEBUG if args.debug else settings.log_level.upper())
     lang = pick_lang(settings.lang)
@@ -285,7 +286,7 @@ def cmd_web(args: argparse.Namespace, settings: Settings) -> int:
         if settings.studio_token:
             print(render("web.serving_studio", lang, url=address + "studio"), flush=True)
 
-    return asyncio.run(serve(settings, chat=False, started=started))
+    return run_loop(serve(settings, chat=False, started=started))
 
 
 def cmd_catalog_add(args: argparse.Namespace, settings: Settings) -> int:

@@ -43,6 +43,7 @@ from arq.worker import Worker, func
 from redis.exceptions import RedisError
 
 from core.errors import ConfigError, FffusionError, ServiceError
+from core.loop import run as run_loop
 from core.service.picture_jobs import job_compose_group, job_swap_picture
 from core.service.pool import KILL_GRACE_S, die_with, failure
 from core.service.worker import (
@@ -374,7 +375,7 @@ def _process(parent: int, level: int, config: WorkerConfig, url: str, job_timeou
         return
     started.send(os.getpid())
     started.close()
-    asyncio.run(_consume(url, job_timeout_s, poll_s))
+    run_loop(_consume(url, job_timeout_s, poll_s))
 
 
 async def run_worker(
