@@ -122,9 +122,10 @@ class PostgresStore:
     async def default_face(self, person: int) -> str | None:
         return await self.pool.fetchval("SELECT default_face FROM people WHERE id=$1", person)
 
-    async def face(self, person: int, name: str) -> StoredFace | None:
+    async def face(self, person: int, name: str | None) -> StoredFace | None:
         row = await self.pool.fetchrow(
-            "SELECT name, engine, record, crop_jpeg FROM faces WHERE person=$1 AND name=$2", person, name
+            "SELECT f.name, f.engine, f.record, f.crop_jpeg FROM faces f JOIN people p ON p.id = f.person"
+            " WHERE f.person=$1 AND f.name=coalesce($2, p.default_face)", person, name
         )
         return StoredFace(*row) if row else None
 

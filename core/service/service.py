@@ -318,8 +318,7 @@ class MemeService:
         await self.store.set_lang(await self.store.person(person.platform, person.user_id), person.lang)
 
     async def _face_record(self, person_id: int, face: str | None) -> bytes | None:
-        name = face or await self.store.default_face(person_id)
-        stored = await self.store.face(person_id, name) if name is not None else None
+        stored = await self.store.face(person_id, face)  # None: the default face, in the same query
         if stored is None and face:
             raise InputError("face.unknown_name", name=face)
         return stored.record if stored is not None else None
