@@ -324,8 +324,8 @@ async def _announce(ctx: dict[str, Any]) -> None:
 
 async def _consume(url: str, job_timeout_s: float, poll_s: float) -> None:
     """One worker process's arq consumer, until SIGTERM: jobs still running then are run again elsewhere."""
-    redis = await connect(url)
     logging.getLogger("arq").setLevel(max(logging.WARNING, log.getEffectiveLevel()))  # one line per job is noise
+    redis = await connect(url)
     runner = ThreadPoolExecutor(1, thread_name_prefix="compute")
     worker = NudgedWorker(
         functions=[func(_threaded(runner, fn, job_timeout_s), name=fn.__name__, max_tries=TRIES) for fn in JOBS],
@@ -367,6 +367,7 @@ def _process(parent: int, level: int, config: WorkerConfig, url: str, job_timeou
              started: Connection) -> None:
     """A worker process: load the models, say so (or why not), then consume the queue."""
     die_with(parent)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C reaches the whole group: the parent stops this one
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         init_worker(config)
