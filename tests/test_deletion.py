@@ -97,3 +97,37 @@ async def test_a_message_waiting_out_a_full_queue_counts_once(worker_config: Wor
         assert caught.value.key == "service.rate_limited"
     finally:
         await service.close()
+
+
+@pytest.mark.parametrize("store_backend", ["sqlite", "postgres"])
+async def test_a_deletion_through_another_instance_wins_over_a_request_in_flight(
+    service_factory, tmp_path: Path, photo_a: bytes, store_backend: str
+) -> None:
+    """Two instances on one store: Alice's request is in flight on one when she is deleted through the other.
+    The deletion wins there too: no row comes back for her, and her face's result is not left in the cache."""
+    one, two = await service_factory(tmp_path / "data"), await service_factory(tmp_path / "data")
+    try:
+        alice = Person("t", "alice")
+        await one.register_face(alice, photo_a)
+        alice_id = await one.store.find_person(alice.platform, alice.user_id)
+        record = (await one.store.face(alice_id, None)).record
+        make = one.jobs.make
+
+        async def slow_make(*args, **kwargs):
+            result = await make(*args, **kwargs)
+            await asyncio.sleep(0.5)
+            return result
+
+        one.jobs.make = slow_make  # type: ignore[method-assign]
+        in_flight = asyncio.create_task(one.make_meme(alice, HUNGRY))
+        await asyncio.sleep(0.2)
+        assert await two.delete_person(alice)
+        with pytest.raises(InputError) as caught:
+            await in_flight
+        assert caught.value.key == "person.deleted"
+        assert await one.store.find_person(alice.platform, alice.user_id) is None
+        keys = [_result_key(record, meme.id, f"default\0{one.catalog_version}") for meme in one.catalog.memes]
+        assert [key for key in keys if await one._results.get(key) is not None] == []
+    finally:
+        await one.close()
+        await two.close()

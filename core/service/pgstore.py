@@ -12,7 +12,7 @@ import asyncpg
 from core.errors import ConfigError
 from core.recommend.feedback import Vote
 from core.service.schema import SCHEMA_VERSION, check_version, migrations
-from core.service.store import StoredFace, StoredRequest
+from core.service.store import StoredFace, StoredRequest, owned
 
 MIGRATIONS = migrations("postgres")
 # One migration at a time however many instances run `fffusion db migrate` at once (any constant key works).
@@ -27,6 +27,9 @@ def safe_url(url: str) -> str:
     port = f":{parts.port}" if parts.port else ""
     user = f"{parts.username}@" if parts.username else ""
     return f"{parts.scheme}://{user}{host}{port}{parts.path}"
+
+
+_owned = owned(lambda err: isinstance(err, asyncpg.ForeignKeyViolationError))
 
 
 async def _keep(conn: asyncpg.Connection) -> None:
@@ -104,6 +107,10 @@ class PostgresStore:
         await self.pool.execute("UPDATE people SET lang=$1 WHERE id=$2", lang, person)
 
     # faces
+    async def refused(self) -> None:
+        """After a write the database refused: its transaction already rolled back with the statement."""
+
+    @_owned
     async def save_face(self, person: int, face: StoredFace, make_default: bool) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute(
@@ -146,6 +153,7 @@ class PostgresStore:
             await conn.execute("DELETE FROM people WHERE id=$1", person)
         return keys, [(p, f) for p, f in uploads]
 
+    @_owned
     async def add_result(self, key: str, person: int | None, meme: str) -> None:
         await self.pool.execute(
             "INSERT INTO results (key, person, meme, created) VALUES ($1,$2,$3,$4) ON CONFLICT DO NOTHING",
@@ -153,6 +161,7 @@ class PostgresStore:
         )
 
     # requests and history
+    @_owned
     async def save_request(self, person: int, request: StoredRequest) -> None:
         await self.pool.execute(
             "INSERT INTO requests (id, person, text, face, candidates, shown, created) VALUES ($1,$2,$3,$4,$5,$6,$7)"
@@ -175,6 +184,7 @@ class PostgresStore:
             "SELECT id FROM requests WHERE person=$1 ORDER BY created DESC LIMIT 1", person
         )
 
+    @_owned
     async def add_history(self, person: int, text: str, meme: str, keep: int) -> None:
         # One statement, one round trip: the DELETE sees the table as it was before the INSERT beside it, so it
         # keeps the newest `keep - 1` earlier entries and the new one stays.
@@ -190,6 +200,7 @@ class PostgresStore:
         return {r[0] for r in rows}
 
     # the votes of learning from use
+    @_owned
     async def vote(self, person: int, text_key: str, meme: str, vote: int) -> None:
         """One vote per person, sentence and meme: a person can't flood the signal by repeating it."""
         await self.pool.execute(
@@ -231,6 +242,7 @@ class PostgresStore:
         )
 
     # consent to lend one's face to friends, per chat (core/service/friends.py)
+    @_owned
     async def share_face(self, person: int, chat: str, name: str, handle: str | None) -> None:
         await self.pool.execute(
             "INSERT INTO shares (person, chat, name, handle, created) VALUES ($1,$2,$3,$4,$5)"

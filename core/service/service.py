@@ -27,7 +27,7 @@ from core.limits import Limits
 from core.recommend.feedback import FeedbackSettings, Learning
 from core.service.jobs import Jobs, Pool
 from core.service.pool import WorkerPool
-from core.service.store import PeopleStore, Store, StoredFace, StoredRequest
+from core.service.store import PeopleStore, PersonGone, Store, StoredFace, StoredRequest
 from core.service.worker import Composed, MemeFaces, WorkerConfig, init_worker
 from core.text import clean_sentence
 
@@ -269,7 +269,10 @@ class MemeService:
         async with self._person_locks[(person.platform, person.user_id)]:
             if self._generation(person) != generation:
                 raise InputError("person.deleted")
-            yield
+            try:
+                yield
+            except PersonGone:  # deleted through another instance: the database refused the write
+                raise InputError("person.deleted") from None
 
     # faces
     async def register_face(self, person: Person, image: bytes, name: str | None = None) -> FaceRegistration:
@@ -342,9 +345,15 @@ class MemeService:
         """The result for one meme of the request, recorded in the person's history (unless they were deleted
         meanwhile: then nothing is recorded and nothing returned)."""
         key, composed = await self._composed(record, meme_id, person, generation, made)
-        async with self._writing(person, generation):
-            await self.store.add_result(key, person_id if record else None, meme_id)
-            await self.store.add_history(person_id, request.text_key, meme_id, HISTORY)
+        try:
+            async with self._writing(person, generation):
+                await self.store.add_result(key, person_id if record else None, meme_id)
+                await self.store.add_history(person_id, request.text_key, meme_id, HISTORY)
+        except InputError:
+            # deleted meanwhile: their face's result may have been cached just before (a deletion through another
+            # instance could not see it), so it goes now
+            await self._results.drop([key])
+            raise
         notice = None
         if record is None:
             notice = "face.not_registered"
@@ -363,9 +372,9 @@ class MemeService:
         )
 
     async def _asking(self, person: Person, text: str, face: str | None
-                      ) -> tuple[str, str, bytes | None, set[str]]:
+                      ) -> tuple[str, str, int | None, bytes | None, set[str]]:
         """What a ranking needs to know of the asker, writing nothing (a newcomer's row comes with the first
-        write): the clean sentence, its key, the face record, and the memes they have just seen for it."""
+        write): the clean sentence, its key, their id, the face record, and the memes they have just seen for it."""
         sentence = clean_sentence(text, self.limits)
         person_id = await self.store.find_person(person.platform, person.user_id)
         # an unknown face name fails before any work
@@ -375,7 +384,12 @@ class MemeService:
         key = text_key(sentence)
         recent = await self.store.recent_memes(person_id, key) if person_id is not None else set()
         await self.follow_catalog()
-        return sentence, key, record, recent
+        return sentence, key, person_id, record, recent
+
+    async def _writer(self, person: Person, known: int | None) -> int:
+        """The id to write a request under: the one the work began with (if their row went meanwhile, the writes
+        are refused rather than made under a new row for a deleted person), or a newcomer's new row."""
+        return known if known is not None else await self.store.person(person.platform, person.user_id)
 
     def _known(self, ranked: tuple[tuple[str, float], ...]) -> list[tuple[str, float]]:
         """A worker that could not prepare the new catalog may name a meme this instance no longer has."""
@@ -385,7 +399,7 @@ class MemeService:
         clean_sentence(text, self.limits)  # bad text costs no rate-limit hit
         generation = self._generation(person)
         async with self._counted(person):
-            sentence, key, record, recent = await self._asking(person, text, face)
+            sentence, key, known, record, recent = await self._asking(person, text, face)
             made = await self.jobs.make(sentence, CANDIDATES, record, tuple(sorted(recent)))
             ranked = self._known(made.ranked.memes)
             chosen, composed = made.meme_id, made.composed
@@ -393,7 +407,7 @@ class MemeService:
                 chosen, composed = ranked[0][0], None
             request = StoredRequest(secrets.token_urlsafe(12), key, face, tuple(m for m, _ in ranked), (chosen,))
             async with self._writing(person, generation):
-                person_id = await self.store.person(person.platform, person.user_id)
+                person_id = await self._writer(person, known)
                 await self.store.save_request(person_id, request)
             return await self._result(person, generation, person_id, request, record, chosen, composed)
 
@@ -424,13 +438,13 @@ class MemeService:
         clean_sentence(text, self.limits)
         generation = self._generation(person)
         async with self._counted(person):
-            sentence, key, record, recent = await self._asking(person, text, None)
+            sentence, key, known, record, recent = await self._asking(person, text, None)
             ranked = self._known((await self.jobs.rank(sentence, CANDIDATES)).memes)
             candidates = tuple(m for m, _ in ranked)
             shown = tuple(m for m in candidates if m not in recent)[:k] or candidates[:k]
             request = StoredRequest(secrets.token_urlsafe(12), key, None, candidates, shown)
             async with self._writing(person, generation):
-                person_id = await self.store.person(person.platform, person.user_id)
+                person_id = await self._writer(person, known)
                 await self.store.save_request(person_id, request)
             return list(await asyncio.gather(
                 *(self._result(person, generation, person_id, request, record, m) for m in shown)))

@@ -9,11 +9,14 @@ friends use their face. Deleting a person removes every row of theirs in one tra
 
 from __future__ import annotations
 
+import functools
 import json
+import sqlite3
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 import aiosqlite
 
@@ -39,6 +42,42 @@ class StoredRequest:
     face: str | None
     candidates: tuple[str, ...]
     shown: tuple[str, ...]
+
+
+
+class PersonGone(Exception):
+    """A write for a person whose row is gone: deleted (through another instance, say) while the work was in
+    flight. Nothing is written; the service ends the work with the "deleted" message."""
+
+
+W = TypeVar("W", bound=Callable[..., Awaitable[Any]])
+
+
+def owned(gone: Callable[[Exception], bool]) -> Callable[[W], W]:
+    """Marks a store method that writes a person's rows: a write the database refuses because the person's row
+    is gone (a foreign key, as `gone` recognises it for its backend) raises PersonGone."""
+
+    def wrap(method: W) -> W:
+        @functools.wraps(method)
+        async def write(self: Any, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return await method(self, *args, **kwargs)
+            except Exception as err:
+                if not gone(err):
+                    raise
+                await self.refused()
+                raise PersonGone() from None
+
+        return write  # type: ignore[return-value]
+
+    return wrap
+
+
+def _fk_refused(err: Exception) -> bool:
+    return isinstance(err, sqlite3.IntegrityError) and "FOREIGN KEY" in str(err)
+
+
+_owned = owned(_fk_refused)
 
 
 class Store:
@@ -123,6 +162,11 @@ class Store:
         await self.db.commit()
 
     # faces
+    async def refused(self) -> None:
+        """After a write the database refused: the transaction it opened goes."""
+        await self.db.rollback()
+
+    @_owned
     async def save_face(self, person: int, face: StoredFace, make_default: bool) -> None:
         await self.db.execute(
             "INSERT OR REPLACE INTO faces (person, name, engine, record, crop_jpeg, created) VALUES (?,?,?,?,?,?)",
@@ -179,6 +223,7 @@ class Store:
         ).fetchall()
         return [r[0] for r in rows]
 
+    @_owned
     async def add_result(self, key: str, person: int | None, meme: str) -> None:
         await self.db.execute(
             "INSERT OR IGNORE INTO results (key, person, meme, created) VALUES (?,?,?,?)",
@@ -187,6 +232,7 @@ class Store:
         await self.db.commit()
 
     # requests and history
+    @_owned
     async def save_request(self, person: int, request: StoredRequest) -> None:
         await self.db.execute(
             "INSERT OR REPLACE INTO requests (id, person, text, face, candidates, shown, created)"
@@ -220,6 +266,7 @@ class Store:
         )).fetchone()
         return row[0] if row else None
 
+    @_owned
     async def add_history(self, person: int, text: str, meme: str, keep: int) -> None:
         await self.db.execute(
             "INSERT INTO history (person, text, meme, at) VALUES (?,?,?,?)", (person, text, meme, time.time())
@@ -239,6 +286,7 @@ class Store:
         return {r[0] for r in rows}
 
     # the votes of learning from use (core.recommend.feedback.Learning decides what they mean)
+    @_owned
     async def vote(self, person: int, text_key: str, meme: str, vote: int) -> None:
         """One vote per person, sentence and meme: a person can't flood the signal by repeating it."""
         await self.db.execute(
@@ -281,6 +329,7 @@ class Store:
         return row[0] if row else None
 
     # consent to lend one's face to friends, per chat (core/service/friends.py)
+    @_owned
     async def share_face(self, person: int, chat: str, name: str, handle: str | None) -> None:
         await self.db.execute(
             "INSERT INTO shares (person, chat, name, handle, created) VALUES (?,?,?,?,?)"
