@@ -1,16 +1,18 @@
 """The job queue on a real redis-server: its bound (with `queue_length` jobs waiting and no worker, the next caller
-hears "busy" at once instead of waiting) and a worker's job deadline."""
+hears "busy" at once instead of waiting), a worker's job deadline, and the health check's view of the workers."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import time
+from collections.abc import Callable
 
 import pytest
 
 from core.errors import ServiceError
-from core.service.queue import QUEUE, QueuePool, run_worker
+from core.service.queue import HEARTBEAT_S, QUEUE, WATCH_WORKERS_S, QueuePool, run_worker
 from core.service.worker import WorkerConfig, job_rank
 from tests.servers import RedisServer
 
@@ -69,3 +71,40 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+async def test_the_health_check_follows_whether_a_worker_process_is_alive(
+    redis_server: RedisServer, worker_config: WorkerConfig
+) -> None:
+    """An instance is healthy while some worker process anywhere is alive: not before one starts, not while the
+    only one is stopped (SIGSTOP), again once it runs."""
+    pool = QueuePool(redis_server.url, queue_length=8, job_timeout_s=5)
+    await pool.start()
+    stop, pids = asyncio.Event(), []
+    running = None
+    try:
+        await pool.redis.flushall()
+        await asyncio.sleep(WATCH_WORKERS_S + 0.5)
+        assert not pool.healthy
+        running = asyncio.create_task(run_worker(worker_config, redis_server.url, 1, 5, 0.05, stop, pids.extend))
+        assert await _becomes(lambda: pool.healthy, 120)
+        os.kill(pids[0], signal.SIGSTOP)
+        try:
+            assert await _becomes(lambda: not pool.healthy, HEARTBEAT_S + 1 + WATCH_WORKERS_S + 2)
+        finally:
+            os.kill(pids[0], signal.SIGCONT)
+        assert await _becomes(lambda: pool.healthy, HEARTBEAT_S + WATCH_WORKERS_S + 2)
+    finally:
+        stop.set()
+        if running is not None:
+            await asyncio.wait_for(running, 60)
+        await pool.close()
+
+
+async def _becomes(condition: Callable[[], bool], within_s: float) -> bool:
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        await asyncio.sleep(0.1)
+    return condition()

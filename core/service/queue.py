@@ -36,7 +36,7 @@ from typing import Any
 
 from arq import create_pool
 from arq.connections import ArqRedis, RedisSettings
-from arq.constants import in_progress_key_prefix, result_key_prefix
+from arq.constants import health_check_key_suffix, in_progress_key_prefix, result_key_prefix
 from arq.jobs import Job, deserialize_result
 from arq.utils import timestamp_ms
 from arq.worker import Worker, func
@@ -67,6 +67,8 @@ TRIES = 2  # a job lost with its worker runs once more, elsewhere
 RESULT_KEEP_S = 15  # the asking instance reads (and deletes) a result within milliseconds; the rest expire
 FALLBACK_POLL_S = 0.5  # result polling when no "done" message came
 HUNG_EXIT_S = 0.5  # after a job past its deadline, time for arq to store its failure before the process exits
+HEARTBEAT_S = 2.0  # how often a worker process records that it is alive (arq's health record)
+WATCH_WORKERS_S = 1.0  # how often a bot instance reads that record for its health check
 SUPERVISE_S = 0.5  # how often `run_worker` looks for worker processes that ended
 IN_PROGRESS_EXTRA_S = 2.0  # how long after its timeout a lost job's mark expires and the job can run again
 
@@ -113,6 +115,8 @@ class QueuePool:
         self.instance = secrets.token_hex(6)
         self._redis: ArqRedis | None = None
         self._listener: asyncio.Task[None] | None = None
+        self._watcher: asyncio.Task[None] | None = None
+        self._served = False  # whether some worker process is alive (read every WATCH_WORKERS_S)
         self._waiting: dict[str, asyncio.Event] = {}
         self._closed = False
         #: (seconds from enqueue to result in hand, seconds the worker ran the job) of recent jobs: their
@@ -130,6 +134,24 @@ class QueuePool:
         pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
         await pubsub.subscribe(_done_channel(f"{self.instance}.x"))
         self._listener = asyncio.create_task(self._listen(pubsub), name="queue-results")
+        self._served = await self._workers_alive()
+        self._watcher = asyncio.create_task(self._watch_workers(), name="queue-workers")
+
+    async def _workers_alive(self) -> bool:
+        """Whether some worker process has said it is alive within the last HEARTBEAT_S + 1 s (arq's health
+        record, which expires then)."""
+        try:
+            return bool(await self.redis.exists(QUEUE + health_check_key_suffix))
+        except (OSError, RedisError):
+            return False
+
+    async def _watch_workers(self) -> None:
+        while True:
+            await asyncio.sleep(WATCH_WORKERS_S)
+            served = await self._workers_alive()
+            if served != self._served:
+                (log.info if served else log.error)("queue: %s", "a worker is back" if served else "no worker is alive")
+            self._served = served
 
     async def _listen(self, pubsub: Any) -> None:
         try:
@@ -208,16 +230,17 @@ class QueuePool:
 
     @property
     def healthy(self) -> bool:
-        """Whether jobs can be queued (started, not closed): the workers are other processes, on any machine,
-        which a queue serves as soon as one of them is up."""
-        return not self._closed and self._redis is not None
+        """Whether a job would be served: started, not closed, and some worker process (on any machine) alive;
+        the health check answers 503 otherwise, as for the in-process pool."""
+        return not self._closed and self._redis is not None and self._served
 
     async def close(self) -> None:
         self._closed = True
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
+        for task in (self._listener, self._watcher):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self._redis is not None:
             await self._redis.aclose()
             self._redis = None
@@ -337,6 +360,7 @@ async def _consume(url: str, job_timeout_s: float, poll_s: float) -> None:
         keep_result=RESULT_KEEP_S,
         poll_delay=poll_s,
         max_tries=TRIES,
+        health_check_interval=HEARTBEAT_S,
         after_job_end=_announce,
         handle_signals=False,
         log_results=False,
