@@ -12,6 +12,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 from PIL import Image
 
 from adapters.telegram import TelegramBot, start_telegram
@@ -301,6 +302,61 @@ async def test_webhook_mode(service: MemeService, tg_settings: Settings, botapi:
         await bot.stop()
         await server.stop()
 
+
+
+
+async def test_two_instances_share_one_bot_through_the_webhook(
+        service_factory: Callable[..., Any], tg_settings: Settings, botapi: BotApiServer, tmp_path: Path,
+        photo_a: bytes, photo_b: bytes) -> None:
+    """Two instances on one store behind a balancer that hands each update to the next instance in turn: the face
+    registered through one is used by the other, and "다른 짤" on the first continues the other's request."""
+    services = [await service_factory(tmp_path / "shared") for _ in range(2)]
+    ports, front = [free_port(), free_port()], free_port()
+    url = f"http://127.0.0.1:{front}/telegram/hook"
+    settings = [dataclasses.replace(tg_settings, telegram_webhook_url=url, telegram_webhook_secret="s" * 32,
+                                    http_host="127.0.0.1", http_port=port) for port in ports]
+    bots = [TelegramBot(service, s) for service, s in zip(services, settings, strict=True)]
+    servers = [await start_web(service, s, routes=[bot.add_routes])
+               for service, s, bot in zip(services, settings, bots, strict=True)]
+    served: list[int] = []
+    session = aiohttp.ClientSession()
+
+    async def balance(request: web.Request) -> web.Response:
+        n = len(served) % 2
+        served.append(n)
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in ("host", "content-length")}
+        async with session.post(f"http://127.0.0.1:{ports[n]}/telegram/hook", data=await request.read(),
+                                headers=headers) as resp:
+            return web.Response(status=resp.status, body=await resp.read())
+
+    balancer = web.Application()
+    balancer.router.add_post("/telegram/hook", balance)
+    runner = web.AppRunner(balancer)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", front).start()
+    for bot in bots:
+        await bot.start()
+    try:
+        lee = botapi.user(7101, "Lee")
+        chat = botapi.private_chat(lee)
+        botapi.send_photo(lee, chat, photo_a, caption="/setface")  # to instance 0
+        assert render("telegram.face_saved", "ko", name="기본") in _caption(await botapi.expect("sendPhoto", chat))
+        botapi.send_text(lee, chat, SENTENCE)  # to instance 1
+        meme = await botapi.expect("sendPhoto", chat)
+        assert _assert_face(services[1], meme.photo, _caption(meme), photo_a, photo_b) < 0.6
+        botapi.press(lee, meme.result, _next_button(meme))  # to instance 0
+        edit = await botapi.expect("editMessageMedia", chat)  # the next candidate of instance 1's request
+        assert edit.photo != meme.photo and _caption(edit) != _caption(meme)
+        assert served == [0, 1, 0]
+    finally:
+        for bot in bots:
+            await bot.stop()
+        await runner.cleanup()
+        await session.close()
+        for server in servers:
+            await server.stop()
+        for service in services:
+            await service.close()
 
 
 @pytest.mark.usefixtures("telegram_bot")
