@@ -2,7 +2,7 @@
 
 The bank was written for this project by two writers, independently of every evaluation set: several hundred
 everyday situations, each a plain meme-style description ("...하고 있다."), one or two alternative descriptions
-and eight casual chat lines. It is split by whole domains (학교, 회사, 연애, ...) with a fixed seed, about a fifth
+and eight casual chat lines. It is split by whole domain groups (학교, 회사, 연애, ...) with a fixed seed, about a fifth
 of the situations held out: the two writers wrote some of the same situations in their own words (감기에 걸려
 골골대고 있다, 읽씹을 당해서 서운해하고 있다), so a split by situation alone would hold out one twin and train on
 the other. The head is chosen on the held-out situations, which bench.recommend reports.
@@ -22,6 +22,12 @@ BANK = CHAT_BANK
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 HOLDOUT_FRACTION = 0.2
 SPLIT_SEED = 14
+#: domains that name the same kind of situation in the writers' own words: split as one group, so that a held-out
+#: domain has no twin in training (one writer's 집 is the other's 집/청소, 휴가 sits beside 여행)
+DOMAIN_GROUPS = {
+    "집": "집/청소", "이사": "집/청소", "휴가": "여행", "부모님": "가족", "형제": "가족", "건강/다이어트": "운동/헬스",
+    "e스포츠": "게임", "월요병": "회사", "층간소음": "집/청소", "벌레": "집/청소", "스포": "드라마/영화",
+}
 
 
 @dataclass(frozen=True)
@@ -44,15 +50,20 @@ def load_bank(path: Path = BANK) -> list[Situation]:
 
 
 def split(situations: list[Situation]) -> tuple[list[Situation], list[Situation]]:
-    """(train, held out): whole domains in a seeded order, until a fixed fraction of the situations is held out."""
-    domains = sorted({s.domain for s in situations})
-    random.Random(SPLIT_SEED).shuffle(domains)
+    """(train, held out): whole domain groups in a seeded order, until a fixed fraction of the situations is held
+    out."""
+    groups = sorted({domain_group(s) for s in situations})
+    random.Random(SPLIT_SEED).shuffle(groups)
     held: set[str] = set()
-    for domain in domains:
-        if sum(s.domain in held for s in situations) >= HOLDOUT_FRACTION * len(situations):
+    for group in groups:
+        if sum(domain_group(s) in held for s in situations) >= HOLDOUT_FRACTION * len(situations):
             break
-        held.add(domain)
-    return [s for s in situations if s.domain not in held], [s for s in situations if s.domain in held]
+        held.add(group)
+    return [s for s in situations if domain_group(s) not in held], [s for s in situations if domain_group(s) in held]
+
+
+def domain_group(situation: Situation) -> str:
+    return DOMAIN_GROUPS.get(situation.domain, situation.domain)
 
 
 def korsts(name: str, data: Path = SHARED) -> list[tuple[str, str, float]]:
