@@ -5,7 +5,7 @@ are never reused, and an old SQLite database upgrades without losing a row."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -22,6 +22,15 @@ MakeStore = Callable[[Path], Awaitable[PeopleStore | None]]
 @pytest.fixture(params=["sqlite", "postgres"])
 def store_backend(request: pytest.FixtureRequest) -> str:
     return request.param
+
+
+@pytest.fixture
+async def db(make_store: MakeStore, tmp_path: Path) -> AsyncIterator[PeopleStore]:
+    """An open store of the backend under test, closed after the test."""
+    opened: PeopleStore = await make_store(tmp_path) or Store(tmp_path / "fffusion.sqlite3")
+    await opened.open()
+    yield opened
+    await opened.close()
 
 
 async def test_schema_is_created_then_only_migrated_on_purpose(
@@ -69,19 +78,14 @@ def test_run_refuses_a_newer_schema_and_db_migrate_reports(run_cli, cli_env: dic
     assert "업그레이드" in line and str(path) in line
 
 
-async def test_a_deleted_persons_id_is_never_given_to_a_newcomer(make_store: MakeStore, tmp_path: Path) -> None:
-    db: PeopleStore = await make_store(tmp_path) or Store(tmp_path / "fffusion.sqlite3")
-    await db.open()
-    try:
-        seen = set()
-        for n in range(5):
-            alice = await db.person("t", f"alice{n}")  # the newest row: SQLite would reuse max(id) + 1
-            assert alice not in seen
-            seen.add(alice)
-            await db.delete_person("t", f"alice{n}")
-        assert await db.person("t", "bob") not in seen
-    finally:
-        await db.close()
+async def test_a_deleted_persons_id_is_never_given_to_a_newcomer(db: PeopleStore) -> None:
+    seen = set()
+    for n in range(5):
+        alice = await db.person("t", f"alice{n}")  # the newest row: SQLite would reuse max(id) + 1
+        assert alice not in seen
+        seen.add(alice)
+        await db.delete_person("t", f"alice{n}")
+    assert await db.person("t", "bob") not in seen
 
 
 async def test_a_version_1_sqlite_database_upgrades_with_every_row(tmp_path: Path) -> None:
@@ -107,37 +111,27 @@ async def test_a_version_1_sqlite_database_upgrades_with_every_row(tmp_path: Pat
         await store.close()
 
 
-async def test_consent_is_per_chat_and_goes_with_the_person(make_store: MakeStore, tmp_path: Path) -> None:
-    db: PeopleStore = await make_store(tmp_path) or Store(tmp_path / "fffusion.sqlite3")
-    await db.open()
-    try:
-        bob = await db.person("telegram", "2")
-        await db.share_face(bob, "telegram:chat1", "Bob", "bobby")
-        assert await db.sharing("telegram:chat1", "telegram", None, "bobby") == (bob, "Bob")
-        assert await db.sharing("telegram:chat1", "telegram", "2", None) == (bob, "Bob")
-        assert await db.sharing("telegram:chat2", "telegram", "2", "bobby") is None  # never crosses chats
-        assert await db.sharing("telegram:chat1", "discord", "2", "bobby") is None
-        await db.share_face(bob, "telegram:chat2", "Bobby", None)
-        assert await db.unshare_face(bob, "telegram:chat1") is True
-        assert await db.unshare_face(bob, "telegram:chat1") is False
-        assert await db.sharing("telegram:chat1", "telegram", "2", None) is None
-        await db.delete_person("telegram", "2")
-        newcomer = await db.person("telegram", "2")  # the same user id again: none of the old consent
-        assert await db.sharing("telegram:chat2", "telegram", "2", None) is None and newcomer != bob
-    finally:
-        await db.close()
+async def test_consent_is_per_chat_and_goes_with_the_person(db: PeopleStore) -> None:
+    bob = await db.person("telegram", "2")
+    await db.share_face(bob, "telegram:chat1", "Bob", "bobby")
+    assert await db.sharing("telegram:chat1", "telegram", None, "bobby") == (bob, "Bob")
+    assert await db.sharing("telegram:chat1", "telegram", "2", None) == (bob, "Bob")
+    assert await db.sharing("telegram:chat2", "telegram", "2", "bobby") is None  # never crosses chats
+    assert await db.sharing("telegram:chat1", "discord", "2", "bobby") is None
+    await db.share_face(bob, "telegram:chat2", "Bobby", None)
+    assert await db.unshare_face(bob, "telegram:chat1") is True
+    assert await db.unshare_face(bob, "telegram:chat1") is False
+    assert await db.sharing("telegram:chat1", "telegram", "2", None) is None
+    await db.delete_person("telegram", "2")
+    newcomer = await db.person("telegram", "2")  # the same user id again: none of the old consent
+    assert await db.sharing("telegram:chat2", "telegram", "2", None) is None and newcomer != bob
 
 
-async def test_history_keeps_the_newest_entries_per_person(make_store: MakeStore, tmp_path: Path) -> None:
+async def test_history_keeps_the_newest_entries_per_person(db: PeopleStore) -> None:
     """A fresh meme for a repeated sentence needs only the newest entries: older ones go as new ones come."""
-    db: PeopleStore = await make_store(tmp_path) or Store(tmp_path / "fffusion.sqlite3")
-    await db.open()
-    try:
-        alice, bob = await db.person("t", "alice"), await db.person("t", "bob")
-        await db.add_history(bob, "hi", "b0", 3)
-        for n in range(5):
-            await db.add_history(alice, "hi", f"m{n}", 3)
-        assert await db.recent_memes(alice, "hi") == {"m2", "m3", "m4"}
-        assert await db.recent_memes(bob, "hi") == {"b0"}  # another person's history is not trimmed
-    finally:
-        await db.close()
+    alice, bob = await db.person("t", "alice"), await db.person("t", "bob")
+    await db.add_history(bob, "hi", "b0", 3)
+    for n in range(5):
+        await db.add_history(alice, "hi", f"m{n}", 3)
+    assert await db.recent_memes(alice, "hi") == {"m2", "m3", "m4"}
+    assert await db.recent_memes(bob, "hi") == {"b0"}  # another person's history is not trimmed
