@@ -106,10 +106,10 @@ class PostgresStore:
     async def set_lang(self, person: int, lang: str) -> None:
         await self.pool.execute("UPDATE people SET lang=$1 WHERE id=$2", lang, person)
 
-    # faces
     async def refused(self) -> None:
         """After a write the database refused: its transaction already rolled back with the statement."""
 
+    # faces
     @_owned
     async def save_face(self, person: int, face: StoredFace, make_default: bool) -> None:
         async with self.pool.acquire() as conn, conn.transaction():

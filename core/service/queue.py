@@ -434,26 +434,26 @@ async def run_worker(
         return process
 
     first = await launch()  # alone: it fills the shared caches the others then read
-    processes_ = [first, *await asyncio.gather(*(launch() for _ in range(processes - 1)))]
+    children = [first, *await asyncio.gather(*(launch() for _ in range(processes - 1)))]
     try:
         if ready is not None:
-            ready([p.pid or 0 for p in processes_])
+            ready([p.pid or 0 for p in children])
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), SUPERVISE_S)
-            for slot, process in enumerate(processes_):
+            for slot, process in enumerate(children):
                 if not process.is_alive() and not stop.is_set():
                     log.error("worker process %s ended (exit code %s); replacing it", process.pid, process.exitcode)
                     try:
-                        processes_[slot] = await launch()
+                        children[slot] = await launch()
                     except FffusionError as err:  # tried again on the next round
                         log.error("replacement worker process failed to start: %s", err)
     finally:
-        for process in processes_:
+        for process in children:
             if process.is_alive():
                 process.terminate()
         deadline = time.monotonic() + KILL_GRACE_S
-        for process in processes_:
+        for process in children:
             process.join(max(0.0, deadline - time.monotonic()))
             if process.is_alive():
                 process.kill()

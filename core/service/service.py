@@ -333,12 +333,14 @@ class MemeService:
         compose job."""
         # the catalog version is part of the key: an edit may change which faces of a meme are swapped
         key = _result_key(record, meme_id, f"default\0{self.catalog_version}")
-        cached = made or await self._results.get(key)
-        if cached is None or made is not None:
-            cached = cached or await self.jobs.compose(meme_id, record, "default")
-            if self._generation(person) == generation:  # a deleted person's face is not cached again
-                await self._results.put(key, cached)
-        return key, cached
+        if made is None:
+            cached = await self._results.get(key)
+            if cached is not None:
+                return key, cached
+            made = await self.jobs.compose(meme_id, record, "default")
+        if self._generation(person) == generation:  # a deleted person's face is not cached again
+            await self._results.put(key, made)
+        return key, made
 
     async def _result(self, person: Person, generation: int, person_id: int, request: StoredRequest,
                       record: bytes | None, meme_id: str, made: Composed | None = None) -> MemeResult:

@@ -44,7 +44,6 @@ class StoredRequest:
     shown: tuple[str, ...]
 
 
-
 class PersonGone(Exception):
     """A write for a person whose row is gone: deleted (through another instance, say) while the work was in
     flight. Nothing is written; the service ends the work with the "deleted" message."""
@@ -161,11 +160,11 @@ class Store:
         await self.db.execute("UPDATE people SET lang=? WHERE id=?", (lang, person))
         await self.db.commit()
 
-    # faces
     async def refused(self) -> None:
         """After a write the database refused: the transaction it opened goes."""
         await self.db.rollback()
 
+    # faces
     @_owned
     async def save_face(self, person: int, face: StoredFace, make_default: bool) -> None:
         await self.db.execute(
