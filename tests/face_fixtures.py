@@ -18,6 +18,8 @@ from PIL import Image
 if TYPE_CHECKING:
     import onnx
 
+    from core.faces.base import DetectedFace, FaceEngine
+
 
 def _insightface_image(name: str) -> Path:
     spec = importlib.util.find_spec("insightface")
@@ -57,6 +59,12 @@ def astronaut() -> np.ndarray:
     return _astronaut().copy()
 
 
+def t1_faces(engine: FaceEngine) -> dict[str, DetectedFace]:
+    """t1.jpg's six faces as an engine finds them, by name (left to right)."""
+    faces = sorted(engine.detect(group_photo()), key=lambda f: float(f.bbox[0]))
+    return dict(zip(T1_PEOPLE, faces, strict=True))
+
+
 def crop_around(rgb: np.ndarray, bbox: np.ndarray, margin: float = 0.8) -> np.ndarray:
     """The face's box grown by `margin` of its size on each side: a picture of that one person."""
     x1, y1, x2, y2 = (float(v) for v in bbox)
@@ -75,8 +83,7 @@ def portrait(name: str) -> bytes:
         return encode(np.asarray(Image.fromarray(tom_hanks()).resize((336, 336), Image.Resampling.LANCZOS)))
     from core.faces.dlib_engine import DlibEngine
 
-    faces = sorted(DlibEngine().detect(group_photo()), key=lambda f: float(f.bbox[0]))
-    return encode(crop_around(group_photo(), faces[T1_PEOPLE.index(name)].bbox), "JPEG", quality=95)
+    return encode(crop_around(group_photo(), t1_faces(DlibEngine())[name].bbox), "JPEG", quality=95)
 
 
 def encode(rgb: np.ndarray, fmt: str = "PNG", **params: object) -> bytes:

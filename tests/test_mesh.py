@@ -27,8 +27,7 @@ def engine() -> MeshEngine:
 
 @pytest.fixture(scope="module")
 def people(engine: MeshEngine) -> dict[str, DetectedFace]:
-    faces = sorted(engine.detect(fx.group_photo()), key=lambda f: float(f.bbox[0]))
-    return dict(zip(fx.T1_PEOPLE, faces, strict=True))
+    return fx.t1_faces(engine)
 
 
 @pytest.fixture(scope="module")
@@ -145,7 +144,7 @@ def test_the_result_looks_like_the_person(
     assert outcome.swapped == (0,)
     after = identity_distance(photo, face_window(outcome.image, people[target_name]))
     old_engine = DlibEngine()
-    old_target = sorted(old_engine.detect(meme), key=lambda f: float(f.bbox[0]))[fx.T1_PEOPLE.index(target_name)]
+    old_target = fx.t1_faces(old_engine)[target_name]
     old = old_engine.swap(meme, [old_target], old_engine.make_source(photo)[0])
     assert after < 0.6
     assert after < identity_distance(photo, face_window(old.image, old_target))

@@ -37,8 +37,7 @@ def engine() -> DlibEngine:
 @pytest.fixture(scope="module")
 def people(engine: DlibEngine) -> dict[str, DetectedFace]:
     """t1.jpg's faces by name (left to right)."""
-    faces = sorted(engine.detect(fx.group_photo()), key=lambda f: float(f.bbox[0]))
-    return dict(zip(fx.T1_PEOPLE, faces, strict=True))
+    return fx.t1_faces(engine)
 
 
 def person_photo(people: dict[str, DetectedFace], name: str) -> np.ndarray:
