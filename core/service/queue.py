@@ -9,8 +9,8 @@ a local pool cost more CPU than the queue itself); a process that dies is replac
 What arq gives, and what is set here:
 - a job has a timeout (`job_timeout_s`); a job lost with a killed worker stays in the queue and runs again on
   another worker once its in-progress mark expires (`job_timeout_s` + 2 s), at most once (`TRIES`);
-- the queue is bounded: past `queue_length` waiting jobs a bot instance answers "busy" at once (the bound is read
-  before the job is added, so instances racing at the edge may pass it by a few);
+- the queue is bounded: past `queue_length` waiting jobs a bot instance answers "busy" at once (the length is read
+  in the transaction that adds the job, so the bound holds however many instances add at once);
 - adding a job publishes a nudge that wakes the idle workers, and finishing one publishes its id on the asking
   instance's channel, so neither side waits for arq's polling interval; polling stays as the fallback when a
   message is missed (`queue_poll_s` on the workers, FALLBACK_POLL_S here).
@@ -23,6 +23,7 @@ import contextlib
 import logging
 import multiprocessing
 import os
+import pickle
 import secrets
 import signal
 import time
@@ -36,8 +37,8 @@ from typing import Any
 
 from arq import create_pool
 from arq.connections import ArqRedis, RedisSettings
-from arq.constants import health_check_key_suffix, in_progress_key_prefix, result_key_prefix
-from arq.jobs import Job, deserialize_result
+from arq.constants import health_check_key_suffix, in_progress_key_prefix, job_key_prefix, result_key_prefix
+from arq.jobs import deserialize_result, serialize_job
 from arq.utils import timestamp_ms
 from arq.worker import Worker, func
 from redis.exceptions import RedisError
@@ -103,6 +104,12 @@ class Packed:
 
     def __repr__(self) -> str:
         return f"<{len(self.args)} arguments>"
+
+
+def _without_arguments(data: dict[str, Any]) -> bytes:
+    """A worker's serializer, which arq uses only for results: arq stores a job's arguments again beside its
+    result, a face record of 184 KB each way more; the asking instance has them."""
+    return pickle.dumps({**data, "a": ()}, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 class QueuePool:
@@ -182,24 +189,36 @@ class QueuePool:
         if self._closed:
             raise ServiceError("service.stopping")
         try:
-            if await self.redis.zcard(QUEUE) >= self.queue_length:
-                raise ServiceError("service.busy")
             job_id = f"{self.instance}.{secrets.token_hex(8)}"
             done = self._waiting[job_id] = asyncio.Event()
             try:
                 asked = asyncio.get_running_loop().time()
-                job = await self.redis.enqueue_job(fn.__name__, Packed(args), _job_id=job_id,
-                                                  _expires=self.deadline_s)
-                assert job is not None  # the id is new, so arq always enqueues it
-                await self.redis.publish(NEW_JOBS, b"")
-                return await self._result(job, done, asked)
+                await self._enqueue(job_id, fn.__name__, Packed(args))
+                return await self._result(job_id, done, asked)
             finally:
                 self._waiting.pop(job_id, None)
         except (OSError, RedisError) as err:
             log.error("queue: Redis failed during %s: %s", fn.__name__, err)
             raise ServiceError("service.worker_died") from None
 
-    async def _result(self, job: Job, done: asyncio.Event, asked: float) -> Any:
+    async def _enqueue(self, job_id: str, function: str, packed: Packed) -> None:
+        """Add the job as arq's enqueue_job does (its record, then its place in the queue) and nudge the workers,
+        in one transaction: one round trip where arq takes three and the bound and the nudge two more. The queue's
+        length is read in the same transaction, so the bound holds exactly; a job past it is taken out again."""
+        now = timestamp_ms()
+        key = job_key_prefix + job_id
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.zcard(QUEUE)
+            pipe.psetex(key, round(self.deadline_s * 1000), serialize_job(function, (packed,), {}, None, now))
+            pipe.zadd(QUEUE, {job_id: now})
+            pipe.publish(NEW_JOBS, b"")
+            waiting, *_ = await pipe.execute()
+        if waiting >= self.queue_length:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                await pipe.zrem(QUEUE, job_id).delete(key).execute()
+            raise ServiceError("service.busy")
+
+    async def _result(self, job_id: str, done: asyncio.Event, asked: float) -> Any:
         loop = asyncio.get_running_loop()
         give_up = asked + self.deadline_s
         while True:
@@ -209,12 +228,12 @@ class QueuePool:
             # read once, in one round trip: the result (and the arguments arq keeps with it, a face record
             # perhaps) goes at once
             async with self.redis.pipeline(transaction=True) as pipe:
-                raw, _ = await pipe.get(result_key_prefix + job.job_id).delete(result_key_prefix + job.job_id).execute()
+                raw, _ = await pipe.get(result_key_prefix + job_id).delete(result_key_prefix + job_id).execute()
             if raw is not None:
                 info = deserialize_result(raw)
                 break
             if loop.time() > give_up:
-                log.error("queue: no result for %s after %.0f s", job.job_id, self.deadline_s)
+                log.error("queue: no result for %s after %.0f s", job_id, self.deadline_s)
                 raise ServiceError("service.worker_died")
         self.timings.append((loop.time() - asked, (info.finish_time - info.start_time).total_seconds()))
         if info.success:
@@ -362,6 +381,7 @@ async def _consume(url: str, job_timeout_s: float, poll_s: float) -> None:
         max_tries=TRIES,
         health_check_interval=HEARTBEAT_S,
         after_job_end=_announce,
+        job_serializer=_without_arguments,
         handle_signals=False,
         log_results=False,
     )
