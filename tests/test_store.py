@@ -14,7 +14,7 @@ from core.errors import ConfigError
 from core.messages import render
 from core.service import pgstore, schema, store
 from core.service.schema import SCHEMA_VERSION
-from core.service.store import MIGRATIONS, PeopleStore, Store, StoredFace
+from core.service.store import MIGRATIONS, Asker, PeopleStore, PersonGone, Store, StoredFace, StoredRequest
 
 MakeStore = Callable[[Path], Awaitable[PeopleStore | None]]
 
@@ -105,7 +105,7 @@ async def test_a_version_1_sqlite_database_upgrades_with_every_row(tmp_path: Pat
         assert await store.face(2, "기본") == StoredFace("기본", "e", b"\x01", b"\x02")
         await store.delete_person("t", "b")  # the cascade still holds after the rebuild
         assert await store.face(2, "기본") is None
-        assert await store.recent_memes(2, "hi") == set()
+        assert await store.asker("t", "b", None, "hi") is None
         assert await store.person("t", "c") == 3  # not 2: deleted ids stay unused
     finally:
         await store.close()
@@ -127,11 +127,24 @@ async def test_consent_is_per_chat_and_goes_with_the_person(db: PeopleStore) -> 
     assert await db.sharing("telegram:chat2", "telegram", "2", None) is None and newcomer != bob
 
 
-async def test_history_keeps_the_newest_entries_per_person(db: PeopleStore) -> None:
-    """A fresh meme for a repeated sentence needs only the newest entries: older ones go as new ones come."""
+async def test_what_was_shown_is_recorded_and_read_back(db: PeopleStore) -> None:
+    """A meme sent is recorded (request, result, history) by one call and what the next ranking needs is read by
+    one; a fresh meme for a repeated sentence needs only the newest history entries: older ones go."""
     alice, bob = await db.person("t", "alice"), await db.person("t", "bob")
-    await db.add_history(bob, "hi", "b0", 3)
+    await db.save_face(alice, StoredFace("기본", "e", b"\x01", b"\x02"), make_default=True)
+    await db.save_face(alice, StoredFace("고양이", "e", b"\x03", b"\x04"), make_default=False)
+    await db.shown(bob, "hi", "b0", "kb", None, 3)
+    request = StoredRequest("r1", "hi", None, ("m0", "m1"), ("m0",))
     for n in range(5):
-        await db.add_history(alice, "hi", f"m{n}", 3)
-    assert await db.recent_memes(alice, "hi") == {"m2", "m3", "m4"}
-    assert await db.recent_memes(bob, "hi") == {"b0"}  # another person's history is not trimmed
+        await db.shown(alice, "hi", f"m{n}", f"k{n}", alice, 3, request if n == 0 else None)
+    assert await db.asker("t", "alice", None, "hi") == Asker(alice, b"\x01", frozenset({"m2", "m3", "m4"}))
+    assert await db.asker("t", "alice", "고양이", "bye") == Asker(alice, b"\x03", frozenset())
+    assert await db.asker("t", "alice", "없는", "hi") == Asker(alice, None, frozenset({"m2", "m3", "m4"}))
+    assert await db.asker("t", "bob", None, "hi") == Asker(bob, None, frozenset({"b0"}))  # not trimmed by hers
+    assert await db.asker("t", "carol", None, "hi") is None
+    assert await db.request(alice, "r1") == request
+    keys, _ = await db.delete_person("t", "alice")
+    assert sorted(keys) == [f"k{n}" for n in range(5)]  # the results with her face were recorded as hers
+    with pytest.raises(PersonGone):  # work in flight for her writes nothing, all or none
+        await db.shown(alice, "hi", "m9", "k9", None, 3, request)
+    assert not await db.remember_upload("t", "k9", "file") and await db.asker("t", "alice", None, "hi") is None

@@ -12,7 +12,7 @@ import asyncpg
 from core.errors import ConfigError
 from core.recommend.feedback import Vote
 from core.service.schema import SCHEMA_VERSION, check_version, migrations
-from core.service.store import StoredFace, StoredRequest, owned
+from core.service.store import Asker, StoredFace, StoredRequest, owned
 
 MIGRATIONS = migrations("postgres")
 # One migration at a time however many instances run `fffusion db migrate` at once (any constant key works).
@@ -30,6 +30,29 @@ def safe_url(url: str) -> str:
 
 
 _owned = owned(lambda err: isinstance(err, asyncpg.ForeignKeyViolationError))
+
+def _save_request(first: int) -> str:
+    """The upsert of a request; its arguments (id, person, text key, face, candidates, shown, now) numbered from
+    $first, so that it can be part of a larger statement."""
+    values = ",".join(f"${first + n}" for n in range(7))
+    return (
+        f"INSERT INTO requests (id, person, text, face, candidates, shown, created) VALUES ({values})"
+        " ON CONFLICT (id) DO UPDATE SET person=EXCLUDED.person, text=EXCLUDED.text, face=EXCLUDED.face,"
+        " candidates=EXCLUDED.candidates, shown=EXCLUDED.shown, created=EXCLUDED.created"
+    )
+
+
+# `shown` in one statement, one round trip: all parts of a statement see the tables as they were before it, so
+# the DELETE keeps the newest `keep - 1` earlier history entries and the new one stays. Arguments: person, text,
+# meme, result key, its owner, keep, now; then the request's, when there is one.
+_SHOWN = (
+    " result AS (INSERT INTO results (key, person, meme, created) VALUES ($4,$5,$3,$7) ON CONFLICT DO NOTHING),"
+    " added AS (INSERT INTO history (person, text, meme, at) VALUES ($1,$2,$3,$7))"
+    " DELETE FROM history WHERE person=$1 AND id NOT IN"
+    " (SELECT id FROM history WHERE person=$1 ORDER BY at DESC LIMIT greatest($6::int - 1, 0))"
+)
+_SHOWN_ALONE = "WITH" + _SHOWN
+_SHOWN_WITH_REQUEST = f"WITH request AS ({_save_request(8)})," + _SHOWN
 
 
 async def _keep(conn: asyncpg.Connection) -> None:
@@ -136,6 +159,15 @@ class PostgresStore:
         )
         return StoredFace(*row) if row else None
 
+    async def asker(self, platform: str, user_id: str, face: str | None, text: str) -> Asker | None:
+        row = await self.pool.fetchrow(
+            "SELECT p.id,"
+            " (SELECT f.record FROM faces f WHERE f.person = p.id AND f.name = coalesce($3, p.default_face)),"
+            " ARRAY(SELECT h.meme FROM history h WHERE h.person = p.id AND h.text = $4)"
+            " FROM people p WHERE p.platform=$1 AND p.user_id=$2", platform, user_id, face, text,
+        )
+        return Asker(int(row[0]), row[1], frozenset(row[2])) if row else None
+
     async def delete_person(self, platform: str, user_id: str) -> tuple[list[str], list[tuple[str, str]]]:
         """Every row of the person goes, in one transaction (the foreign keys cascade to the rest); returns the
         keys of the results that carried their face and the (platform, file id) uploads of them."""
@@ -163,13 +195,7 @@ class PostgresStore:
     # requests and history
     @_owned
     async def save_request(self, person: int, request: StoredRequest) -> None:
-        await self.pool.execute(
-            "INSERT INTO requests (id, person, text, face, candidates, shown, created) VALUES ($1,$2,$3,$4,$5,$6,$7)"
-            " ON CONFLICT (id) DO UPDATE SET person=EXCLUDED.person, text=EXCLUDED.text, face=EXCLUDED.face,"
-            " candidates=EXCLUDED.candidates, shown=EXCLUDED.shown, created=EXCLUDED.created",
-            request.id, person, request.text_key, request.face, json.dumps(request.candidates),
-            json.dumps(request.shown), time.time(),
-        )
+        await self.pool.execute(_save_request(1), *_request_args(person, request, time.time()))
 
     async def request(self, person: int, request_id: str) -> StoredRequest | None:
         row = await self.pool.fetchrow(
@@ -185,19 +211,14 @@ class PostgresStore:
         )
 
     @_owned
-    async def add_history(self, person: int, text: str, meme: str, keep: int) -> None:
-        # One statement, one round trip: the DELETE sees the table as it was before the INSERT beside it, so it
-        # keeps the newest `keep - 1` earlier entries and the new one stays.
-        await self.pool.execute(
-            "WITH added AS (INSERT INTO history (person, text, meme, at) VALUES ($1,$2,$3,$4))"
-            " DELETE FROM history WHERE person=$1 AND id NOT IN"
-            " (SELECT id FROM history WHERE person=$1 ORDER BY at DESC LIMIT greatest($5::int - 1, 0))",
-            person, text, meme, time.time(), keep,
-        )
-
-    async def recent_memes(self, person: int, text: str) -> set[str]:
-        rows = await self.pool.fetch("SELECT meme FROM history WHERE person=$1 AND text=$2", person, text)
-        return {r[0] for r in rows}
+    async def shown(self, person: int, text: str, meme: str, result: str, owner: int | None, keep: int,
+                    request: StoredRequest | None = None) -> None:
+        now = time.time()
+        args = (person, text, meme, result, owner, keep, now)
+        if request is None:
+            await self.pool.execute(_SHOWN_ALONE, *args)
+        else:
+            await self.pool.execute(_SHOWN_WITH_REQUEST, *args, *_request_args(person, request, now))
 
     # the votes of learning from use
     @_owned
@@ -263,6 +284,11 @@ class PostgresStore:
             chat, platform, user_id, handle,
         )
         return (int(row[0]), str(row[1])) if row else None
+
+
+def _request_args(person: int, request: StoredRequest, now: float) -> tuple[object, ...]:
+    return (request.id, person, request.text_key, request.face, json.dumps(request.candidates),
+            json.dumps(request.shown), now)
 
 
 async def _version(conn: asyncpg.Connection) -> int:

@@ -343,14 +343,15 @@ class MemeService:
         return key, made
 
     async def _result(self, person: Person, generation: int, person_id: int, request: StoredRequest,
-                      record: bytes | None, meme_id: str, made: Composed | None = None) -> MemeResult:
-        """The result for one meme of the request, recorded in the person's history (unless they were deleted
-        meanwhile: then nothing is recorded and nothing returned)."""
+                      record: bytes | None, meme_id: str, made: Composed | None = None, save: bool = True
+                      ) -> MemeResult:
+        """The result for one meme of the request, recorded in the person's history with the request (unless
+        `save` is false: it is saved already), or, if they were deleted meanwhile, nothing recorded or returned."""
         key, composed = await self._composed(record, meme_id, person, generation, made)
         try:
             async with self._writing(person, generation):
-                await self.store.add_result(key, person_id if record else None, meme_id)
-                await self.store.add_history(person_id, request.text_key, meme_id, HISTORY)
+                await self.store.shown(person_id, request.text_key, meme_id, key, person_id if record else None,
+                                       HISTORY, request if save else None)
         except InputError:
             # deleted meanwhile: their face's result may have been cached just before (a deletion through another
             # instance could not see it), so it goes now
@@ -374,24 +375,26 @@ class MemeService:
         )
 
     async def _asking(self, person: Person, text: str, face: str | None
-                      ) -> tuple[str, str, int | None, bytes | None, set[str]]:
+                      ) -> tuple[str, str, int | None, bytes | None, frozenset[str]]:
         """What a ranking needs to know of the asker, writing nothing (a newcomer's row comes with the first
         write): the clean sentence, its key, their id, the face record, and the memes they have just seen for it."""
         sentence = clean_sentence(text, self.limits)
-        person_id = await self.store.find_person(person.platform, person.user_id)
-        # an unknown face name fails before any work
-        record = await self._face_record(person_id, face) if person_id is not None else None
-        if person_id is None and face:
-            raise InputError("face.unknown_name", name=face)
         key = text_key(sentence)
-        recent = await self.store.recent_memes(person_id, key) if person_id is not None else set()
+        asker = await self.store.asker(person.platform, person.user_id, face, key)
+        if face and (asker is None or asker.record is None):  # an unknown face name fails before any work
+            raise InputError("face.unknown_name", name=face)
         await self.follow_catalog()
-        return sentence, key, person_id, record, recent
+        if asker is None:
+            return sentence, key, None, None, frozenset()
+        return sentence, key, asker.person, asker.record, asker.recent
 
-    async def _writer(self, person: Person, known: int | None) -> int:
+    async def _writer(self, person: Person, generation: int, known: int | None) -> int:
         """The id to write a request under: the one the work began with (if their row went meanwhile, the writes
         are refused rather than made under a new row for a deleted person), or a newcomer's new row."""
-        return known if known is not None else await self.store.person(person.platform, person.user_id)
+        if known is not None:
+            return known
+        async with self._writing(person, generation):
+            return await self.store.person(person.platform, person.user_id)
 
     def _known(self, ranked: tuple[tuple[str, float], ...]) -> list[tuple[str, float]]:
         """A worker that could not prepare the new catalog may name a meme this instance no longer has."""
@@ -408,9 +411,7 @@ class MemeService:
             if chosen not in self.catalog.by_id:
                 chosen, composed = ranked[0][0], None
             request = StoredRequest(secrets.token_urlsafe(12), key, face, tuple(m for m, _ in ranked), (chosen,))
-            async with self._writing(person, generation):
-                person_id = await self._writer(person, known)
-                await self.store.save_request(person_id, request)
+            person_id = await self._writer(person, generation, known)
             return await self._result(person, generation, person_id, request, record, chosen, composed)
 
     async def next_meme(self, person: Person, request_id: str) -> MemeResult:
@@ -426,11 +427,10 @@ class MemeService:
             remaining = [m for m in request.candidates if m not in request.shown and m in self.catalog.by_id]
             if not remaining:
                 raise InputError("meme.no_more")
-            async with self._writing(person, generation):
-                if self.learning.enabled:  # the shown one fitted worse than hoped
+            if self.learning.enabled:  # the shown one fitted worse than hoped
+                async with self._writing(person, generation):
                     await self.learning.vote(person_id, request.text_key, request.shown[-1], -1)
-                request = dataclasses.replace(request, shown=(*request.shown, remaining[0]))
-                await self.store.save_request(person_id, request)
+            request = dataclasses.replace(request, shown=(*request.shown, remaining[0]))
             record = await self._face_record(person_id, request.face)
             return await self._result(person, generation, person_id, request, record, remaining[0])
 
@@ -445,8 +445,8 @@ class MemeService:
             candidates = tuple(m for m, _ in ranked)
             shown = tuple(m for m in candidates if m not in recent)[:k] or candidates[:k]
             request = StoredRequest(secrets.token_urlsafe(12), key, None, candidates, shown)
+            person_id = await self._writer(person, generation, known)
             async with self._writing(person, generation):
-                person_id = await self._writer(person, known)
                 await self.store.save_request(person_id, request)
             return list(await asyncio.gather(
-                *(self._result(person, generation, person_id, request, record, m) for m in shown)))
+                *(self._result(person, generation, person_id, request, record, m, save=False) for m in shown)))

@@ -44,6 +44,17 @@ class StoredRequest:
     shown: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class Asker:
+    """What a ranking needs to know of a known person, read in one query: their id, the record of the face asked
+    for (their default when none is named; None when there is no such face) and the memes they were shown for
+    the sentence lately."""
+
+    person: int
+    record: bytes | None
+    recent: frozenset[str]
+
+
 class PersonGone(Exception):
     """A write for a person whose row is gone: deleted (through another instance, say) while the work was in
     flight. Nothing is written; the service ends the work with the "deleted" message."""
@@ -194,6 +205,17 @@ class Store:
         ).fetchone()
         return StoredFace(*row) if row else None
 
+    async def asker(self, platform: str, user_id: str, face: str | None, text: str) -> Asker | None:
+        row = await (
+            await self.db.execute(
+                "SELECT p.id,"
+                " (SELECT f.record FROM faces f WHERE f.person = p.id AND f.name = coalesce(?, p.default_face)),"
+                " (SELECT json_group_array(h.meme) FROM history h WHERE h.person = p.id AND h.text = ?)"
+                " FROM people p WHERE p.platform=? AND p.user_id=?", (face, text, platform, user_id)
+            )
+        ).fetchone()
+        return Asker(int(row[0]), row[1], frozenset(json.loads(row[2]))) if row else None
+
     async def delete_person(self, platform: str, user_id: str) -> tuple[list[str], list[tuple[str, str]]]:
         """Every row of the person goes, in one transaction (the foreign keys cascade to the rest).
 
@@ -233,6 +255,10 @@ class Store:
     # requests and history
     @_owned
     async def save_request(self, person: int, request: StoredRequest) -> None:
+        await self._save_request(person, request)
+        await self.db.commit()
+
+    async def _save_request(self, person: int, request: StoredRequest) -> None:
         await self.db.execute(
             "INSERT OR REPLACE INTO requests (id, person, text, face, candidates, shown, created)"
             " VALUES (?,?,?,?,?,?,?)",
@@ -246,7 +272,6 @@ class Store:
                 time.time(),
             ),
         )
-        await self.db.commit()
 
     async def request(self, person: int, request_id: str) -> StoredRequest | None:
         row = await (
@@ -266,23 +291,25 @@ class Store:
         return row[0] if row else None
 
     @_owned
-    async def add_history(self, person: int, text: str, meme: str, keep: int) -> None:
+    async def shown(self, person: int, text: str, meme: str, result: str, owner: int | None, keep: int,
+                    request: StoredRequest | None = None) -> None:
+        """A meme was sent: its result (carrying `owner`'s face, or no face), the person's history (only the
+        newest `keep` entries per person are needed) and, when given, the request it answers, in one transaction."""
+        now = time.time()
+        if request is not None:
+            await self._save_request(person, request)
         await self.db.execute(
-            "INSERT INTO history (person, text, meme, at) VALUES (?,?,?,?)", (person, text, meme, time.time())
+            "INSERT OR IGNORE INTO results (key, person, meme, created) VALUES (?,?,?,?)", (result, owner, meme, now)
         )
-        # A short history: only the newest `keep` entries per person are needed.
+        await self.db.execute(
+            "INSERT INTO history (person, text, meme, at) VALUES (?,?,?,?)", (person, text, meme, now)
+        )
         await self.db.execute(
             "DELETE FROM history WHERE person=? AND rowid NOT IN "
             "(SELECT rowid FROM history WHERE person=? ORDER BY at DESC LIMIT ?)",
             (person, person, keep),
         )
         await self.db.commit()
-
-    async def recent_memes(self, person: int, text: str) -> set[str]:
-        rows = await (
-            await self.db.execute("SELECT meme FROM history WHERE person=? AND text=?", (person, text))
-        ).fetchall()
-        return {r[0] for r in rows}
 
     # the votes of learning from use (core.recommend.feedback.Learning decides what they mean)
     @_owned
@@ -371,13 +398,14 @@ class PeopleStore(Protocol):
     async def face_names(self, person: int) -> list[str]: ...
     async def default_face(self, person: int) -> str | None: ...
     async def face(self, person: int, name: str | None) -> StoredFace | None: ...  # None: their default
+    async def asker(self, platform: str, user_id: str, face: str | None, text: str) -> Asker | None: ...
     async def delete_person(self, platform: str, user_id: str) -> tuple[list[str], list[tuple[str, str]]]: ...
     async def add_result(self, key: str, person: int | None, meme: str) -> None: ...
     async def save_request(self, person: int, request: StoredRequest) -> None: ...
     async def request(self, person: int, request_id: str) -> StoredRequest | None: ...
     async def last_request(self, person: int) -> str | None: ...  # shown last
-    async def add_history(self, person: int, text: str, meme: str, keep: int) -> None: ...
-    async def recent_memes(self, person: int, text: str) -> set[str]: ...
+    async def shown(self, person: int, text: str, meme: str, result: str, owner: int | None, keep: int,
+                    request: StoredRequest | None = None) -> None: ...
     async def vote(self, person: int, text_key: str, meme: str, vote: int) -> None: ...
     async def votes(self, limit: int) -> list[Vote]: ...
     async def votes_mark(self) -> tuple[int, float]: ...
