@@ -11,20 +11,27 @@ Also: the queue's overhead per job (per job, the time from enqueueing to the res
 worker ran it, as arq records it; median over rank jobs sent one at a time), and the ratio of 2 workers to 1 at 32
 people.
 
-    python -m bench.scale [--requests-per-caller 6] [--overhead-jobs 200]
+The two queue set-ups are measured in alternating rounds (1 worker, 2 workers, 1 worker, ...; for a 1-worker round
+the second worker is stopped with SIGSTOP while no job is in flight), and each figure is the median over the
+rounds, the ratio the median of each round's ratio: on a shared virtual machine the CPU time one meme takes drifts
+by 10-20 % from minute to minute, which a single run of each set-up mistakes for a difference between them.
+
+    python -m bench.scale [--rounds 5] [--requests-per-caller 6] [--overhead-jobs 200]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import os
+import signal
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -52,8 +59,9 @@ QUEUE_LENGTH = 64
 
 
 def start_worker(env: dict[str, str]) -> subprocess.Popen[str]:
-    """One `fffusion worker` with one process; returns once its models are loaded and it takes jobs."""
-    proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "worker"], cwd=REPO, env=env,
+    """One `fffusion worker` with one process, in its own process group; returns once its models are loaded and it
+    takes jobs."""
+    proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "worker"], cwd=REPO, env=env, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     ready = threading.Event()
 
@@ -68,6 +76,18 @@ def start_worker(env: dict[str, str]) -> subprocess.Popen[str]:
         proc.kill()
         raise RuntimeError("fffusion worker did not start in 180 s")
     return proc
+
+
+@contextlib.contextmanager
+def paused(workers: list[subprocess.Popen[str]]) -> Iterator[None]:
+    """The workers stopped (SIGSTOP to their process groups): they take no job and use no CPU until resumed."""
+    for proc in workers:
+        os.killpg(proc.pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        for proc in workers:
+            os.killpg(proc.pid, signal.SIGCONT)
 
 
 async def overhead_run(service: MemeService, jobs: int) -> float:
@@ -89,21 +109,58 @@ def queue_ms(service: MemeService) -> float:
     return median(costs)
 
 
-async def measure(name: str, service: MemeService, per_caller: int, jobs: int) -> dict[str, Any]:
+async def ready_people(service: MemeService) -> list[Person]:
+    """32 people with a face each, and the workers warmed up (meme images decoded)."""
     photos = _photos()
     people = [Person("bench", str(n)) for n in range(32)]
     for n, person in enumerate(people):
         await service.register_face(person, photos[n % 2])
-    await run_level(service, people, 4, 2)  # warm-up: decode meme images in the workers
-    queue_ms(service)
-    row: dict[str, Any] = {"name": name, "rank_ms": await overhead_run(service, jobs), "queue_ms": queue_ms(service)}
+    await run_level(service, people, 4, 2)
+    return people
+
+
+async def overheads(service: MemeService, jobs: int) -> dict[str, float]:
+    queue_ms(service)  # only the rank jobs below count
+    return {"rank_ms": await overhead_run(service, jobs), "queue_ms": queue_ms(service)}
+
+
+async def measure(name: str, service: MemeService, per_caller: int, jobs: int) -> dict[str, Any]:
+    """One run of each level."""
+    people = await ready_people(service)
+    row: dict[str, Any] = {"name": name, **await overheads(service, jobs)}
     for callers in LEVELS:
         row[callers] = await run_level(service, people, callers, per_caller)
     return row
 
 
+async def alternating(service: MemeService, workers: list[subprocess.Popen[str]], rounds: int, per_caller: int,
+                      jobs: int) -> tuple[list[dict[str, Any]], list[float]]:
+    """1 worker and 2 workers in alternating rounds on one service; each figure is the median over the rounds.
+    Returns the two rows and each round's ratio of 2 workers to 1 at the largest level."""
+    people = await ready_people(service)
+    runs: dict[int, dict[int, list[dict[str, float]]]] = {n: {c: [] for c in LEVELS} for n in (1, 2)}
+    rows = [{"name": f"{n} worker{'s' if n > 1 else ''} over Redis"} for n in (1, 2)]
+    for round_ in range(rounds):
+        for n, row in zip((1, 2), rows, strict=True):
+            with paused(workers[n:]):
+                if round_ == 0:
+                    row.update(await overheads(service, jobs))
+                for callers in LEVELS:
+                    runs[n][callers].append(await run_level(service, people, callers, per_caller))
+    for n, row in zip((1, 2), rows, strict=True):
+        for callers in LEVELS:
+            row[callers] = {
+                "rps": median([r["rps"] for r in runs[n][callers]]),
+                "p95": median([r["p95"] for r in runs[n][callers]]),
+                "errors": sum(r["errors"] for r in runs[n][callers]),
+            }
+    top = LEVELS[-1]
+    return rows, [two["rps"] / one["rps"] for one, two in zip(runs[1][top], runs[2][top], strict=True)]
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds of 1 and 2 workers")
     parser.add_argument("--requests-per-caller", type=int, default=6)
     parser.add_argument("--overhead-jobs", type=int, default=200)
     parser.add_argument("--pool", type=int, default=0, help="in-process pool processes (default: one per core)")
@@ -131,24 +188,22 @@ async def main() -> None:
             env = {k: v for k, v in os.environ.items() if not k.startswith("FFFUSION_")}
             env.update(FFFUSION_REDIS_URL=redis.url, FFFUSION_CACHE_DIR=str(config.cache_dir),
                        FFFUSION_WORKERS="1", FFFUSION_LOG_LEVEL="INFO")
-            workers: list[subprocess.Popen[str]] = []
+            workers = [start_worker(env) for _ in range(2)]
             try:
-                for count in (1, 2):
-                    while len(workers) < count:
-                        workers.append(start_worker(env))
-                    queue = QueuePool(redis.url, QUEUE_LENGTH, job_timeout_s=20)
-                    shared = MemeService(
-                        config, Path(tmp) / f"shared{count}",
-                        store=PostgresStore(await postgres_database(postgres, f"bench{count}")),
-                        pool=queue, own_pool=True, rate=RedisRateLimiter(queue, limits.rate_per_minute),
-                        results=ResultCache(0),
-                    )
-                    await shared.start()
-                    try:
-                        rows.append(await measure(f"{count} worker{'s' if count > 1 else ''} over Redis", shared,
-                                                  args.requests_per_caller, args.overhead_jobs))
-                    finally:
-                        await shared.close()
+                queue = QueuePool(redis.url, QUEUE_LENGTH, job_timeout_s=20)
+                shared = MemeService(
+                    config, Path(tmp) / "shared",
+                    store=PostgresStore(await postgres_database(postgres, "bench")),
+                    pool=queue, own_pool=True, rate=RedisRateLimiter(queue, limits.rate_per_minute),
+                    results=ResultCache(0),
+                )
+                await shared.start()
+                try:
+                    queued, ratios = await alternating(shared, workers, args.rounds, args.requests_per_caller,
+                                                       args.overhead_jobs)
+                    rows += queued
+                finally:
+                    await shared.close()
             finally:
                 for proc in workers:
                     proc.terminate()
@@ -156,11 +211,12 @@ async def main() -> None:
     finally:
         redis.stop()
         postgres.stop()
-    report(rows, cores)
+    report(rows, ratios, cores, args.rounds)
 
 
-def report(rows: list[dict[str, Any]], cores: int) -> None:
-    print(f"make_meme on {cores} cores, results cache off ({' and '.join(map(str, LEVELS))} concurrent people):")
+def report(rows: list[dict[str, Any]], ratios: list[float], cores: int, rounds: int) -> None:
+    print(f"make_meme on {cores} cores, results cache off ({' and '.join(map(str, LEVELS))} concurrent people;"
+          f" the queue set-ups: medians over {rounds} alternating rounds):")
     cell: Callable[[dict[str, float]], str] = lambda r: (  # noqa: E731
         f"{r['rps']:5.1f}/s p95 {r['p95']:5.0f} ms err {r['errors']}")
     for row in rows:
@@ -171,7 +227,8 @@ def report(rows: list[dict[str, Any]], cores: int) -> None:
         print(f"queue overhead per job, {row['name']}: {row['queue_ms']:.1f} ms "
               "(median; enqueue to result in hand minus the worker's run)")
     print(f"rank job one at a time: in-process {local['rank_ms']:.1f} ms, through the queue {one['rank_ms']:.1f} ms")
-    print(f"2 workers / 1 worker at {LEVELS[-1]} people: {two[LEVELS[-1]]['rps'] / one[LEVELS[-1]]['rps']:.2f}")
+    print(f"2 workers / 1 worker at {LEVELS[-1]} people: {median(ratios):.2f} (median; each round: "
+          + ", ".join(f"{r:.2f}" for r in ratios) + ")")
 
 
 if __name__ == "__main__":
