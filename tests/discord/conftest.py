@@ -26,13 +26,14 @@ async def start_bot(fake: FakeDiscord, service: MemeService) -> AsyncIterator[St
     """Starts the bot against `fake` (more than once for a restart); every bot started is stopped."""
     bots: list[DiscordBot] = []
 
-    async def start(guild_id: int | None = None) -> DiscordBot:
+    async def start(guild_id: int | None = None, shards: tuple[list[int], int] | None = None) -> DiscordBot:
         bot = DiscordBot(
             service,
             token=fake.token,
             api_base=fake.api_base,
             gateway=fake.gateway,
             guild_id=guild_id,
+            shards=shards,
             guild_ready_timeout=0.2,
             ready_timeout=10,
             image_hosts=("127.0.0.1",),  # the loopback CDN stands in for cdn.discordapp.com

@@ -245,6 +245,15 @@ class Interaction:
         return await self.wait("answer", final, timeout)
 
 
+@dataclass
+class Shard:
+    """One gateway connection of a client, identified as shard `number` of `count`."""
+
+    ws: web.WebSocketResponse
+    count: int
+    seq: int = 0
+
+
 class FakeDiscord:
     def __init__(self, token: str = "fake-bot-token", ack_window: float = 3.0) -> None:
         self.token = token
@@ -265,8 +274,9 @@ class FakeDiscord:
         self.ready = asyncio.Event()
         self._faults: list[Fault] = []
         self._expire_after_ack = 0
-        self._ws: web.WebSocketResponse | None = None
-        self._seq = 0
+        #: the shard count /gateway/bot recommends; a client may run any of the shards, each on its own connection
+        self.shard_count = 1
+        self._shards: dict[int, Shard] = {}  # by shard id, once identified
         self._runner: web.AppRunner | None = None
 
     # ----------------------------------------------------------------- addresses and lifecycle
@@ -304,8 +314,8 @@ class FakeDiscord:
         self.port = self._runner.addresses[0][1]
 
     async def close(self) -> None:
-        if self._ws is not None:
-            await self._ws.close()
+        for shard in list(self._shards.values()):
+            await shard.ws.close()
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -455,11 +465,21 @@ class FakeDiscord:
         await self._dispatch("INTERACTION_CREATE", interaction.payload())
         return interaction
 
-    async def _dispatch(self, event: str, data: dict[str, Any]) -> None:
-        if self._ws is None or self._ws.closed:
-            raise AssertionError("no bot is connected to the gateway")
-        self._seq += 1
-        await self._ws.send_str(json.dumps({"op": 0, "t": event, "s": self._seq, "d": data}))
+    @property
+    def guild_shard(self) -> int | None:
+        """The shard the guild's events go to (Discord's rule: (guild id >> 22) % shard count), once a client
+        identified with a shard count."""
+        counts = {shard.count for shard in self._shards.values()}
+        return (self.guild_id >> 22) % counts.pop() if len(counts) == 1 else None
+
+    async def _dispatch(self, event: str, data: dict[str, Any], shard: Shard | None = None) -> None:
+        """An event to the given connection, or, for the guild's events, to the shard that has the guild."""
+        if shard is None:
+            shard = self._shards.get(self.guild_shard) if self.guild_shard is not None else None
+        if shard is None or shard.ws.closed:
+            raise AssertionError("no bot is connected to the gateway on the guild's shard")
+        shard.seq += 1
+        await shard.ws.send_str(json.dumps({"op": 0, "t": event, "s": shard.seq, "d": data}))
 
     def _interaction(self, request: web.Request) -> Interaction | None:
         token = request.match_info["token"]
@@ -545,7 +565,7 @@ class FakeDiscord:
         return _json({**self.bot.user(bot=True), "verified": True, "mfa_enabled": False, "flags": 0})
 
     async def _gateway_info(self, request: web.Request) -> web.Response:
-        return _json({"url": self.gateway, "shards": 1, "session_start_limit":
+        return _json({"url": self.gateway, "shards": self.shard_count, "session_start_limit":
                       {"total": 1000, "remaining": 999, "reset_after": 0, "max_concurrency": 1}})
 
     async def _application(self, request: web.Request) -> web.Response:
@@ -673,10 +693,6 @@ class FakeDiscord:
     async def _gateway(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(autoping=True)
         await ws.prepare(request)
-        if self._ws is not None and not self._ws.closed:
-            await self._ws.close()
-        self._ws = ws
-        self.ready.clear()
         await ws.send_str(json.dumps({"op": 10, "d": {"heartbeat_interval": 41250}}))
         async for msg in ws:
             if msg.type != WSMsgType.TEXT:
@@ -686,23 +702,33 @@ class FakeDiscord:
             if op == 1:  # heartbeat
                 await ws.send_str(json.dumps({"op": 11}))
             elif op == 2:  # identify
-                await self._identify(frame["d"])
+                await self._identify(ws, frame["d"])
             elif op == 6:  # resume: not kept; the client identifies again
                 await ws.send_str(json.dumps({"op": 9, "d": False}))
+        owner = self._shards.get(self.guild_shard) if self.guild_shard is not None else None
+        if owner is not None and owner.ws is ws:  # the guild's connection ended
+            self.ready.clear()
         return ws
 
-    async def _identify(self, data: dict[str, Any]) -> None:
+    async def _identify(self, ws: web.WebSocketResponse, data: dict[str, Any]) -> None:
         if data.get("token") != self.token:
-            assert self._ws is not None
-            await self._ws.close(code=4004, message=b"Authentication failed.")
+            await ws.close(code=4004, message=b"Authentication failed.")
             return
         self.identifies.append(data)
-        self._seq = 0
+        number, count = data.get("shard") or (0, 1)
+        old = self._shards.get(number)
+        if old is not None and not old.ws.closed:
+            await old.ws.close()  # the shard reconnected, or another client took it over
+        shard = self._shards[number] = Shard(ws, count)
+        has_guild = self.guild_shard == number
         await self._dispatch("READY", {
             "v": 10, "user": {**self.bot.user(bot=True), "verified": True, "mfa_enabled": False, "flags": 0},
-            "guilds": [{"id": str(self.guild_id), "unavailable": True}], "session_id": secrets.token_hex(16),
+            "guilds": [{"id": str(self.guild_id), "unavailable": True}] if has_guild else [],
+            "session_id": secrets.token_hex(16),
             "resume_gateway_url": self.gateway, "application": {"id": str(self.app_id), "flags": 0},
-            "private_channels": [], "relationships": [], "presences": [], "shard": [0, 1],
-        })
+            "private_channels": [], "relationships": [], "presences": [], "shard": [number, count],
+        }, shard)
+        if not has_guild:
+            return
         await self._dispatch("GUILD_CREATE", self._guild_payload())
         self.ready.set()

@@ -298,6 +298,32 @@ async def test_one_next_press_records_one_vote(
     assert vote.vote == -1 and skipped.startswith(service.catalog.by_id[vote.meme_id].caption)
 
 
+async def test_shards_run_on_separate_instances(
+    fake: FakeDiscord, start_bot: StartBot, alice: Member, photo_a: bytes, photo_b: bytes
+) -> None:
+    """FFFUSION_DISCORD_SHARDS="0/2" on one instance and "1/2" on another: each connects only its shard; the
+    guild's events reach the instance whose shard has the guild, which serves them; when that instance goes, one
+    started with the same shard takes over and the person's face is still theirs."""
+    fake.shard_count = 2
+    bots = [await start_bot(shards=([n], 2)) for n in (0, 1)]
+    assert sorted(tuple(identify["shard"]) for identify in fake.identifies) == [(0, 2), (1, 2)]
+    home = fake.guild_shard
+    assert home is not None
+    assert [g.id for g in bots[home].client.guilds] == [fake.guild_id] and not bots[1 - home].client.guilds
+
+    await register(fake, alice, photo_a)
+    _, answer = await meme(fake, alice, HUNGRY)
+    assert identity_distance(image_of(answer), photo_a) < 0.6 < identity_distance(image_of(answer), photo_b)
+
+    await bots[home].stop()
+    with pytest.raises(AssertionError, match="no bot is connected"):  # the other instance never gets the guild
+        await fake.slash("meme", {"text": HUNGRY}, member=alice)
+    await start_bot(shards=([home], 2))
+    await fake.wait_ready()
+    _, answer = await meme(fake, alice, LAUGH)
+    assert identity_distance(image_of(answer), photo_a) < 0.6
+
+
 def test_shards_setting() -> None:
     assert parse_shards("") is None  # every shard Discord recommends
     assert parse_shards("0-3/8") == ([0, 1, 2, 3], 8)
