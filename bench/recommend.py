@@ -41,6 +41,7 @@ from core.recommend.recommender import Recommender, embed_cached, meme_texts
 DEFAULT_DATA = SHARED
 EXTRA_QUERIES = Path(__file__).resolve().parent / "data" / "casual_extra.jsonl"
 NEW_MEMES = Path(__file__).resolve().parent / "data" / "new_memes.jsonl"
+DEV_MEMES = Path(__file__).resolve().parent / "data" / "dev_memes.jsonl"  # for choosing settings (bench/sweep.py)
 BENCH_CACHE = Path(__file__).resolve().parents[1] / ".fffusion-cache" / "bench"
 
 
@@ -106,8 +107,9 @@ def held_out_set() -> tuple[Catalog, list[dict]]:
     return catalog, [{"query": line, "gold": s.id} for s in held for line in s.lines]
 
 
-def new_memes_set() -> tuple[Catalog, list[dict]]:
-    rows = read(NEW_MEMES)
+def meme_set(path: Path) -> tuple[Catalog, list[dict]]:
+    """A file of {"id", "caption", "queries"} lines (new_memes.jsonl, dev_memes.jsonl) as a catalog and its queries."""
+    rows = read(path)
     catalog = Catalog(root=None, memes=[Meme(id=r["id"], caption=r["caption"]) for r in rows])
     return catalog, [{"query": q, "gold": r["id"]} for r in rows for q in r["queries"]]
 
@@ -148,7 +150,7 @@ def main() -> None:
         print(f"KorSTS test Spearman x100: {korsts(embedder, args.data, cache):.1f}")
         cache.close()
     sets = [(name, recommender, lines) for name, lines in query_sets(args.data).items()]
-    catalog, lines = new_memes_set()
+    catalog, lines = meme_set(NEW_MEMES)
     sets.append(("new memes", Recommender(catalog, embedder), lines))
     for name, ranker, lines in sets:
         top1, top3, ms = topk(ranker, lines)
