@@ -427,12 +427,14 @@ class MemeService:
             remaining = [m for m in request.candidates if m not in request.shown and m in self.catalog.by_id]
             if not remaining:
                 raise InputError("meme.no_more")
-            if self.learning.enabled:  # the shown one fitted worse than hoped
-                async with self._writing(person, generation):
+            # saved before the work: a second press meanwhile (a double tap) goes on to the meme after this one
+            async with self._writing(person, generation):
+                if self.learning.enabled:  # the shown one fitted worse than hoped
                     await self.learning.vote(person_id, request.text_key, request.shown[-1], -1)
-            request = dataclasses.replace(request, shown=(*request.shown, remaining[0]))
+                request = dataclasses.replace(request, shown=(*request.shown, remaining[0]))
+                await self.store.save_request(person_id, request)
             record = await self._face_record(person_id, request.face)
-            return await self._result(person, generation, person_id, request, record, remaining[0])
+            return await self._result(person, generation, person_id, request, record, remaining[0], save=False)
 
     async def top(self, person: Person, text: str, k: int) -> list[MemeResult]:
         """The top k memes for a sentence, each with the person's face (inline mode): one rate-limit hit, one
