@@ -31,6 +31,7 @@ def safe_url(url: str) -> str:
 
 _owned = owned(lambda err: isinstance(err, asyncpg.ForeignKeyViolationError))
 
+
 def _save_request(first: int) -> str:
     """The upsert of a request; its arguments (id, person, text key, face, candidates, shown, now) numbered from
     $first, so that it can be part of a larger statement."""
