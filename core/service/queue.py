@@ -225,8 +225,7 @@ class QueuePool:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(done.wait(), FALLBACK_POLL_S)
             done.clear()
-            # read once, in one round trip: the result (and the arguments arq keeps with it, a face record
-            # perhaps) goes at once
+            # read once: the result is read and deleted in one round trip
             async with self.redis.pipeline(transaction=True) as pipe:
                 raw, _ = await pipe.get(result_key_prefix + job_id).delete(result_key_prefix + job_id).execute()
             if raw is not None:
