@@ -32,6 +32,13 @@ def safe_url(url: str) -> str:
 _owned = owned(lambda err: isinstance(err, asyncpg.ForeignKeyViolationError))
 
 
+def _add_result(key: str, person: str, meme: str, created: str) -> str:
+    """The insert of a result row, its arguments given by number ($1...), so that it can be part of a larger
+    statement."""
+    return (f"INSERT INTO results (key, person, meme, created) VALUES ({key},{person},{meme},{created})"
+            " ON CONFLICT DO NOTHING")
+
+
 def _save_request(first: int) -> str:
     """The upsert of a request; its arguments (id, person, text key, face, candidates, shown, now) numbered from
     $first, so that it can be part of a larger statement."""
@@ -47,7 +54,7 @@ def _save_request(first: int) -> str:
 # the DELETE keeps the newest `keep - 1` earlier history entries and the new one stays. Arguments: person, text,
 # meme, result key, its owner, keep, now; then the request's, when there is one.
 _SHOWN = (
-    " result AS (INSERT INTO results (key, person, meme, created) VALUES ($4,$5,$3,$7) ON CONFLICT DO NOTHING),"
+    f" result AS ({_add_result('$4', '$5', '$3', '$7')}),"
     " added AS (INSERT INTO history (person, text, meme, at) VALUES ($1,$2,$3,$7))"
     " DELETE FROM history WHERE person=$1 AND id NOT IN"
     " (SELECT id FROM history WHERE person=$1 ORDER BY at DESC LIMIT greatest($6::int - 1, 0))"
@@ -188,10 +195,7 @@ class PostgresStore:
 
     @_owned
     async def add_result(self, key: str, person: int | None, meme: str) -> None:
-        await self.pool.execute(
-            "INSERT INTO results (key, person, meme, created) VALUES ($1,$2,$3,$4) ON CONFLICT DO NOTHING",
-            key, person, meme, time.time(),
-        )
+        await self.pool.execute(_add_result("$1", "$2", "$3", "$4"), key, person, meme, time.time())
 
     # requests and history
     @_owned

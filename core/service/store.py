@@ -246,11 +246,13 @@ class Store:
 
     @_owned
     async def add_result(self, key: str, person: int | None, meme: str) -> None:
-        await self.db.execute(
-            "INSERT OR IGNORE INTO results (key, person, meme, created) VALUES (?,?,?,?)",
-            (key, person, meme, time.time()),
-        )
+        await self._add_result(key, person, meme, time.time())
         await self.db.commit()
+
+    async def _add_result(self, key: str, person: int | None, meme: str, now: float) -> None:
+        await self.db.execute(
+            "INSERT OR IGNORE INTO results (key, person, meme, created) VALUES (?,?,?,?)", (key, person, meme, now)
+        )
 
     # requests and history
     @_owned
@@ -298,9 +300,7 @@ class Store:
         now = time.time()
         if request is not None:
             await self._save_request(person, request)
-        await self.db.execute(
-            "INSERT OR IGNORE INTO results (key, person, meme, created) VALUES (?,?,?,?)", (result, owner, meme, now)
-        )
+        await self._add_result(result, owner, meme, now)
         await self.db.execute(
             "INSERT INTO history (person, text, meme, at) VALUES (?,?,?,?)", (person, text, meme, now)
         )
