@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.common import caption_texts, top1_top3
 from bench.recommend import DEV_MEMES, held_out_set, meme_set
 from bench.train_head import HOLDOUT_BANK, HOLDOUT_HEAD
 from core.catalog.catalog import Catalog
@@ -27,7 +28,7 @@ from core.recommend.embedders import E5Embedder, Embedder
 from core.recommend.head import DEFAULT_HEAD, HeadEmbedder
 from core.recommend.load import CHAT_NEIGHBOURS, CHAT_WEIGHT
 from core.recommend.situations import CHAT_BANK, ChatEmbedder
-from core.recommend.textnorm import caption_views, normalise
+from core.recommend.textnorm import normalise
 
 Setting = tuple[bool, float, int, float, bool, bool]  # head, weight, neighbours, temperature, views, sentences only
 TEMPERATURE = 0.02  # ChatEmbedder's default, which the shipped configuration keeps
@@ -43,24 +44,11 @@ def grid() -> Iterator[tuple[float, int, float, bool, bool]]:
         yield weight, neighbours, temperature, views, sentences_only
 
 
-def accuracy(scores: np.ndarray, gold: np.ndarray) -> tuple[float, float]:
-    """top-1 and top-3; equal scores rank in catalog order (a stable sort)."""
-    order = np.argsort(-scores, axis=1, kind="stable")
-    rank = (order == gold[:, None]).argmax(axis=1)
-    return float((rank == 0).mean()), float((rank < 3).mean())
-
-
 def sweep(catalog: Catalog, lines: list[dict], head: Path | None, bank: Path) -> dict[tuple, tuple[float, float]]:
     base: Embedder = E5Embedder()
     headed = HeadEmbedder(base, head) if head else base
     expander = ChatEmbedder(headed, bank=bank)
-    texts, owners, is_view = [], [], []
-    for position, meme in enumerate(catalog.memes):
-        for n, text in enumerate([meme.caption, *caption_views(meme.caption)]):
-            texts.append(text)
-            owners.append(position)
-            is_view.append(n > 0)
-    owner, view = np.array(owners), np.array(is_view)
+    texts, owner, view = caption_texts([meme.caption for meme in catalog.memes])
     captions = headed.embed([normalise(t) for t in texts])
     sentences = headed.embed([normalise(line["query"]) for line in lines])
     ids = [meme.id for meme in catalog.memes]
@@ -71,10 +59,8 @@ def sweep(catalog: Catalog, lines: list[dict], head: Path | None, bank: Path) ->
         moved = sentences if weight == 0 else expander._expand(sentences)
         targets = captions if weight == 0 or sentences_only else expander._expand(captions)
         keep = np.ones(len(texts), bool) if views else ~view
-        per_text = moved @ targets[keep].T
-        scores = np.full((len(lines), len(ids)), -np.inf)
-        np.maximum.at(scores.T, owner[keep], per_text.T)  # each meme's best text
-        results[(weight, neighbours, temperature, views, sentences_only)] = accuracy(scores, gold)
+        results[(weight, neighbours, temperature, views, sentences_only)] = top1_top3(
+            moved @ targets[keep].T, owner[keep], gold, len(ids))
     return results
 
 

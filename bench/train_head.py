@@ -30,13 +30,13 @@ import numpy as np
 from scipy.stats import spearmanr
 
 from bench.chatbank import Situation, korsts, load_bank, nli_triplets, split
+from bench.common import caption_texts, top1_top3
 from core.catalog.cache import DiskCache
 from core.recommend.embedders import DEFAULT_MODEL, E5Embedder
 from core.recommend.head import DEFAULT_HEAD, read_head, write_head
 from core.recommend.load import load_embedder
 from core.recommend.recommender import embed_cached
 from core.recommend.situations import CHAT_BANK, ChatEmbedder, write_vectors
-from core.recommend.textnorm import caption_views
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / ".fffusion-cache" / "train"
@@ -160,21 +160,11 @@ def apply(head: Head | None, x: np.ndarray) -> np.ndarray:
 def bank_topk(features: Features, head: Head | None, situations: list[Situation]) -> tuple[float, float]:
     """top-1/top-3 of each chat line among the situations' descriptions, matched as a catalog caption is
     (best over the description and its chat-style views)."""
-    texts, owner = [], []
-    for i, s in enumerate(situations):
-        for t in (s.description, *caption_views(s.description)):
-            texts.append(t)
-            owner.append(i)
+    texts, owner, _ = caption_texts([s.description for s in situations])
     catalog = apply(head, features(texts))
-    owner = np.array(owner)
     queries = [(i, t) for i, s in enumerate(situations) for t in s.lines]
     per_text = apply(head, features([t for _, t in queries])) @ catalog.T
-    scores = np.full((len(queries), len(situations)), -np.inf, np.float32)
-    for i in range(len(situations)):
-        scores[:, i] = per_text[:, owner == i].max(1)
-    gold = np.array([i for i, _ in queries])
-    order = np.argsort(-scores, axis=1, kind="stable")
-    return float((order[:, 0] == gold).mean()), float((order[:, :3] == gold[:, None]).any(1).mean())
+    return top1_top3(per_text, owner, np.array([i for i, _ in queries]), len(situations))
 
 
 def sts_spearman(features: Features, head: Head | None, name: str) -> float:
