@@ -472,10 +472,13 @@ class FakeDiscord:
         counts = {shard.count for shard in self._shards.values()}
         return (self.guild_id >> 22) % counts.pop() if len(counts) == 1 else None
 
+    def _guild_connection(self) -> Shard | None:
+        home = self.guild_shard
+        return self._shards.get(home) if home is not None else None
+
     async def _dispatch(self, event: str, data: dict[str, Any], shard: Shard | None = None) -> None:
         """An event to the given connection, or, for the guild's events, to the shard that has the guild."""
-        if shard is None:
-            shard = self._shards.get(self.guild_shard) if self.guild_shard is not None else None
+        shard = shard or self._guild_connection()
         if shard is None or shard.ws.closed:
             raise AssertionError("no bot is connected to the gateway on the guild's shard")
         shard.seq += 1
@@ -705,7 +708,7 @@ class FakeDiscord:
                 await self._identify(ws, frame["d"])
             elif op == 6:  # resume: not kept; the client identifies again
                 await ws.send_str(json.dumps({"op": 9, "d": False}))
-        owner = self._shards.get(self.guild_shard) if self.guild_shard is not None else None
+        owner = self._guild_connection()
         if owner is not None and owner.ws is ws:  # the guild's connection ended
             self.ready.clear()
         return ws
