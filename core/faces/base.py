@@ -27,6 +27,8 @@ from core.limits import Limits
 
 #: side of the aligned face crop kept for a person
 CROP_SIZE = 320
+#: how a record keeps the crop: JPEG quality 95 without chroma subsampling
+CROP_JPEG = (cv2.IMWRITE_JPEG_QUALITY, 95, cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444)
 #: eye-centre distance inside the crop, as a fraction of its side: leaves room around the face for
 #: re-detection (a person registered under one engine is re-analysed by another from this crop)
 CROP_EYE_DISTANCE = 0.25
@@ -95,11 +97,12 @@ class SourceFace:
     greyscale: bool = False
 
     def to_bytes(self) -> bytes:
-        ok, png = cv2.imencode(".png", np.dstack([self.crop[:, :, ::-1], self.coverage]))
-        if not ok:
-            raise ValueError("cannot encode the face crop")
+        # The crop as JPEG (quality 95, full-resolution colour): a record travels with every job (store, queue,
+        # worker), and this is a sixth of a PNG's size and decodes in a sixth of the time; its loss (about 0.6
+        # of 255 on average) is below what the result's own JPEG adds. The coverage mask stays lossless.
         return _npz(
-            crop_png=png.reshape(-1),
+            crop_jpeg=_encode(".jpg", self.crop[:, :, ::-1], CROP_JPEG),
+            coverage_png=_encode(".png", self.coverage),
             landmarks=self.landmarks,
             kps=self.kps,
             identity=self.identity,
@@ -109,13 +112,12 @@ class SourceFace:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> SourceFace:
-        arrays = _load_npz(data, ("crop_png", "landmarks", "kps", "identity", "engine_key", "greyscale"))
-        bgra = cv2.imdecode(arrays["crop_png"].astype(np.uint8), cv2.IMREAD_UNCHANGED)
-        if bgra is None or bgra.ndim != 3 or bgra.shape[2] != 4:
-            raise FaceRecordError()
+        arrays = _load_npz(data, ("landmarks", "kps", "identity", "engine_key", "greyscale"),
+                           optional=("crop_jpeg", "coverage_png", "crop_png"))
+        crop, coverage = _decode_crop(arrays)
         face = cls(
-            crop=np.ascontiguousarray(bgra[:, :, 2::-1]),
-            coverage=np.ascontiguousarray(bgra[:, :, 3]),
+            crop=crop,
+            coverage=coverage,
             landmarks=arrays["landmarks"].astype(np.float32),
             kps=arrays["kps"].astype(np.float32),
             identity=arrays["identity"].astype(np.float32),
@@ -288,12 +290,37 @@ def _npz(**arrays: np.ndarray) -> bytes:
     return out.getvalue()
 
 
-def _load_npz(data: bytes, names: Sequence[str]) -> dict[str, np.ndarray]:
+def _encode(ext: str, image: np.ndarray, params: Sequence[int] = ()) -> np.ndarray:
+    ok, encoded = cv2.imencode(ext, image, list(params))
+    if not ok:
+        raise ValueError("cannot encode the face crop")
+    return encoded.reshape(-1)
+
+
+def _decode_crop(arrays: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """A record's crop (RGB) and coverage mask. Records written before the crop became a JPEG keep both in one
+    RGBA PNG, and are read as they are (people registered then keep their face)."""
+    if "crop_png" in arrays:
+        bgra = cv2.imdecode(arrays["crop_png"].astype(np.uint8), cv2.IMREAD_UNCHANGED)
+        if bgra is None or bgra.ndim != 3 or bgra.shape[2] != 4:
+            raise FaceRecordError()
+        bgr, coverage = bgra[:, :, :3], bgra[:, :, 3]
+    elif "crop_jpeg" in arrays and "coverage_png" in arrays:
+        bgr = cv2.imdecode(arrays["crop_jpeg"].astype(np.uint8), cv2.IMREAD_COLOR)
+        coverage = cv2.imdecode(arrays["coverage_png"].astype(np.uint8), cv2.IMREAD_GRAYSCALE)
+        if bgr is None or coverage is None or bgr.shape[:2] != coverage.shape:
+            raise FaceRecordError()
+    else:
+        raise FaceRecordError()
+    return np.ascontiguousarray(bgr[:, :, ::-1]), np.ascontiguousarray(coverage)
+
+
+def _load_npz(data: bytes, names: Sequence[str], optional: Sequence[str] = ()) -> dict[str, np.ndarray]:
     try:
         with np.load(io.BytesIO(data), allow_pickle=False) as npz:
             if int(npz["version"]) != 1:
                 raise FaceRecordError()
-            return {name: npz[name] for name in names}
+            return {name: npz[name] for name in (*names, *(n for n in optional if n in npz.files))}
     except FaceRecordError:
         raise
     except Exception as err:  # zip, npy header and key errors all mean the same: unreadable
