@@ -10,10 +10,12 @@ import time
 from collections.abc import Callable
 
 import pytest
-from arq.constants import job_key_prefix
+from arq.constants import in_progress_key_prefix, job_key_prefix
+from arq.utils import timestamp_ms
+from arq.worker import func
 
 from core.errors import ServiceError
-from core.service.queue import HEARTBEAT_S, QUEUE, WATCH_WORKERS_S, QueuePool, run_worker
+from core.service.queue import HEARTBEAT_S, QUEUE, WATCH_WORKERS_S, NudgedWorker, QueuePool, connect, run_worker
 from core.service.worker import WorkerConfig, job_rank
 from tests.servers import RedisServer
 
@@ -38,6 +40,40 @@ async def test_a_full_queue_answers_busy_at_once(redis_server: RedisServer) -> N
     finally:
         await pool.redis.delete(QUEUE)
         await pool.close()
+
+
+async def test_two_workers_claiming_at_once_never_take_the_same_job(redis_server: RedisServer) -> None:
+    """Claiming finds free jobs and marks them in progress in one step: workers asking at the same moment split
+    the due jobs between them, skip one another's and jobs not yet due, and leave arq's mark on each."""
+    redis = await connect(redis_server.url)
+    workers = [NudgedWorker(functions=[func(_unused, name="unused")], redis_pool=redis, queue_name=QUEUE,
+                            handle_signals=False) for _ in range(2)]
+    for worker in workers:
+        worker.in_progress_timeout_s = 30
+    try:
+        now = timestamp_ms()
+        await redis.delete(QUEUE)
+        await redis.zadd(QUEUE, {f"due{n}": now - 100 + n for n in range(6)} | {"later": now + 60_000})
+        await redis.psetex(in_progress_key_prefix + "due0", 30_000, b"1")  # started elsewhere
+        for _ in range(3):  # a round of claims at once, then again with nothing left
+            rounds = await asyncio.gather(*(worker.claim(3) for worker in workers))
+            claimed = [job for jobs in rounds for job, _ in jobs]
+            assert len(claimed) == len(set(claimed))
+            if claimed:
+                assert sorted(claimed) == [f"due{n}" for n in range(1, 6)]
+                assert sorted(len(jobs) for jobs in rounds) == [2, 3]
+                assert all(job[1] == now - 100 + int(job[0][3:]) for jobs in rounds for job in jobs)
+        assert not claimed  # the second and third rounds find every due job taken
+        for n in range(1, 6):
+            assert 28_000 < await redis.pttl(in_progress_key_prefix + f"due{n}") <= 30_000
+        assert not await redis.exists(in_progress_key_prefix + "later")
+    finally:
+        await redis.delete(QUEUE, *(in_progress_key_prefix + f"due{n}" for n in range(6)))
+        await redis.aclose()
+
+
+async def _unused(ctx: dict) -> None:
+    """arq wants a function to build a worker; claiming runs none."""
 
 
 async def test_a_job_past_its_deadline_fails_and_its_worker_process_is_replaced(

@@ -13,7 +13,9 @@ What arq gives, and what is set here:
   in the transaction that adds the job, so the bound holds however many instances add at once);
 - adding a job publishes a nudge that wakes the idle workers, and finishing one publishes its id on the asking
   instance's channel, so neither side waits for arq's polling interval; polling stays as the fallback when a
-  message is missed (`queue_poll_s` on the workers, FALLBACK_POLL_S here).
+  message is missed (`queue_poll_s` on the workers, FALLBACK_POLL_S here);
+- a worker claims jobs with one script (free jobs found and marked in progress at once) where arq takes six
+  round trips per job; the rest of a job's life (its run, its result, its retries) is arq's own.
 """
 
 from __future__ import annotations
@@ -286,44 +288,66 @@ def _threaded(runner: ThreadPoolExecutor, fn: Callable[..., Any], job_timeout_s:
     return job
 
 
-#: the first ARGV[4] jobs due by ARGV[1] (ms) among the first ARGV[2] of the queue that carry no in-progress mark
-_FREE_JOBS = """
-local free = {}
-for _, id in ipairs(redis.call('zrangebyscore', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])) do
-  if redis.call('exists', ARGV[3] .. id) == 0 then
-    free[#free + 1] = id
-    if #free >= tonumber(ARGV[4]) then break end
+#: claims the first ARGV[4] jobs due by ARGV[1] (ms) among the first ARGV[2] of the queue that carry no in-progress
+#: mark (ARGV[3] + id): sets each one's mark (ARGV[5] ms, as arq does) and returns their ids and scores
+_CLAIM_JOBS = """
+local claimed = {}
+local queued = redis.call('zrangebyscore', KEYS[1], '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', 0, ARGV[2])
+for i = 1, #queued, 2 do
+  local mark = ARGV[3] .. queued[i]
+  if redis.call('exists', mark) == 0 then
+    redis.call('psetex', mark, ARGV[5], '1')
+    claimed[#claimed + 1] = queued[i]
+    claimed[#claimed + 1] = queued[i + 1]
+    if #claimed >= 2 * tonumber(ARGV[4]) then break end
   end
 end
-return free
+return claimed
 """
 SCAN_JOBS = 1000  # how far into the queue a worker looks past the jobs being run (the queue is bounded far lower)
 
 
 class NudgedWorker(Worker):
     """arq's worker, also woken at once by the nudge of a new job and by a job of its own finishing (a free slot),
-    not only by its polling interval."""
+    not only by its polling interval, and claiming jobs in one round trip."""
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs, queue_read_limit=1)
+        super().__init__(**kwargs)
         self._wake = asyncio.Event()
-        self._free_jobs = self.pool.register_script(_FREE_JOBS)
+        self._claim = self.pool.register_script(_CLAIM_JOBS)
+        self._claiming = asyncio.Lock()  # the nudges and arq's polling loop both claim: one at a time
 
     def _release_sem_dec_counter_on_complete(self) -> None:
         super()._release_sem_dec_counter_on_complete()
         self._wake.set()
 
-    async def start_jobs(self, job_ids: list[bytes]) -> None:
-        """arq's step, given only jobs no worker has started, as many as there are free slots. The jobs being run
-        stay at the head of the queue until they end, and arq checks each of them with three round trips per poll
-        before it reaches a free one; a script finds the free ones in one (arq reads one id: is there any job)."""
-        free = self.max_jobs - self.job_counter
-        if not job_ids or free <= 0:
-            return
-        waiting = await self._free_jobs(keys=[self.queue_name],
-                                        args=[timestamp_ms(), SCAN_JOBS, in_progress_key_prefix, free])
-        # arq's own check (WATCH/MULTI on the in-progress mark) still keeps two workers from starting one job
-        await super().start_jobs(waiting)
+    async def claim(self, count: int) -> list[tuple[str, int]]:
+        """Up to `count` due jobs that no worker has started, oldest first, each given its in-progress mark in the
+        same script (ids and enqueue times)."""
+        claimed = await self._claim(keys=[self.queue_name], args=[
+            timestamp_ms(), SCAN_JOBS, in_progress_key_prefix, count, round(self.in_progress_timeout_s * 1000)
+        ])
+        return [(raw.decode(), int(score)) for raw, score in zip(claimed[::2], claimed[1::2], strict=True)]
+
+    async def _poll_iteration(self) -> None:
+        """arq's step (start jobs up to the free slots, forget finished ones, record the heartbeat) with the claim
+        in one script: arq reads the queue's head, then checks and marks each job in four round trips (WATCH,
+        EXISTS, ZSCORE, MULTI), and the jobs being run stay at the head until they end. The script finds free jobs
+        and sets their in-progress marks atomically, so two workers never start one job."""
+        async with self._claiming:
+            free = self.max_jobs - self.job_counter
+            if self.allow_pick_jobs and free > 0:
+                for job_id, score in await self.claim(free):
+                    await self.sem.acquire()  # free: the slots were counted under the lock
+                    self.job_counter += 1
+                    task = self.loop.create_task(self.run_job(job_id, score))
+                    task.add_done_callback(lambda _: self._release_sem_dec_counter_on_complete())
+                    self.tasks[job_id] = task
+        for job_id, task in list(self.tasks.items()):
+            if task.done():
+                del self.tasks[job_id]
+                task.result()  # as arq: an error in run_job itself propagates
+        await self.heart_beat()
 
     async def nudged(self) -> None:
         listener = asyncio.create_task(self._listen())
@@ -332,7 +356,6 @@ class NudgedWorker(Worker):
                 await self._wake.wait()
                 self._wake.clear()
                 if self.allow_pick_jobs and self.job_counter < self.max_jobs:
-                    # arq's own step: its in-progress mark (WATCH/MULTI) keeps a job from starting twice
                     await self._poll_iteration()
         finally:
             listener.cancel()
