@@ -15,6 +15,7 @@ from arq.utils import timestamp_ms
 from arq.worker import func
 
 from core.errors import ServiceError
+from core.service import queue
 from core.service.queue import HEARTBEAT_S, QUEUE, WATCH_WORKERS_S, NudgedWorker, QueuePool, connect, run_worker
 from core.service.worker import WorkerConfig, job_rank
 from tests.servers import RedisServer
@@ -98,6 +99,37 @@ async def test_a_job_past_its_deadline_fails_and_its_worker_process_is_replaced(
             await asyncio.sleep(0.1)
         else:
             pytest.fail("the worker process that ran past its deadline was not replaced")
+    finally:
+        stop.set()
+        await asyncio.wait_for(running, 60)
+        await pool.close()
+
+
+async def test_a_result_announced_while_the_channel_was_lost_is_read_once_it_is_back(
+    redis_server: RedisServer, worker_config: WorkerConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The instance's result channel is cut while its job waits; the job ends and is announced to nobody. When the
+    channel is back, every caller looks for its result: the answer comes then, not at the next fallback poll (made
+    30 s here)."""
+    monkeypatch.setattr(queue, "FALLBACK_POLL_S", 30.0)
+    stop, pids = asyncio.Event(), []
+    running = asyncio.create_task(run_worker(worker_config, redis_server.url, 1, 10, 0.05, stop, pids.extend))
+    pool = QueuePool(redis_server.url, queue_length=8, job_timeout_s=10)
+    await pool.start()
+    try:
+        while not pids:
+            assert not running.done(), running.exception()
+            await asyncio.sleep(0.1)
+        assert (await pool.run(job_rank, "배고파", 3, None)).memes
+        os.kill(pids[0], signal.SIGSTOP)  # the job waits until the channel is cut
+        try:
+            waiting = asyncio.create_task(pool.run(job_rank, "배고파", 3, None))
+            await asyncio.sleep(0.3)
+            assert await pool.redis.client_kill_filter(_type="pubsub") >= 1
+        finally:
+            os.kill(pids[0], signal.SIGCONT)
+        assert (await asyncio.wait_for(waiting, 10)).memes
+        assert (await asyncio.wait_for(pool.run(job_rank, "배고파", 3, None), 10)).memes  # announced again
     finally:
         stop.set()
         await asyncio.wait_for(running, 60)

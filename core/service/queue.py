@@ -13,7 +13,8 @@ What arq gives, and what is set here:
   in the transaction that adds the job, so the bound holds however many instances add at once);
 - adding a job publishes a nudge that wakes the idle workers, and finishing one publishes its id on the asking
   instance's channel, so neither side waits for arq's polling interval; polling stays as the fallback when a
-  message is missed (`queue_poll_s` on the workers, FALLBACK_POLL_S here);
+  message is missed (`queue_poll_s` on the workers, FALLBACK_POLL_S here), and a result channel that was lost
+  and is back wakes every caller to look once;
 - a worker claims jobs with one script (free jobs found and marked in progress at once) where arq takes six
   round trips per job; the rest of a job's life (its run, its result, its retries) is arq's own.
 """
@@ -68,7 +69,9 @@ JOBS: tuple[Callable[..., Any], ...] = (
 )
 TRIES = 2  # a job lost with its worker runs once more, elsewhere
 RESULT_KEEP_S = 15  # the asking instance reads (and deletes) a result within milliseconds; the rest expire
-FALLBACK_POLL_S = 0.5  # result polling when no "done" message came
+#: how often a caller looks for its result without a "done" message: a last resort, since a lost channel wakes
+#: every caller once it is back (polling at 0.5 s cost a round trip per caller and half second of queueing)
+FALLBACK_POLL_S = 2.0
 HUNG_EXIT_S = 0.5  # after a job past its deadline, time for arq to store its failure before the process exits
 HEARTBEAT_S = 2.0  # how often a worker process records that it is alive (arq's health record)
 WATCH_WORKERS_S = 1.0  # how often a bot instance reads that record for its health check
@@ -168,10 +171,13 @@ class QueuePool:
                 try:
                     message = await pubsub.get_message(timeout=5.0)
                 except (OSError, RedisError):
-                    log.warning("queue: lost the result channel; polling until it is back")
+                    log.warning("queue: lost the result channel; reconnecting")
                     await asyncio.sleep(1)
                     with contextlib.suppress(OSError, RedisError):
                         await pubsub.subscribe(_done_channel(f"{self.instance}.x"))
+                        # results that came meanwhile were announced to nobody: every caller looks once now
+                        for event in self._waiting.values():
+                            event.set()
                     continue
                 if message and message.get("type") == "message":
                     event = self._waiting.get(message["data"].decode())
