@@ -4,10 +4,11 @@ hears "busy" at once instead of waiting), a worker's job deadline, and the healt
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 from arq.constants import in_progress_key_prefix, job_key_prefix
@@ -82,14 +83,7 @@ async def test_a_job_past_its_deadline_fails_and_its_worker_process_is_replaced(
 ) -> None:
     """A job cannot be stopped inside native code: it fails with the timeout message at once, and the worker
     process that ran it exits and is replaced (a deadline of 1 ms: every real job outlives it)."""
-    stop, pids = asyncio.Event(), []
-    running = asyncio.create_task(run_worker(worker_config, redis_server.url, 1, 0.001, 0.05, stop, pids.extend))
-    pool = QueuePool(redis_server.url, queue_length=8, job_timeout_s=0.001)
-    await pool.start()
-    try:
-        while not pids:
-            assert not running.done(), running.exception()
-            await asyncio.sleep(0.1)
+    async with _worker_and_pool(redis_server, worker_config, 0.001) as (pool, pids):
         with pytest.raises(ServiceError) as caught:
             await asyncio.wait_for(pool.run(job_rank, "배고파", 3, None), 5)
         assert caught.value.key == "service.timeout"
@@ -99,10 +93,6 @@ async def test_a_job_past_its_deadline_fails_and_its_worker_process_is_replaced(
             await asyncio.sleep(0.1)
         else:
             pytest.fail("the worker process that ran past its deadline was not replaced")
-    finally:
-        stop.set()
-        await asyncio.wait_for(running, 60)
-        await pool.close()
 
 
 async def test_a_result_announced_while_the_channel_was_lost_is_read_once_it_is_back(
@@ -112,14 +102,7 @@ async def test_a_result_announced_while_the_channel_was_lost_is_read_once_it_is_
     channel is back, every caller looks for its result: the answer comes then, not at the next fallback poll (made
     30 s here)."""
     monkeypatch.setattr(queue, "FALLBACK_POLL_S", 30.0)
-    stop, pids = asyncio.Event(), []
-    running = asyncio.create_task(run_worker(worker_config, redis_server.url, 1, 10, 0.05, stop, pids.extend))
-    pool = QueuePool(redis_server.url, queue_length=8, job_timeout_s=10)
-    await pool.start()
-    try:
-        while not pids:
-            assert not running.done(), running.exception()
-            await asyncio.sleep(0.1)
+    async with _worker_and_pool(redis_server, worker_config, 10) as (pool, pids):
         assert (await pool.run(job_rank, "배고파", 3, None)).memes
         os.kill(pids[0], signal.SIGSTOP)  # the job waits until the channel is cut
         try:
@@ -130,6 +113,23 @@ async def test_a_result_announced_while_the_channel_was_lost_is_read_once_it_is_
             os.kill(pids[0], signal.SIGCONT)
         assert (await asyncio.wait_for(waiting, 10)).memes
         assert (await asyncio.wait_for(pool.run(job_rank, "배고파", 3, None), 10)).memes  # announced again
+
+
+@contextlib.asynccontextmanager
+async def _worker_and_pool(
+    redis_server: RedisServer, worker_config: WorkerConfig, job_timeout_s: float
+) -> AsyncIterator[tuple[QueuePool, list[int]]]:
+    """`fffusion worker` with one process (its pid in the list once it takes jobs) and an instance's queue."""
+    stop, pids = asyncio.Event(), []
+    running = asyncio.create_task(
+        run_worker(worker_config, redis_server.url, 1, job_timeout_s, 0.05, stop, pids.extend))
+    pool = QueuePool(redis_server.url, queue_length=8, job_timeout_s=job_timeout_s)
+    await pool.start()
+    try:
+        while not pids:
+            assert not running.done(), running.exception()
+            await asyncio.sleep(0.1)
+        yield pool, pids
     finally:
         stop.set()
         await asyncio.wait_for(running, 60)
