@@ -15,7 +15,7 @@ What arq gives, and what is set here:
   instance's channel, so neither side waits for arq's polling interval; polling stays as the fallback when a
   message is missed (`queue_poll_s` on the workers, FALLBACK_POLL_S here), and a result channel that was lost
   and is back wakes every caller to look once;
-- a worker claims jobs with one script (free jobs found and marked in progress at once) where arq takes six
+- a worker claims jobs with one script (free jobs found and marked in progress at once) where arq takes five
   round trips per job; the rest of a job's life (its run, its result, its retries) is arq's own.
 """
 
@@ -70,7 +70,7 @@ JOBS: tuple[Callable[..., Any], ...] = (
 TRIES = 2  # a job lost with its worker runs once more, elsewhere
 RESULT_KEEP_S = 15  # the asking instance reads (and deletes) a result within milliseconds; the rest expire
 #: how often a caller looks for its result without a "done" message: a last resort, since a lost channel wakes
-#: every caller once it is back (polling at 0.5 s cost a round trip per caller and half second of queueing)
+#: every caller once it is back (at 0.5 s, each caller waiting in a long queue cost a round trip per half second)
 FALLBACK_POLL_S = 2.0
 HUNG_EXIT_S = 0.5  # after a job past its deadline, time for arq to store its failure before the process exits
 HEARTBEAT_S = 2.0  # how often a worker process records that it is alive (arq's health record)
