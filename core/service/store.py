@@ -257,10 +257,10 @@ class Store:
     # requests and history
     @_owned
     async def save_request(self, person: int, request: StoredRequest) -> None:
-        await self._save_request(person, request)
+        await self._save_request(person, request, time.time())
         await self.db.commit()
 
-    async def _save_request(self, person: int, request: StoredRequest) -> None:
+    async def _save_request(self, person: int, request: StoredRequest, now: float) -> None:
         await self.db.execute(
             "INSERT OR REPLACE INTO requests (id, person, text, face, candidates, shown, created)"
             " VALUES (?,?,?,?,?,?,?)",
@@ -271,7 +271,7 @@ class Store:
                 request.face,
                 json.dumps(request.candidates),
                 json.dumps(request.shown),
-                time.time(),
+                now,
             ),
         )
 
@@ -299,7 +299,7 @@ class Store:
         newest `keep` entries per person are needed) and, when given, the request it answers, in one transaction."""
         now = time.time()
         if request is not None:
-            await self._save_request(person, request)
+            await self._save_request(person, request, now)
         await self._add_result(result, owner, meme, now)
         await self.db.execute(
             "INSERT INTO history (person, text, meme, at) VALUES (?,?,?,?)", (person, text, meme, now)
