@@ -27,11 +27,10 @@ from core.catalog.catalog import Catalog
 from core.recommend.embedders import E5Embedder, Embedder
 from core.recommend.head import DEFAULT_HEAD, HeadEmbedder
 from core.recommend.load import CHAT_NEIGHBOURS, CHAT_WEIGHT
-from core.recommend.situations import CHAT_BANK, ChatEmbedder
+from core.recommend.situations import CHAT_BANK, TEMPERATURE, ChatEmbedder
 from core.recommend.textnorm import normalise
 
 Setting = tuple[bool, float, int, float, bool, bool]  # head, weight, neighbours, temperature, views, sentences only
-TEMPERATURE = 0.02  # ChatEmbedder's default, which the shipped configuration keeps
 SHIPPED: Setting = (True, CHAT_WEIGHT, CHAT_NEIGHBOURS, TEMPERATURE, True, False)
 
 

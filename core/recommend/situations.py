@@ -35,6 +35,7 @@ DEFAULT_VECTORS = DEFAULT_BANK.with_suffix(".npz")
 #: the chat bank: 320 everyday situations with eight casual lines each, written for this project independently of
 #: every evaluation set (data/README.md); the default configuration expands towards it (core/recommend/load.py)
 CHAT_BANK = bundled("chat_bank.jsonl")
+TEMPERATURE = 0.02  # of the expansion's softmax over the nearest bank lines (ChatEmbedder's default)
 PROBES = 8  # bank lines re-embedded at load to check that the shipped vectors hold on this CPU
 
 log = logging.getLogger(__name__)
@@ -79,7 +80,7 @@ class ChatEmbedder:
         bank: Path | None = DEFAULT_BANK,
         weight: float = 0.7,
         neighbours: int = 5,
-        temperature: float = 0.02,
+        temperature: float = TEMPERATURE,
         vectors: Path | None = None,
     ) -> None:
         """`vectors`: the bank's precomputed vectors (default: beside the bank, with the suffix .npz)."""
