@@ -107,3 +107,25 @@ async def test_close_does_not_wait_for_a_stopped_worker() -> None:
     await pool.close()
     assert time.monotonic() - started < 15
     assert await _gone(pid)
+
+
+async def test_a_worker_killed_while_idle_is_replaced_before_a_job_reaches_it() -> None:
+    """kill -9 of an idle worker: its death is noticed at once (no job has to reach it first), the other worker
+    serves meanwhile, and 20 requests right after all succeed."""
+    pool = WorkerPool(2, 32, time.sleep, (0,), job_timeout_s=20)
+    await pool.start()
+    try:
+        killed = pool.pids[0]
+        os.kill(killed, signal.SIGKILL)
+        await asyncio.sleep(0.3)  # the kill lands; no job was sent to find out
+        outcomes = await asyncio.gather(*(pool.run(os.getpid) for _ in range(20)), return_exceptions=True)
+        assert [o for o in outcomes if not isinstance(o, int)] == []
+        assert killed not in outcomes
+        for _ in range(200):  # replaced without a job going to the dead worker
+            if killed not in pool.pids and pool.healthy:
+                break
+            await asyncio.sleep(0.1)
+        assert killed not in pool.pids and pool.replaced == 1
+        assert set(await asyncio.gather(*(pool.run(os.getpid) for _ in range(8)))) <= set(pool.pids)
+    finally:
+        await pool.close()

@@ -2,7 +2,8 @@
 
 Each worker is a single-process executor of its own, so a worker that dies (a segfault in native code, the
 OOM killer) breaks only its own job: that job fails with a clear error, the worker is replaced, and the
-others keep serving. A job that outlives its deadline (a hung or stopped worker) is failed the same way and
+others keep serving. A worker that dies while idle is noticed at once (its process sentinel is watched) and
+replaced before a job reaches it. A job that outlives its deadline (a hung or stopped worker) is failed the same way and
 its worker killed and replaced. Workers die with the server, even a server killed with SIGKILL. Workers load
 their models once, in the initializer.
 """
@@ -125,6 +126,9 @@ class WorkerPool:
         # per slot: when its running job started (None = idle), and whether it is being replaced
         self._busy_since: list[float | None] = [None] * self.size
         self._replacing: list[bool] = [False] * self.size
+        # per slot: set when its process has exited (its sentinel became readable)
+        self._exited: list[asyncio.Event] = [asyncio.Event() for _ in range(self.size)]
+        self._sentinels: list[int | None] = [None] * self.size
         self._consumers: list[asyncio.Task[None]] = []
         self._closed = False
         self.replaced = 0
@@ -138,6 +142,26 @@ class WorkerPool:
     async def _warm(self, executor: ProcessPoolExecutor) -> int:
         return await asyncio.get_running_loop().run_in_executor(executor, _ping)
 
+    def _watch(self, slot: int) -> None:
+        """Notice the slot's process ending the moment it ends, busy or idle: the event loop watches its sentinel
+        (a descriptor that becomes readable when the process exits)."""
+        processes = list((getattr(self._executors[slot], "_processes", None) or {}).values())
+        if not processes:  # not started (cannot happen after a warm-up): the job's own failure still tells
+            return
+        process = processes[0]
+        self._exited[slot].clear()
+        self._sentinels[slot] = process.sentinel
+        asyncio.get_running_loop().add_reader(process.sentinel, self._on_exit, slot)
+
+    def _unwatch(self, slot: int) -> None:
+        sentinel, self._sentinels[slot] = self._sentinels[slot], None
+        if sentinel is not None:
+            asyncio.get_running_loop().remove_reader(sentinel)
+
+    def _on_exit(self, slot: int) -> None:
+        self._unwatch(slot)  # readable from now on: one call is enough
+        self._exited[slot].set()
+
     async def start(self) -> None:
         """Start the workers; the first alone, so that shared caches it fills are ready for the others."""
         self._executors = [self._new_executor() for _ in range(self.size)]
@@ -150,6 +174,8 @@ class WorkerPool:
                 executor.shutdown(wait=False, cancel_futures=True)
             raise
         self._pids = [first, *rest]
+        for slot in range(self.size):
+            self._watch(slot)
         self._consumers = [asyncio.create_task(self._consume(slot)) for slot in range(self.size)]
 
     @property
@@ -189,10 +215,29 @@ class WorkerPool:
         except TimeoutError:
             raise ServiceError("service.timeout") from None
 
+    async def _next(self, slot: int) -> tuple[Callable[..., Any], tuple[Any, ...], asyncio.Future[Any]] | None:
+        """The next job, or None when the slot's process exits first (while idle)."""
+        if self._exited[slot].is_set():
+            return None
+        getting = asyncio.ensure_future(self._queue.get())
+        exiting = asyncio.ensure_future(self._exited[slot].wait())
+        try:
+            await asyncio.wait((getting, exiting), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            exiting.cancel()
+            getting.cancel()  # a get that has not taken its job yet leaves it in the queue
+        return getting.result() if getting.done() and not getting.cancelled() else None
+
     async def _consume(self, slot: int) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            fn, args, future = await self._queue.get()
+            job = await self._next(slot)
+            if self._exited[slot].is_set():  # died while idle: replaced before it takes (or runs) a job
+                log.error("worker %s (pid %s) ended while idle; replacing it", slot, self._pids[slot])
+                await self._replace(slot)
+            if job is None:
+                continue
+            fn, args, future = job
             if future.done():  # the caller gave up while it waited
                 continue
             self._busy_since[slot] = time.monotonic()
@@ -236,6 +281,7 @@ class WorkerPool:
 
     async def _replace(self, slot: int) -> None:
         self._replacing[slot] = True
+        self._unwatch(slot)
         try:
             self._executors[slot].shutdown(wait=False, cancel_futures=True)
             self.replaced += 1
@@ -245,6 +291,7 @@ class WorkerPool:
                     # a replacement that hangs while it starts is given up on too
                     self._pids[slot] = await asyncio.wait_for(self._warm(self._executors[slot]),
                                                               max(self.job_timeout_s, 120.0))
+                    self._watch(slot)
                     return
                 except (BrokenProcessPool, TimeoutError, FffusionError):
                     log.error("replacement worker %s failed to start; retrying", slot)
@@ -266,6 +313,8 @@ class WorkerPool:
         for task in self._consumers:
             task.cancel()
         await asyncio.gather(*self._consumers, return_exceptions=True)
+        for slot in range(len(self._sentinels)):
+            self._unwatch(slot)
         for executor in self._executors:
             executor.shutdown(wait=False, cancel_futures=True)
         # Workers exit once their current job ends; a stopped or hung one never would, so it is killed.
