@@ -53,7 +53,9 @@ def make_service(settings: Settings) -> MemeService:
         from core.service.queue import QueuePool
         from core.service.shared import RedisRateLimiter, RedisResultCache
 
-        queue = QueuePool(settings.redis_url, settings.limits.queue_length, settings.limits.job_timeout_s)
+        limits = settings.limits
+        queue = QueuePool(settings.redis_url, limits.queue_length, limits.job_timeout_s, tries=limits.job_tries,
+                          rerun_after_s=limits.job_rerun_after_s, wait_margin_s=limits.job_wait_margin_s)
         shared = dict(
             pool=queue,
             own_pool=True,

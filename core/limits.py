@@ -22,6 +22,14 @@ class Limits:
     queue_length: int = 32
     # a job (rank, render, register) not answered by then fails with a message and its worker is replaced
     job_timeout_s: float = 20.0
+    # with the Redis queue: a job lost with its worker runs again elsewhere once its in-progress mark expires
+    # (job_timeout_s + job_rerun_after_s), job_tries runs in all; a caller waits at most
+    # job_tries x (job_timeout_s + job_rerun_after_s) + job_wait_margin_s
+    job_tries: int = 2
+    job_rerun_after_s: float = 2.0
+    job_wait_margin_s: float = 5.0
+    # the health check gives the store this long to answer
+    health_timeout_s: float = 2.0
     #: how far the meme's face shape moves toward the person's in the mesh swap (0 = the meme's, 1 = the
     #: person's). Chosen on bench/swap.py's 5 pairs with the astronaut or Tom Hanks as the person, by how many
     #: count as them (dlib < 0.6: 4 / 4 / 5 / 4 at 0 / 0.4 / 0.7 / 1; mean distance 0.519 / 0.513 / 0.516 /

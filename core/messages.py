@@ -301,6 +301,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "ko": "지금 짤을 만드는 사람이 너무 많아요. 잠시 후에 다시 해 주세요.",
         "en": "Too many memes in the works right now. Please try again in a moment.",
     },
+    "service.unavailable": {
+        "ko": "지금은 짤을 만들 수 있는 곳이 모두 바빠요. 잠시 후에 다시 해 주세요.",
+        "en": "I'm too busy to make memes right now. Please try again shortly.",
+    },
     "service.rate_limited": {
         "ko": "너무 빨리 요청하고 있어요. {seconds}초 뒤에 다시 해 주세요.",
         "en": "You're going a bit fast. Try again in {seconds} seconds.",

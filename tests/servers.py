@@ -73,12 +73,13 @@ class RedisServer:
         _reap(self.proc, self.folder)
 
 
-def start_redis() -> RedisServer:
+def start_redis(port: int | None = None) -> RedisServer:
+    """A fresh redis-server; on `port` to play one that restarts (its data is gone, as with Debian's defaults)."""
     binary = redis_binary()
     if binary is None:
         raise FileNotFoundError(f"redis-server is not installed ({INSTALL})")
     folder = Path(tempfile.mkdtemp(prefix="fffusion-redis-"))
-    port = free_port()
+    port = port or free_port()
     proc = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
          "--dir", str(folder), "--logfile", str(folder / "redis.log")],

@@ -12,21 +12,25 @@ import time
 from collections.abc import AsyncIterator, Callable
 
 import pytest
-from arq.constants import in_progress_key_prefix, job_key_prefix
+from arq.constants import health_check_key_suffix, in_progress_key_prefix, job_key_prefix
 from arq.utils import timestamp_ms
 from arq.worker import func
 
 from core.errors import ServiceError
+from core.messages import render
 from core.service import queue
 from core.service.queue import HEARTBEAT_S, QUEUE, WATCH_WORKERS_S, NudgedWorker, QueuePool, connect, run_worker
 from core.service.worker import WorkerConfig, job_rank
-from tests.servers import RedisServer
+from tests.servers import RedisServer, start_redis
 
 
 async def test_a_full_queue_answers_busy_at_once(redis_server: RedisServer) -> None:
-    """No worker runs: of ten jobs added at once to a queue of two, exactly two wait and eight are refused at once,
-    leaving nothing of theirs in Redis (the length is read in the transaction that adds a job)."""
+    """A worker says it is alive but takes no job: of ten jobs added at once to a queue of two, exactly two wait and
+    eight are refused at once, leaving nothing of theirs in Redis (the length is read in the transaction that adds a
+    job)."""
     pool = QueuePool(redis_server.url, queue_length=2, job_timeout_s=1)
+    redis = await connect(redis_server.url)
+    await redis.set(QUEUE + health_check_key_suffix, b"a worker that takes nothing", px=60_000)
     await pool.start()
     try:
         await pool.redis.delete(QUEUE)
@@ -41,8 +45,9 @@ async def test_a_full_queue_answers_busy_at_once(redis_server: RedisServer) -> N
             task.cancel()
         await asyncio.gather(*waiting, return_exceptions=True)
     finally:
-        await pool.redis.delete(QUEUE)
+        await pool.redis.delete(QUEUE, QUEUE + health_check_key_suffix)
         await pool.close()
+        await redis.aclose()
 
 
 async def test_two_workers_claiming_at_once_never_take_the_same_job(redis_server: RedisServer) -> None:
@@ -124,7 +129,7 @@ async def _worker_and_pool(
     pool = QueuePool(redis_server.url, queue_length=8, job_timeout_s=job_timeout_s)
     await pool.start()
     try:
-        while not pids:
+        while not (pids and pool.healthy):  # taking jobs, and the instance has seen it alive
             assert not running.done(), running.exception()
             await asyncio.sleep(0.1)
         yield pool, pids
@@ -177,3 +182,53 @@ async def _becomes(condition: Callable[[], bool], within_s: float) -> bool:
             return True
         await asyncio.sleep(0.1)
     return condition()
+
+
+async def test_with_no_worker_alive_a_request_is_refused_at_once(redis_server: RedisServer) -> None:
+    """No worker process has said it is alive: a request is refused at once with the "busy, try shortly" answer,
+    not left to wait out its deadline (49 s with the defaults), and leaves no job behind."""
+    pool = QueuePool(redis_server.url, queue_length=8, job_timeout_s=20)
+    await pool.start()
+    try:
+        await pool.redis.flushall()
+        await asyncio.sleep(WATCH_WORKERS_S + 0.5)
+        assert pool.trouble == "no worker process is alive"
+        started = time.monotonic()
+        with pytest.raises(ServiceError) as caught:
+            await asyncio.wait_for(pool.run(job_rank, "배고파", 3, None), 5)
+        assert caught.value.key == "service.unavailable" and time.monotonic() - started < 0.5
+        assert render("service.unavailable", "ko") != render("service.worker_died", "ko")
+        assert await pool.redis.zcard(QUEUE) == 0 and not await pool.redis.keys(job_key_prefix + "*")
+    finally:
+        await pool.close()
+
+
+async def test_a_worker_keeps_its_processes_through_a_redis_restart(
+    worker_config: WorkerConfig, caplog: pytest.LogCaptureFixture
+) -> None:
+    """redis-server stopped and started again under a running `fffusion worker`: its process reconnects instead of
+    exiting (and being replaced, reloading every model), keeps its pid, and serves jobs again."""
+    try:
+        server = start_redis()
+    except FileNotFoundError as err:
+        pytest.skip(f"needs a real Redis: {err}")
+    stop, pids = asyncio.Event(), []
+    running = asyncio.create_task(run_worker(worker_config, server.url, 1, 10, 0.05, stop, pids.extend))
+    pool = QueuePool(server.url, queue_length=8, job_timeout_s=10)
+    try:
+        await pool.start()
+        assert await _becomes(lambda: bool(pids) and pool.healthy, 180), running
+        assert (await pool.run(job_rank, "배고파", 3, None)).memes
+        server.stop()
+        await asyncio.sleep(HEARTBEAT_S + 2)  # the worker's heartbeat fails meanwhile
+        assert not pool.healthy and pool.trouble == "Redis does not answer"
+        server = start_redis(server.port)
+        assert await _becomes(lambda: pool.healthy, 30)
+        assert (await asyncio.wait_for(pool.run(job_rank, "배고파", 3, None), 30)).memes
+        assert _alive(pids[0])
+        assert not [r for r in caplog.records if "replacing it" in r.getMessage()]
+    finally:
+        stop.set()
+        await asyncio.wait_for(running, 60)
+        await pool.close()
+        server.stop()

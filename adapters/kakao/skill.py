@@ -31,7 +31,8 @@ log = logging.getLogger(__name__)
 
 PLATFORM = "kakao"
 CALLBACK_DEADLINE_S = 55.0  # a callbackUrl is valid for one minute
-BUSY_KEYS = frozenset({"service.busy"})  # a full queue: worth retrying while a callback can still deliver
+# a full queue, or no worker alive yet: worth retrying while a callback can still deliver
+BUSY_KEYS = frozenset({"service.busy", "service.unavailable"})
 _URL_RE = re.compile(r"^https?://\S+$", re.IGNORECASE)
 _HELP_WORDS = {"help", "/help", "/start", "도움말", "도움", "?"}
 _DELETE_WORDS = {"/deleteface", "얼굴 삭제", "얼굴삭제"}

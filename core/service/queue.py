@@ -8,7 +8,10 @@ a local pool cost more CPU than the queue itself); a process that dies is replac
 
 What arq gives, and what is set here:
 - a job has a timeout (`job_timeout_s`); a job lost with a killed worker stays in the queue and runs again on
-  another worker once its in-progress mark expires (`job_timeout_s` + 2 s), at most once (`TRIES`);
+  another worker once its in-progress mark expires (`job_timeout_s` + `job_rerun_after_s`), `job_tries` runs in
+  all (core/limits.py);
+- while no worker process anywhere is alive (their heartbeats), a caller is refused at once rather than left to
+  wait out its deadline;
 - the queue is bounded: past `queue_length` waiting jobs a bot instance answers "busy" at once (the length is read
   in the transaction that adds the job, so the bound holds however many instances add at once);
 - adding a job publishes a nudge that wakes the idle workers, and finishing one publishes its id on the asking
@@ -47,6 +50,7 @@ from arq.worker import Worker, func
 from redis.exceptions import RedisError
 
 from core.errors import ConfigError, FffusionError, ServiceError
+from core.limits import Limits
 from core.loop import run as run_loop
 from core.service.picture_jobs import job_compose_group, job_swap_picture
 from core.service.pool import KILL_GRACE_S, die_with, failure
@@ -67,7 +71,6 @@ NEW_JOBS = "fffusion:new-jobs"  # the nudge channel
 JOBS: tuple[Callable[..., Any], ...] = (
     job_rank, job_make, job_register, job_compose, job_inspect, job_swap_picture, job_compose_group
 )
-TRIES = 2  # a job lost with its worker runs once more, elsewhere
 RESULT_KEEP_S = 15  # the asking instance reads (and deletes) a result within milliseconds; the rest expire
 #: how often a caller looks for its result without a "done" message: a last resort, since a lost channel wakes
 #: every caller once it is back (at 0.5 s, each caller waiting in a long queue cost a round trip per half second)
@@ -76,7 +79,7 @@ HUNG_EXIT_S = 0.5  # after a job past its deadline, time for arq to store its fa
 HEARTBEAT_S = 2.0  # how often a worker process records that it is alive (arq's health record)
 WATCH_WORKERS_S = 1.0  # how often a bot instance reads that record for its health check
 SUPERVISE_S = 0.5  # how often `run_worker` looks for worker processes that ended
-IN_PROGRESS_EXTRA_S = 2.0  # how long after its timeout a lost job's mark expires and the job can run again
+RECONNECT_S = 1.0  # how often a worker process that lost Redis tries to connect again
 
 
 def _done_channel(job_id: str) -> str:
@@ -120,15 +123,21 @@ def _without_arguments(data: dict[str, Any]) -> bytes:
 class QueuePool:
     """The bot instance's side of the queue: `run(fn, *args)` enqueues the job and waits for its result."""
 
-    def __init__(self, url: str, queue_length: int, job_timeout_s: float) -> None:
+    def __init__(self, url: str, queue_length: int, job_timeout_s: float, *, tries: int = Limits.job_tries,
+                 rerun_after_s: float = Limits.job_rerun_after_s, wait_margin_s: float = Limits.job_wait_margin_s
+                 ) -> None:
         self.url = url
         self.queue_length = max(1, queue_length)
         self.job_timeout_s = job_timeout_s
+        self.tries = max(1, tries)
+        self.rerun_after_s = rerun_after_s
+        self.wait_margin_s = wait_margin_s
         self.instance = secrets.token_hex(6)
         self._redis: ArqRedis | None = None
         self._listener: asyncio.Task[None] | None = None
         self._watcher: asyncio.Task[None] | None = None
         self._served = False  # whether some worker process is alive (read every WATCH_WORKERS_S)
+        self._reachable = False  # whether Redis answered that question
         self._waiting: dict[str, asyncio.Event] = {}
         self._closed = False
         #: (seconds from enqueue to result in hand, seconds the worker ran the job) of recent jobs: their
@@ -153,9 +162,12 @@ class QueuePool:
         """Whether some worker process has said it is alive within the last HEARTBEAT_S + 1 s (arq's health
         record, which expires then)."""
         try:
-            return bool(await self.redis.exists(QUEUE + health_check_key_suffix))
+            alive = bool(await self.redis.exists(QUEUE + health_check_key_suffix))
         except (OSError, RedisError):
+            self._reachable = False
             return False
+        self._reachable = True
+        return alive
 
     async def _watch_workers(self) -> None:
         while True:
@@ -190,12 +202,15 @@ class QueuePool:
     @property
     def deadline_s(self) -> float:
         """How long a caller waits at most: every try may be lost and wait out its in-progress mark."""
-        return TRIES * (self.job_timeout_s + IN_PROGRESS_EXTRA_S) + 5
+        return self.tries * (self.job_timeout_s + self.rerun_after_s) + self.wait_margin_s
 
     async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
-        """Run fn(*args) on some worker. ServiceError('service.busy') at once when the queue is full."""
+        """Run fn(*args) on some worker. ServiceError at once when the queue is full ('service.busy') or no worker
+        process is alive ('service.unavailable': nobody would take the job before its deadline)."""
         if self._closed:
             raise ServiceError("service.stopping")
+        if not self._served:
+            raise ServiceError("service.unavailable")
         try:
             job_id = f"{self.instance}.{secrets.token_hex(8)}"
             done = self._waiting[job_id] = asyncio.Event()
@@ -259,6 +274,14 @@ class QueuePool:
         """Whether a job would be served: started, not closed, and some worker process (on any machine) alive;
         the health check answers 503 otherwise, as for the in-process pool."""
         return not self._closed and self._redis is not None and self._served
+
+    @property
+    def trouble(self) -> str | None:
+        if self.healthy:
+            return None
+        if self._closed or self._redis is None:
+            return "the queue is not running"
+        return "no worker process is alive" if self._reachable else "Redis does not answer"
 
     async def close(self) -> None:
         self._closed = True
@@ -392,13 +415,37 @@ async def _announce(ctx: dict[str, Any]) -> None:
         await ctx["redis"].publish(_done_channel(job_id), job_id)
 
 
-async def _consume(url: str, job_timeout_s: float, poll_s: float) -> None:
-    """One worker process's arq consumer, until SIGTERM: jobs still running then are run again elsewhere."""
+async def _consume(url: str, job_timeout_s: float, poll_s: float, limits: Limits) -> None:
+    """One worker process's arq consumer, until SIGTERM: jobs still running then are run again elsewhere. A lost
+    Redis ends only the consumer: it connects again while the process, with its models loaded, carries on."""
     logging.getLogger("arq").setLevel(max(logging.WARNING, log.getEffectiveLevel()))  # one line per job is noise
-    redis = await connect(url)
     runner = ThreadPoolExecutor(1, thread_name_prefix="compute")
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    lost = False
+    try:
+        while not stop.is_set():
+            try:
+                await _consume_once(url, runner, job_timeout_s, poll_s, limits, stop)
+                lost = False
+            except (OSError, RedisError, ConfigError) as err:  # ConfigError: connect() found Redis unreachable
+                if not lost:
+                    log.warning("worker pid %s lost Redis (%s); connecting again every %.0f s without reloading "
+                                "its models", os.getpid(), err, RECONNECT_S)
+                lost = True
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), RECONNECT_S)
+    finally:
+        runner.shutdown(wait=False, cancel_futures=True)
+
+
+async def _consume_once(url: str, runner: ThreadPoolExecutor, job_timeout_s: float, poll_s: float, limits: Limits,
+                        stop: asyncio.Event) -> None:
+    """arq's consumer on one Redis connection, until `stop` or until the connection fails (raised)."""
+    redis = await connect(url)
+    tries = max(1, limits.job_tries)
     worker = NudgedWorker(
-        functions=[func(_threaded(runner, fn, job_timeout_s), name=fn.__name__, max_tries=TRIES) for fn in JOBS],
+        functions=[func(_threaded(runner, fn, job_timeout_s), name=fn.__name__, max_tries=tries) for fn in JOBS],
         redis_pool=redis,
         queue_name=QUEUE,
         # one job waiting beside the running one hides the gap between two jobs without hoarding the queue
@@ -406,33 +453,34 @@ async def _consume(url: str, job_timeout_s: float, poll_s: float) -> None:
         job_timeout=job_timeout_s + HUNG_EXIT_S + 1,  # the job's own deadline (in _threaded) comes first
         keep_result=RESULT_KEEP_S,
         poll_delay=poll_s,
-        max_tries=TRIES,
+        max_tries=tries,
         health_check_interval=HEARTBEAT_S,
         after_job_end=_announce,
         job_serializer=_without_arguments,
         handle_signals=False,
         log_results=False,
     )
-    worker.in_progress_timeout_s = job_timeout_s + IN_PROGRESS_EXTRA_S  # arq's default adds 10 s
-    stop = asyncio.Event()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    worker.in_progress_timeout_s = job_timeout_s + limits.job_rerun_after_s  # arq's default adds 10 s
     running = asyncio.create_task(worker.async_run(), name="arq-worker")
     nudges = asyncio.create_task(worker.nudged(), name="arq-nudges")
+    stopping = asyncio.create_task(stop.wait())
     try:
-        stopping = asyncio.create_task(stop.wait())
         await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        stopping.cancel()
         if running.done():
-            running.result()  # the worker ended by itself: say why
+            running.result()  # the worker ended by itself (Redis went away): say why
     finally:
+        stopping.cancel()
         nudges.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await nudges
         worker.handle_sig(signal.SIGTERM)  # running jobs are cancelled: arq runs them again elsewhere
-        with contextlib.suppress(asyncio.CancelledError):
+        with contextlib.suppress(asyncio.CancelledError, OSError, RedisError):
             await running
-        await worker.close()
-        runner.shutdown(wait=False, cancel_futures=True)
+        if stop.is_set():
+            await worker.close()  # takes the heartbeat away at once
+        else:  # Redis is gone: nothing to tell it; only the connections go
+            with contextlib.suppress(OSError, RedisError):
+                await redis.aclose()
 
 
 def _process(parent: int, level: int, config: WorkerConfig, url: str, job_timeout_s: float, poll_s: float,
@@ -448,7 +496,7 @@ def _process(parent: int, level: int, config: WorkerConfig, url: str, job_timeou
         return
     started.send(os.getpid())
     started.close()
-    run_loop(_consume(url, job_timeout_s, poll_s))
+    run_loop(_consume(url, job_timeout_s, poll_s, config.limits))
 
 
 async def run_worker(

@@ -240,6 +240,16 @@ class MemeService:
         version = self.catalog_version
         return version, await self.jobs.inspect(record)
 
+    async def health(self) -> list[str]:
+        """What keeps this instance from serving a request now (empty: nothing): the workers (and the queue's
+        Redis, which also holds the rate limits and the results cache), and the store."""
+        problems = [self.pool.trouble] if self.pool.trouble else []
+        try:
+            await asyncio.wait_for(self.store.schema_version(), self.limits.health_timeout_s)
+        except Exception as err:  # whatever the driver raises for a database that is down, hung or refusing
+            problems.append(f"the database does not answer ({type(err).__name__})")
+        return problems
+
     async def stale_people(self, platform: str, older_than_s: float) -> list[str]:
         """User ids of the platform's people whose newest face (or, without one, whose first visit) is older
         than this: a platform whose people are anonymous visitors deletes them after a while."""
@@ -247,13 +257,13 @@ class MemeService:
 
     @contextlib.asynccontextmanager
     async def _counted(self, person: Person) -> AsyncIterator[None]:
-        """One rate-limit hit for the work inside, taken back when the queue was full: a message that waits out
-        a busy queue (the Kakao skill retries it) counts once, when it is finally served."""
+        """One rate-limit hit for the work inside, taken back when the queue was full or no worker was alive: a
+        message that waits out a busy queue (the Kakao skill retries it) counts once, when it is finally served."""
         await self._rate.check(person)
         try:
             yield
         except ServiceError as err:
-            if err.key == "service.busy":
+            if err.key in ("service.busy", "service.unavailable"):
                 await self._rate.take_back(person)
             raise
 
