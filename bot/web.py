@@ -83,9 +83,11 @@ class WebServer:
 
 def health_handler(service: MemeService) -> web.Handler:
     async def health(_: web.Request) -> web.Response:
-        # 503 while no worker can take a job (all hung, stopped or being replaced): the load balancer sees it
-        if not service.pool.healthy:
-            return web.Response(status=503, text="no worker can take a job\n")
+        # 503 while a request would fail: no worker can take a job (all hung, stopped or being replaced; none
+        # alive behind the queue), Redis or the database is down. The load balancer sees it, and the text says why
+        problems = await service.health()
+        if problems:
+            return web.Response(status=503, text="".join(f"{p}\n" for p in problems))
         return web.Response(text="ok\n")
 
     return health

@@ -47,8 +47,10 @@ async def _health(session: aiohttp.ClientSession, url: str) -> int:
 async def test_stopped_workers_time_out_and_are_replaced(worker_config: WorkerConfig, tmp_path: Path) -> None:
     pool = WorkerPool(2, 4, time.sleep, (0,), job_timeout_s=DEADLINE_S)
     await pool.start()
+    service = MemeService(worker_config, tmp_path, pool=pool)
+    await service.store.open()  # the health check asks the store too
     app = web.Application()
-    app.router.add_get("/", health_handler(MemeService(worker_config, tmp_path, pool=pool)))
+    app.router.add_get("/", health_handler(service))
     runner, port = await start_loopback(app)
     health = f"http://127.0.0.1:{port}/"
     session = aiohttp.ClientSession()
@@ -83,6 +85,7 @@ async def test_stopped_workers_time_out_and_are_replaced(worker_config: WorkerCo
         await session.close()
         await runner.cleanup()
         await pool.close()
+        await service.store.close()
 
 
 async def test_a_job_past_its_deadline_frees_its_worker() -> None:

@@ -31,7 +31,9 @@ class Pool(Protocol):
     async def run(self, fn: Callable[..., Any], *args: Any) -> Any: ...
     async def close(self) -> None: ...
     @property
-    def healthy(self) -> bool: ...  # some worker can take a job (the health check answers 503 otherwise)
+    def healthy(self) -> bool: ...  # some worker can take a job
+    @property
+    def trouble(self) -> str | None: ...  # why not (the health check answers 503 with it), None when healthy
 
 
 class Jobs:

@@ -192,6 +192,10 @@ class WorkerPool:
         past its deadline. A health check reports this, so a load balancer sees a pool that cannot serve."""
         return not self._closed and any(self._slot_ok(slot) for slot in range(len(self._pids)))
 
+    @property
+    def trouble(self) -> str | None:
+        return None if self.healthy else "no worker can take a job"
+
     def _slot_ok(self, slot: int) -> bool:
         started = self._busy_since[slot]
         if self._replacing[slot] or (started is not None and time.monotonic() - started > self.job_timeout_s):
