@@ -305,6 +305,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "ko": "지금은 짤을 만들 수 있는 곳이 모두 바빠요. 잠시 후에 다시 해 주세요.",
         "en": "I'm too busy to make memes right now. Please try again shortly.",
     },
+    "catalog.not_shared": {
+        "ko": "짤 목록을 아직 불러오는 중이에요. 잠시 후에 다시 해 주세요.",
+        "en": "The meme list is still on its way. Please try again shortly.",
+    },
     "service.rate_limited": {
         "ko": "너무 빨리 요청하고 있어요. {seconds}초 뒤에 다시 해 주세요.",
         "en": "You're going a bit fast. Try again in {seconds} seconds.",

@@ -35,7 +35,11 @@ _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif")
 
 def catalog_version(directory: Path) -> str:
     """A short hash of catalog.toml: changes whenever the catalog does (images are added under new names)."""
-    return hashlib.sha256((Path(directory) / CATALOG_FILE).read_bytes()).hexdigest()[:16]
+    return version_of((Path(directory) / CATALOG_FILE).read_bytes())
+
+
+def version_of(catalog_toml: bytes) -> str:
+    return hashlib.sha256(catalog_toml).hexdigest()[:16]
 
 
 def _toml_string(value: str) -> str:

@@ -5,6 +5,7 @@ so they can move to a distributed pool unchanged."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Protocol
 
 from core.recommend.feedback import Learning
@@ -30,6 +31,7 @@ class Pool(Protocol):
     async def start(self) -> None: ...
     async def run(self, fn: Callable[..., Any], *args: Any) -> Any: ...
     async def close(self) -> None: ...
+    async def share_catalog(self, folder: Path) -> None: ...  # the catalog served, for workers without the folder
     @property
     def healthy(self) -> bool: ...  # some worker can take a job
     @property

@@ -192,6 +192,9 @@ class WorkerPool:
         past its deadline. A health check reports this, so a load balancer sees a pool that cannot serve."""
         return not self._closed and any(self._slot_ok(slot) for slot in range(len(self._pids)))
 
+    async def share_catalog(self, folder: Path) -> None:
+        """Nothing to do: these workers read the catalog folder itself."""
+
     @property
     def trouble(self) -> str | None:
         return None if self.healthy else "no worker can take a job"

@@ -39,6 +39,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
+from pathlib import Path
 from typing import Any
 
 from arq import create_pool
@@ -52,10 +53,12 @@ from redis.exceptions import RedisError
 from core.errors import ConfigError, FffusionError, ServiceError
 from core.limits import Limits
 from core.loop import run as run_loop
+from core.service import catalogs
 from core.service.picture_jobs import job_compose_group, job_swap_picture
 from core.service.pool import KILL_GRACE_S, die_with, failure
 from core.service.worker import (
     WorkerConfig,
+    follow_shared_catalogs,
     init_worker,
     job_compose,
     job_inspect,
@@ -140,6 +143,7 @@ class QueuePool:
         self._reachable = False  # whether Redis answered that question
         self._waiting: dict[str, asyncio.Event] = {}
         self._closed = False
+        self._catalog: Path | None = None  # the folder of the catalog this instance serves, shared with the workers
         #: (seconds from enqueue to result in hand, seconds the worker ran the job) of recent jobs: their
         #: difference is what the queue costs (bench/scale.py reports it)
         self.timings: deque[tuple[float, float]] = deque(maxlen=10_000)
@@ -157,6 +161,22 @@ class QueuePool:
         self._listener = asyncio.create_task(self._listen(pubsub), name="queue-results")
         self._served = await self._workers_alive()
         self._watcher = asyncio.create_task(self._watch_workers(), name="queue-workers")
+        if self._catalog is not None:
+            await self.share_catalog(self._catalog)
+
+    async def share_catalog(self, folder: Path) -> None:
+        """Serve the catalog in `folder` to the workers, which may be on machines without it (core/service/
+        catalogs.py). Before start, and when Redis fails, it is shared later: at start, and whenever a worker
+        finds the version missing."""
+        self._catalog = folder
+        if self._redis is None:
+            return
+        try:
+            version = await catalogs.share(self._redis, folder)
+        except (OSError, RedisError) as err:
+            log.warning("queue: could not share the catalog with the workers yet: %s", err)
+            return
+        log.debug("queue: shared catalog version %s", version)
 
     async def _workers_alive(self) -> bool:
         """Whether some worker process has said it is alive within the last HEARTBEAT_S + 1 s (arq's health
@@ -211,6 +231,16 @@ class QueuePool:
             raise ServiceError("service.stopping")
         if not self._served:
             raise ServiceError("service.unavailable")
+        try:
+            return await self._run(fn, args)
+        except ServiceError as err:
+            if err.key != "catalog.not_shared" or self._catalog is None:
+                raise
+            # the worker could not find this instance's catalog version in Redis (expired, or Redis restarted)
+            await self.share_catalog(self._catalog)
+            return await self._run(fn, args)
+
+    async def _run(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
         try:
             job_id = f"{self.instance}.{secrets.token_hex(8)}"
             done = self._waiting[job_id] = asyncio.Event()
@@ -494,6 +524,7 @@ def _process(parent: int, level: int, config: WorkerConfig, url: str, job_timeou
     except FffusionError as err:
         started.send(err)
         return
+    follow_shared_catalogs(catalogs.SharedCatalogs(url, config.cache_dir))
     started.send(os.getpid())
     started.close()
     run_loop(_consume(url, job_timeout_s, poll_s, config.limits))

@@ -214,6 +214,7 @@ class MemeService:
             if version != self.jobs.catalog:
                 reloaded = self._catalog is not None
                 self._catalog = await asyncio.to_thread(load_catalog, self.config.catalog_dir)
+                await self.pool.share_catalog(self.config.catalog_dir)
                 self.jobs.catalog = version
                 log.log(logging.INFO if reloaded else logging.DEBUG, "serving catalog version %s (%d memes)",
                         version, len(self._catalog.memes))

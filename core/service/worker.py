@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,6 +45,9 @@ class WorkerConfig:
     models_dir: Path | None = None
     limits: Limits = field(default_factory=Limits)
     decoded_memes: int = 64  # decoded meme images each worker keeps
+    #: catalog versions each worker keeps prepared beside the one it serves: instances that serve different
+    #: versions for a while (one edited in the studio, another not yet) cost no re-prepare per job
+    prepared_catalogs: int = 1
     upgraded_records: int = 256  # face records from an older engine each worker keeps re-analysed
 
 
@@ -90,24 +94,30 @@ class _State:
     embedder: Embedder
     engine: FaceEngine
     prepared: PreparedCatalog
-    images: Bounded[str, np.ndarray]  # decoded memes
+    images: Bounded[tuple[str, str], np.ndarray]  # decoded memes by (catalog version, meme id)
     #: records made by another engine (people registered before an engine change), re-analysed once each
     upgraded: Bounded[bytes, SourceFace]
     learned: str | None = None  # the generation of the votes the ranking uses (None: none)
     catalog_version: str = ""  # core.catalog.edit.catalog_version of the catalog prepared
     failed_version: str = ""  # a version that did not prepare is not tried again with every job
+    #: other versions prepared before, with the votes' generation each ranks with
+    others: Bounded[str, tuple[PreparedCatalog, str | None]] = field(default_factory=lambda: Bounded(0))
+    #: where the folder of a catalog version comes from (core.service.catalogs.SharedCatalogs, for a worker on
+    #: the queue); None: the configured folder, as it is on disk now
+    fetch: Callable[[str], Path] | None = None
 
 
 _state: _State | None = None
 
 
-def _prepare(config: WorkerConfig, embedder: Embedder, engine: FaceEngine) -> tuple[PreparedCatalog, str]:
-    """The catalog as it is on disk now, and its version (read first: a change while preparing shows as a
+def _prepare(config: WorkerConfig, folder: Path, embedder: Embedder, engine: FaceEngine
+             ) -> tuple[PreparedCatalog, str]:
+    """The catalog in `folder` as it is now, and its version (read first: a change while preparing shows as a
     version the service will announce again, never as a new catalog under an old version)."""
-    version = catalog_version(config.catalog_dir)
+    version = catalog_version(folder)
     cache = DiskCache(config.cache_dir)
     try:
-        return prepare_catalog(load_catalog(config.catalog_dir), embedder, engine, cache, config.limits), version
+        return prepare_catalog(load_catalog(folder), embedder, engine, cache, config.limits), version
     finally:
         cache.close()
 
@@ -115,24 +125,39 @@ def _prepare(config: WorkerConfig, embedder: Embedder, engine: FaceEngine) -> tu
 def load_state(config: WorkerConfig) -> _State:
     embedder = load_embedder(config.model)
     engine = load_engine(config.face_backend, config.models_dir, config.limits)
-    prepared, version = _prepare(config, embedder, engine)
+    prepared, version = _prepare(config, config.catalog_dir, embedder, engine)
     images, upgraded = Bounded(config.decoded_memes), Bounded(config.upgraded_records)
-    return _State(config, embedder, engine, prepared, images, upgraded, catalog_version=version)
+    return _State(config, embedder, engine, prepared, images, upgraded, catalog_version=version,
+                  others=Bounded(config.prepared_catalogs))
+
+
+def follow_shared_catalogs(fetch: Callable[[str], Path]) -> None:
+    """In a worker on the queue: catalog versions come from `fetch` (the instances share theirs), not from this
+    machine's own catalog folder."""
+    state().fetch = fetch
 
 
 def sync_catalog(s: _State, version: str | None) -> None:
-    """Re-prepare the catalog when the service announces another version: only new or changed texts and
-    images are embedded or searched (the disk cache has the rest), so the running bot picks up an edit."""
+    """Serve the version the service announces: one kept prepared, else prepared now from its folder (fetched
+    once when shared; only new or changed texts and images are embedded or searched, the disk cache has the
+    rest), so the running bot picks up an edit and every job after it runs on the prepared catalog."""
     if not version or version in (s.catalog_version, s.failed_version):
         return
-    try:
-        s.prepared, s.catalog_version = _prepare(s.config, s.embedder, s.engine)
-    except FffusionError as err:  # e.g. an image over the pixel limit: keep serving the catalog prepared before
-        log.error("cannot prepare catalog version %s, serving %s: %s", version, s.catalog_version, err)
-        s.failed_version = version
-        return
-    s.images = Bounded(s.config.decoded_memes)
-    s.learned = None  # the votes are learned against the meme list: the next rank asks for them again
+    kept = s.others.pop(version)
+    if kept is None:
+        folder = s.fetch(version) if s.fetch is not None else s.config.catalog_dir  # ServiceError: not shared
+        try:
+            prepared, found = _prepare(s.config, folder, s.embedder, s.engine)
+        except FffusionError as err:  # e.g. an image over the pixel limit: keep serving the catalog prepared before
+            log.error("cannot prepare catalog version %s, serving %s: %s", version, s.catalog_version, err)
+            s.failed_version = version
+            return
+        # the votes are learned against the meme list: the first rank on it asks for them
+        kept, version = (prepared, None), found
+        log.info("prepared catalog version %s (%d memes)", version, len(prepared.catalog.memes))
+    if s.fetch is not None:  # on the queue, instances may serve different versions for a while
+        s.others.put(s.catalog_version, (s.prepared, s.learned))
+    (s.prepared, s.learned), s.catalog_version = kept, version
 
 
 def init_worker(config: WorkerConfig) -> None:
@@ -153,11 +178,11 @@ def state() -> _State:
 
 
 def meme_image(s: _State, meme_id: str) -> np.ndarray:
-    image = s.images.get(meme_id)
+    image = s.images.get((s.catalog_version, meme_id))
     if image is None:
         catalog = s.prepared.catalog
         image = decode_image(catalog.image_bytes(catalog.by_id[meme_id]), s.config.limits)
-        s.images.put(meme_id, image)
+        s.images.put((s.catalog_version, meme_id), image)
     return image
 
 
