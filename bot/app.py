@@ -51,7 +51,7 @@ def make_service(settings: Settings) -> MemeService:
         if not settings.database_url:
             raise ConfigError("scale.redis_needs_database")
         from core.service.queue import QueuePool
-        from core.service.shared import RedisRateLimiter, RedisResultCache
+        from core.service.shared import RedisPending, RedisRateLimiter, RedisResultCache
 
         limits = settings.limits
         queue = QueuePool(settings.redis_url, limits.queue_length, limits.job_timeout_s, tries=limits.job_tries,
@@ -61,6 +61,7 @@ def make_service(settings: Settings) -> MemeService:
             own_pool=True,
             rate=RedisRateLimiter(queue, settings.limits.rate_per_minute),
             results=RedisResultCache(queue, settings.results_cache_s),
+            pending=RedisPending(queue, limits.reply_wait_s),
         )
     return MemeService(
         worker_config(settings),

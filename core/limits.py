@@ -28,6 +28,8 @@ class Limits:
     job_tries: int = 2
     job_rerun_after_s: float = 2.0
     job_wait_margin_s: float = 5.0
+    # a two-step command ("/setface", then the photo on Telegram): how long the bot waits for the second step
+    reply_wait_s: float = 600.0
     # the health check gives the store this long to answer
     health_timeout_s: float = 2.0
     #: how far the meme's face shape moves toward the person's in the mesh swap (0 = the meme's, 1 = the

@@ -58,7 +58,6 @@ Context = ContextTypes.DEFAULT_TYPE
 Handler = Callable[[Update, Context, Person], Awaitable[None]]
 
 CHAT_ACTION_EVERY_S = 4.0  # Telegram shows a chat action for 5 s
-SETFACE_WAIT_S = 600.0  # "/setface" then the photo: how long the bot waits for that photo
 INLINE_RESULTS = 4
 INLINE_DEBOUNCE_S = 0.3  # Telegram sends a query per keystroke: only the one the person stopped at is worked on
 INLINE_OWN_CACHE_S = 600.0  # our cache is dropped when the person's face changes; Telegram's is not (cache_time)
@@ -107,7 +106,6 @@ class TelegramHandlers:
         chat = cache_chat.strip()  # a numeric id or "@channelname"
         self.cache_chat: int | str | None = int(chat) if chat.lstrip("-").isdigit() else (chat or None)
         self.inline_cache_s = inline_cache_s
-        self._setface_waiting: Bounded[tuple[int, int], str] = Bounded(10_000, ttl_s=SETFACE_WAIT_S)
         # (person, sentence) -> (results, whether to offer the button that leads to /setface)
         self._inline: Bounded[tuple[str, str], tuple[list[InlineQueryResultCachedPhoto], bool]] = Bounded(
             2_000, ttl_s=INLINE_OWN_CACHE_S)
@@ -363,14 +361,15 @@ class TelegramHandlers:
             assert message.reply_to_message is not None
             await self._register(message, message.reply_to_message, context.bot, person, name)
             return
-        self._setface_waiting.put((message.chat.id, update.effective_user.id), name or "")
+        # kept by the service (in Redis with several instances): the photo may reach another instance
+        await self.service.pending.put(person, str(message.chat.id), name or "")
         await message.reply_text(render("telegram.setface_send_photo", person.lang))
 
     async def image(self, update: Update, context: Context, person: Person) -> None:
         message = update.effective_message
         assert message is not None and update.effective_user is not None
         command = _caption_command(message.caption, context.bot.username)
-        waiting = self._setface_waiting.pop((message.chat.id, update.effective_user.id))
+        waiting = await self.service.pending.pop(person, str(message.chat.id))
         if command is not None and command[0] == "setface":
             await self._register(message, message, context.bot, person, command[1] or waiting or None)
         elif command is not None and command[0] == "swap":
@@ -403,7 +402,7 @@ class TelegramHandlers:
         reply = await self.conversation.handle(person, talk.DeleteIntent(answer == "yes"))
         if answer == "yes":
             self._forget_inline(person)
-            self._setface_waiting.drop(lambda key: str(key[1]) == person.user_id)
+            await self.service.pending.forget(person)
         await query.edit_message_text(reply.text)
 
     # ------------------------------------------------------------------------- what cannot be used

@@ -119,6 +119,30 @@ class Limiter(Protocol):
     async def forget(self, person: Person) -> None: ...
 
 
+class Pending(Protocol):
+    """What a person was asked to send next in a chat (Telegram's "/setface", then the photo), for
+    `Limits.reply_wait_s`: PendingReplies in memory, or core.service.shared.RedisPending shared by instances (the
+    next message may reach another one)."""
+
+    async def put(self, person: Person, chat: str, value: str) -> None: ...
+    async def pop(self, person: Person, chat: str) -> str | None: ...
+    async def forget(self, person: Person) -> None: ...
+
+
+class PendingReplies:
+    def __init__(self, ttl_s: float, limit: int = 10_000) -> None:
+        self._items: Bounded[tuple[str, str, str], str] = Bounded(limit, ttl_s=ttl_s)
+
+    async def put(self, person: Person, chat: str, value: str) -> None:
+        self._items.put((person.platform, person.user_id, chat), value)
+
+    async def pop(self, person: Person, chat: str) -> str | None:
+        return self._items.pop((person.platform, person.user_id, chat))
+
+    async def forget(self, person: Person) -> None:
+        self._items.drop(lambda key: key[:2] == (person.platform, person.user_id))
+
+
 class Results(Protocol):
     """ResultCache in memory, or core.service.shared.RedisResultCache shared by several instances."""
 
@@ -150,8 +174,10 @@ class MemeService:
         rate: Limiter | None = None,
         results: Results | None = None,
         own_pool: bool = False,
+        pending: Pending | None = None,
     ) -> None:
         self.store: PeopleStore = store or Store(Path(data_dir) / "fffusion.sqlite3")
+        self.pending: Pending = pending or PendingReplies(worker.limits.reply_wait_s)
         self.config = worker
         self.limits: Limits = worker.limits
         size = workers or (len(os.sched_getaffinity(0)) or 1)

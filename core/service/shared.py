@@ -1,10 +1,12 @@
 """State that bot instances share through Redis, so that any instance can serve any request: the per-person rate
-limits and the finished-results cache. (People, faces, "다른 짤" requests, votes and platform upload ids live in the
-shared database; result images served by URL in core/service/pgmedia.py.)"""
+limits, the finished-results cache and the replies a two-step command waits for. (People, faces, "다른 짤"
+requests, votes and platform upload ids live in the shared database; result images served by URL in
+core/service/pgmedia.py.)"""
 
 from __future__ import annotations
 
 import json
+import math
 import secrets
 import time
 from typing import Protocol
@@ -70,6 +72,32 @@ class RedisRateLimiter(_OnRedis):
             await self.redis.zrem(key, member)  # a refused request does not count
             first = oldest[0][1] if oldest else now
             raise ServiceError("service.rate_limited", seconds=int(WINDOW_S - (now - first)) + 1)
+
+
+class RedisPending(_OnRedis):
+    """core.service.service.PendingReplies in Redis: one hash per person (chat -> value), kept `ttl_s` after their
+    newest two-step command in any chat."""
+
+    def __init__(self, connected: Connected, ttl_s: float) -> None:
+        super().__init__(connected)
+        self.ttl_s = math.ceil(ttl_s)
+
+    @staticmethod
+    def _key(person: Person) -> str:
+        return f"{PREFIX}pending:{person.platform}:{person.user_id}"
+
+    async def put(self, person: Person, chat: str, value: str) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            await pipe.hset(self._key(person), chat, value).expire(self._key(person), self.ttl_s).execute()
+
+    async def pop(self, person: Person, chat: str) -> str | None:
+        """The value, taken: of two instances that read it at once, one gets it."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            value, _ = await pipe.hget(self._key(person), chat).hdel(self._key(person), chat).execute()
+        return value.decode() if value is not None else None
+
+    async def forget(self, person: Person) -> None:
+        await self.redis.delete(self._key(person))
 
 
 class RedisResultCache(_OnRedis):

@@ -3,10 +3,11 @@ service makes the memes. Faces are checked with dlib's identity model, independe
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,16 +15,19 @@ import aiohttp
 import pytest
 from aiohttp import web
 from PIL import Image
+from redis.asyncio import Redis
 
 from adapters.telegram import TelegramBot, start_telegram
 from adapters.telegram.handlers import INLINE_RESULTS
 from bot.config import Settings
 from bot.web import start_web
 from core.messages import TEXTS, render
-from core.service.service import MemeService
+from core.service.service import MemeService, Person
+from core.service.shared import RedisPending
 from core.service.worker import WorkerConfig
 from tests.faceutil import identity_distance
 from tests.kakao.kakaoside import free_port
+from tests.servers import RedisServer
 from tests.telegram.botapi_server import BotApiServer, Call
 
 # Example sentences of demo-catalog memes whose face the swap moves measurably toward both test people.
@@ -305,12 +309,10 @@ async def test_webhook_mode(service: MemeService, tg_settings: Settings, botapi:
 
 
 
-async def test_two_instances_share_one_bot_through_the_webhook(
-        service_factory: Callable[..., Any], tg_settings: Settings, botapi: BotApiServer, tmp_path: Path,
-        photo_a: bytes, photo_b: bytes) -> None:
-    """Two instances on one store behind a balancer that hands each update to the next instance in turn: the face
-    registered through one is used by the other, and "다른 짤" on the first continues the other's request."""
-    services = [await service_factory(tmp_path / "shared") for _ in range(2)]
+@contextlib.asynccontextmanager
+async def _balanced(services: list[MemeService], tg_settings: Settings) -> AsyncIterator[list[int]]:
+    """Two instances behind a balancer that hands each update to the next instance in turn; yields the list of
+    which instance got each update."""
     ports, front = [free_port(), free_port()], free_port()
     url = f"http://127.0.0.1:{front}/telegram/hook"
     settings = [dataclasses.replace(tg_settings, telegram_webhook_url=url, telegram_webhook_secret="s" * 32,
@@ -337,6 +339,25 @@ async def test_two_instances_share_one_bot_through_the_webhook(
     for bot in bots:
         await bot.start()
     try:
+        yield served
+    finally:
+        for bot in bots:
+            await bot.stop()
+        await runner.cleanup()
+        await session.close()
+        for server in servers:
+            await server.stop()
+        for service in services:
+            await service.close()
+
+
+async def test_two_instances_share_one_bot_through_the_webhook(
+        service_factory: Callable[..., Any], tg_settings: Settings, botapi: BotApiServer, tmp_path: Path,
+        photo_a: bytes, photo_b: bytes) -> None:
+    """Two instances on one store behind a balancer: the face registered through one is used by the other, and
+    "다른 짤" on the first continues the other's request."""
+    services = [await service_factory(tmp_path / "shared") for _ in range(2)]
+    async with _balanced(services, tg_settings) as served:
         lee = botapi.user(7101, "Lee")
         chat = botapi.private_chat(lee)
         botapi.send_photo(lee, chat, photo_a, caption="/setface")  # to instance 0
@@ -348,15 +369,47 @@ async def test_two_instances_share_one_bot_through_the_webhook(
         edit = await botapi.expect("editMessageMedia", chat)  # the next candidate of instance 1's request
         assert edit.photo != meme.photo and _caption(edit) != _caption(meme)
         assert served == [0, 1, 0]
+
+
+async def test_setface_then_the_photo_on_another_instance(
+        service_factory: Callable[..., Any], tg_settings: Settings, botapi: BotApiServer, tmp_path: Path,
+        redis_server: RedisServer, photo_a: bytes) -> None:
+    """"/setface", then the photo in the next message: with the instances sharing Redis, the photo that reaches the
+    other instance is taken as the face (named as the command said); a deletion through either forgets a wait."""
+    services = [await service_factory(tmp_path / "shared") for _ in range(2)]
+    redis = _OneRedis(redis_server.url)
+    for service in services:
+        service.pending = RedisPending(redis, service.limits.reply_wait_s)
+    try:
+        async with _balanced(services, tg_settings) as served:
+            max_ = botapi.user(7102, "Max")
+            chat = botapi.private_chat(max_)
+            botapi.send_text(max_, chat, "/setface 회사용")  # to instance 0
+            assert _text(await botapi.expect("sendMessage", chat)) == render("telegram.setface_send_photo", "ko")
+            botapi.send_photo(max_, chat, photo_a)  # to instance 1
+            saved = await botapi.expect("sendPhoto", chat)
+            assert render("telegram.face_saved", "ko", name="회사용") in _caption(saved)
+            assert await services[0].list_faces(Person("telegram", "7102")) == ["회사용"]
+
+            botapi.send_text(max_, chat, "/setface")  # to instance 0: waits for a photo again
+            await botapi.expect("sendMessage", chat)
+            botapi.send_text(max_, chat, "/deleteface")  # to instance 1
+            confirm = await botapi.expect("sendMessage", chat)
+            botapi.press(max_, confirm.result, confirm.button_data()[0])  # yes, to instance 0
+            await botapi.expect("editMessageText", chat)
+            botapi.send_photo(max_, chat, photo_a)  # to instance 1: a plain photo now
+            assert _text(await botapi.expect("sendMessage", chat)) == render("telegram.photo_hint", "ko")
+            assert served == [0, 1, 0, 1, 0, 1]
+            assert await services[1].list_faces(Person("telegram", "7102")) == []
     finally:
-        for bot in bots:
-            await bot.stop()
-        await runner.cleanup()
-        await session.close()
-        for server in servers:
-            await server.stop()
-        for service in services:
-            await service.close()
+        await redis.redis.aclose()
+
+
+class _OneRedis:
+    """The one connection to Redis the shared state uses (a bot instance's queue holds it in production)."""
+
+    def __init__(self, url: str) -> None:
+        self.redis = Redis.from_url(url)
 
 
 @pytest.mark.usefixtures("telegram_bot")
