@@ -137,7 +137,7 @@ class PostgresStore:
     async def set_lang(self, person: int, lang: str) -> None:
         await self.pool.execute("UPDATE people SET lang=$1 WHERE id=$2", lang, person)
 
-    async def refused(self) -> None:
+    async def _refused(self) -> None:
         """After a write the database refused: its transaction already rolled back with the statement."""
 
     # faces
@@ -192,6 +192,13 @@ class PostgresStore:
             )
             await conn.execute("DELETE FROM people WHERE id=$1", person)
         return keys, [(p, f) for p, f in uploads]
+
+    async def stale_people(self, platform: str, before: float) -> list[str]:
+        rows = await self.pool.fetch(
+            "SELECT p.user_id FROM people p LEFT JOIN faces f ON f.person = p.id WHERE p.platform=$1"
+            " GROUP BY p.id HAVING MAX(COALESCE(f.created, p.created)) < $2", platform, before,
+        )
+        return [r[0] for r in rows]
 
     @_owned
     async def add_result(self, key: str, person: int | None, meme: str) -> None:

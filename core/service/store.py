@@ -75,7 +75,7 @@ def owned(gone: Callable[[Exception], bool]) -> Callable[[W], W]:
             except Exception as err:
                 if not gone(err):
                     raise
-                await self.refused()
+                await self._refused()
                 raise PersonGone() from None
 
         return write  # type: ignore[return-value]
@@ -171,7 +171,7 @@ class Store:
         await self.db.execute("UPDATE people SET lang=? WHERE id=?", (lang, person))
         await self.db.commit()
 
-    async def refused(self) -> None:
+    async def _refused(self) -> None:
         """After a write the database refused: the transaction it opened goes."""
         await self.db.rollback()
 
@@ -384,7 +384,8 @@ class Store:
 
 class PeopleStore(Protocol):
     """What the service asks of its store. `Store` keeps it in one SQLite file; `PostgresStore`
-    (core/service/pgstore.py) in PostgreSQL, shared by any number of bot instances. Same methods, same tests."""
+    (core/service/pgstore.py) in PostgreSQL, shared by any number of bot instances. Same methods, same tests:
+    tests/test_store.py holds both to exactly this list (only their connection, `db` or `pool`, is their own)."""
 
     @property
     def where(self) -> str: ...  # for messages: the file, or the URL without its password
@@ -400,6 +401,8 @@ class PeopleStore(Protocol):
     async def face(self, person: int, name: str | None) -> StoredFace | None: ...  # None: their default
     async def asker(self, platform: str, user_id: str, face: str | None, text: str) -> Asker | None: ...
     async def delete_person(self, platform: str, user_id: str) -> tuple[list[str], list[tuple[str, str]]]: ...
+    # user ids of the platform's people whose newest face (or, without one, whose first visit) is before `before`
+    async def stale_people(self, platform: str, before: float) -> list[str]: ...
     async def add_result(self, key: str, person: int | None, meme: str) -> None: ...
     async def save_request(self, person: int, request: StoredRequest) -> None: ...
     async def request(self, person: int, request_id: str) -> StoredRequest | None: ...
