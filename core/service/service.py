@@ -25,7 +25,7 @@ from core.errors import FffusionError, InputError, ServiceError
 from core.images import check_size
 from core.limits import Limits
 from core.recommend.feedback import FeedbackSettings, Learning
-from core.service.jobs import Jobs, Pool
+from core.service.jobs import OWNER, Jobs, Pool, owner_of
 from core.service.pool import WorkerPool
 from core.service.store import PeopleStore, PersonGone, Store, StoredFace, StoredRequest
 from core.service.worker import Composed, MemeFaces, WorkerConfig, init_worker
@@ -283,14 +283,18 @@ class MemeService:
     @contextlib.asynccontextmanager
     async def _counted(self, person: Person) -> AsyncIterator[None]:
         """One rate-limit hit for the work inside, taken back when the queue was full: a message that waits out
-        a busy queue (the Kakao skill retries it) counts once, when it is finally served."""
+        a busy queue (the Kakao skill retries it) counts once, when it is finally served. The jobs started inside
+        are the person's (a deletion withdraws those still waiting)."""
         await self._rate.check(person)
+        owner = OWNER.set(owner_of(person.platform, person.user_id))
         try:
             yield
         except ServiceError as err:
             if err.key == "service.busy":
                 await self._rate.take_back(person)
             raise
+        finally:
+            OWNER.reset(owner)
 
     # a deletion wins over everything in flight for that person
     def _generation(self) -> int:
@@ -338,6 +342,7 @@ class MemeService:
     async def delete_person(self, person: Person) -> bool:
         async with self._person_locks.hold((person.platform, person.user_id)):
             self._deletions.delete((person.platform, person.user_id))  # work in flight now writes nothing
+            await self.pool.withdraw(owner_of(person.platform, person.user_id))  # waiting jobs carry their face
             person_id = await self.store.find_person(person.platform, person.user_id)
             if person_id is None:
                 return False
