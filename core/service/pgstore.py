@@ -176,6 +176,14 @@ class PostgresStore:
         )
         return Asker(int(row[0]), row[1], frozenset(row[2])) if row else None
 
+    async def stamp(self, platform: str, user_id: str) -> str | None:
+        """Their row (an id never used again once deleted) and when their default face was saved."""
+        row = await self.pool.fetchrow(
+            "SELECT p.id, f.created FROM people p LEFT JOIN faces f ON f.person = p.id AND f.name = p.default_face"
+            " WHERE p.platform=$1 AND p.user_id=$2", platform, user_id
+        )
+        return f"{row[0]}:{row[1]}" if row else None
+
     async def delete_person(self, platform: str, user_id: str) -> tuple[list[str], list[tuple[str, str]]]:
         """Every row of the person goes, in one transaction (the foreign keys cascade to the rest); returns the
         keys of the results that carried their face and the (platform, file id) uploads of them."""

@@ -356,6 +356,12 @@ class MemeService:
                     log.exception("forgetting the uploads of a deleted person failed")
             return True
 
+    async def stamp(self, person: Person) -> str | None:
+        """Changes whenever what the person's memes carry may have: they were deleted (on any instance; also when
+        they came back since) or saved a new default face. A platform that keeps answers of its own for a while
+        keys them by it, so none outlives a deletion anywhere. Read it before the work whose answer it keys."""
+        return await self.store.stamp(person.platform, person.user_id)
+
     async def last_request(self, person: Person) -> str | None:
         """The id of the person's request shown last (a bare "다른 짤" continues it)."""
         person_id = await self.store.find_person(person.platform, person.user_id)

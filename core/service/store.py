@@ -216,6 +216,16 @@ class Store:
         ).fetchone()
         return Asker(int(row[0]), row[1], frozenset(json.loads(row[2]))) if row else None
 
+    async def stamp(self, platform: str, user_id: str) -> str | None:
+        """Their row (an id never used again once deleted) and when their default face was saved."""
+        row = await (
+            await self.db.execute(
+                "SELECT p.id, f.created FROM people p LEFT JOIN faces f ON f.person = p.id AND f.name = p.default_face"
+                " WHERE p.platform=? AND p.user_id=?", (platform, user_id)
+            )
+        ).fetchone()
+        return f"{row[0]}:{row[1]}" if row else None
+
     async def delete_person(self, platform: str, user_id: str) -> tuple[list[str], list[tuple[str, str]]]:
         """Every row of the person goes, in one transaction (the foreign keys cascade to the rest).
 
@@ -400,6 +410,8 @@ class PeopleStore(Protocol):
     async def default_face(self, person: int) -> str | None: ...
     async def face(self, person: int, name: str | None) -> StoredFace | None: ...  # None: their default
     async def asker(self, platform: str, user_id: str, face: str | None, text: str) -> Asker | None: ...
+    # changes when the person is deleted (even if they come back) or saves a new default face; None: unknown
+    async def stamp(self, platform: str, user_id: str) -> str | None: ...
     async def delete_person(self, platform: str, user_id: str) -> tuple[list[str], list[tuple[str, str]]]: ...
     # user ids of the platform's people whose newest face (or, without one, whose first visit) is before `before`
     async def stale_people(self, platform: str, before: float) -> list[str]: ...
