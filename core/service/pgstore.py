@@ -153,6 +153,12 @@ class PostgresStore:
             if make_default:
                 await conn.execute("UPDATE people SET default_face=$1 WHERE id=$2", face.name, person)
 
+    async def upgrade_face(self, person: int, old: bytes, new: bytes, engine: str) -> None:
+        """The record re-analysed by another engine in place of `old`, wherever the person still has it (a face saved
+        meanwhile is newer: it stays)."""
+        await self.pool.execute("UPDATE faces SET record=$1, engine=$2 WHERE person=$3 AND record=$4",
+                                new, engine, person, old)
+
     async def face_names(self, person: int) -> list[str]:
         rows = await self.pool.fetch("SELECT name FROM faces WHERE person=$1 ORDER BY created", person)
         return [r[0] for r in rows]

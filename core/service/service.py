@@ -389,7 +389,7 @@ class MemeService:
                 return key, cached
             made = await self.jobs.compose(meme_id, record, "default")
         if not self._deleted_since(person, generation):  # a deleted person's face is not cached again
-            await self._results.put(key, made)
+            await self._results.put(key, dataclasses.replace(made, upgraded=None))
         return key, made
 
     async def _result(self, person: Person, generation: int, person_id: int, request: StoredRequest,
@@ -400,6 +400,8 @@ class MemeService:
         key, composed = await self._composed(record, meme_id, person, generation, made)
         try:
             async with self._writing(person, generation):
+                if record is not None and composed.upgraded is not None:  # an older engine's record, re-analysed
+                    await self.store.upgrade_face(person_id, record, composed.upgraded.record, composed.upgraded.engine)
                 await self.store.shown(person_id, request.text_key, meme_id, key, person_id if record else None,
                                        HISTORY, request if save else None)
         except InputError:

@@ -186,6 +186,14 @@ class Store:
             await self.db.execute("UPDATE people SET default_face=? WHERE id=?", (face.name, person))
         await self.db.commit()
 
+    async def upgrade_face(self, person: int, old: bytes, new: bytes, engine: str) -> None:
+        """The record re-analysed by another engine in place of `old`, wherever the person still has it (a face saved
+        meanwhile is newer: it stays)."""
+        await self.db.execute(
+            "UPDATE faces SET record=?, engine=? WHERE person=? AND record=?", (new, engine, person, old)
+        )
+        await self.db.commit()
+
     async def face_names(self, person: int) -> list[str]:
         rows = await (
             await self.db.execute("SELECT name FROM faces WHERE person=? ORDER BY created", (person,))
@@ -406,6 +414,7 @@ class PeopleStore(Protocol):
     async def find_person(self, platform: str, user_id: str) -> int | None: ...
     async def set_lang(self, person: int, lang: str) -> None: ...
     async def save_face(self, person: int, face: StoredFace, make_default: bool) -> None: ...
+    async def upgrade_face(self, person: int, old: bytes, new: bytes, engine: str) -> None: ...
     async def face_names(self, person: int) -> list[str]: ...
     async def default_face(self, person: int) -> str | None: ...
     async def face(self, person: int, name: str | None) -> StoredFace | None: ...  # None: their default
