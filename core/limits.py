@@ -19,6 +19,9 @@ class Limits:
     max_output_bytes: int = 5 * 1024 * 1024
     max_faces_per_person: int = 5
     rate_per_minute: int = 20
+    #: people one instance keeps state of in memory (the in-memory rate limiter's windows, recent deletions):
+    #: past this the least recently seen go first, so a million people never mean a million entries
+    people_in_memory: int = 100_000
     queue_length: int = 32
     # a job (rank, render, register) not answered by then fails with a message and its worker is replaced
     job_timeout_s: float = 20.0

@@ -131,3 +131,42 @@ async def test_a_deletion_through_another_instance_wins_over_a_request_in_flight
     finally:
         await one.close()
         await two.close()
+
+
+async def test_per_person_state_stays_bounded_and_a_deletion_is_never_forgotten(
+    worker_config: WorkerConfig, tmp_path: Path, shared_pool: WorkerPool, photo_a: bytes
+) -> None:
+    """A stream of 3,000 people (messages and deletions) against a bound of 50 leaves at most 50 entries of each
+    kind of per-person state; work that began before a deletion the bound has let go still writes nothing, and the
+    rate limit still holds for someone active."""
+    limits = dataclasses.replace(worker_config.limits, rate_per_minute=3, people_in_memory=50)
+    service = MemeService(dataclasses.replace(worker_config, limits=limits), tmp_path, pool=shared_pool)
+    await service.start()
+    alice, busy = Person("t", "alice"), Person("t", "busy")
+    try:
+        await service.register_face(alice, photo_a)
+        began = service._generation()  # Alice's request begins...
+        assert await service.delete_person(alice)  # ...she is deleted...
+        for _ in range(2):
+            await service._rate.check(busy)
+        for n in range(3000):  # ...and 3,000 people come and go
+            person = Person("t", f"stream{n}")
+            await service._rate.check(person)
+            await service.delete_person(person)
+        assert len(service._deletions) <= 50 and len(service._person_locks) == 0
+        assert len(service._rate._hits) <= 50  # type: ignore[attr-defined]
+        with pytest.raises(InputError) as caught:  # her deletion went from memory: still nothing is written
+            async with service._writing(alice, began):
+                await service.store.person(alice.platform, alice.user_id)
+        assert caught.value.key == "person.deleted"
+        assert await service.store.find_person(alice.platform, alice.user_id) is None
+        # work that begins now for someone not deleted is written
+        assert (await service.make_meme(Person("t", "newcomer"), HUNGRY)).image
+        # the busy person, pushed out by the stream, starts a fresh window; the limit holds within it
+        for _ in range(3):
+            await service._rate.check(busy)
+        with pytest.raises(ServiceError) as limited:
+            await service._rate.check(busy)
+        assert limited.value.key == "service.rate_limited"
+    finally:
+        await service.close()

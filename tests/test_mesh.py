@@ -113,19 +113,20 @@ def test_a_record_from_the_68_point_engine_is_reanalysed(engine: MeshEngine, peo
     assert abs(distance - identity_distance(fx.astronaut(), face_window(fresh.image, people["ross"]))) < 0.06
 
 
-def test_workers_reanalyse_an_old_record_once(engine: MeshEngine, tmp_path) -> None:
+def test_workers_reanalyse_an_old_record_and_hand_it_back(engine: MeshEngine, tmp_path) -> None:
+    """An older engine's record is re-analysed and goes back with the answer for the service to store; the worker
+    keeps no face of its own."""
     from core.bounded import Bounded
     from core.service import worker
 
-    state = worker._State(worker.WorkerConfig(tmp_path, tmp_path, upgraded_records=1), None, engine, None,
-                          Bounded(1), Bounded(1))
+    state = worker._State(worker.WorkerConfig(tmp_path, tmp_path), None, engine, None, Bounded(1))
     old = DlibEngine().make_source(fx.astronaut())[0].to_bytes()
-    first = worker._source(state, old)
-    assert first.landmarks.shape == (468, 3)
-    assert worker._source(state, old) is first  # kept, not re-analysed again
+    source, upgraded = worker._source(state, old)
+    assert source is not None and source.landmarks.shape == (468, 3)
+    assert upgraded is not None and upgraded.engine == engine.key
+    assert SourceFace.from_bytes(upgraded.record).engine_key == engine.key
     current = engine.make_source(fx.tom_hanks())[0]
-    assert worker._source(state, current.to_bytes()).engine_key == engine.key
-    assert len(state.upgraded) == 1  # records of this engine are not kept
+    assert worker._source(state, current.to_bytes())[1] is None  # a record of this engine is used as it is
 
 
 # --- the swap -----------------------------------------------------------------------------------------------

@@ -1,27 +1,36 @@
 """The job queue on a real redis-server: its bound (with `queue_length` jobs waiting and no worker, the next caller
 hears "busy" at once instead of waiting), workers claiming jobs at the same moment, a worker's job deadline, a
-result channel lost while a job waits, and the health check's view of the workers."""
+result channel lost while a job waits, the health check's view of the workers, and a deleted person's waiting
+jobs taken out."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import signal
 import time
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import pytest
 from arq.constants import health_check_key_suffix, in_progress_key_prefix, job_key_prefix
 from arq.utils import timestamp_ms
 from arq.worker import func
 
-from core.errors import ServiceError
+from bot.app import make_service
+from bot.config import Settings
+from core.errors import InputError, ServiceError
 from core.messages import render
 from core.service import queue
+from core.service.pool import WorkerPool
 from core.service.queue import HEARTBEAT_S, QUEUE, WATCH_WORKERS_S, NudgedWorker, QueuePool, connect, run_worker
-from core.service.worker import WorkerConfig, job_rank
-from tests.servers import RedisServer, start_redis
+from core.service.service import MemeService, Person
+from core.service.store import StoredFace
+from core.service.worker import WorkerConfig, job_rank, job_register
+from tests.conftest import postgres_database
+from tests.servers import PostgresServer, RedisServer, start_redis
 
 
 async def test_a_full_queue_answers_busy_at_once(redis_server: RedisServer) -> None:
@@ -232,3 +241,48 @@ async def test_a_worker_keeps_its_processes_through_a_redis_restart(
         await asyncio.wait_for(running, 60)
         await pool.close()
         server.stop()
+async def test_a_deletion_takes_the_persons_waiting_jobs_out_of_the_queue(
+    redis_server: RedisServer, postgres_server: PostgresServer, worker_config: WorkerConfig,
+    shared_pool: WorkerPool, photo_a: bytes, tmp_path: Path,
+) -> None:
+    """No worker is alive: three of Alice's requests wait in the queue through one instance, her face record in
+    each. Deleted through the other instance, nothing of hers is left in Redis, her three requests end at once
+    with "deleted" (not at the queue's deadline), and someone else's waiting job stays."""
+    url = await postgres_database(postgres_server, "withdraw")
+    one, two = [await _instance(redis_server, url, worker_config, tmp_path / f"instance{n}") for n in range(2)]
+    redis = one.pool.redis  # type: ignore[attr-defined]
+    alice, bob = Person("kakao", "alice"), Person("kakao", "bob")
+    try:
+        await redis.flushall()
+        record = (await shared_pool.run(job_register, photo_a)).record
+        face = StoredFace("기본", "mesh", record, b"")
+        await one.store.save_face(await one.store.person(alice.platform, alice.user_id), face, make_default=True)
+        hers = [asyncio.create_task(one.make_meme(alice, text)) for text in ("배고파", "졸려", "시험 망했어")]
+        his = asyncio.create_task(one.make_meme(bob, "배고파"))
+        for _ in range(50):
+            if await redis.zcard(QUEUE) == 4:
+                break
+            await asyncio.sleep(0.1)
+        assert await redis.zcard(QUEUE) == 4
+        asked = time.monotonic()
+        assert await two.delete_person(alice)
+        for ended in await asyncio.wait_for(asyncio.gather(*hers, return_exceptions=True), 5):
+            assert isinstance(ended, InputError) and ended.key == "person.deleted"
+        assert time.monotonic() - asked < 3
+        for key in [key async for key in redis.scan_iter()]:
+            assert b"alice" not in key, key
+            if await redis.type(key) == b"string":
+                assert record not in await redis.get(key), key  # no job's record holds her face
+        assert await redis.zcard(QUEUE) == 1 and not his.done()  # Bob's job still waits for a worker
+        his.cancel()
+    finally:
+        for service in (one, two):
+            await service.close()
+
+
+async def _instance(redis_server: RedisServer, database_url: str, config: WorkerConfig, data: Path) -> MemeService:
+    """A bot instance as `fffusion run` makes it with FFFUSION_REDIS_URL: jobs, rate limits and results in Redis."""
+    service = make_service(dataclasses.replace(
+        Settings(), redis_url=redis_server.url, database_url=database_url, data_dir=data, cache_dir=config.cache_dir))
+    await service.start()
+    return service

@@ -14,9 +14,13 @@ import pytest
 from PIL import Image
 
 from core.errors import InputError, ServiceError
+from core.faces.base import SourceFace
+from core.faces.dlib_engine import DlibEngine
+from core.images import decode_image
 from core.recommend.feedback import FeedbackSettings
 from core.service.pool import WorkerPool
 from core.service.service import MemeService, Person
+from core.service.store import StoredFace
 from core.service.worker import WorkerConfig
 from tests.faceutil import identity_distance
 
@@ -267,3 +271,27 @@ async def test_skips_teach_the_ranking_without_one_person_flooding_it(
         assert await top_for(unlearned, "newcomer") == best
     finally:
         await unlearned.close()
+
+
+async def test_an_older_engines_record_is_reanalysed_once_and_stored(service: MemeService, photo_a: bytes) -> None:
+    """Someone registered before an engine change: their record is re-analysed by the worker on its first use and
+    written back to the store in place of the old one (no worker keeps it), so the next request uses it as it is."""
+    old = DlibEngine().make_source(decode_image(photo_a, service.limits))[0]
+    person_id = await service.store.person(ALICE.platform, ALICE.user_id)
+    await service.store.save_face(person_id, StoredFace("기본", old.engine_key, old.to_bytes(), b""), make_default=True)
+    make, upgrades = service.jobs.make, []
+
+    async def watched(*args, **kwargs):  # what each request's job handed back
+        made = await make(*args, **kwargs)
+        upgrades.append(made.composed.upgraded)
+        return made
+
+    service.jobs.make = watched  # type: ignore[method-assign]
+    first = await service.make_meme(ALICE, "아 진짜 웃겨 ㅋㅋㅋ")
+    assert first.swapped and identity_distance(first.image, photo_a) < 0.6
+    stored = await service.store.face(person_id, None)
+    assert stored is not None and stored.record == upgrades[0].record and stored.engine == upgrades[0].engine
+    assert SourceFace.from_bytes(stored.record).engine_key == stored.engine != old.engine_key
+    second = await service.make_meme(ALICE, "시험 망했어")
+    assert second.swapped and upgrades[1] is None  # used as stored: not re-analysed again
+    assert (await service.store.face(person_id, None)).record == stored.record

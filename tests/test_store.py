@@ -4,7 +4,9 @@ are never reused, and an old SQLite database upgrades without losing a row."""
 
 from __future__ import annotations
 
+import inspect
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -13,6 +15,7 @@ import pytest
 from core.errors import ConfigError
 from core.messages import render
 from core.service import pgstore, schema, store
+from core.service.pgstore import PostgresStore
 from core.service.schema import SCHEMA_VERSION
 from core.service.store import MIGRATIONS, Asker, PeopleStore, PersonGone, Store, StoredFace, StoredRequest
 
@@ -148,3 +151,47 @@ async def test_what_was_shown_is_recorded_and_read_back(db: PeopleStore) -> None
     with pytest.raises(PersonGone):  # work in flight for her writes nothing, all or none
         await db.shown(alice, "hi", "m9", "k9", None, 3, request)
     assert not await db.remember_upload("t", "k9", "file") and await db.asker("t", "alice", None, "hi") is None
+
+
+#: each backend's own connection (pgmedia reads PostgresStore's): the only public names outside the protocol
+CONNECTIONS = {Store: {"db"}, PostgresStore: {"pool"}}
+
+
+def _public(cls: type) -> dict[str, inspect.Signature | str]:
+    """A class's public methods by their signature, and its properties (as "property")."""
+    members: dict[str, inspect.Signature | str] = {}
+    for name, member in inspect.getmembers(cls):
+        if name.startswith("_"):
+            continue
+        if isinstance(member, property):
+            members[name] = "property"
+        elif inspect.isfunction(member):
+            members[name] = inspect.signature(member)
+    return members
+
+
+def test_both_backends_offer_exactly_the_protocol() -> None:
+    """What one backend adds and the protocol does not list is missing on the other (the web face sweep called
+    SQLite's stale_people on PostgreSQL): every public method of either is in the protocol, with the same
+    signature, and every method of the protocol is in both."""
+    protocol = _public(PeopleStore)
+    for backend, connection in CONNECTIONS.items():
+        offered = {name: kind for name, kind in _public(backend).items() if name not in connection}
+        assert sorted(offered) == sorted(protocol), backend.__name__
+        for name, kind in protocol.items():
+            assert offered[name] == kind, f"{backend.__name__}.{name}{offered[name]} is not {name}{kind}"
+
+
+async def test_stale_people_are_those_whose_newest_face_or_first_visit_is_old(db: PeopleStore) -> None:
+    """The web page deletes its visitors after a while, by what this returns, on either backend."""
+    old, fresh, _ = [await db.person("web", user) for user in ("old", "fresh", "faceless")]
+    await db.person("kakao", "other")
+    await db.save_face(old, StoredFace("기본", "e", b"\x01", b"\x02"), make_default=True)
+    await db.save_face(fresh, StoredFace("기본", "e", b"\x03", b"\x04"), make_default=True)
+    assert await db.stale_people("web", time.time() - 3600) == []
+    later = time.time() + 1
+    assert sorted(await db.stale_people("web", later)) == ["faceless", "fresh", "old"]
+    await db.save_face(old, StoredFace("회사용", "e", b"\x05", b"\x06"), make_default=False)  # a newer face
+    newest = time.time()
+    assert "old" not in await db.stale_people("web", newest - 0.5)
+    assert sorted(await db.stale_people("kakao", later)) == ["other"]  # per platform

@@ -60,7 +60,7 @@ Handler = Callable[[Update, Context, Person], Awaitable[None]]
 CHAT_ACTION_EVERY_S = 4.0  # Telegram shows a chat action for 5 s
 INLINE_RESULTS = 4
 INLINE_DEBOUNCE_S = 0.3  # Telegram sends a query per keystroke: only the one the person stopped at is worked on
-INLINE_OWN_CACHE_S = 600.0  # our cache is dropped when the person's face changes; Telegram's is not (cache_time)
+INLINE_OWN_CACHE_S = 600.0  # ours is keyed by the person's stamp (their face, their deletion); Telegram's is not
 CAPTION_MAX = 1024
 BUTTON_TEXT_MAX = 64
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".heic", ".tif", ".tiff")
@@ -106,9 +106,10 @@ class TelegramHandlers:
         chat = cache_chat.strip()  # a numeric id or "@channelname"
         self.cache_chat: int | str | None = int(chat) if chat.lstrip("-").isdigit() else (chat or None)
         self.inline_cache_s = inline_cache_s
-        # (person, sentence) -> (results, whether to offer the button that leads to /setface)
-        self._inline: Bounded[tuple[str, str], tuple[list[InlineQueryResultCachedPhoto], bool]] = Bounded(
-            2_000, ttl_s=INLINE_OWN_CACHE_S)
+        # (person, their stamp in the shared store, sentence) -> (results, whether to offer the button that leads
+        # to /setface): a deletion or a new face through any instance changes the stamp, so it is never served again
+        self._inline: Bounded[tuple[str, str | None, str], tuple[list[InlineQueryResultCachedPhoto], bool]] = (
+            Bounded(2_000, ttl_s=INLINE_OWN_CACHE_S))
         self._inline_latest: dict[str, str] = {}
         self._editing: set[tuple[int, int]] = set()
 
@@ -231,9 +232,6 @@ class TelegramHandlers:
             return sent.photo[-1].file_id if isinstance(sent, Message) and sent.photo else None
 
         await self.conversation.uploads.send(PLATFORM, reply.result_key, by_id, upload)
-
-    def _forget_inline(self, person: Person) -> None:
-        self._inline.drop(lambda key: key[0] == person.user_id)
 
     # -------------------------------------------------------------------------------- conversation
     async def help(self, update: Update, context: Context, person: Person) -> None:
@@ -384,10 +382,7 @@ class TelegramHandlers:
         media = _image_of(source)
         assert media is not None
         intent = talk.PhotoIntent(_download(media, self.service.limits), name, _media_check(media, self.service.limits))
-        reply = await self._handle(bot, reply_to.chat.id, person, intent)
-        if reply.error is None:
-            self._forget_inline(person)
-        await self._reply(reply_to, person, reply)
+        await self._reply(reply_to, person, await self._handle(bot, reply_to.chat.id, person, intent))
 
     async def deleteface(self, update: Update, context: Context, person: Person) -> None:
         assert update.effective_message is not None
@@ -401,7 +396,6 @@ class TelegramHandlers:
         await query.answer()
         reply = await self.conversation.handle(person, talk.DeleteIntent(answer == "yes"))
         if answer == "yes":
-            self._forget_inline(person)
             await self.service.pending.forget(person)
         await query.edit_message_text(reply.text)
 
@@ -428,7 +422,9 @@ class TelegramHandlers:
         if not sentence:
             await query.answer([], cache_time=self.inline_cache_s, is_personal=True, button=start)
             return
-        cached = self._inline.get((person.user_id, sentence))
+        # read before the work: an answer made while the person is deleted is kept under the stamp they had
+        key = (person.user_id, await self.service.stamp(person), sentence)
+        cached = self._inline.get(key)
         if cached is None:
             self._inline_latest[person.user_id] = query.id
             await asyncio.sleep(INLINE_DEBOUNCE_S)
@@ -442,7 +438,7 @@ class TelegramHandlers:
                                             enumerate(replies)))
             results = [photo for photo in photos if photo is not None]
             cached = (results, not results or any(meme.notice == "face.not_registered" for meme in memes))
-            self._inline.put((person.user_id, sentence), cached)
+            self._inline.put(key, cached)
         results, offer_setface = cached
         # is_personal: results carry this person's face and must never be shown to anyone else
         await query.answer(results, cache_time=self.inline_cache_s, is_personal=True,

@@ -63,7 +63,7 @@ async def share_face(
     if not chat_id:
         raise InputError("share.needs_chat")
     chat = chat_key(person.platform, chat_id)
-    async with service._writing(person, service._generation(person)):  # never beside a deletion
+    async with service._writing(person, service._generation()):  # never beside a deletion
         pid = await service.store.find_person(person.platform, person.user_id)
         if not on:
             unshared = pid is not None and await service.store.unshare_face(pid, chat)

@@ -5,6 +5,7 @@ so they can move to a distributed pool unchanged."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -23,6 +24,14 @@ from core.service.worker import (
     job_register,
 )
 
+#: whose request the jobs started now serve ("<platform>:<user id>"; the service sets it for each request), so that a
+#: deletion can take that person's waiting jobs, their face in them, out of a shared queue (Pool.withdraw)
+OWNER: ContextVar[str | None] = ContextVar("owner", default=None)
+
+
+def owner_of(platform: str, user_id: str) -> str:
+    return f"{platform}:{user_id}"
+
 
 class Pool(Protocol):
     """Where the jobs run: core.service.pool.WorkerPool in this process, or core.service.queue.QueuePool on a
@@ -32,6 +41,7 @@ class Pool(Protocol):
     async def run(self, fn: Callable[..., Any], *args: Any) -> Any: ...
     async def close(self) -> None: ...
     async def share_catalog(self, folder: Path) -> None: ...  # the catalog served, for workers without the folder
+    async def withdraw(self, owner: str) -> None: ...  # the owner's jobs that wait to be started are taken out
     @property
     def healthy(self) -> bool: ...  # some worker can take a job
     @property

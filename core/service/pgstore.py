@@ -137,7 +137,7 @@ class PostgresStore:
     async def set_lang(self, person: int, lang: str) -> None:
         await self.pool.execute("UPDATE people SET lang=$1 WHERE id=$2", lang, person)
 
-    async def refused(self) -> None:
+    async def _refused(self) -> None:
         """After a write the database refused: its transaction already rolled back with the statement."""
 
     # faces
@@ -152,6 +152,12 @@ class PostgresStore:
             )
             if make_default:
                 await conn.execute("UPDATE people SET default_face=$1 WHERE id=$2", face.name, person)
+
+    async def upgrade_face(self, person: int, old: bytes, new: bytes, engine: str) -> None:
+        """The record re-analysed by another engine in place of `old`, wherever the person still has it (a face saved
+        meanwhile is newer: it stays)."""
+        await self.pool.execute("UPDATE faces SET record=$1, engine=$2 WHERE person=$3 AND record=$4",
+                                new, engine, person, old)
 
     async def face_names(self, person: int) -> list[str]:
         rows = await self.pool.fetch("SELECT name FROM faces WHERE person=$1 ORDER BY created", person)
@@ -176,6 +182,14 @@ class PostgresStore:
         )
         return Asker(int(row[0]), row[1], frozenset(row[2])) if row else None
 
+    async def stamp(self, platform: str, user_id: str) -> str | None:
+        """Their row (an id never used again once deleted) and when their default face was saved."""
+        row = await self.pool.fetchrow(
+            "SELECT p.id, f.created FROM people p LEFT JOIN faces f ON f.person = p.id AND f.name = p.default_face"
+            " WHERE p.platform=$1 AND p.user_id=$2", platform, user_id
+        )
+        return f"{row[0]}:{row[1]}" if row else None
+
     async def delete_person(self, platform: str, user_id: str) -> tuple[list[str], list[tuple[str, str]]]:
         """Every row of the person goes, in one transaction (the foreign keys cascade to the rest); returns the
         keys of the results that carried their face and the (platform, file id) uploads of them."""
@@ -192,6 +206,13 @@ class PostgresStore:
             )
             await conn.execute("DELETE FROM people WHERE id=$1", person)
         return keys, [(p, f) for p, f in uploads]
+
+    async def stale_people(self, platform: str, before: float) -> list[str]:
+        rows = await self.pool.fetch(
+            "SELECT p.user_id FROM people p LEFT JOIN faces f ON f.person = p.id WHERE p.platform=$1"
+            " GROUP BY p.id HAVING MAX(COALESCE(f.created, p.created)) < $2", platform, before,
+        )
+        return [r[0] for r in rows]
 
     @_owned
     async def add_result(self, key: str, person: int | None, meme: str) -> None:

@@ -48,7 +48,7 @@ async def swap_picture(
     spec = check_target(target)
     if size is not None:
         check_size(size, service.limits)
-    generation = service._generation(person)  # a deletion meanwhile wins: the result is then not recorded
+    generation = service._generation()  # a deletion meanwhile wins: the result is then not recorded
     async with service._counted(person):
         pid = await service.store.find_person(person.platform, person.user_id)
         record = await service._face_record(pid, face) if pid is not None else None

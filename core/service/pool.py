@@ -205,6 +205,10 @@ class WorkerPool:
             return False
         return _can_run(self._pids[slot])
 
+    async def withdraw(self, owner: str) -> None:
+        """Nothing to take out: waiting jobs live in this process's memory only, and the service writes nothing
+        of a person deleted while their job waited."""
+
     async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Run fn(*args) in a worker. Raises ServiceError('busy') at once when the queue is full, and
         ServiceError('service.timeout') when no answer came within the job deadline (queue wait included)."""

@@ -19,7 +19,9 @@ What arq gives, and what is set here:
   message is missed (`queue_poll_s` on the workers, FALLBACK_POLL_S here), and a result channel that was lost
   and is back wakes every caller to look once;
 - a worker claims jobs with one script (free jobs found and marked in progress at once) where arq takes five
-  round trips per job; the rest of a job's life (its run, its result, its retries) is arq's own.
+  round trips per job; the rest of a job's life (its run, its result, its retries) is arq's own;
+- a deleted person's jobs that no worker has started leave the queue with their face (`withdraw`), and their
+  callers, on any instance, end at once with "deleted".
 """
 
 from __future__ import annotations
@@ -50,10 +52,11 @@ from arq.utils import timestamp_ms
 from arq.worker import Worker, func
 from redis.exceptions import RedisError
 
-from core.errors import ConfigError, FffusionError, ServiceError
+from core.errors import ConfigError, FffusionError, InputError, ServiceError
 from core.limits import Limits
 from core.loop import run as run_loop
 from core.service import catalogs
+from core.service.jobs import OWNER
 from core.service.picture_jobs import job_compose_group, job_swap_picture
 from core.service.pool import KILL_GRACE_S, die_with, failure
 from core.service.worker import (
@@ -71,6 +74,7 @@ log = logging.getLogger(__name__)
 
 QUEUE = "fffusion:jobs"
 NEW_JOBS = "fffusion:new-jobs"  # the nudge channel
+OWNED = "fffusion:owned:"  # + owner (core.service.jobs.OWNER): the ids of the jobs their requests added
 JOBS: tuple[Callable[..., Any], ...] = (
     job_rank, job_make, job_register, job_compose, job_inspect, job_swap_picture, job_compose_group
 )
@@ -260,10 +264,13 @@ class QueuePool:
         length is read in the same transaction, so the bound holds exactly; a job past it is taken out again."""
         now = timestamp_ms()
         key = job_key_prefix + job_id
+        owner = OWNER.get()
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.zcard(QUEUE)
             pipe.psetex(key, round(self.deadline_s * 1000), serialize_job(function, (packed,), {}, None, now))
             pipe.zadd(QUEUE, {job_id: now})
+            if owner is not None:  # listed for a deletion to find (the list lasts as long as its newest job)
+                pipe.sadd(OWNED + owner, job_id).pexpire(OWNED + owner, round(self.deadline_s * 1000))
             pipe.publish(NEW_JOBS, b"")
             waiting, *_ = await pipe.execute()
         if waiting >= self.queue_length:
@@ -278,15 +285,18 @@ class QueuePool:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(done.wait(), FALLBACK_POLL_S)
             done.clear()
-            # read once: the result is read and deleted in one round trip
+            # read once: the result is read and deleted in one round trip, with whether the job is still there
+            result = result_key_prefix + job_id
             async with self.redis.pipeline(transaction=True) as pipe:
-                raw, _ = await pipe.get(result_key_prefix + job_id).delete(result_key_prefix + job_id).execute()
+                raw, _, queued = await pipe.get(result).delete(result).exists(job_key_prefix + job_id).execute()
             if raw is not None:
                 info = deserialize_result(raw)
                 break
             if loop.time() > give_up:
                 log.error("queue: no result for %s after %.0f s", job_id, self.deadline_s)
                 raise ServiceError("service.worker_died")
+            if not queued:  # a job leaves with its result, or unstarted when its person was deleted (withdraw)
+                raise InputError("person.deleted")
         self.timings.append((loop.time() - asked, (info.finish_time - info.start_time).total_seconds()))
         if info.success:
             return info.result
@@ -294,6 +304,18 @@ class QueuePool:
             raise info.result
         log.error("queue: job %s failed: %r", info.function, info.result)
         raise ServiceError("service.worker_died")
+
+    async def withdraw(self, owner: str) -> None:
+        """Take the owner's jobs that no worker has started out of the queue, their records (a face) with them,
+        and wake their callers, on whichever instance: they end with "deleted". A job already running ends as it
+        would; its caller reads (and so deletes) the result and writes nothing of a deleted person."""
+        withdraw = self.redis.register_script(_WITHDRAW_JOBS)  # deletions are rare: no need to keep it
+        withdrawn = await withdraw(keys=[OWNED + owner, QUEUE], args=[in_progress_key_prefix, job_key_prefix])
+        if withdrawn:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for job_id in (raw.decode() for raw in withdrawn):
+                    pipe.publish(_done_channel(job_id), job_id)
+                await pipe.execute()
 
     @property
     def waiting(self) -> int:
@@ -362,6 +384,20 @@ for i = 1, #queued, 2 do
   end
 end
 return claimed
+"""
+#: takes the jobs listed in KEYS[1] that are still in the queue KEYS[2] and carry no in-progress mark (ARGV[1] + id)
+#: out of it, their records (ARGV[2] + id) too, and the list; returns their ids. Atomic, like _CLAIM_JOBS: a job is
+#: either claimed by a worker or withdrawn, never both
+_WITHDRAW_JOBS = """
+local withdrawn = {}
+for _, id in ipairs(redis.call('smembers', KEYS[1])) do
+  if redis.call('exists', ARGV[1] .. id) == 0 and redis.call('zrem', KEYS[2], id) == 1 then
+    redis.call('del', ARGV[2] .. id)
+    withdrawn[#withdrawn + 1] = id
+  end
+end
+redis.call('del', KEYS[1])
+return withdrawn
 """
 SCAN_JOBS = 1000  # how far into the queue a worker looks past the jobs being run (the queue is bounded far lower)
 

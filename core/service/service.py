@@ -12,20 +12,20 @@ import os
 import secrets
 import time
 import unicodedata
-from collections import defaultdict, deque
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from core.bounded import Bounded
+from core.bounded import Bounded, Locks
 from core.catalog.catalog import CATALOG_FILE, Catalog, load_catalog
 from core.catalog.edit import catalog_version
 from core.errors import FffusionError, InputError, ServiceError
 from core.images import check_size
 from core.limits import Limits
 from core.recommend.feedback import FeedbackSettings, Learning
-from core.service.jobs import Jobs, Pool
+from core.service.jobs import OWNER, Jobs, Pool, owner_of
 from core.service.pool import WorkerPool
 from core.service.store import PeopleStore, PersonGone, Store, StoredFace, StoredRequest
 from core.service.worker import Composed, MemeFaces, WorkerConfig, init_worker
@@ -68,30 +68,65 @@ class MemeResult:
 
 
 class RateLimiter:
-    """Sliding one-minute window per person, in memory."""
+    """Sliding one-minute window per person, in memory: a person's window goes a minute after their last hit,
+    and past `people` windows the least recently active person's goes first."""
 
-    def __init__(self, per_minute: int) -> None:
+    def __init__(self, per_minute: int, people: int = Limits.people_in_memory) -> None:
         self.per_minute = per_minute
-        self._hits: defaultdict[tuple[str, str], deque[float]] = defaultdict(deque)
+        self._hits: Bounded[tuple[str, str], deque[float]] = Bounded(people, ttl_s=60)
 
     async def check(self, person: Person) -> None:
         if self.per_minute <= 0:
             return
         now = time.monotonic()
-        hits = self._hits[(person.platform, person.user_id)]
+        key = (person.platform, person.user_id)
+        hits = self._hits.get(key) or deque()
         while hits and now - hits[0] > 60:
             hits.popleft()
         if len(hits) >= self.per_minute:
             raise ServiceError("service.rate_limited", seconds=int(60 - (now - hits[0])) + 1)
         hits.append(now)
+        self._hits.put(key, hits)  # kept a minute from now
 
     async def forget(self, person: Person) -> None:
-        self._hits.pop((person.platform, person.user_id), None)
+        self._hits.pop((person.platform, person.user_id))
 
     async def take_back(self, person: Person) -> None:
-        hits = self._hits[(person.platform, person.user_id)]
+        hits = self._hits.get((person.platform, person.user_id))
         if hits:
             hits.pop()
+
+
+class Deletions:
+    """Whether a person was deleted since some work began, in bounded memory. Work notes the moment it begins
+    (`now`: a count of deletions); a deletion records its moment for the person. Only the newest `limit`
+    deletions are kept by person: when an older one goes, the floor rises to its moment, and anyone not kept
+    counts as deleted at the floor. So work that began before the floor ends as if its person was deleted (it
+    would take `limit` deletions during one request), and a deletion is never forgotten in a way that lets work
+    that began before it write."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = max(1, limit)
+        self._moment = 0
+        self._floor = 0
+        self._last: dict[tuple[str, str], int] = {}  # oldest first
+
+    def __len__(self) -> int:
+        return len(self._last)
+
+    @property
+    def now(self) -> int:
+        return self._moment
+
+    def delete(self, key: tuple[str, str]) -> None:
+        self._moment += 1
+        self._last.pop(key, None)
+        self._last[key] = self._moment
+        while len(self._last) > self.limit:
+            self._floor = self._last.pop(next(iter(self._last)))
+
+    def since(self, key: tuple[str, str], began: int) -> bool:
+        return self._last.get(key, self._floor) > began
 
 
 class ResultCache:
@@ -187,7 +222,7 @@ class MemeService:
         #: learning from use: the votes, and when the workers relearn them
         self.learning = Learning(self.store, feedback or FeedbackSettings())
         self.jobs = Jobs(self.pool, self.learning)
-        self._rate: Limiter = rate or RateLimiter(self.limits.rate_per_minute)
+        self._rate: Limiter = rate or RateLimiter(self.limits.rate_per_minute, self.limits.people_in_memory)
         self._results: Results = results or ResultCache(results_cache_mb * 1024 * 1024)
         self._catalog: Catalog | None = None
         self._catalog_stamp: tuple[int, int, int] | None = None  # catalog.toml's stat when last looked at
@@ -195,10 +230,10 @@ class MemeService:
         #: called with the (platform, file id) uploads of a deleted person's results, e.g. to delete
         #: media files served by URL; a platform that can delete its copies registers here
         self.forget_uploads: list[Callable[[list[tuple[str, str]]], Awaitable[None]]] = []
-        # Bumped by each deletion: work that started before it writes nothing (see _writing)
-        self._generations: defaultdict[tuple[str, str], int] = defaultdict(int)
+        # Work that began before a person's deletion writes nothing (see _writing)
+        self._deletions = Deletions(self.limits.people_in_memory)
         # One registration or deletion at a time per person, so they never interleave.
-        self._person_locks: defaultdict[tuple[str, str], asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._person_locks: Locks[tuple[str, str]] = Locks()
 
     @property
     def catalog(self) -> Catalog:
@@ -285,26 +320,34 @@ class MemeService:
     @contextlib.asynccontextmanager
     async def _counted(self, person: Person) -> AsyncIterator[None]:
         """One rate-limit hit for the work inside, taken back when the queue was full or no worker was alive: a
-        message that waits out a busy queue (the Kakao skill retries it) counts once, when it is finally served."""
+        message that waits out a busy queue (the Kakao skill retries it) counts once, when it is finally served.
+        The jobs started inside are the person's (a deletion withdraws those still waiting)."""
         await self._rate.check(person)
+        owner = OWNER.set(owner_of(person.platform, person.user_id))
         try:
             yield
         except ServiceError as err:
             if err.key in ("service.busy", "service.unavailable"):
                 await self._rate.take_back(person)
             raise
+        finally:
+            OWNER.reset(owner)
 
     # a deletion wins over everything in flight for that person
-    def _generation(self, person: Person) -> int:
-        return self._generations[(person.platform, person.user_id)]
+    def _generation(self) -> int:
+        """The moment work begins, for _writing to tell whether its person was deleted since."""
+        return self._deletions.now
+
+    def _deleted_since(self, person: Person, generation: int) -> bool:
+        return self._deletions.since((person.platform, person.user_id), generation)
 
     @contextlib.asynccontextmanager
     async def _writing(self, person: Person, generation: int) -> AsyncIterator[None]:
         """Hold the person's lock for writes of work that began at `generation`; if the person was deleted
         since, nothing is written and the work ends with a message. A deletion waits for a write in progress
         and then removes it with the rest, so nothing of a deleted person is written after the deletion."""
-        async with self._person_locks[(person.platform, person.user_id)]:
-            if self._generation(person) != generation:
+        async with self._person_locks.hold((person.platform, person.user_id)):
+            if self._deleted_since(person, generation):
                 raise InputError("person.deleted")
             try:
                 yield
@@ -315,7 +358,7 @@ class MemeService:
     async def register_face(self, person: Person, image: bytes, name: str | None = None) -> FaceRegistration:
         name = " ".join((name or DEFAULT_FACE).split())[:32] or DEFAULT_FACE
         check_size(len(image), self.limits)
-        async with self._counted(person), self._writing(person, self._generation(person)):
+        async with self._counted(person), self._writing(person, self._generation()):
             person_id = await self.store.person(person.platform, person.user_id)
             names = await self.store.face_names(person_id)
             if name not in names and len(names) >= self.limits.max_faces_per_person:
@@ -334,8 +377,9 @@ class MemeService:
         return await self.store.face_names(person_id) if person_id is not None else []
 
     async def delete_person(self, person: Person) -> bool:
-        async with self._person_locks[(person.platform, person.user_id)]:
-            self._generations[(person.platform, person.user_id)] += 1  # work in flight now writes nothing
+        async with self._person_locks.hold((person.platform, person.user_id)):
+            self._deletions.delete((person.platform, person.user_id))  # work in flight now writes nothing
+            await self.pool.withdraw(owner_of(person.platform, person.user_id))  # waiting jobs carry their face
             person_id = await self.store.find_person(person.platform, person.user_id)
             if person_id is None:
                 return False
@@ -348,6 +392,12 @@ class MemeService:
                 except Exception:
                     log.exception("forgetting the uploads of a deleted person failed")
             return True
+
+    async def stamp(self, person: Person) -> str | None:
+        """Changes whenever what the person's memes carry may have: they were deleted (on any instance; also when
+        they came back since) or saved a new default face. A platform that keeps answers of its own for a while
+        keys them by it, so none outlives a deletion anywhere. Read it before the work whose answer it keys."""
+        return await self.store.stamp(person.platform, person.user_id)
 
     async def last_request(self, person: Person) -> str | None:
         """The id of the person's request shown last (a bare "다른 짤" continues it)."""
@@ -375,8 +425,8 @@ class MemeService:
             if cached is not None:
                 return key, cached
             made = await self.jobs.compose(meme_id, record, "default")
-        if self._generation(person) == generation:  # a deleted person's face is not cached again
-            await self._results.put(key, made)
+        if not self._deleted_since(person, generation):  # a deleted person's face is not cached again
+            await self._results.put(key, dataclasses.replace(made, upgraded=None))
         return key, made
 
     async def _result(self, person: Person, generation: int, person_id: int, request: StoredRequest,
@@ -387,6 +437,8 @@ class MemeService:
         key, composed = await self._composed(record, meme_id, person, generation, made)
         try:
             async with self._writing(person, generation):
+                if record is not None and composed.upgraded is not None:  # an older engine's record, re-analysed
+                    await self.store.upgrade_face(person_id, record, composed.upgraded.record, composed.upgraded.engine)
                 await self.store.shown(person_id, request.text_key, meme_id, key, person_id if record else None,
                                        HISTORY, request if save else None)
         except InputError:
@@ -439,7 +491,7 @@ class MemeService:
 
     async def make_meme(self, person: Person, text: str, face: str | None = None) -> MemeResult:
         clean_sentence(text, self.limits)  # bad text costs no rate-limit hit
-        generation = self._generation(person)
+        generation = self._generation()
         async with self._counted(person):
             sentence, key, known, record, recent = await self._asking(person, text, face)
             made = await self.jobs.make(sentence, CANDIDATES, record, tuple(sorted(recent)))
@@ -453,7 +505,7 @@ class MemeService:
 
     async def next_meme(self, person: Person, request_id: str) -> MemeResult:
         """'다른 짤': the next candidate of a request. The one vote of the press is recorded here."""
-        generation = self._generation(person)
+        generation = self._generation()
         async with self._counted(person):
             person_id = await self.store.find_person(person.platform, person.user_id)
             request = await self.store.request(person_id, request_id) if person_id is not None else None
@@ -477,7 +529,7 @@ class MemeService:
         """The top k memes for a sentence, each with the person's face (inline mode): one rate-limit hit, one
         ranking, no votes."""
         clean_sentence(text, self.limits)
-        generation = self._generation(person)
+        generation = self._generation()
         async with self._counted(person):
             sentence, key, known, record, recent = await self._asking(person, text, None)
             ranked = self._known((await self.jobs.rank(sentence, CANDIDATES)).memes)

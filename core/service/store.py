@@ -75,7 +75,7 @@ def owned(gone: Callable[[Exception], bool]) -> Callable[[W], W]:
             except Exception as err:
                 if not gone(err):
                     raise
-                await self.refused()
+                await self._refused()
                 raise PersonGone() from None
 
         return write  # type: ignore[return-value]
@@ -171,7 +171,7 @@ class Store:
         await self.db.execute("UPDATE people SET lang=? WHERE id=?", (lang, person))
         await self.db.commit()
 
-    async def refused(self) -> None:
+    async def _refused(self) -> None:
         """After a write the database refused: the transaction it opened goes."""
         await self.db.rollback()
 
@@ -184,6 +184,14 @@ class Store:
         )
         if make_default:
             await self.db.execute("UPDATE people SET default_face=? WHERE id=?", (face.name, person))
+        await self.db.commit()
+
+    async def upgrade_face(self, person: int, old: bytes, new: bytes, engine: str) -> None:
+        """The record re-analysed by another engine in place of `old`, wherever the person still has it (a face saved
+        meanwhile is newer: it stays)."""
+        await self.db.execute(
+            "UPDATE faces SET record=?, engine=? WHERE person=? AND record=?", (new, engine, person, old)
+        )
         await self.db.commit()
 
     async def face_names(self, person: int) -> list[str]:
@@ -215,6 +223,16 @@ class Store:
             )
         ).fetchone()
         return Asker(int(row[0]), row[1], frozenset(json.loads(row[2]))) if row else None
+
+    async def stamp(self, platform: str, user_id: str) -> str | None:
+        """Their row (an id never used again once deleted) and when their default face was saved."""
+        row = await (
+            await self.db.execute(
+                "SELECT p.id, f.created FROM people p LEFT JOIN faces f ON f.person = p.id AND f.name = p.default_face"
+                " WHERE p.platform=? AND p.user_id=?", (platform, user_id)
+            )
+        ).fetchone()
+        return f"{row[0]}:{row[1]}" if row else None
 
     async def delete_person(self, platform: str, user_id: str) -> tuple[list[str], list[tuple[str, str]]]:
         """Every row of the person goes, in one transaction (the foreign keys cascade to the rest).
@@ -384,7 +402,8 @@ class Store:
 
 class PeopleStore(Protocol):
     """What the service asks of its store. `Store` keeps it in one SQLite file; `PostgresStore`
-    (core/service/pgstore.py) in PostgreSQL, shared by any number of bot instances. Same methods, same tests."""
+    (core/service/pgstore.py) in PostgreSQL, shared by any number of bot instances. Same methods, same tests:
+    tests/test_store.py holds both to exactly this list (only their connection, `db` or `pool`, is their own)."""
 
     @property
     def where(self) -> str: ...  # for messages: the file, or the URL without its password
@@ -395,11 +414,16 @@ class PeopleStore(Protocol):
     async def find_person(self, platform: str, user_id: str) -> int | None: ...
     async def set_lang(self, person: int, lang: str) -> None: ...
     async def save_face(self, person: int, face: StoredFace, make_default: bool) -> None: ...
+    async def upgrade_face(self, person: int, old: bytes, new: bytes, engine: str) -> None: ...
     async def face_names(self, person: int) -> list[str]: ...
     async def default_face(self, person: int) -> str | None: ...
     async def face(self, person: int, name: str | None) -> StoredFace | None: ...  # None: their default
     async def asker(self, platform: str, user_id: str, face: str | None, text: str) -> Asker | None: ...
+    # changes when the person is deleted (even if they come back) or saves a new default face; None: unknown
+    async def stamp(self, platform: str, user_id: str) -> str | None: ...
     async def delete_person(self, platform: str, user_id: str) -> tuple[list[str], list[tuple[str, str]]]: ...
+    # user ids of the platform's people whose newest face (or, without one, whose first visit) is before `before`
+    async def stale_people(self, platform: str, before: float) -> list[str]: ...
     async def add_result(self, key: str, person: int | None, meme: str) -> None: ...
     async def save_request(self, person: int, request: StoredRequest) -> None: ...
     async def request(self, person: int, request_id: str) -> StoredRequest | None: ...

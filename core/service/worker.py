@@ -3,7 +3,6 @@ arguments (meme id, face record, options), so they can move to a distributed poo
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 from collections.abc import Callable
@@ -48,7 +47,6 @@ class WorkerConfig:
     #: catalog versions each worker keeps prepared beside the one it serves: instances that serve different
     #: versions for a while (one edited in the studio, another not yet) cost no re-prepare per job
     prepared_catalogs: int = 1
-    upgraded_records: int = 256  # face records from an older engine each worker keeps re-analysed
 
 
 @dataclass(frozen=True)
@@ -68,10 +66,20 @@ class Registered:
 
 
 @dataclass(frozen=True)
+class Upgraded:
+    """A person's face record re-analysed by this worker's engine from one an older engine made. It goes back with
+    the answer and the service stores it in place of the old one: it costs once, and no worker keeps a face."""
+
+    record: bytes
+    engine: str
+
+
+@dataclass(frozen=True)
 class Composed:
     image: bytes  # JPEG
     swapped: bool  # whether a face was swapped in
     notices: tuple[str, ...]  # message keys about faces left as they were
+    upgraded: Upgraded | None = None  # the record that was swapped in, when it had to be re-analysed
 
 
 @dataclass(frozen=True)
@@ -95,8 +103,6 @@ class _State:
     engine: FaceEngine
     prepared: PreparedCatalog
     images: Bounded[tuple[str, str], np.ndarray]  # decoded memes by (catalog version, meme id)
-    #: records made by another engine (people registered before an engine change), re-analysed once each
-    upgraded: Bounded[bytes, SourceFace]
     learned: str | None = None  # the generation of the votes the ranking uses (None: none)
     catalog_version: str = ""  # core.catalog.edit.catalog_version of the catalog prepared
     failed_version: str = ""  # a version that did not prepare is not tried again with every job
@@ -126,8 +132,7 @@ def load_state(config: WorkerConfig) -> _State:
     embedder = load_embedder(config.model)
     engine = load_engine(config.face_backend, config.models_dir, config.limits)
     prepared, version = _prepare(config, config.catalog_dir, embedder, engine)
-    images, upgraded = Bounded(config.decoded_memes), Bounded(config.upgraded_records)
-    return _State(config, embedder, engine, prepared, images, upgraded, catalog_version=version,
+    return _State(config, embedder, engine, prepared, Bounded(config.decoded_memes), catalog_version=version,
                   others=Bounded(config.prepared_catalogs))
 
 
@@ -236,18 +241,16 @@ def compose(s: _State, meme_id: str, source: SourceFace | None, target: str | in
     return s.engine.swap(meme_image(s, meme_id), chosen, s.engine.own_source(source))
 
 
-def _source(s: _State, record: bytes) -> SourceFace:
-    """The person's record as this worker's engine needs it; an old engine's record is re-analysed on its first
-    use and kept (by content), so nobody has to register again and it costs once."""
+def _source(s: _State, record: bytes | None) -> tuple[SourceFace | None, Upgraded | None]:
+    """The person's record as this worker's engine needs it: an older engine's is re-analysed from its crop, so
+    nobody has to register again, and handed back (Upgraded) for the service to store."""
+    if record is None:
+        return None, None
     source = SourceFace.from_bytes(record)
     if source.engine_key == s.engine.key:
-        return source
-    digest = hashlib.sha256(record).digest()
-    upgraded = s.upgraded.get(digest)
-    if upgraded is None:
-        upgraded = s.engine.own_source(source)
-        s.upgraded.put(digest, upgraded)
-    return upgraded
+        return source, None
+    upgraded = s.engine.own_source(source)
+    return upgraded, Upgraded(upgraded.to_bytes(), s.engine.key)
 
 
 def job_compose(
@@ -256,14 +259,15 @@ def job_compose(
     """The meme as JPEG with the face swapped in (the original when there is no face)."""
     s = state()
     sync_catalog(s, catalog)
-    return _composed(s, meme_id, _source(s, record) if record else None, target)
+    return _composed(s, meme_id, *_source(s, record), target)
 
 
-def _composed(s: _State, meme_id: str, source: SourceFace | None, target: str = "default") -> Composed:
+def _composed(s: _State, meme_id: str, source: SourceFace | None, upgraded: Upgraded | None = None,
+              target: str = "default") -> Composed:
     outcome = compose(s, meme_id, source, target)
     if outcome is None:
-        return Composed(_encode(s, meme_image(s, meme_id)), False, ())
-    return Composed(_encode(s, outcome.image), bool(outcome.swapped), tuple(outcome.notices))
+        return Composed(_encode(s, meme_image(s, meme_id)), False, (), upgraded)
+    return Composed(_encode(s, outcome.image), bool(outcome.swapped), tuple(outcome.notices), upgraded)
 
 
 def job_make(
@@ -278,13 +282,13 @@ def job_make(
         return Made(ranked)
     s = state()
     fresh = [(m, score) for m, score in ranked.memes if m not in recent] or list(ranked.memes)
-    source = _source(s, record) if record else None
+    source, upgraded = _source(s, record)
     best, best_score = fresh[0]
     first: Composed | None = None
     for meme_id, score in fresh[: 1 + FIT_TRIES] if source else fresh[:1]:
         if score < best_score - FIT_MARGIN:
             break
-        composed = _composed(s, meme_id, source)
+        composed = _composed(s, meme_id, source, upgraded)
         if composed.swapped:
             return Made(ranked, meme_id, composed)
         first = first or composed

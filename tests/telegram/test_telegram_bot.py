@@ -309,10 +309,24 @@ async def test_webhook_mode(service: MemeService, tg_settings: Settings, botapi:
 
 
 
+@dataclasses.dataclass
+class Balanced:
+    """Bot instances behind a balancer: each update goes to the instance named next in `route`, or, once that is
+    empty, to the next instance in turn; `served` lists where each went."""
+
+    services: list[MemeService]
+    route: list[int] = dataclasses.field(default_factory=list)
+    served: list[int] = dataclasses.field(default_factory=list)
+
+    def next(self) -> int:
+        return self.route.pop(0) if self.route else len(self.served) % len(self.services)
+
+
 @contextlib.asynccontextmanager
-async def _balanced(services: list[MemeService], tg_settings: Settings) -> AsyncIterator[list[int]]:
-    """Two instances behind a balancer that hands each update to the next instance in turn; yields the list of
-    which instance got each update."""
+async def _behind_a_balancer(service_factory: Callable[..., Any], tg_settings: Settings, botapi: BotApiServer,
+                             data: Path) -> AsyncIterator[Balanced]:
+    """Two instances on one store, in webhook mode, each with its own HTTP server, behind one webhook address."""
+    services = [await service_factory(data) for _ in range(2)]
     ports, front = [free_port(), free_port()], free_port()
     url = f"http://127.0.0.1:{front}/telegram/hook"
     settings = [dataclasses.replace(tg_settings, telegram_webhook_url=url, telegram_webhook_secret="s" * 32,
@@ -320,12 +334,12 @@ async def _balanced(services: list[MemeService], tg_settings: Settings) -> Async
     bots = [TelegramBot(service, s) for service, s in zip(services, settings, strict=True)]
     servers = [await start_web(service, s, routes=[bot.add_routes])
                for service, s, bot in zip(services, settings, bots, strict=True)]
-    served: list[int] = []
+    balanced = Balanced(services)
     session = aiohttp.ClientSession()
 
     async def balance(request: web.Request) -> web.Response:
-        n = len(served) % 2
-        served.append(n)
+        n = balanced.next()
+        balanced.served.append(n)
         headers = {k: v for k, v in request.headers.items() if k.lower() not in ("host", "content-length")}
         async with session.post(f"http://127.0.0.1:{ports[n]}/telegram/hook", data=await request.read(),
                                 headers=headers) as resp:
@@ -339,7 +353,7 @@ async def _balanced(services: list[MemeService], tg_settings: Settings) -> Async
     for bot in bots:
         await bot.start()
     try:
-        yield served
+        yield balanced
     finally:
         for bot in bots:
             await bot.stop()
@@ -354,21 +368,48 @@ async def _balanced(services: list[MemeService], tg_settings: Settings) -> Async
 async def test_two_instances_share_one_bot_through_the_webhook(
         service_factory: Callable[..., Any], tg_settings: Settings, botapi: BotApiServer, tmp_path: Path,
         photo_a: bytes, photo_b: bytes) -> None:
-    """Two instances on one store behind a balancer: the face registered through one is used by the other, and
-    "다른 짤" on the first continues the other's request."""
-    services = [await service_factory(tmp_path / "shared") for _ in range(2)]
-    async with _balanced(services, tg_settings) as served:
+    """Two instances on one store behind a balancer that hands each update to the next instance in turn: the face
+    registered through one is used by the other, and "다른 짤" on the first continues the other's request."""
+    async with _behind_a_balancer(service_factory, tg_settings, botapi, tmp_path / "shared") as balanced:
         lee = botapi.user(7101, "Lee")
         chat = botapi.private_chat(lee)
         botapi.send_photo(lee, chat, photo_a, caption="/setface")  # to instance 0
         assert render("telegram.face_saved", "ko", name="기본") in _caption(await botapi.expect("sendPhoto", chat))
         botapi.send_text(lee, chat, SENTENCE)  # to instance 1
         meme = await botapi.expect("sendPhoto", chat)
-        assert _assert_face(services[1], meme.photo, _caption(meme), photo_a, photo_b) < 0.6
+        assert _assert_face(balanced.services[1], meme.photo, _caption(meme), photo_a, photo_b) < 0.6
         botapi.press(lee, meme.result, _next_button(meme))  # to instance 0
         edit = await botapi.expect("editMessageMedia", chat)  # the next candidate of instance 1's request
         assert edit.photo != meme.photo and _caption(edit) != _caption(meme)
-        assert served == [0, 1, 0]
+        assert balanced.served == [0, 1, 0]
+
+
+@pytest.mark.parametrize("store_backend", ["postgres"])
+async def test_inline_answers_of_a_person_deleted_through_another_instance_are_not_served(
+        service_factory: Callable[..., Any], tg_settings: Settings, botapi: BotApiServer, tmp_path: Path,
+        photo_a: bytes, store_backend: str) -> None:
+    """Instance 1 answered Mo's inline query with memes of her face (and keeps that answer a while). She deletes
+    everything through instance 0: instance 1's next answer to the same query carries none of those memes."""
+    async with _behind_a_balancer(service_factory, tg_settings, botapi, tmp_path / "shared") as balanced:
+        mo = botapi.user(7201, "Mo")
+        chat = botapi.private_chat(mo)
+        balanced.route += [0, 1, 1, 0, 0, 1]
+        botapi.send_photo(mo, chat, photo_a, caption="/setface")
+        await botapi.expect("sendPhoto", chat)
+        botapi.inline_query(mo, SLEEPY)
+        before = [r["photo_file_id"] for r in (await botapi.expect("answerInlineQuery")).params["results"]]
+        assert before and identity_distance(botapi.file_bytes(before[0]), photo_a) < 0.6
+        botapi.inline_query(mo, SLEEPY)  # answered from instance 1's own cache
+        assert [r["photo_file_id"] for r in (await botapi.expect("answerInlineQuery")).params["results"]] == before
+        botapi.send_text(mo, chat, "/deleteface")
+        confirm = await botapi.expect("sendMessage", chat)
+        botapi.press(mo, confirm.result, confirm.button_data()[0])
+        assert _text(await botapi.expect("editMessageText", chat)) == render("delete.done", "ko")
+        botapi.inline_query(mo, SLEEPY)
+        after = (await botapi.expect("answerInlineQuery")).params
+        assert balanced.served == [0, 1, 1, 0, 0, 1]
+        assert not {r["photo_file_id"] for r in after["results"]} & set(before)
+        assert after["button"]["start_parameter"] == "setface"  # no face any more: how to register one
 
 
 async def test_setface_then_the_photo_on_another_instance(
@@ -376,12 +417,11 @@ async def test_setface_then_the_photo_on_another_instance(
         redis_server: RedisServer, photo_a: bytes) -> None:
     """"/setface", then the photo in the next message: with the instances sharing Redis, the photo that reaches the
     other instance is taken as the face (named as the command said); a deletion through either forgets a wait."""
-    services = [await service_factory(tmp_path / "shared") for _ in range(2)]
     redis = _OneRedis(redis_server.url)
-    for service in services:
-        service.pending = RedisPending(redis, service.limits.reply_wait_s)
     try:
-        async with _balanced(services, tg_settings) as served:
+        async with _behind_a_balancer(service_factory, tg_settings, botapi, tmp_path / "shared") as balanced:
+            for service in balanced.services:
+                service.pending = RedisPending(redis, service.limits.reply_wait_s)
             max_ = botapi.user(7102, "Max")
             chat = botapi.private_chat(max_)
             botapi.send_text(max_, chat, "/setface 회사용")  # to instance 0
@@ -389,7 +429,7 @@ async def test_setface_then_the_photo_on_another_instance(
             botapi.send_photo(max_, chat, photo_a)  # to instance 1
             saved = await botapi.expect("sendPhoto", chat)
             assert render("telegram.face_saved", "ko", name="회사용") in _caption(saved)
-            assert await services[0].list_faces(Person("telegram", "7102")) == ["회사용"]
+            assert await balanced.services[0].list_faces(Person("telegram", "7102")) == ["회사용"]
 
             botapi.send_text(max_, chat, "/setface")  # to instance 0: waits for a photo again
             await botapi.expect("sendMessage", chat)
@@ -399,8 +439,8 @@ async def test_setface_then_the_photo_on_another_instance(
             await botapi.expect("editMessageText", chat)
             botapi.send_photo(max_, chat, photo_a)  # to instance 1: a plain photo now
             assert _text(await botapi.expect("sendMessage", chat)) == render("telegram.photo_hint", "ko")
-            assert served == [0, 1, 0, 1, 0, 1]
-            assert await services[1].list_faces(Person("telegram", "7102")) == []
+            assert balanced.served == [0, 1, 0, 1, 0, 1]
+            assert await balanced.services[1].list_faces(Person("telegram", "7102")) == []
     finally:
         await redis.redis.aclose()
 

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import aiohttp
+import pytest
 from PIL import Image
 
 from adapters.web.routes import CSP, VISITOR_COOKIE
@@ -277,3 +278,29 @@ async def test_a_catalog_the_workers_cannot_prepare_leaves_the_previous_one_serv
         write_catalog(site.catalog_dir, catalog.memes)
         big.unlink()
     assert (await site.service.rank("배고파 죽겠다", 1))[0][0] == "monica-hungry"
+
+
+@pytest.mark.parametrize("store_backend", ["postgres"])
+async def test_the_face_sweep_deletes_stale_visitors_on_postgresql(
+    service_factory, tmp_path: Path, photo_b: bytes, store_backend: str
+) -> None:
+    """The sweep the web server runs by itself (every quarter of the face's lifetime, at least every second)
+    deletes a visitor whose face expired, on PostgreSQL as on SQLite."""
+    service = await service_factory(tmp_path / "pg")
+    port = free_port()
+    settings = dataclasses.replace(Settings(), data_dir=tmp_path / "media", http_host="127.0.0.1", http_port=port,
+                                   public_url=f"http://127.0.0.1:{port}", web_face_ttl_s=2)
+    server = await start_web(service, settings, chat=False)
+    visitor = Person("web", "expiring-visitor")
+    try:
+        await service.register_face(visitor, photo_b)
+        assert await service.list_faces(visitor)
+        for _ in range(100):
+            if await service.store.find_person(visitor.platform, visitor.user_id) is None:
+                break
+            await asyncio.sleep(0.1)
+        else:
+            pytest.fail("the visitor whose face expired is still in the database after 10 s")
+    finally:
+        await server.stop()
+        await service.close()
