@@ -19,6 +19,7 @@ from typing import Any, cast
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
+from adapters.fetch import host_set
 from adapters.kakao.skill import KakaoConfig, KakaoSkill
 from adapters.web.routes import BODY_DEADLINE, MIN_STUDIO_TOKEN, WebPages, WebShared, trusted_networks
 from bot.config import Settings
@@ -56,7 +57,8 @@ def validate(settings: Settings, chat: bool = True) -> None:
             raise ConfigError("config.bad_value", name=f"FFFUSION_{name.upper()}", value=str(getattr(settings, name)))
     if settings.web_secret and len(settings.web_secret) < MIN_SECRET:
         raise ConfigError("config.bad_value", name="FFFUSION_WEB_SECRET", value=f"({len(settings.web_secret)} chars)")
-    for name, parse in (("http_trusted_proxies", trusted_networks),):
+    for name, parse in (("http_trusted_proxies", trusted_networks), ("kakao_image_hosts", host_set),
+                        ("kakao_callback_hosts", host_set), ("discord_image_hosts", host_set)):
         try:
             parse(getattr(settings, name))
         except ValueError:

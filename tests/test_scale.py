@@ -127,7 +127,6 @@ async def cluster(
         FFFUSION_JOB_TIMEOUT_S=str(JOB_TIMEOUT_S),
         FFFUSION_HTTP_HOST="127.0.0.1",
         FFFUSION_KAKAO_SECRET=SECRET,
-        FFFUSION_KAKAO_IMAGE_HOSTS="127.0.0.1",
         FFFUSION_KAKAO_BUDGET_S="4.5",
         FFFUSION_RATE_PER_MINUTE="1000",
         FFFUSION_STUDIO_TOKEN=STUDIO_TOKEN,
@@ -140,6 +139,7 @@ async def cluster(
     assert migrated.returncode == 0, migrated.stderr
     photos = PhotoServer()
     await photos.start()
+    env["FFFUSION_KAKAO_IMAGE_HOSTS"] = f"127.0.0.1:{photos.port}"  # not a default port: named
     async with aiohttp.ClientSession() as session:
         cluster = Cluster(env, tmp, session, photos)
         try:
