@@ -205,15 +205,12 @@ async def _read_parts(request: web.Request, form: Form, limits: FormLimits, csrf
             continue
         left = limits.max_bytes - total
         if part.filename is None:
-            limit, too_big = (MAX_FIELD_BYTES, InputError("web.bad_form")) if left > MAX_FIELD_BYTES else (
-                left, _too_big("web.form_too_big", limits.max_bytes))
-            raw = await _read_part(part, limit, too_big)
+            raw = await _read_part(part, *_cap(left, MAX_FIELD_BYTES, InputError("web.bad_form"), limits))
             form.fields[part.name] = raw.decode("utf-8", errors="replace")
             total += len(raw)
             continue
-        limit, too_big = (limits.max_file_bytes, _too_big("web.too_big", limits.max_file_bytes)) if (
-            left > limits.max_file_bytes) else (left, _too_big("web.form_too_big", limits.max_bytes))
-        data = await _read_part(part, limit, too_big)
+        too_big = _too_big("web.too_big", limits.max_file_bytes)
+        data = await _read_part(part, *_cap(left, limits.max_file_bytes, too_big, limits))
         total += len(data)
         if data or part.filename:  # an empty file input sends a part with no name and no bytes
             if len(form.files) >= limits.max_files:
@@ -229,6 +226,11 @@ async def _read_part(part: BodyPartReader, limit: int, too_big: FffusionError) -
         if len(data) > limit:
             raise too_big
     return bytes(data)
+
+
+def _cap(left: int, own: int, own_error: InputError, limits: FormLimits) -> tuple[int, InputError]:
+    """A part's byte limit and what passing it says: its own, or what is left of the form's total when less."""
+    return (own, own_error) if left > own else (left, _too_big("web.form_too_big", limits.max_bytes))
 
 
 def _too_big(key: str, limit: int) -> InputError:
