@@ -111,6 +111,19 @@ def client_address(request: web.Request,
     return address
 
 
+def rate_key(address: str) -> str:
+    """What a client address is counted as: IPv6 by its /64 (one subscriber gets a whole /64 to pick from)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
 def _is_trusted(address: str, trusted: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]) -> bool:
     try:
         ip = ipaddress.ip_address(address)
@@ -321,7 +334,7 @@ class WebPages:
 
     def _address(self, request: web.Request) -> Person:
         """The client's address as a rate limit's "person": every visitor behind it counts together."""
-        return Person(ADDRESS, client_address(request, self._trusted))
+        return Person(ADDRESS, rate_key(client_address(request, self._trusted)))
 
     def _secure(self, request: web.Request) -> bool:
         return (request.secure or request.headers.get("X-Forwarded-Proto", "").lower() == "https"
@@ -460,7 +473,7 @@ class WebPages:
         sid, new = self._visitor(request)
         lang = lang_of(request)
         try:
-            await self.shared.logins.check(Person(STUDIO_LOGIN, client_address(request, self._trusted)))
+            await self.shared.logins.check(Person(STUDIO_LOGIN, self._address(request).user_id))
             form = await self._form(request, sid, new)
         except FffusionError as err:
             status = 429 if err.key == "service.rate_limited" else 400

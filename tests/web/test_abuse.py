@@ -179,6 +179,9 @@ async def test_the_rate_is_limited_per_client_address(own_site: MakeSite) -> Non
         bob = {"X-Forwarded-For": "203.0.113.2"}
         assert [await _try(base, alice) for _ in range(3)] == [400, 400, 429]
         assert await _try(base, bob) == 400
+        # IPv6 clients count by their /64: the next address of the same subscriber is no new client
+        assert [await _try(base, {"X-Forwarded-For": f"2001:db8:1:2::{n}"}) for n in (1, 2, 3)] == [400, 400, 429]
+        assert await _try(base, {"X-Forwarded-For": "2001:db8:1:3::1"}) == 400
 
 
 async def test_studio_token_guesses_are_throttled(own_site: MakeSite, client: aiohttp.ClientSession) -> None:
