@@ -36,8 +36,8 @@ def own_site(web_service: MemeService, tmp_path: Path) -> MakeSite:
     @asynccontextmanager
     async def make(**overrides: Any) -> AsyncIterator[str]:
         port = free_port()
-        settings = dataclasses.replace(Settings(), data_dir=tmp_path / f"web{port}", http_host="127.0.0.1",
-                                       http_port=port, studio_token=STUDIO_TOKEN, **overrides)
+        settings = dataclasses.replace(Settings(), http_host="127.0.0.1", http_port=port, studio_token=STUDIO_TOKEN,
+                                       **{"data_dir": tmp_path / f"web{port}", **overrides})
         server = await start_web(web_service, settings, chat=False)
         try:
             yield f"http://127.0.0.1:{port}"
@@ -154,6 +154,27 @@ async def test_a_made_up_visitor_cookie_is_not_taken(site: Site, client: aiohttp
     await _visit(client, site.base + "/")
     async with client.get(site.base + "/") as resp:
         assert VISITOR_COOKIE not in resp.cookies
+
+
+async def test_a_visitor_keeps_their_cookie_across_restarts_and_instances(own_site: MakeSite, tmp_path: Path
+                                                                           ) -> None:
+    """Without Redis the key is kept in the data folder; FFFUSION_WEB_SECRET makes it the same everywhere."""
+    async def kept(client: aiohttp.ClientSession, base: str) -> bool:
+        async with client.get(base + "/") as resp:
+            return VISITOR_COOKIE not in resp.cookies  # no new id given: the cookie was taken
+
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as client:
+        async with own_site(data_dir=tmp_path / "kept") as base:
+            await _visit(client, base + "/")
+        async with own_site(data_dir=tmp_path / "kept") as base:  # the same data folder after a restart
+            assert await kept(client, base)
+        async with own_site() as base:  # another data folder, no shared secret: another key
+            assert not await kept(client, base)
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as client:
+        async with own_site(web_secret="shared-secret-for-tests") as base:
+            await _visit(client, base + "/")
+        async with own_site(web_secret="shared-secret-for-tests") as base:
+            assert await kept(client, base)
 
 
 async def _try(base: str, headers: dict[str, str] | None = None) -> int:
