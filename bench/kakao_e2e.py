@@ -98,12 +98,13 @@ async def person(bot: OpenBuilder, index: int, prefix: str, photos: int, request
         stats.image_s.append(time.perf_counter() - start)
 
 
-def start_server(port: int, data: Path, budget: float, workers: int) -> subprocess.Popen[bytes]:
+def start_server(port: int, data: Path, budget: float, workers: int, photos: int) -> subprocess.Popen[bytes]:
+    """`fffusion run` with the loopback photo and callback server on port `photos` as Kakao's hosts."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("FFFUSION_")}
     env.update(FFFUSION_DATA_DIR=str(data / "data"), FFFUSION_CACHE_DIR=str(data / "cache"),
                FFFUSION_HTTP_HOST="127.0.0.1", FFFUSION_HTTP_PORT=str(port), FFFUSION_KAKAO_SECRET=SECRET,
-               FFFUSION_PUBLIC_URL=f"http://127.0.0.1:{port}", FFFUSION_KAKAO_IMAGE_HOSTS="127.0.0.1",
-               FFFUSION_KAKAO_CALLBACK_HOSTS="127.0.0.1",
+               FFFUSION_PUBLIC_URL=f"http://127.0.0.1:{port}", FFFUSION_KAKAO_IMAGE_HOSTS=f"127.0.0.1:{photos}",
+               FFFUSION_KAKAO_CALLBACK_HOSTS=f"127.0.0.1:{photos}",
                FFFUSION_KAKAO_BUDGET_S=str(budget), FFFUSION_WORKERS=str(workers))
     return subprocess.Popen([sys.executable, "-m", "bot.cli", "run"], cwd=REPO, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -137,7 +138,7 @@ async def main() -> None:
         kakao.files[f"p{n}.jpg"] = photo
     port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
-        proc = start_server(port, Path(tmp), args.budget, args.workers)
+        proc = start_server(port, Path(tmp), args.budget, args.workers, kakao.port)
         session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=90))
         try:
             bot = OpenBuilder(f"http://127.0.0.1:{port}", session, kakao)

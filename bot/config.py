@@ -59,6 +59,15 @@ class Settings:
     # the web page (adapters/web): the studio runs when its token is set; visitors' faces expire
     studio_token: str = ""
     web_face_ttl_s: int = 24 * 3600
+    # several instances behind one load balancer sign visitor cookies, CSRF tokens and studio sessions alike: with
+    # this secret, else with a key kept in Redis (FFFUSION_REDIS_URL), else with one in <data dir>/web.key
+    web_secret: str = ""
+    web_max_form_fields: int = 32  # fields (files included) of one posted form; the studio's upload has 22
+    web_max_form_bytes: int = 64 * 1024 * 1024  # everything one posted form carries
+    web_rate_per_address: int = 60  # memes asked for from one client address per minute (all its visitors)
+    studio_logins_per_minute: int = 10  # studio sign-in attempts from one client address per minute
+    # addresses or networks (10.0.0.0/8) of the proxies whose X-Forwarded-For names the client; none = no proxy
+    http_trusted_proxies: tuple[str, ...] = ()
     media_max_bytes: int = 1 << 30
     # Telegram (adapters/telegram); another Bot API server (self-hosted telegram-bot-api, tests) by base URLs
     telegram_base_url: str = ""  # "" = https://api.telegram.org/bot

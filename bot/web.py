@@ -6,27 +6,35 @@ number of instances go behind one load balancer.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import re
+import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, cast
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
+from adapters.fetch import host_set
 from adapters.kakao.skill import KakaoConfig, KakaoSkill
-from adapters.web.routes import BODY_DEADLINE, MIN_STUDIO_TOKEN, WebPages
+from adapters.web.routes import BODY_DEADLINE, MIN_STUDIO_TOKEN, WebPages, WebShared, trusted_networks
 from bot.config import Settings
 from core.errors import ConfigError
+from core.service.ephemeral import MemoryEphemeral, RedisEphemeral
 from core.service.media import SUFFIX, Media, MediaStore
 from core.service.pgmedia import PostgresMediaStore
 from core.service.pgstore import PostgresStore
-from core.service.service import MemeService
+from core.service.service import MemeService, RateLimiter
+from core.service.shared import Connected, RedisRateLimiter
 
 log = logging.getLogger(__name__)
 
 MIN_SECRET = 16
+WEB_KEY = "web-key"  # the web page's signing key in Redis (core/service/ephemeral.py) and its file in the data dir
 _SECRET_RE = re.compile(r"^[A-Za-z0-9._~-]+$")
 KAKAO_MAX_WAIT_S = 4.5  # Open Builder drops an answer after 5 s; keep a margin for the network
 
@@ -44,8 +52,18 @@ def validate(settings: Settings, chat: bool = True) -> None:
                           value=f"{settings.media_max_age_s} / {settings.media_max_bytes}")
     if settings.studio_token and len(settings.studio_token) < MIN_STUDIO_TOKEN:
         raise ConfigError("studio.token_short", min=MIN_STUDIO_TOKEN)
-    if settings.web_face_ttl_s <= 0:
-        raise ConfigError("config.bad_value", name="FFFUSION_WEB_FACE_TTL_S", value=str(settings.web_face_ttl_s))
+    for name in ("web_face_ttl_s", "web_max_form_fields", "web_max_form_bytes"):
+        if getattr(settings, name) <= 0:
+            raise ConfigError("config.bad_value", name=f"FFFUSION_{name.upper()}", value=str(getattr(settings, name)))
+    if settings.web_secret and len(settings.web_secret) < MIN_SECRET:
+        raise ConfigError("config.bad_value", name="FFFUSION_WEB_SECRET", value=f"({len(settings.web_secret)} chars)")
+    for name, parse in (("http_trusted_proxies", trusted_networks), ("kakao_image_hosts", host_set),
+                        ("kakao_callback_hosts", host_set), ("discord_image_hosts", host_set)):
+        try:
+            parse(getattr(settings, name))
+        except ValueError:
+            raise ConfigError("config.bad_value", name=f"FFFUSION_{name.upper()}",
+                              value=",".join(getattr(settings, name))) from None
     if not (chat and settings.kakao_secret):
         return
     if len(settings.kakao_secret) < MIN_SECRET or not _SECRET_RE.match(settings.kakao_secret):
@@ -167,8 +185,39 @@ class _CappedRunner(web.AppRunner):
         return cast(web.Server, _CappedServer(await super()._make_server(), self._max_connections))
 
 
+async def web_shared(service: MemeService, settings: Settings) -> WebShared:
+    """The web page's keys, studio sessions and per-address limits: in Redis when the instances share one, so a
+    page from one instance posts to another and the studio stays signed in; else in this process, with the key
+    in the data folder (visitors keep their cookie across restarts)."""
+    if settings.redis_url:
+        connected = cast(Connected, service.pool)  # the instance's queue holds its one Redis connection pool
+        state = RedisEphemeral(connected)
+        secret = settings.web_secret or await state.first(WEB_KEY, secrets.token_hex(32))
+        return WebShared(secret.encode(), state, RedisRateLimiter(connected, settings.web_rate_per_address),
+                         RedisRateLimiter(connected, settings.studio_logins_per_minute))
+    secret = settings.web_secret or _key_file(settings.data_dir / WEB_KEY)
+    return WebShared(secret.encode(), MemoryEphemeral(), RateLimiter(settings.web_rate_per_address),
+                     RateLimiter(settings.studio_logins_per_minute))
+
+
+def _key_file(path: Path) -> str:
+    """The key in `path`, written whole (readable by the owner only) when there is none yet: two processes
+    starting at once read the same one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        draft = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="ascii") as out:
+            out.write(secrets.token_hex(32))
+        with contextlib.suppress(FileExistsError):
+            os.link(draft, path)  # never replaces a key another process wrote first
+        draft.unlink()
+    return path.read_text(encoding="ascii").strip()
+
+
 def build_app(
-    service: MemeService, settings: Settings, media: Media, chat: bool = True, routes: Routes = ()
+    service: MemeService, settings: Settings, media: Media, shared: WebShared, chat: bool = True,
+    routes: Routes = (),
 ) -> tuple[web.Application, KakaoSkill | None, WebPages]:
     """`chat=False`: the web page alone (`fffusion web`), without the chat platforms' routes."""
     # uploads are read as streams, under their own limits
@@ -178,7 +227,7 @@ def build_app(
     app.router.add_get("/healthz", health_handler(service))
     # one path segment: no directory listing, nothing outside the store's folder
     app.router.add_get("/media/{name}", media_handler(media))
-    pages = WebPages(service, media, settings)
+    pages = WebPages(service, media, settings, shared)
     pages.add_routes(app)
     kakao = None
     if chat and settings.kakao_secret:
@@ -215,7 +264,7 @@ async def start_web(service: MemeService, settings: Settings, chat: bool = True,
     media = make_media(service, settings)
     await media.start()
     service.forget_uploads.append(media.forget)  # a deleted person's result images go with them
-    app, kakao, pages = build_app(service, settings, media, chat, routes)
+    app, kakao, pages = build_app(service, settings, media, await web_shared(service, settings), chat, routes)
     await pages.start()
     # aiohttp closes a connection that has not sent a request's headers within keepalive_timeout of opening
     # (or of its previous answer): that is the header read timeout, so slow senders are dropped

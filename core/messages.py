@@ -645,6 +645,14 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "That upload is too large. Photos may be up to {limit_mb} MB.",
     },
     "web.bad_form": {"ko": "양식을 읽을 수 없어요. 다시 시도해 주세요.", "en": "The form could not be read. Try again."},
+    "web.too_many_fields": {
+        "ko": "양식에 칸이 너무 많아요 (최대 {limit}개). 페이지에서 다시 보내 주세요.",
+        "en": "That form has too many fields (at most {limit}). Send it again from the page.",
+    },
+    "web.form_too_big": {
+        "ko": "보낸 내용이 너무 커요. 한 번에 {limit_mb}MB까지 보낼 수 있어요.",
+        "en": "That is too much at once. Up to {limit_mb} MB per send.",
+    },
     "web.footer": {
         "ko": "카카오톡·텔레그램·디스코드에서도 같은 봇을 쓸 수 있어요.",
         "en": "The same bot works on KakaoTalk, Telegram and Discord.",

@@ -19,3 +19,10 @@ def clean_sentence(text: str | None, limits: Limits) -> str:
     if not any(unicodedata.category(ch)[0] in "LN" for ch in text):
         raise InputError("text.no_words")
     return " ".join(text.split())
+
+
+def face_number(text: str) -> int | None:
+    """A face number as typed (" 2 "), or None. ASCII digits only: str.isdigit() also accepts "²" and other
+    digit signs that int() then refuses."""
+    text = text.strip()
+    return int(text) if text.isascii() and text.isdigit() else None

@@ -57,6 +57,16 @@ def test_a_face_file_over_the_cap_is_read_no_further(run_cli, cli_env: dict[str,
     assert "MB" in result.stderr
 
 
+def test_a_superscript_face_number_is_one_clear_line(run_cli, tmp_path: Path, photo_a: bytes) -> None:
+    """`--target ²` once ended in a traceback: str.isdigit() let it through to int()."""
+    face = tmp_path / "face.jpg"
+    face.write_bytes(photo_a)
+    result = run_cli("swap", "--face", str(face), "--meme", str(face), "--target", "²", "-o",
+                     str(tmp_path / "out.jpg"), timeout=180)
+    _one_line(result, "face.bad_target_spec", value="²")
+    assert not (tmp_path / "out.jpg").exists()
+
+
 @pytest.mark.parametrize("where", ["folder", "proc"])
 def test_swap_output_that_cannot_be_written(run_cli, tmp_path: Path, photo_a: bytes, photo_b: bytes,
                                             where: str) -> None:

@@ -18,6 +18,7 @@ from core.faces.engines import choose_targets, load_engine
 from core.faces.mesh_engine import MeshEngine
 from core.limits import Limits
 from core.messages import TEXTS, render
+from core.service.pictures import check_target
 from tests import face_fixtures as fx
 
 
@@ -164,10 +165,16 @@ def test_choose_targets(group_faces: list[DetectedFace]) -> None:
     assert choose_targets(faces, 3) == [3]
     assert choose_targets(faces, "5") == [5]
     assert choose_targets([], "default") == [] and choose_targets([], "all") == []
-    for spec, key in ((6, "face.bad_target"), ("-1", "face.bad_target_spec"), ("biggest", "face.bad_target_spec")):
+    assert choose_targets(faces, " 2 ") == [2]
+    # "²" and other digit signs pass str.isdigit(), and int() refuses "²": only ASCII digits are numbers
+    for spec, key in ((6, "face.bad_target"), ("-1", "face.bad_target_spec"), ("biggest", "face.bad_target_spec"),
+                      ("²", "face.bad_target_spec"), ("١", "face.bad_target_spec")):
         with pytest.raises(InputError) as caught:
             choose_targets(faces, spec)
         assert caught.value.key == key
+        if isinstance(spec, str):
+            with pytest.raises(InputError):
+                check_target(spec)  # what /swap checks before anything is fetched
 
 
 def test_load_engine_choices(tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ import pytest
 from PIL import Image
 from redis.asyncio import Redis
 
+from adapters.web.routes import STUDIO_COOKIE
 from core.messages import render
 from core.service.worker import WorkerConfig
 from tests.conftest import postgres_database
@@ -36,6 +37,7 @@ from tests.kakao.kakaoside import (
 )
 from tests.kakao.kakaoside import text_of as kakao_text
 from tests.servers import PostgresServer, RedisServer
+from tests.web.conftest import STUDIO_TOKEN, alert_of, csrf_of
 
 REPO = Path(__file__).resolve().parent.parent
 HUNGRY = "배고파 죽겠다"
@@ -125,9 +127,9 @@ async def cluster(
         FFFUSION_JOB_TIMEOUT_S=str(JOB_TIMEOUT_S),
         FFFUSION_HTTP_HOST="127.0.0.1",
         FFFUSION_KAKAO_SECRET=SECRET,
-        FFFUSION_KAKAO_IMAGE_HOSTS="127.0.0.1",
         FFFUSION_KAKAO_BUDGET_S="4.5",
         FFFUSION_RATE_PER_MINUTE="1000",
+        FFFUSION_STUDIO_TOKEN=STUDIO_TOKEN,
         FFFUSION_LOG_LEVEL="INFO",
         PYTHONIOENCODING="utf-8",
     )
@@ -137,6 +139,7 @@ async def cluster(
     assert migrated.returncode == 0, migrated.stderr
     photos = PhotoServer()
     await photos.start()
+    env["FFFUSION_KAKAO_IMAGE_HOSTS"] = f"127.0.0.1:{photos.port}"  # not a default port: named
     async with aiohttp.ClientSession() as session:
         cluster = Cluster(env, tmp, session, photos)
         try:
@@ -186,6 +189,43 @@ async def test_any_instance_serves_any_request(cluster: Cluster, photo_a: bytes,
         moved = other + "/media/" + url.rsplit("/", 1)[1]
         async with cluster.session.get(moved) as resp:
             assert resp.status == 200 and (await resp.read())[:3] == b"\xff\xd8\xff"
+
+
+async def test_the_web_page_and_the_studio_through_both_instances(cluster: Cluster, photo_a: bytes) -> None:
+    """A page from instance 0 posts to instance 1 ("페이지가 오래됐어요" once, when each instance kept its own CSRF
+    key), "내 얼굴 지우기" included, and a studio sign-in holds on both (each once kept its own sessions)."""
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as browser:
+        async with browser.get(cluster.base(0) + "/") as resp:
+            csrf = csrf_of(await resp.text())
+        form = aiohttp.FormData()
+        form.add_field("csrf", csrf)
+        form.add_field("text", HUNGRY)
+        form.add_field("face", photo_a, filename="me.jpg", content_type="image/jpeg")
+        json = {"Accept": "application/json"}
+        async with browser.post(cluster.base(1) + "/try", data=form, headers=json) as resp:
+            shown = await resp.json()
+            assert resp.status == 200 and shown["face_saved"], shown
+        async with browser.post(cluster.base(0) + "/next", data={"csrf": csrf, "request_id": shown["request_id"]},
+                                headers=json) as resp:
+            assert resp.status == 200 and (await resp.json())["url"] != shown["url"]
+        async with browser.post(cluster.base(1) + "/forget", data={"csrf": csrf}) as resp:
+            assert resp.status == 200 and alert_of(await resp.text()) == render("delete.done", "ko")
+        async with browser.get(cluster.base(0) + "/") as resp:
+            assert render("web.face_saved_hint", "ko") not in await resp.text()  # the face is gone
+        # the studio: signed in on one instance, signed in on both; signed out on one, out on both
+        async with browser.get(cluster.base(1) + "/studio") as resp:
+            login = {"csrf": csrf_of(await resp.text()), "token": STUDIO_TOKEN}
+        async with browser.post(cluster.base(0) + "/studio/login", data=login) as resp:
+            assert resp.status == 200 and "data-meme-id" in await resp.text()
+        async with browser.get(cluster.base(1) + "/studio") as resp:
+            page = await resp.text()
+            assert "data-meme-id" in page and 'name="token"' not in page
+        session = {c.key: c.value for c in browser.cookie_jar if c.key == STUDIO_COOKIE}
+        async with browser.post(cluster.base(1) + "/studio/logout", data={"csrf": csrf_of(page)}) as resp:
+            assert resp.status == 200
+    # the old session cookie, kept anyway, opens nothing on the other instance
+    async with aiohttp.ClientSession(cookies=session) as kept, kept.get(cluster.base(0) + "/studio") as resp:
+        assert 'name="token"' in await resp.text()
 
 
 async def test_a_worker_killed_in_a_burst_loses_no_answer(cluster: Cluster) -> None:

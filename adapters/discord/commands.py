@@ -18,12 +18,12 @@ from typing import Any, Protocol, cast
 
 import aiohttp
 import discord
-import yarl
 from discord import app_commands
 from discord.app_commands import locale_str
 
+from adapters.fetch import GuardedFetcher, Refusals
 from core.errors import InputError, ServiceError
-from core.images import check_pixels, check_size, too_big
+from core.images import check_pixels, check_size
 from core.limits import Limits
 from core.messages import pick_lang, render
 from core.service import conversation as talk
@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 PLATFORM = "discord"
 MENTION = re.compile(r"<@!?(\d+)>")  # a person mentioned in a slash command's text
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp")
-_CHUNK = 64 * 1024
+REFUSALS = Refusals(not_allowed="picture.host_not_allowed", failed="picture.download_failed")
 PLACEHOLDER = "fffusion_public_placeholder"  # interaction.extras flag: a public "thinking" message is showing
 # Discord shows name localizations for Korean and description localizations for English clients.
 _LANG_OF = {discord.Locale.korean: "ko", discord.Locale.american_english: "en", discord.Locale.british_english: "en"}
@@ -159,11 +159,9 @@ class Picture:
                     return cls(url)
         raise InputError("picture.needs_image")
 
-    def check(self, hosts: frozenset[str], limits: Limits) -> None:
+    def check(self, fetcher: GuardedFetcher, limits: Limits) -> None:
         """Refuse from what Discord reports, and any address outside Discord's own file hosts."""
-        host = (yarl.URL(self.url).host or "").lower().rstrip(".")
-        if host not in hosts:
-            raise InputError("picture.host_not_allowed")
+        fetcher.check(self.url)
         if self.attachment is not None:
             check_attachment(self.attachment, limits)
 
@@ -189,39 +187,17 @@ class Handlers:
     def __init__(self, service: MemeService, image_hosts: Iterable[str] = ()) -> None:
         self.service = service
         self.conversation = talk.Conversation(service)
-        #: posted pictures are downloaded from these hosts only (Discord's attachment CDN and media proxy)
-        self.image_hosts = frozenset(h.strip().lower().rstrip(".") for h in image_hosts if h.strip())
-        self._session: aiohttp.ClientSession | None = None
+        #: posted pictures come from these hosts only (Discord's attachment CDN and media proxy), read up to the
+        #: size limit (an embed's size is not known before)
+        self.fetcher = GuardedFetcher(image_hosts, service.limits.max_image_bytes, REFUSALS, timeout_s=20)
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-
-    async def _download(self, url: str) -> bytes:
-        """A posted picture, read up to the size limit (an embed's size is not known before); no redirects,
-        so the address stays on the host that was checked."""
-        limit = self.service.limits.max_image_bytes
-        if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20), trust_env=False)
-        try:
-            async with self._session.get(url, allow_redirects=False) as response:
-                if response.status != 200:
-                    raise ServiceError("picture.download_failed")
-                data = bytearray()
-                async for chunk in response.content.iter_chunked(_CHUNK):
-                    data += chunk
-                    if len(data) > limit:
-                        raise too_big(len(data), limit)
-                return bytes(data)
-        except (aiohttp.ClientError, TimeoutError) as err:
-            log.warning("downloading a posted picture failed: %s", err)
-            raise ServiceError("picture.download_failed") from err
+        await self.fetcher.close()
 
     def _swap_intent(self, picture: Picture, face: str | None = None, target: str | None = None
                      ) -> talk.SwapPictureIntent:
-        return talk.SwapPictureIntent(lambda: self._download(picture.url), picture.size,
-                                      lambda: picture.check(self.image_hosts, self.service.limits), face, target)
+        return talk.SwapPictureIntent(lambda: self.fetcher.fetch(picture.url), picture.size,
+                                      lambda: picture.check(self.fetcher, self.service.limits), face, target)
 
     async def swap_message(self, interaction: discord.Interaction, message: discord.Message) -> None:
         """The message command "Swap my face": the person's face onto the picture in someone's message."""

@@ -18,8 +18,9 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from adapters.kakao import fetch, protocol
-from adapters.kakao.fetch import ImageFetcher
+from adapters import fetch
+from adapters.fetch import GuardedFetcher, Refusals
+from adapters.kakao import protocol
 from adapters.kakao.protocol import BadPayload, Json, SkillRequest
 from core.errors import InputError
 from core.messages import pick_lang, render
@@ -43,6 +44,8 @@ _SWAP_WORDS = ("사진에 내 얼굴", "/swap")
 # Quick replies carry what they mean in extra (-> action.clientExtra): the button's action and, for "다른 짤",
 # the request it continues; so a person typing the same words is never taken for a button press.
 _EXTRA_KIND, _EXTRA_REQUEST = "fffusion", "request_id"
+REFUSALS = Refusals(not_allowed="kakao.url_not_allowed", failed="kakao.download_failed")
+_HEADERS = {"User-Agent": "fffusion-kakao/1", "Accept": "image/*"}
 
 
 @dataclass(frozen=True)
@@ -63,8 +66,8 @@ class KakaoSkill:
         self.media = media
         self.config = config
         self.public_url = config.public_url.rstrip("/")
-        self.fetcher = ImageFetcher(config.image_hosts, service.limits.max_image_bytes,
-                                    config.download_timeout_s)
+        self.fetcher = GuardedFetcher(config.image_hosts, service.limits.max_image_bytes, REFUSALS,
+                                      config.download_timeout_s, _HEADERS)
         self._secret = config.secret.encode()
         self._callbacks: set[asyncio.Task[None]] = set()
         self._session: aiohttp.ClientSession | None = None
@@ -178,7 +181,7 @@ class KakaoSkill:
         try:
             # only Kakao's callback hosts, through the public-address-only resolver: a payload cannot make the
             # server POST into its own network
-            target = fetch.allowed_url(callback_url, fetch.host_set(self.config.callback_hosts))
+            target = fetch.allowed_url(callback_url, fetch.host_set(self.config.callback_hosts), REFUSALS)
         except InputError:
             log.warning("kakao callback to a host not in FFFUSION_KAKAO_CALLBACK_HOSTS refused")
             return

@@ -50,6 +50,7 @@ from core.messages import pick_lang, render
 from core.service import conversation as talk
 from core.service.friends import FriendRef
 from core.service.service import MemeService, Person
+from core.text import face_number
 
 log = logging.getLogger(__name__)
 
@@ -529,7 +530,7 @@ def _download(media: PhotoSize | Document, limits: Limits) -> Callable[[], Await
 def _swap_args(args: str) -> tuple[str | None, str | None]:
     """(target, face name) from "/swap all", "/swap 2 회사용", "/swap 회사용"."""
     words = args.split()
-    if words and (words[0].lower() in ("all", "largest") or words[0].isdigit()):
+    if words and (words[0].lower() in ("all", "largest") or face_number(words[0]) is not None):
         return words[0].lower(), " ".join(words[1:]) or None
     return None, " ".join(words) or None
 

@@ -2,39 +2,47 @@
 studio (`/studio`, whoever runs the bot: the catalog as a grid, edits, uploads, a sentence test).
 
 Plain HTML forms that work without JavaScript; static/app.js keeps the try page in place when it runs. A visitor
-is a random id in an HttpOnly cookie and becomes Person("web", id); their face expires after a while. Every
-POST carries a CSRF token derived from that id; every page sends a strict Content-Security-Policy.
+is a random id in an HttpOnly cookie, signed, and becomes Person("web", id); their face expires after a while.
+Every POST carries a CSRF token derived from that id as its first field, checked before the rest of the body is
+read; every page sends a strict Content-Security-Policy. Keys and studio sessions are shared by every instance
+(WebShared), so any instance behind a load balancer serves any request.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import dataclasses
 import hashlib
 import hmac
 import io
+import ipaddress
 import logging
 import re
 import secrets
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Protocol
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 from PIL import Image, ImageOps
 
 from adapters.web import pages
 from adapters.web.pages import Markup, hidden
 from adapters.web.port import Shown, WebPort
 from core.bounded import Bounded
+from core.catalog.catalog import ID_RE
 from core.catalog.edit import NewMeme
 from core.errors import FffusionError, InputError
 from core.messages import render
+from core.service.ephemeral import Ephemeral
 from core.service.media import Media
-from core.service.service import MemeService
+from core.service.service import Limiter, MemeService, Person
 from core.service.worker import MemeFaces
+from core.text import face_number
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +54,12 @@ STUDIO_COOKIE = "fffusion_studio"
 STUDIO_SESSION_S = 12 * 3600
 MAX_STUDIO_FILES = 20  # images per upload in the studio
 MAX_FIELD_BYTES = 64 * 1024  # a text field of a form (captions and examples included)
+MAX_CSRF_BYTES = 128  # the first field of every form; more is not a token
 THUMB_SIDE = 480
-_VISITOR_RE = re.compile(r"^[A-Za-z0-9_-]{22,64}$")
+_VISITOR_RE = re.compile(r"^[A-Za-z0-9_-]{32}$")  # secrets.token_urlsafe(24)
+_SIGNATURE_CHARS = 22  # 16 bytes of HMAC, base64url without padding
+#: the rate limits' "people" that are not people: a client address (all its visitors), a studio sign-in
+ADDRESS, STUDIO_LOGIN = "web-address", "studio-login"
 _STATIC = {"app.js": "text/javascript; charset=utf-8", "style.css": "text/css; charset=utf-8"}
 _DONE = {"saved": "studio.saved", "deleted": "studio.deleted", "added": "studio.added"}
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -63,6 +75,61 @@ class WebSettings(Protocol):
     public_url: str
     studio_token: str
     web_face_ttl_s: int
+    web_max_form_fields: int
+    web_max_form_bytes: int
+    http_trusted_proxies: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class WebShared:
+    """What every instance behind one load balancer must agree on; bot/web.py builds it (Redis when there is
+    one)."""
+
+    secret: bytes  # visitor cookies, CSRF tokens and studio sessions are signed with keys derived from it
+    state: Ephemeral  # studio sessions
+    per_address: Limiter  # memes asked for per client address
+    logins: Limiter  # studio sign-in attempts per client address
+
+
+def _derive(secret: bytes, purpose: bytes) -> bytes:
+    return hmac.new(secret, b"fffusion web\0" + purpose, hashlib.sha256).digest()
+
+
+def trusted_networks(proxies: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """FFFUSION_HTTP_TRUSTED_PROXIES as networks; ValueError names a bad entry."""
+    return tuple(ipaddress.ip_network(p.strip(), strict=False) for p in proxies if p.strip())
+
+
+def client_address(request: web.Request,
+                   trusted: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]) -> str:
+    """The client's address: the peer's, or, while the peer is a trusted proxy, the hop it names in
+    X-Forwarded-For (read from the right: only what trusted proxies appended is believed)."""
+    address = request.remote or ""
+    hops = [h.strip() for line in request.headers.getall("X-Forwarded-For", []) for h in line.split(",")]
+    while hops and _is_trusted(address, trusted):
+        address = hops.pop()
+    return address
+
+
+def rate_key(address: str) -> str:
+    """What a client address is counted as: IPv6 by its /64 (one subscriber gets a whole /64 to pick from)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
+def _is_trusted(address: str, trusted: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in net for net in trusted)
 
 
 def lang_of(request: web.Request) -> str:
@@ -91,64 +158,110 @@ class Form:
         return self.fields.get(name, "")
 
 
+@dataclass(frozen=True)
+class FormLimits:
+    """What one posted form may hold: fields (files included) and bytes in all, files and each file's bytes."""
+
+    max_fields: int
+    max_bytes: int
+    max_files: int = 0
+    max_file_bytes: int = 0
+
+
+#: what a malformed body raises while it is parsed (aiohttp's multipart reader, an unknown charset)
+_MALFORMED = (ValueError, LookupError, AssertionError, HttpProcessingError)
+
+
+async def read_form(request: web.Request, limits: FormLimits, csrf: str) -> Form:
+    """A POSTed form whose first field is the CSRF token `csrf`. Multipart is read as a stream and refused at the
+    first field that is not the token, or as soon as it passes a limit: nothing beyond is read."""
+    form = Form()
+    try:
+        if request.content_type != "multipart/form-data":
+            await _read_urlencoded(request, form, limits)
+        else:
+            async with asyncio.timeout_at(request.get(BODY_DEADLINE)):
+                await _read_parts(request, form, limits, csrf)
+    except TimeoutError:
+        raise web.HTTPRequestTimeout() from None
+    except (web.HTTPException, *_MALFORMED):
+        raise InputError("web.bad_form") from None
+    if not hmac.compare_digest(form.text("csrf").encode(), csrf.encode()):
+        raise InputError("web.expired")
+    return form
+
+
+async def _read_urlencoded(request: web.Request, form: Form, limits: FormLimits) -> None:
+    # the body is already in memory, under the server's client_max_size (bot/web.py's body_deadline read it)
+    if (await request.read()).count(b"&") >= limits.max_fields:
+        raise InputError("web.too_many_fields", limit=limits.max_fields)
+    posted = await request.post()
+    form.fields = {k: v for k, v in posted.items() if isinstance(v, str)}
+
+
+async def _read_parts(request: web.Request, form: Form, limits: FormLimits, csrf: str) -> None:
+    reader = await request.multipart()
+    fields = total = 0
+    while (part := await reader.next()) is not None:
+        fields += 1
+        if fields > limits.max_fields:
+            raise InputError("web.too_many_fields", limit=limits.max_fields)
+        if fields == 1:  # the token first: a client without one gets nothing else read
+            if not isinstance(part, BodyPartReader) or part.name != "csrf" or part.filename is not None:
+                raise InputError("web.expired")
+            token = await _read_part(part, MAX_CSRF_BYTES, InputError("web.expired"))
+            if not hmac.compare_digest(token, csrf.encode()):
+                raise InputError("web.expired")
+            form.fields["csrf"] = csrf
+            continue
+        if not isinstance(part, BodyPartReader) or not part.name:
+            continue
+        left = limits.max_bytes - total
+        if part.filename is None:
+            raw = await _read_part(part, *_cap(left, MAX_FIELD_BYTES, InputError("web.bad_form"), limits))
+            form.fields[part.name] = raw.decode("utf-8", errors="replace")
+            total += len(raw)
+            continue
+        too_big = _too_big("web.too_big", limits.max_file_bytes)
+        data = await _read_part(part, *_cap(left, limits.max_file_bytes, too_big, limits))
+        total += len(data)
+        if data or part.filename:  # an empty file input sends a part with no name and no bytes
+            if len(form.files) >= limits.max_files:
+                raise InputError("studio.too_many_files", limit=limits.max_files)
+            form.files.append((part.name, part.filename, data))
+
+
 async def _read_part(part: BodyPartReader, limit: int, too_big: FffusionError) -> bytes:
     data = bytearray()
-    while chunk := await part.read_chunk(256 * 1024):
+    # small reads for small limits: the CSRF token is checked with little more than itself read
+    while chunk := await part.read_chunk(max(1024, min(limit + 1, 64 * 1024))):
         data += chunk
         if len(data) > limit:
             raise too_big
     return bytes(data)
 
 
-async def read_form(request: web.Request, max_file_bytes: int, max_files: int) -> Form:
-    """A POSTed form, multipart read as a stream: a file over the limit is refused after limit bytes."""
-    form = Form()
-    if request.content_type != "multipart/form-data":
-        try:
-            posted = await request.post()
-        except (web.HTTPException, ValueError):
-            raise InputError("web.bad_form") from None
-        form.fields = {k: v for k, v in posted.items() if isinstance(v, str)}
-        return form
-    deadline = request.get(BODY_DEADLINE)
-    try:
-        async with asyncio.timeout_at(deadline):
-            await _read_parts(request, form, max_file_bytes, max_files)
-    except TimeoutError:
-        raise web.HTTPRequestTimeout() from None
-    return form
+def _cap(left: int, own: int, own_error: InputError, limits: FormLimits) -> tuple[int, InputError]:
+    """A part's byte limit and what passing it says: its own, or what is left of the form's total when less."""
+    return (own, own_error) if left > own else (left, _too_big("web.form_too_big", limits.max_bytes))
 
 
-async def _read_parts(request: web.Request, form: Form, max_file_bytes: int, max_files: int) -> None:
-    try:
-        reader = await request.multipart()
-        while (part := await reader.next()) is not None:
-            if not isinstance(part, BodyPartReader) or not part.name:
-                continue
-            if part.filename is None:
-                raw = await _read_part(part, MAX_FIELD_BYTES, InputError("web.bad_form"))
-                form.fields[part.name] = raw.decode("utf-8", errors="replace")
-                continue
-            data = await _read_part(part, max_file_bytes, _upload_too_big(max_file_bytes))
-            if data or part.filename:  # an empty file input sends a part with no name and no bytes
-                if len(form.files) >= max_files:
-                    raise InputError("studio.too_many_files", limit=max_files)
-                form.files.append((part.name, part.filename, data))
-    except (ValueError, AssertionError, KeyError):
-        raise InputError("web.bad_form") from None
-
-
-def _upload_too_big(limit: int) -> InputError:
-    return InputError("web.too_big", limit_mb=f"{limit / 1024 / 1024:.0f}")
+def _too_big(key: str, limit: int) -> InputError:
+    return InputError(key, limit_mb=f"{limit / 1024 / 1024:.0f}")
 
 
 class WebPages:
-    def __init__(self, service: MemeService, media: Media, settings: WebSettings) -> None:
+    def __init__(self, service: MemeService, media: Media, settings: WebSettings, shared: WebShared) -> None:
         self.port = WebPort(service, media)
         self.settings = settings
         self.limits = service.limits
-        self._key = secrets.token_bytes(32)  # CSRF tokens and studio sessions last as long as the process
-        self._studio_sessions: dict[str, float] = {}
+        self.shared = shared
+        self._csrf_key = _derive(shared.secret, b"csrf")
+        self._visitor_key = _derive(shared.secret, b"visitor")
+        # a session is valid only under the studio token it signed in with: a new token ends every session
+        self._studio_mark = _derive(shared.secret, b"studio\0" + settings.studio_token.encode()).hex()
+        self._trusted = trusted_networks(settings.http_trusted_proxies)
+        self._forms = FormLimits(settings.web_max_form_fields, settings.web_max_form_bytes)
         self._thumbs: Bounded[tuple[str, str], bytes] = Bounded(512)  # studio thumbnails
         self._sweeper: asyncio.Task[None] | None = None
         self._static = {name: resources.files(__package__).joinpath("static", name).read_bytes()
@@ -196,16 +309,32 @@ class WebPages:
                 log.exception("web: the face sweep failed")
             await asyncio.sleep(every)
 
-    # visitors, cookies, CSRF, headers
+    # visitors, cookies, CSRF, forms, headers
     def _visitor(self, request: web.Request) -> tuple[str, bool]:
-        sid = request.cookies.get(VISITOR_COOKIE, "")
-        return (sid, False) if _VISITOR_RE.match(sid) else (secrets.token_urlsafe(24), True)
+        """(visitor id, whether it is new): a cookie counts only with this site's signature on it."""
+        sid, _, signature = request.cookies.get(VISITOR_COOKIE, "").partition(".")
+        if _VISITOR_RE.match(sid) and hmac.compare_digest(signature.encode(), self._sign(sid).encode()):
+            return sid, False
+        return secrets.token_urlsafe(24), True
+
+    def _sign(self, sid: str) -> str:
+        digest = hmac.new(self._visitor_key, sid.encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest).decode()[:_SIGNATURE_CHARS]
 
     def _csrf(self, sid: str) -> str:
-        return hmac.new(self._key, b"csrf\0" + sid.encode(), hashlib.sha256).hexdigest()[:32]
+        return hmac.new(self._csrf_key, sid.encode(), hashlib.sha256).hexdigest()[:32]
 
-    def _csrf_ok(self, sid: str, new: bool, form: Form) -> bool:
-        return not new and hmac.compare_digest(form.text("csrf").encode(), self._csrf(sid).encode())
+    async def _form(self, request: web.Request, sid: str, new: bool, max_files: int = 0) -> Form:
+        """The posted form of a visitor this site gave a cookie and a page to; InputError otherwise (a visitor
+        without a cookie gets nothing of the body read)."""
+        if new:
+            raise InputError("web.expired")
+        limits = dataclasses.replace(self._forms, max_files=max_files, max_file_bytes=self.limits.max_image_bytes)
+        return await read_form(request, limits, self._csrf(sid))
+
+    def _address(self, request: web.Request) -> Person:
+        """The client's address as a rate limit's "person": every visitor behind it counts together."""
+        return Person(ADDRESS, rate_key(client_address(request, self._trusted)))
 
     def _secure(self, request: web.Request) -> bool:
         return (request.secure or request.headers.get("X-Forwarded-Proto", "").lower() == "https"
@@ -217,8 +346,8 @@ class WebPages:
         resp.headers["Referrer-Policy"] = "same-origin"
         resp.headers["Cache-Control"] = "no-store"
         if new:
-            resp.set_cookie(VISITOR_COOKIE, sid, httponly=True, samesite="Lax", secure=self._secure(request),
-                            path="/", max_age=max(self.settings.web_face_ttl_s, 3600))
+            resp.set_cookie(VISITOR_COOKIE, f"{sid}.{self._sign(sid)}", httponly=True, samesite="Lax",
+                            secure=self._secure(request), path="/", max_age=max(self.settings.web_face_ttl_s, 3600))
         return resp
 
     def _html(self, request: web.Request, body: str, sid: str, new: bool, status: int = 200) -> web.StreamResponse:
@@ -262,15 +391,15 @@ class WebPages:
     async def _try_action(
         self, request: web.Request, max_files: int, act: Callable[[Form, str], Awaitable[Shown]]
     ) -> web.StreamResponse:
-        """Reads the form, checks CSRF, runs `act`; answers JSON to the page's script, a whole page otherwise."""
+        """Checks the client address's rate, reads the form (CSRF first), runs `act`; answers JSON to the page's
+        script, a whole page otherwise."""
         sid, new = self._visitor(request)
         lang = lang_of(request)
         wants_json = "application/json" in request.headers.get("Accept", "")
         form = Form()
         try:
-            form = await read_form(request, self.limits.max_image_bytes, max_files)
-            if not self._csrf_ok(sid, new, form):
-                raise InputError("web.expired")
+            await self.shared.per_address.check(self._address(request))
+            form = await self._form(request, sid, new, max_files)
             shown = await act(form, lang)
         except FffusionError as err:  # the form itself: unreadable, too big, or not from this page
             shown = Shown(notice=render(err.key, lang, **err.params), error=err.key)
@@ -306,9 +435,7 @@ class WebPages:
         sid, new = self._visitor(request)
         lang = lang_of(request)
         try:
-            form = await read_form(request, 0, 0)
-            if not self._csrf_ok(sid, new, form):
-                raise InputError("web.expired")
+            await self._form(request, sid, new)
         except FffusionError as err:
             page = self._try_html(request, sid, has_face=False, alert=render(err.key, lang, **err.params))
             return self._html(request, page, sid, new, 400)
@@ -316,12 +443,13 @@ class WebPages:
         return self._html(request, self._try_html(request, sid, has_face=False, alert=said, done=True), sid, new)
 
     # the studio
-    def _studio_session(self, request: web.Request) -> bool:
+    @staticmethod
+    def _session_key(token: str) -> str:
+        return "studio-session:" + hashlib.sha256(token.encode()).hexdigest()  # the store never sees the token
+
+    async def _studio_session(self, request: web.Request) -> bool:
         token = request.cookies.get(STUDIO_COOKIE, "")
-        now = time.time()
-        for old in [t for t, until in self._studio_sessions.items() if until < now]:
-            del self._studio_sessions[old]
-        return bool(token) and token in self._studio_sessions
+        return bool(token) and await self.shared.state.get(self._session_key(token)) == self._studio_mark
 
     def _login_html(self, request: web.Request, sid: str, alert: str = "") -> str:
         lang = lang_of(request)
@@ -332,7 +460,7 @@ class WebPages:
     def _studio_only(self, handler: Handler) -> Handler:
         """Without a studio session, nothing but the login form (403), before the request body is read."""
         async def guarded(request: web.Request) -> web.StreamResponse:
-            if not self._studio_session(request):
+            if not await self._studio_session(request):
                 sid, new = self._visitor(request)
                 return self._html(request, self._login_html(request, sid), sid, new, 403)
             return await handler(request)
@@ -340,15 +468,24 @@ class WebPages:
         return guarded
 
     async def login(self, request: web.Request) -> web.StreamResponse:
+        """Sign-in attempts are counted per client address before anything is read: tokens cannot be guessed
+        fast."""
         sid, new = self._visitor(request)
-        form = await read_form(request, 0, 0)
+        lang = lang_of(request)
+        try:
+            await self.shared.logins.check(Person(STUDIO_LOGIN, self._address(request).user_id))
+            form = await self._form(request, sid, new)
+        except FffusionError as err:
+            status = 429 if err.key == "service.rate_limited" else 400
+            alert = render(err.key, lang, **err.params)
+            return self._html(request, self._login_html(request, sid, alert), sid, new, status)
         given = hashlib.sha256(form.text("token").encode()).digest()
         wanted = hashlib.sha256(self.settings.studio_token.encode()).digest()
-        if not (self._csrf_ok(sid, new, form) and hmac.compare_digest(given, wanted)):
-            alert = render("studio.wrong_token", lang_of(request))
+        if not hmac.compare_digest(given, wanted):
+            alert = render("studio.wrong_token", lang)
             return self._html(request, self._login_html(request, sid, alert), sid, new, 403)
         token = secrets.token_urlsafe(32)
-        self._studio_sessions[token] = time.time() + STUDIO_SESSION_S
+        await self.shared.state.put(self._session_key(token), self._studio_mark, STUDIO_SESSION_S)
         resp = self._respond(request, _see_other("/studio"), sid, new)
         resp.set_cookie(STUDIO_COOKIE, token, httponly=True, samesite="Strict", secure=self._secure(request),
                         path="/studio", max_age=STUDIO_SESSION_S)
@@ -356,9 +493,12 @@ class WebPages:
 
     async def logout(self, request: web.Request) -> web.StreamResponse:
         sid, new = self._visitor(request)
-        form = await read_form(request, 0, 0)
-        if self._csrf_ok(sid, new, form):
-            self._studio_sessions.pop(request.cookies.get(STUDIO_COOKIE, ""), None)
+        try:
+            await self._form(request, sid, new)
+        except FffusionError as err:
+            alert = render(err.key, lang_of(request), **err.params)
+            return self._html(request, self._login_html(request, sid, alert), sid, new, 400)
+        await self.shared.state.delete(self._session_key(request.cookies.get(STUDIO_COOKIE, "")))
         resp = self._respond(request, _see_other("/studio"), sid, new)
         resp.del_cookie(STUDIO_COOKIE, path="/studio")
         return resp
@@ -366,13 +506,11 @@ class WebPages:
     async def studio(self, request: web.Request, alert: str = "", error: bool = False,
                      status: int = 200) -> web.StreamResponse:
         sid, new = self._visitor(request)
-        if not self._studio_session(request):
+        if not await self._studio_session(request):
             return self._html(request, self._login_html(request, sid), sid, new)
         lang = lang_of(request)
-        done = _DONE.get(request.query.get("done", ""))
-        if done and not alert:
-            alert = render(done, lang, name=request.query.get("name", ""), names=request.query.get("name", ""),
-                           count=request.query.get("count", "1"))
+        if not alert:
+            alert = _done_notice(request, lang)
         sentence = request.query.get("sentence", "")
         rows: list[tuple[str, str, float]] = []
         if sentence:
@@ -403,9 +541,7 @@ class WebPages:
                              max_files: int = 0) -> web.StreamResponse:
         sid, new = self._visitor(request)
         try:
-            form = await read_form(request, self.limits.max_image_bytes, max_files)
-            if not self._csrf_ok(sid, new, form):
-                raise InputError("web.expired")
+            form = await self._form(request, sid, new, max_files)
             where = await change(form)
         except FffusionError as err:
             message = render(err.key, lang_of(request), **err.params)
@@ -416,11 +552,11 @@ class WebPages:
         meme_id = request.match_info["id"]
 
         async def update(form: Form) -> str:
-            raw_faces = [v.strip() for v in form.text("faces").split(",") if v.strip()]
-            if not all(v.isdigit() for v in raw_faces):
+            faces = [face_number(v) for v in form.text("faces").split(",") if v.strip()]
+            if None in faces:
                 raise InputError("studio.bad_faces", value=form.text("faces"))
             await self.port.update(meme_id, form.text("caption"), form.text("examples").splitlines(),
-                                   form.text("tags").split(","), [int(v) for v in raw_faces])
+                                   form.text("tags").split(","), [n for n in faces if n is not None])
             return f"/studio?done=saved&name={meme_id}#m-{meme_id}"
 
         return await self._studio_change(request, update)
@@ -458,6 +594,17 @@ class WebPages:
         headers = {"Content-Type": "image/jpeg", "Cache-Control": "private, max-age=3600",
                    "X-Content-Type-Options": "nosniff"}
         return web.Response(body=thumb, headers=headers)
+
+
+def _done_notice(request: web.Request, lang: str) -> str:
+    """News of a change the studio just made, from its redirect's query: a fixed message whose values must be
+    meme ids and a count, so that a link cannot put words of its own on the studio page."""
+    key = _DONE.get(request.query.get("done", ""))
+    names = request.query.get("name", "").split(",")
+    count = face_number(request.query.get("count", "1"))
+    if key is None or count is None or not all(ID_RE.match(n) for n in names):
+        return ""
+    return render(key, lang, name=names[0], names=", ".join(names), count=count)
 
 
 def _thumbnail(data: bytes) -> bytes:

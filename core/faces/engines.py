@@ -9,14 +9,15 @@ from core.errors import ConfigError, InputError
 from core.faces import insight_engine
 from core.faces.base import DetectedFace, FaceEngine
 from core.limits import Limits
+from core.text import face_number
 
 
 def choose_targets(
     faces: Sequence[DetectedFace], spec: str | int, catalog_faces: Sequence[int] | None = None
 ) -> list[int]:
     """Indices (into `faces`, largest first) to swap: "default" = the catalog's choice, else the largest."""
-    if isinstance(spec, str) and spec.strip().isdigit():
-        spec = int(spec.strip())
+    if isinstance(spec, str) and (number := face_number(spec)) is not None:
+        spec = number
     if isinstance(spec, int) and not isinstance(spec, bool):
         if not 0 <= spec < len(faces):
             raise InputError("face.bad_target", index=spec, count=len(faces))

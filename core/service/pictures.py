@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from core.errors import InputError
 from core.images import check_size
 from core.service.service import MemeService, Person
+from core.text import face_number
 
 #: what people may ask for: every face, the largest, or one by number (0 = the largest)
 TARGETS = ("largest", "all")
@@ -30,7 +31,7 @@ class PictureResult:
 def check_target(target: str | None) -> str:
     """The target as the worker takes it; InputError for anything but all | largest | a face number."""
     spec = (target or "largest").strip().lower()
-    if spec not in TARGETS and not spec.isdigit():
+    if spec not in TARGETS and face_number(spec) is None:
         raise InputError("face.bad_target_spec", value=spec)
     return spec
 

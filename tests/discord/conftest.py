@@ -36,7 +36,7 @@ async def start_bot(fake: FakeDiscord, service: MemeService) -> AsyncIterator[St
             shards=shards,
             guild_ready_timeout=0.2,
             ready_timeout=10,
-            image_hosts=("127.0.0.1",),  # the loopback CDN stands in for cdn.discordapp.com
+            image_hosts=(f"127.0.0.1:{fake.port}",),  # the loopback CDN stands in for cdn.discordapp.com
         )
         await bot.start()
         bots.append(bot)

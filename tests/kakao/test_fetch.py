@@ -1,15 +1,23 @@
-"""The photo download guard: allowed hosts only, no redirect elsewhere, no private address, byte limits."""
+"""The one guarded fetcher (adapters/fetch.py) every platform downloads through: allowed hosts on their default
+port only, no redirect elsewhere (not even another port), no private address, byte limits. Here beside Kakao's
+tests for their loopback photo server; Discord's downloads go through the same fetcher."""
 
 from __future__ import annotations
 
 import pytest
 
-from adapters.kakao.fetch import ImageFetcher, public_address
+from adapters.discord.commands import REFUSALS as DISCORD
+from adapters.fetch import GuardedFetcher, allowed_url, host_set, public_address
+from adapters.kakao.skill import REFUSALS as KAKAO
 from core.errors import InputError
 from tests.kakao.kakaoside import PhotoServer
 
 
-async def _fails(fetcher: ImageFetcher, url: str, key: str) -> None:
+def _fetcher(hosts: list[str], max_bytes: int = 1 << 20, timeout_s: float = 10.0) -> GuardedFetcher:
+    return GuardedFetcher(hosts, max_bytes, KAKAO, timeout_s)
+
+
+async def _fails(fetcher: GuardedFetcher, url: str, key: str) -> None:
     with pytest.raises(InputError) as err:
         await fetcher.fetch(url)
     assert err.value.key == key
@@ -17,7 +25,7 @@ async def _fails(fetcher: ImageFetcher, url: str, key: str) -> None:
 
 async def test_allowed_host_is_fetched(photo_server: PhotoServer) -> None:
     photo_server.files["me.jpg"] = b"\xff\xd8photo"
-    fetcher = ImageFetcher(["127.0.0.1"], max_bytes=1 << 20)
+    fetcher = _fetcher([f"127.0.0.1:{photo_server.port}"])
     try:
         assert await fetcher.fetch(photo_server.url("me.jpg")) == b"\xff\xd8photo"
         # a redirect on the same host is fine
@@ -40,7 +48,7 @@ async def test_allowed_host_is_fetched(photo_server: PhotoServer) -> None:
 ])
 async def test_other_urls_are_never_requested(photo_server: PhotoServer, url: str) -> None:
     photo_server.files["me.jpg"] = b"photo"
-    fetcher = ImageFetcher(["127.0.0.1"], max_bytes=1 << 20)
+    fetcher = _fetcher([f"127.0.0.1:{photo_server.port}"])
     try:
         await _fails(fetcher, url.format(port=photo_server.port), "kakao.url_not_allowed")
     finally:
@@ -50,7 +58,7 @@ async def test_other_urls_are_never_requested(photo_server: PhotoServer, url: st
 
 async def test_redirect_to_another_host_is_not_followed(photo_server: PhotoServer) -> None:
     photo_server.files["me.jpg"] = b"photo"
-    fetcher = ImageFetcher(["127.0.0.1", "localhost"], max_bytes=1 << 20)
+    fetcher = _fetcher([f"127.0.0.1:{photo_server.port}", f"localhost:{photo_server.port}"])
     try:
         elsewhere = photo_server.url("me.jpg", host="localhost")
         await _fails(fetcher, photo_server.url(f"redirect?to={elsewhere}"), "kakao.url_not_allowed")
@@ -62,7 +70,7 @@ async def test_redirect_to_another_host_is_not_followed(photo_server: PhotoServe
 async def test_an_allowed_name_resolving_to_a_private_address_is_refused(photo_server: PhotoServer) -> None:
     # "localhost" is allowed by name, but it resolves to loopback: the connection is never made
     photo_server.files["me.jpg"] = b"photo"
-    fetcher = ImageFetcher(["localhost"], max_bytes=1 << 20)
+    fetcher = _fetcher([f"localhost:{photo_server.port}"])
     try:
         await _fails(fetcher, photo_server.url("me.jpg", host="localhost"), "kakao.download_failed")
     finally:
@@ -71,7 +79,7 @@ async def test_an_allowed_name_resolving_to_a_private_address_is_refused(photo_s
 
 
 async def test_byte_limit_from_header_and_while_reading(photo_server: PhotoServer) -> None:
-    fetcher = ImageFetcher(["127.0.0.1"], max_bytes=1 << 20)
+    fetcher = _fetcher([f"127.0.0.1:{photo_server.port}"])
     try:
         await _fails(fetcher, photo_server.url("huge-length"), "image.too_big_bytes")
         await _fails(fetcher, photo_server.url("stream?chunks=64"), "image.too_big_bytes")
@@ -81,11 +89,61 @@ async def test_byte_limit_from_header_and_while_reading(photo_server: PhotoServe
 
 
 async def test_timeout(photo_server: PhotoServer) -> None:
-    fetcher = ImageFetcher(["127.0.0.1"], max_bytes=1 << 20, timeout_s=0.2)
+    fetcher = _fetcher([f"127.0.0.1:{photo_server.port}"], timeout_s=0.2)
     try:
         await _fails(fetcher, photo_server.url("slow?s=1"), "kakao.download_failed")
     finally:
         await fetcher.close()
+
+
+async def test_only_the_default_port_unless_the_list_names_one(photo_server: PhotoServer) -> None:
+    """cdn.discordapp.com:6379 and secure.kakaocdn.net:6379 were once accepted."""
+    photo_server.files["me.jpg"] = b"photo"
+    for refusals in (KAKAO, DISCORD):
+        for url in ("https://cdn.discordapp.com:6379/a.jpg", "http://cdn.discordapp.com:443/a.jpg",
+                    "https://cdn.discordapp.com:80/a.jpg"):
+            with pytest.raises(InputError) as err:
+                allowed_url(url, host_set(["cdn.discordapp.com"]), refusals)
+            assert err.value.key == refusals.not_allowed
+        for url in ("https://cdn.discordapp.com/a.jpg", "https://cdn.discordapp.com:443/a.jpg",
+                    "http://cdn.discordapp.com/a.jpg"):
+            assert allowed_url(url, host_set(["cdn.discordapp.com"]), refusals).host == "cdn.discordapp.com"
+    # the loopback server's own port is not a default one: only a list that names it reaches it
+    fetcher = _fetcher(["127.0.0.1"])
+    try:
+        await _fails(fetcher, photo_server.url("me.jpg"), "kakao.url_not_allowed")
+    finally:
+        await fetcher.close()
+    assert photo_server.hits == []
+    assert host_set(["Example.COM.", "127.0.0.1:8443", "[::1]:9000", " "]) == {
+        ("example.com", None), ("127.0.0.1", 8443), ("::1", 9000)}
+
+
+async def test_a_redirect_to_another_port_of_the_same_host_is_not_followed(photo_server: PhotoServer) -> None:
+    other = PhotoServer()
+    await other.start()
+    other.files["me.jpg"] = b"photo"
+    fetcher = _fetcher([f"127.0.0.1:{photo_server.port}"])
+    try:
+        elsewhere = other.url("me.jpg")
+        await _fails(fetcher, photo_server.url(f"redirect?to={elsewhere}"), "kakao.url_not_allowed")
+    finally:
+        await fetcher.close()
+        await other.close()
+    assert other.hits == []
+
+
+async def test_discord_downloads_go_through_the_same_guard(photo_server: PhotoServer) -> None:
+    """With "localhost" allowed, Discord's downloader once fetched from 127.0.0.1, which Kakao's refused."""
+    photo_server.files["me.jpg"] = b"photo"
+    fetcher = GuardedFetcher([f"localhost:{photo_server.port}"], 1 << 20, DISCORD)
+    try:
+        with pytest.raises(InputError) as err:
+            await fetcher.fetch(photo_server.url("me.jpg", host="localhost"))
+        assert err.value.key == DISCORD.failed
+    finally:
+        await fetcher.close()
+    assert photo_server.hits == []
 
 
 def test_public_address() -> None:

@@ -46,8 +46,8 @@ def kakao_env(tmp_path: Path, worker_config: WorkerConfig, photo_server: PhotoSe
         FFFUSION_HTTP_PORT=str(port),
         FFFUSION_PUBLIC_URL=f"http://127.0.0.1:{port}",
         FFFUSION_KAKAO_SECRET=SECRET,
-        FFFUSION_KAKAO_IMAGE_HOSTS="127.0.0.1",
-        FFFUSION_KAKAO_CALLBACK_HOSTS="127.0.0.1",
+        FFFUSION_KAKAO_IMAGE_HOSTS=f"127.0.0.1:{photo_server.port}",  # not a default port: named
+        FFFUSION_KAKAO_CALLBACK_HOSTS=f"127.0.0.1:{photo_server.port}",
         # a loaded 2-core CI machine may take longer than Kakao's budget: the callback path covers that
         FFFUSION_KAKAO_BUDGET_S="4.5",
         PYTHONIOENCODING="utf-8",

@@ -46,13 +46,14 @@ async def start_bot(service: MemeService, tmp_path: Path, photo_server: PhotoSer
     callback enabled (bot.final) except where a test is about the direct answer (bot.say)."""
     servers: list[WebServer] = []
     session = aiohttp.ClientSession()
+    loopback = f"127.0.0.1:{photo_server.port}"  # Kakao's hosts, played on loopback (not a default port: named)
 
     async def start(**overrides: Any) -> OpenBuilder:
         port = free_port()
         settings = dataclasses.replace(
             Settings(), data_dir=tmp_path / f"web{len(servers)}", http_host="127.0.0.1", http_port=port,
             public_url=f"http://127.0.0.1:{port}", kakao_secret=SECRET,
-            **{"kakao_image_hosts": ("127.0.0.1",), "kakao_callback_hosts": ("127.0.0.1",), **overrides},
+            **{"kakao_image_hosts": (loopback,), "kakao_callback_hosts": (loopback,), **overrides},
         )
         servers.append(await start_web(service, settings))
         return OpenBuilder(f"http://127.0.0.1:{port}", session, photo_server)
@@ -306,7 +307,7 @@ async def test_a_callback_url_on_a_host_not_allowed_is_never_contacted(
 ) -> None:
     """A callbackUrl naming another host (or an allowed name that resolves inside the network) gets nothing:
     the server once POSTed its answer to http://127.0.0.1:18002/internal-admin?token=x."""
-    bot = await start_bot(kakao_budget_s=0.001, kakao_callback_hosts=hosts)
+    bot = await start_bot(kakao_budget_s=0.001, kakao_callback_hosts=tuple(f"{h}:{photo_server.port}" for h in hosts))
     callback = photo_server.callback_url().replace("127.0.0.1", "localhost")
     if hosts == ("127.0.0.1",):  # allowed by address, but the URL names another host
         assert "localhost" in callback

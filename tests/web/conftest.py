@@ -88,6 +88,8 @@ async def site(web_service: MemeService, web_catalog: Path, tmp_path_factory: py
         Settings(), data_dir=tmp_path_factory.mktemp("web-media"), http_host="127.0.0.1", http_port=port,
         public_url=f"http://127.0.0.1:{port}", studio_token=STUDIO_TOKEN, kakao_secret=SECRET,
         kakao_image_hosts=("127.0.0.1",),
+        # every test of the session comes from 127.0.0.1; tests/web/test_abuse.py checks these limits on its own
+        web_rate_per_address=10_000, studio_logins_per_minute=10_000,
     )
     server = await start_web(web_service, settings)
     yield Site(f"http://127.0.0.1:{port}", server, web_service, web_catalog)
