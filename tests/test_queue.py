@@ -245,15 +245,18 @@ async def test_a_deletion_takes_the_persons_waiting_jobs_out_of_the_queue(
     redis_server: RedisServer, postgres_server: PostgresServer, worker_config: WorkerConfig,
     shared_pool: WorkerPool, photo_a: bytes, tmp_path: Path,
 ) -> None:
-    """No worker is alive: three of Alice's requests wait in the queue through one instance, her face record in
-    each. Deleted through the other instance, nothing of hers is left in Redis, her three requests end at once
-    with "deleted" (not at the queue's deadline), and someone else's waiting job stays."""
+    """No worker takes a job (one says it is alive, so requests wait rather than being refused at once): three of
+    Alice's requests wait in the queue through one instance, her face record in each. Deleted through the other
+    instance, nothing of hers is left in Redis, her three requests end at once with "deleted" (not at the queue's
+    deadline), and someone else's waiting job stays."""
     url = await postgres_database(postgres_server, "withdraw")
     one, two = [await _instance(redis_server, url, worker_config, tmp_path / f"instance{n}") for n in range(2)]
     redis = one.pool.redis  # type: ignore[attr-defined]
     alice, bob = Person("kakao", "alice"), Person("kakao", "bob")
     try:
         await redis.flushall()
+        await redis.set(QUEUE + health_check_key_suffix, b"a worker that takes nothing", px=60_000)
+        assert await _becomes(lambda: one.pool.healthy, WATCH_WORKERS_S + 2)
         record = (await shared_pool.run(job_register, photo_a)).record
         face = StoredFace("기본", "mesh", record, b"")
         await one.store.save_face(await one.store.person(alice.platform, alice.user_id), face, make_default=True)
@@ -276,6 +279,7 @@ async def test_a_deletion_takes_the_persons_waiting_jobs_out_of_the_queue(
         assert await redis.zcard(QUEUE) == 1 and not his.done()  # Bob's job still waits for a worker
         his.cancel()
     finally:
+        await redis.delete(QUEUE + health_check_key_suffix)
         for service in (one, two):
             await service.close()
 
