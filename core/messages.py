@@ -668,6 +668,10 @@ TEXTS: dict[str, dict[str, str]] = {
     "studio.no_face": {"ko": "얼굴 없음", "en": "no face found"},
     "studio.caption": {"ko": "설명", "en": "Caption"},
     "studio.examples": {"ko": "예시 문장 (한 줄에 하나)", "en": "Example sentences (one a line)"},
+    "studio.subtitle": {
+        "ko": "자막 (한 줄에 하나, 색은 앞에 #FFE23D처럼)",
+        "en": "Subtitle (one line a row; a colour first, like #FFE23D)",
+    },
     "studio.tags": {"ko": "태그 (쉼표로 구분)", "en": "Tags (comma-separated)"},
     "studio.faces": {
         "ko": "바꿀 얼굴 번호 (0 = 가장 큰 얼굴, 쉼표로 구분, 비우면 가장 큰 얼굴)",

@@ -420,7 +420,8 @@ class WebPages:
             if not all(v.isdigit() for v in raw_faces):
                 raise InputError("studio.bad_faces", value=form.text("faces"))
             await self.port.update(meme_id, form.text("caption"), form.text("examples").splitlines(),
-                                   form.text("tags").split(","), [int(v) for v in raw_faces])
+                                   form.text("tags").split(","), [int(v) for v in raw_faces],
+                                   form.text("subtitle").splitlines())
             return f"/studio?done=saved&name={meme_id}#m-{meme_id}"
 
         return await self._studio_change(request, update)

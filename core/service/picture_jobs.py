@@ -40,7 +40,7 @@ def job_swap_picture(image: bytes, record: bytes, target: str) -> PictureSwapped
     outcome = s.engine.swap(rgb, chosen, s.engine.own_source(SourceFace.from_bytes(record)))
     if not outcome.swapped:
         raise InputError("picture.no_face_fits", count=len(chosen))
-    return PictureSwapped(_encode(s, outcome.image), len(faces), len(outcome.swapped), outcome.notices)
+    return PictureSwapped(_encode(s, outcome.image, faces), len(faces), len(outcome.swapped), outcome.notices)
 
 
 def fill_order(catalog_faces: tuple[int, ...], found: int) -> list[int]:
@@ -65,4 +65,5 @@ def job_compose_group(meme_id: str, records: tuple[bytes, ...], catalog: str | N
         if outcome.swapped:
             placed.append(k)
         notices.extend(outcome.notices)
-    return GroupComposed(_encode(s, image), len(slots), tuple(placed), tuple(dict.fromkeys(notices)))
+    encoded = _encode(s, image, faces, meme.subtitle)
+    return GroupComposed(encoded, len(slots), tuple(placed), tuple(dict.fromkeys(notices)))
