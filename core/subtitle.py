@@ -103,6 +103,23 @@ def _wrap(text: str, size: int, width: float) -> list[str] | None:
     return rows
 
 
+def _balanced(text: str, size: int, width: float) -> list[str] | None:
+    """_wrap() into as few rows, as even as they go: the narrowest width that still needs no more rows, so a
+    two-row subtitle never ends on one lonely word."""
+    rows = _wrap(text, size, width)
+    if rows is None or len(rows) < 2:
+        return rows
+    low, high = width / len(rows), width
+    while high - low > 2:
+        middle = (low + high) / 2
+        tried = _wrap(text, size, middle)
+        if tried is not None and len(tried) <= len(rows):
+            high = middle
+        else:
+            low = middle
+    return _wrap(text, size, high)
+
+
 def _break_word(word: str, size: int, width: float) -> list[str]:
     """A word wider than the picture at the smallest size, in pieces by letter: the last resort."""
     scale, pieces = size / _REFERENCE, [""]
@@ -125,7 +142,7 @@ def fit(
         stroke = _stroke(size)
         rows: list[tuple[str, tuple[int, int, int]]] = []
         for line in lines:
-            wrapped = _wrap(line.text, size, text_width - 2 * stroke)
+            wrapped = _balanced(line.text, size, text_width - 2 * stroke)
             if wrapped is None:
                 break
             rows.extend((row, line.color) for row in wrapped)

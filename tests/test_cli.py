@@ -15,7 +15,7 @@ def test_recommend_one_sentence(run_cli) -> None:
     result = run_cli("recommend", "--top", "2", "시험 완전 망했어 ㅠㅠ")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert len(lines) == 2 and lines[0].startswith("1. ") and "rachel-exam" in lines[0]
+    assert len(lines) == 2 and lines[0].startswith("1. ") and "hanks-bitter" in lines[0]
 
 
 def test_recommend_reads_stdin_and_keeps_lines_aligned(run_cli, tmp_path: Path) -> None:
