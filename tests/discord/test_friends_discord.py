@@ -43,7 +43,7 @@ async def test_swap_my_face_on_a_posted_picture(
     await private_reply(await fake.slash("faces", member=alice), render("faces.none", "ko"))
     await register(fake, alice, photo_a)
     await private_reply(await fake.slash("faces", member=alice),
-                        render("faces.list", "ko", count=1, limit=5, names="기본", default="기본"))
+                        render("faces.list", "ko", count=1, limit=5, names="이름 없는 얼굴 (기본으로 씀)"))
     posted = fake.post(bob, "ㅋㅋㅋ 이거 봐", [fake.attachment("lol.jpg", chandler, "image/jpeg")])
     answer = await public_answer(await fake.context_menu("Swap my face", posted, member=alice))
     swapped = image_of(answer)
