@@ -665,6 +665,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "A clear, front-facing photo works best. The photo is not kept; the face is kept for {hours} h.",
     },
     "web.text_label": {"ko": "문장", "en": "Sentence"},
+    "web.own_subtitle": {"ko": "내 문장으로 자막 넣기", "en": "My sentence as the subtitle"},
     "web.text_placeholder": {"ko": "시험 완전 망했어 ㅠㅠ", "en": "I totally failed the exam"},
     "web.submit": {"ko": "짤 만들기", "en": "Make the meme"},
     "web.working": {"ko": "만드는 중…", "en": "Working…"},

@@ -35,6 +35,7 @@ from core.messages import render
 from core.service.media import Media
 from core.service.service import MemeService
 from core.service.worker import MemeFaces
+from core.text import SUBTITLE_FLAGS
 
 log = logging.getLogger(__name__)
 
@@ -239,7 +240,8 @@ class WebPages:
         """The try page; `alert` is a refusal, or with `done` news of something done (shown calmer)."""
         lang = lang_of(request)
         t = pages.texts(lang, "web.title", "web.lede", "web.face_label", "web.text_label", "web.text_placeholder",
-                        "web.submit", "web.working", "web.next", "web.download", "web.forget", "web.footer")
+                        "web.submit", "web.working", "web.next", "web.download", "web.forget", "web.footer",
+                        "web.own_subtitle")
         hours = max(1, round(self.settings.web_face_ttl_s / 3600))
         face_hint = render("web.face_saved_hint", lang) if has_face else render("web.face_hint", lang, hours=hours)
         title = t.pop("title")
@@ -290,7 +292,8 @@ class WebPages:
 
         async def make(form: Form, lang: str) -> Shown:
             face = next((data for name, _, data in form.files if name == "face"), None)
-            return await self.port.make(self.port.person(sid, lang), form.text("text"), face)
+            flag = f" {SUBTITLE_FLAGS[0]}" if form.text("subtitle") else ""  # as typed in any chat: core/text.py
+            return await self.port.make(self.port.person(sid, lang), form.text("text") + flag, face)
 
         return await self._try_action(request, 1, make)
 

@@ -162,12 +162,17 @@ def meme_image(s: _State, meme_id: str) -> np.ndarray:
     return image
 
 
+def finished(s: _State, rgb: np.ndarray, faces: list[DetectedFace], lines: tuple[Line, ...] = ()) -> np.ndarray:
+    """A result as people see it: at least limits.min_output_side, its 자막 (`lines`) clear of `faces`, the
+    mark (core.subtitle.finish)."""
+    return finish(rgb, [f.bbox for f in faces], lines, s.config.limits)
+
+
 def _encode(s: _State, rgb: np.ndarray, faces: list[DetectedFace], lines: tuple[Line, ...] = ()) -> bytes:
-    """A result as sent: at least limits.min_output_side, its 자막 (`lines`) clear of `faces`, the mark, and
-    the provenance XMP in the JPEG."""
+    """finished(), as the JPEG that is sent, with the provenance XMP."""
     limits = s.config.limits
-    return encode_image(finish(rgb, [f.bbox for f in faces], lines, limits), "jpeg", quality=90,
-                        max_side=limits.max_output_side, max_bytes=limits.max_output_bytes, provenance=True)
+    return encode_image(finished(s, rgb, faces, lines), "jpeg", quality=90, max_side=limits.max_output_side,
+                        max_bytes=limits.max_output_bytes, provenance=True)
 
 
 def subtitle_lines(s: _State, meme_id: str, sentence: str) -> tuple[Line, ...]:
