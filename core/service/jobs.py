@@ -82,6 +82,6 @@ class Jobs:
         swapped: PictureSwapped = await self.pool.run(job_swap_picture, image, record, target)
         return swapped
 
-    async def compose_group(self, meme_id: str, records: tuple[bytes, ...]) -> GroupComposed:
-        composed: GroupComposed = await self.pool.run(job_compose_group, meme_id, records, self.catalog)
+    async def compose_group(self, meme_id: str, records: tuple[bytes, ...], subtitle: str = "") -> GroupComposed:
+        composed: GroupComposed = await self.pool.run(job_compose_group, meme_id, records, self.catalog, subtitle)
         return composed

@@ -207,10 +207,14 @@ async def test_studio_edits_reach_the_running_bot(site: Site, client: aiohttp.Cl
     assert ranked[0][0] == "blue-sky"  # the running service ranks the new meme, no restart
     # edit: the new caption is what a sentence now finds
     edit = {"csrf": csrf, "caption": "비 오는 날 창밖을 보며 우울해하고 있다.", "examples": "비 와서 우울해\n",
-            "tags": "비, 우울", "faces": ""}
+            "tags": "비, 우울", "faces": "", "subtitle": "비가 오네...\n#FF3030 내 마음에도"}
     async with client.post(site.base + "/studio/meme/green", data=edit) as resp:
         assert resp.status == 200
-    assert load_catalog(site.catalog_dir).by_id["green"].tags == ("비", "우울")
+        assert "#FF3030 내 마음에도</textarea>" in await resp.text()  # the card shows the 자막 as saved
+    green = load_catalog(site.catalog_dir).by_id["green"]
+    assert green.tags == ("비", "우울")
+    assert [(line.text, line.color) for line in green.subtitle] == [("비가 오네...", (255, 255, 255)),
+                                                                    ("내 마음에도", (255, 48, 48))]
     assert (await site.service.rank("비 와서 너무 우울해", 1))[0][0] == "green"
     # bad input is refused with a message and the catalog stays as it was
     bad = {**edit, "faces": "zero"}
