@@ -68,3 +68,10 @@ async def test_every_result_is_640_px_and_says_what_made_it(service: MemeService
     talk = Conversation(service)
     reply = await talk.handle(Person("web", "v"), NextIntent(result.request_id))
     assert DIGITAL_SOURCE_TYPE in read_xmp(reply.image)
+
+
+async def test_inline_results_take_the_flag_too(service: MemeService) -> None:
+    plain = await service.top(Person("telegram", "p"), SLEEPY, 2)
+    own = await service.top(Person("telegram", "o"), f"{SLEEPY} --자막", 2)
+    assert [r.meme_id for r in plain] == [r.meme_id for r in own]
+    assert all(a.image != b.image and a.result_key != b.result_key for a, b in zip(plain, own, strict=True))

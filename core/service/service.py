@@ -452,7 +452,8 @@ class MemeService:
 
     async def top(self, person: Person, text: str, k: int) -> list[MemeResult]:
         """The top k memes for a sentence, each with the person's face (inline mode): one rate-limit hit, one
-        ranking, no votes."""
+        ranking, no votes. "--자막" in the sentence draws it on each of them."""
+        text, own = subtitle_request(text)
         clean_sentence(text, self.limits)
         generation = self._generation(person)
         async with self._counted(person):
@@ -460,7 +461,8 @@ class MemeService:
             ranked = self._known((await self.jobs.rank(sentence, CANDIDATES)).memes)
             candidates = tuple(m for m, _ in ranked)
             shown = tuple(m for m in candidates if m not in recent)[:k] or candidates[:k]
-            request = StoredRequest(secrets.token_urlsafe(12), key, None, candidates, shown)
+            request_id = (OWN_SUBTITLE if own else "") + secrets.token_urlsafe(12)
+            request = StoredRequest(request_id, key, None, candidates, shown)
             person_id = await self._writer(person, generation, known)
             async with self._writing(person, generation):
                 await self.store.save_request(person_id, request)
