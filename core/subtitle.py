@@ -337,20 +337,23 @@ def finish(image: np.ndarray, faces: Sequence[Box], lines: Sequence[Line], limit
     height, width = image.shape[:2]
     boxes = tuple(tuple(round(float(v) * factor) for v in face[:4]) for face in faces)
     subtitle = _cached((tuple(lines), width, height, boxes), lambda: layout(lines, width, height, boxes))
-    image = draw(image, subtitle)
+    marked = None
     if limits.mark:
         avoid = (*boxes, *([subtitle.box] if subtitle else []))
-        image = draw(image, _cached((MARK, width, height, avoid), lambda: mark(width, height, avoid)))
-    return image
+        marked = _cached((MARK, width, height, avoid), lambda: mark(width, height, avoid))
+    return draw(image, subtitle, marked)
 
 
-def draw(image: np.ndarray, overlay: Overlay | None) -> np.ndarray:
-    """A copy of the RGB picture with the overlay blended in (the picture itself when there is none)."""
-    if overlay is None:
+def draw(image: np.ndarray, *overlays: Overlay | None) -> np.ndarray:
+    """A copy of the RGB picture with the overlays blended in, in turn (the picture itself when there are
+    none)."""
+    present = [overlay for overlay in overlays if overlay is not None]
+    if not present:
         return image
     out = image.copy()
-    x1, y1, x2, y2 = overlay.box
-    out[y1:y2, x1:x2] = cv2.add(cv2.multiply(out[y1:y2, x1:x2], overlay.keep, scale=1 / 255), overlay.paint)
+    for overlay in present:
+        x1, y1, x2, y2 = overlay.box
+        out[y1:y2, x1:x2] = cv2.add(cv2.multiply(out[y1:y2, x1:x2], overlay.keep, scale=1 / 255), overlay.paint)
     return out
 
 
