@@ -12,7 +12,9 @@ that its load time and peak RSS are its own. The meme sets:
   head use bench/out/head_holdout.npz here, trained with the shipped settings on the other situations, and
   expand towards those other situations only (`python -m bench.train_head --holdout` writes both);
 - new memes (bench/data/new_memes.jsonl): 48 captions of new situations with three casual sentences each,
-  written for this project by a writer who never saw the chat bank; used for reporting only.
+  written for this project by a writer who never saw the chat bank; used for reporting only;
+- a catalog's examples (--catalog, the bundled demo by default): each meme's example sentences as queries
+  against the captions alone, so no example finds itself.
 """
 
 from __future__ import annotations
@@ -33,10 +35,11 @@ from bench.chatbank import korsts as korsts_pairs
 from bench.common import median, peak_rss_mb
 from bench.train_head import HOLDOUT_BANK, HOLDOUT_HEAD
 from core.catalog.cache import DiskCache, content_key
-from core.catalog.catalog import Catalog, Meme, load_captions
+from core.catalog.catalog import Catalog, Meme, load_captions, load_catalog
 from core.recommend.embedders import Embedder
 from core.recommend.load import BUNDLED, load_embedder
 from core.recommend.recommender import Recommender, embed_cached, meme_texts
+from core.resources import bundled
 
 DEFAULT_DATA = SHARED
 EXTRA_QUERIES = Path(__file__).resolve().parent / "data" / "casual_extra.jsonl"
@@ -114,6 +117,13 @@ def meme_set(path: Path) -> tuple[Catalog, list[dict]]:
     return catalog, [{"query": q, "gold": r["id"]} for r in rows for q in r["queries"]]
 
 
+def catalog_examples(directory: Path) -> tuple[Catalog, list[dict]]:
+    """A catalog's captions, and its memes' example sentences as the queries that should find them."""
+    memes = load_catalog(directory, check_images=False).memes
+    catalog = Catalog(root=None, memes=[Meme(id=m.id, caption=m.caption) for m in memes])
+    return catalog, [{"query": q, "gold": m.id} for m in memes for q in m.examples]
+
+
 def query_sets(data: Path) -> dict[str, list[dict]]:
     hard = read(data / "recommend" / "dev_queries_hard.jsonl")
     return {
@@ -125,12 +135,20 @@ def query_sets(data: Path) -> dict[str, list[dict]]:
     }
 
 
+def report(sets: list[tuple[str, Recommender, list[dict]]]) -> None:
+    for name, ranker, lines in sets:
+        top1, top3, ms = topk(ranker, lines)
+        print(f"{name:18s} top-1 {top1:.3f}  top-3 {top3:.3f}  median query {ms:.1f} ms  ({len(lines)} queries)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model", help="one embedder by name or path (a sentence-transformers model, say)")
     parser.add_argument("--config", default="all", choices=("all", *BUNDLED))
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--skip-korsts", action="store_true")
+    parser.add_argument("--catalog", type=Path, default=bundled("demo"), help="whose examples to report")
+    parser.add_argument("--catalog-only", action="store_true", help="report the catalog's examples alone")
     args = parser.parse_args()
     if not args.model and args.config == "all":
         for name in BUNDLED:
@@ -143,8 +161,13 @@ def main() -> None:
     start = time.perf_counter()
     embedder = load_embedder(args.model)
     load_s = time.perf_counter() - start
-    recommender = Recommender(load_captions(args.data / "recommend" / "captions.txt"), embedder)
     print(f"model: {embedder.key}  (load {load_s:.2f} s)")
+    catalog, lines = catalog_examples(args.catalog)
+    examples = (f"{args.catalog.name} examples", Recommender(catalog, embedder), lines)
+    if args.catalog_only:
+        report([examples])
+        return
+    recommender = Recommender(load_captions(args.data / "recommend" / "captions.txt"), embedder)
     if not args.skip_korsts:
         cache = DiskCache(BENCH_CACHE)
         print(f"KorSTS test Spearman x100: {korsts(embedder, args.data, cache):.1f}")
@@ -152,9 +175,7 @@ def main() -> None:
     sets = [(name, recommender, lines) for name, lines in query_sets(args.data).items()]
     catalog, lines = meme_set(NEW_MEMES)
     sets.append(("new memes", Recommender(catalog, embedder), lines))
-    for name, ranker, lines in sets:
-        top1, top3, ms = topk(ranker, lines)
-        print(f"{name:18s} top-1 {top1:.3f}  top-3 {top3:.3f}  median query {ms:.1f} ms")
+    report([*sets, examples])
     print(f"10,000-meme catalog: median rank {large_catalog_ms(embedder):.1f} ms per query")
     print(f"peak RSS: {peak_rss_mb():.0f} MB")
     # Last, after the peak RSS of the configuration itself: a head trained without these situations.

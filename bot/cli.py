@@ -34,6 +34,7 @@ from core.recommend.recommender import Recommender
 from core.resources import sample_face
 from core.service import worker
 from core.service.schema import SCHEMA_VERSION
+from core.subtitle import finish
 from core.text import clean_sentence
 
 
@@ -208,7 +209,10 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     best = state.prepared.recommender.rank(sentence, top=1)[0]
     outcome = worker.compose(state, best.meme_id, source, args.target)
     image = outcome.image if outcome is not None else worker.meme_image(state, best.meme_id)
-    _write_atomically(args.output, encode_image(image, fmt, max_side=settings.limits.max_output_side))
+    lines = worker.subtitle_lines(state, best.meme_id, sentence if args.subtitle else "")
+    image = worker.finished(state, image, state.prepared.targets.get(best.meme_id, []), lines)
+    data = encode_image(image, fmt, max_side=settings.limits.max_output_side, provenance=True)
+    _write_atomically(args.output, data)
     for key in (*notices, *(outcome.notices if outcome else ("meme.no_swappable_face",))):
         print(render(key, lang), file=sys.stderr)
     print(f"{args.output}: {best.caption} [{best.meme_id}, {best.score:.3f}]")
@@ -228,7 +232,8 @@ def cmd_swap(args: argparse.Namespace, settings: Settings) -> int:
         raise InputError("swap.no_face_in_meme")
     targets = [faces[i] for i in choose_targets(faces, args.target)]
     outcome = engine.swap(meme, targets, source)
-    _write_atomically(args.output, encode_image(outcome.image, fmt))
+    image = finish(outcome.image, [f.bbox for f in faces], (), settings.limits)
+    _write_atomically(args.output, encode_image(image, fmt, provenance=True))
     for key in (*notices, *outcome.notices):
         print(render(key, lang), file=sys.stderr)
     print(f"{args.output}: {len(outcome.swapped)} of {len(faces)} face(s) swapped")
@@ -350,6 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--catalog", type=Path, help="catalog folder (default: the bundled demo)")
     demo.add_argument("--target", default="default", help="which meme faces: default, all, largest or a number")
     demo.add_argument("-o", "--output", type=Path, required=True, help="output file: .jpg, .png or .webp")
+    demo.add_argument("--subtitle", "--자막", action="store_true", help="the sentence itself as the 자막")
     demo.add_argument("sentence")
     demo.set_defaults(func=cmd_demo)
 

@@ -16,6 +16,12 @@ class Limits:
     max_full_decode_pixels: int = 16_000_000
     min_face_px: int = 40
     max_output_side: int = 1280
+    #: a result smaller than this on its long side is brought up to it (Lanczos) before its 자막 is drawn
+    min_output_side: int = 640
+    #: FFFUSION_MARK: a small visible "FFfusion" mark on every result (off: the XMP provenance stays)
+    mark: bool = True
+    #: a person's own sentence as 자막 is cut to this many characters, at a word (core/subtitle.py)
+    subtitle_max_chars: int = 60
     max_output_bytes: int = 5 * 1024 * 1024
     max_faces_per_person: int = 5
     rate_per_minute: int = 20

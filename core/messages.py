@@ -211,8 +211,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "The face is too small ({size} px). Send a picture where the face is at least {min} px wide.",
     },
     "face.several_used_largest": {
-        "ko": "사진에 얼굴이 {count}개 있어서 가장 큰 얼굴을 썼어요. 다른 얼굴을 쓰려면 그 사람만 나오게 잘라서 보내 주세요.",
-        "en": "The picture has {count} faces; I used the largest. To use another, crop the picture to that person.",
+        "ko": "사진에 얼굴이 여러 개 있어서 가장 큰 얼굴을 썼어요. 다른 얼굴을 쓰려면 그 사람만 나오게 잘라서 보내 주세요.",
+        "en": "The picture has several faces; I used the largest. To use another, crop the picture to that person.",
     },
     "face.greyscale": {
         "ko": "흑백 사진이라 피부색은 짤에 맞춰 넣을게요. 컬러 사진을 보내면 더 자연스러워요.",
@@ -330,9 +330,13 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "No face registered yet, so here is the original. Send a photo of yourself with /setface to star in it.",
     },
     "faces.list": {
-        "ko": "등록한 얼굴 ({count}/{limit}): {names}\n기본 얼굴: {default}",
-        "en": "Your faces ({count}/{limit}): {names}\nDefault: {default}",
+        "ko": "등록한 얼굴 ({count}/{limit}): {names}",
+        "en": "Your faces ({count}/{limit}): {names}",
     },
+    # how faces.list names a face: the one used when none is named is marked; the face registered without a
+    # name (stored as "기본", core/service/service.DEFAULT_FACE) is called what it is
+    "faces.default_mark": {"ko": "{name} (기본으로 씀)", "en": "{name} (default)"},
+    "faces.unnamed": {"ko": "이름 없는 얼굴", "en": "unnamed face"},
     "faces.none": {
         "ko": "아직 등록한 얼굴이 없어요. /setface 로 얼굴 사진을 보내 주세요.",
         "en": "You have no faces yet. Send a photo of yourself with /setface.",
@@ -480,6 +484,46 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "Which of your saved faces to use (the default if empty)",
     },
     # Discord: answers
+    "discord.face.not_registered": {
+        "ko": "아직 얼굴이 등록되지 않아서 원본 짤을 보냈어요. /얼굴등록 으로 얼굴 사진을 보내면 내 얼굴로 바꿔 드려요.",
+        "en": "No face registered yet, so here is the original. Send a photo of yourself with /setface to star in it.",
+    },
+    "discord.faces.none": {
+        "ko": "아직 등록한 얼굴이 없어요. /얼굴등록 으로 얼굴 사진을 보내 주세요.",
+        "en": "You have no faces yet. Send a photo of yourself with /setface.",
+    },
+    "discord.face.record_invalid": {
+        "ko": "저장된 얼굴 정보를 읽을 수 없어요. /얼굴등록 으로 얼굴을 다시 등록해 주세요.",
+        "en": "Your saved face can't be read. Please register your face again with /setface.",
+    },
+    "discord.picture.needs_face": {
+        "ko": "먼저 /얼굴등록 으로 내 얼굴 사진을 등록해 주세요. 그러면 어떤 사진에든 내 얼굴을 넣어 드려요.",
+        "en": "Register your face with /setface first; then I can put it onto any picture.",
+    },
+    "discord.share.needs_face": {
+        "ko": "공유할 얼굴이 없어요. 먼저 /얼굴등록 으로 얼굴을 등록해 주세요.",
+        "en": "You have no face to share yet. Register one with /setface first.",
+    },
+    "discord.share.usage": {
+        "ko": "/얼굴공유 on 으로 켜고 /얼굴공유 off 로 꺼요 (이 서버에서만).",
+        "en": "Use /shareface on or /shareface off (for this server only).",
+    },
+    "discord.share.on": {
+        "ko": "이 서버의 친구들이 단체 짤에 내 얼굴을 쓸 수 있어요. 그만하려면 /얼굴공유 off",
+        "en": "Friends in this server may now put your face in group memes. To stop: /shareface off",
+    },
+    "discord.group.not_shared": {
+        "ko": "{names}: 이 서버에서 얼굴 공유를 허락하지 않아서 넣지 않았어요 (/얼굴공유 on 으로 허락할 수 있어요).",
+        "en": "{names}: not in it, they have not allowed their face in this server (they can with /shareface on).",
+    },
+    "web.face.not_registered": {
+        "ko": "아직 얼굴이 없어서 원본 짤을 보여 드려요. '얼굴 사진'에 내 사진을 올리면 내 얼굴로 바꿔 드려요.",
+        "en": "No face yet, so here is the original. Add your photo under 'Face photo' to star in it.",
+    },
+    "web.face.record_invalid": {
+        "ko": "저장된 얼굴 정보를 읽을 수 없어요. '얼굴 사진'에 사진을 다시 올려 주세요.",
+        "en": "Your saved face can't be read. Please add your photo under 'Face photo' again.",
+    },
     "discord.help": {
         "ko": "/짤 문장: 문장에 딱 맞는 짤에 내 얼굴을 합성해요. 예: /짤 시험 완전 망했어\n"
         "/짤 문장 @친구: 얼굴 공유를 허락한 친구들과 함께 나오는 단체 짤을 만들어요.\n"
@@ -629,6 +673,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "A clear, front-facing photo works best. The photo is not kept; the face is kept for {hours} h.",
     },
     "web.text_label": {"ko": "문장", "en": "Sentence"},
+    "web.own_subtitle": {"ko": "내 문장으로 자막 넣기", "en": "My sentence as the subtitle"},
     "web.text_placeholder": {"ko": "시험 완전 망했어 ㅠㅠ", "en": "I totally failed the exam"},
     "web.submit": {"ko": "짤 만들기", "en": "Make the meme"},
     "web.working": {"ko": "만드는 중…", "en": "Working…"},
@@ -684,6 +729,10 @@ TEXTS: dict[str, dict[str, str]] = {
     "studio.no_face": {"ko": "얼굴 없음", "en": "no face found"},
     "studio.caption": {"ko": "설명", "en": "Caption"},
     "studio.examples": {"ko": "예시 문장 (한 줄에 하나)", "en": "Example sentences (one a line)"},
+    "studio.subtitle": {
+        "ko": "자막 (한 줄에 하나, 색은 앞에 #FFE23D처럼)",
+        "en": "Subtitle (one line a row; a colour first, like #FFE23D)",
+    },
     "studio.tags": {"ko": "태그 (쉼표로 구분)", "en": "Tags (comma-separated)"},
     "studio.faces": {
         "ko": "바꿀 얼굴 번호 (0 = 가장 큰 얼굴, 쉼표로 구분, 비우면 가장 큰 얼굴)",

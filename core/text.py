@@ -7,6 +7,17 @@ import unicodedata
 from core.errors import InputError
 from core.limits import Limits
 
+#: a word that asks for the sentence itself as the 자막 on the picture, anywhere in it: the text reaches the service
+#: unchanged from every platform (`/짤 시험 망했어 --자막`, a Telegram or Kakao message, the web page's box)
+SUBTITLE_FLAGS = ("--자막", "--subtitle")
+
+
+def subtitle_request(text: str) -> tuple[str, bool]:
+    """The sentence without the 자막 flag, and whether it had one."""
+    words = text.split()
+    kept = [w for w in words if w.lower() not in SUBTITLE_FLAGS]
+    return " ".join(kept), len(kept) < len(words)
+
 
 def clean_sentence(text: str | None, limits: Limits) -> str:
     """The sentence to rank, or an InputError that tells the person what to type instead."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING
 
+import cv2
 import numpy as np
 
 from bot.config import DEMO_CATALOG
@@ -56,8 +57,11 @@ def who_is_where(meme_id: str, result: bytes, photos: dict[str, bytes], count: i
     catalog = load_catalog(DEMO_CATALOG)
     meme = catalog.by_id[meme_id]
     original = decode_image(catalog.image_bytes(meme), Limits())
-    rgb = decode_image(result, Limits()).astype(np.float32)
-    assert rgb.shape == original.shape
+    rgb = decode_image(result, Limits())
+    if rgb.shape != original.shape:  # a result is brought up to 640 px (core/subtitle.finish): back to the meme's
+        assert abs(rgb.shape[1] / rgb.shape[0] - original.shape[1] / original.shape[0]) < 0.01
+        rgb = cv2.resize(rgb, (original.shape[1], original.shape[0]), interpolation=cv2.INTER_AREA)
+    rgb = rgb.astype(np.float32)
     # the engine the workers use (the configured default), so a face swapped alone is the same pixels
     engine = _serving_engine()
     slots = engine.detect(original)

@@ -51,7 +51,7 @@ def test_update_and_delete(demo_copy: Path) -> None:
     delete_meme(demo_copy, "ross-smug")
     assert "ross-smug" not in load_catalog(demo_copy).by_id
     for change, key in [(lambda: delete_meme(demo_copy, "ross-smug"), "catalog.no_such_meme"),
-                        (lambda: update_meme(demo_copy, "joey-confused", "  "), "catalog.invalid")]:
+                        (lambda: update_meme(demo_copy, "rachel-sleepy", "  "), "catalog.invalid")]:
         with pytest.raises(InputError) as caught:
             change()
         assert caught.value.key == key

@@ -15,7 +15,7 @@ def test_recommend_one_sentence(run_cli) -> None:
     result = run_cli("recommend", "--top", "2", "시험 완전 망했어 ㅠㅠ")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert len(lines) == 2 and lines[0].startswith("1. ") and "rachel-exam" in lines[0]
+    assert len(lines) == 2 and lines[0].startswith("1. ") and "hanks-bitter" in lines[0]
 
 
 def test_recommend_reads_stdin_and_keeps_lines_aligned(run_cli, tmp_path: Path) -> None:
@@ -88,7 +88,7 @@ def test_catalog_build_twice_reembeds_nothing(run_cli, demo_catalog_dir: Path) -
     texts = [line for line in lines if line.startswith("texts: ")]
     images = [line for line in lines if line.startswith("images: ")]
     assert texts and texts[-1].split()[-1].split("/")[0] == texts[-1].split("/")[-1]
-    assert 1 <= len(images) <= 11 and images[-1] == "images: 16/16"  # a line per tenth at most
+    assert 1 <= len(images) <= 11 and images[-1] == "images: 23/23"  # a line per tenth at most
     assert "\r" not in first.stderr and not second.stderr
 
 
@@ -113,3 +113,19 @@ def test_config_masks_secrets(run_cli, cli_env: dict[str, str]) -> None:
     cli_env["FFFUSION_MAX_TEXT_CHARS"] = "lots"
     bad = run_cli("config")
     assert bad.returncode == 2 and "FFFUSION_MAX_TEXT_CHARS=lots" in bad.stderr
+
+
+def test_demo_writes_the_sentence_as_subtitle_with_provenance(run_cli, tmp_path: Path) -> None:
+    from PIL import Image
+
+    from core.provenance import DIGITAL_SOURCE_TYPE, read_xmp
+
+    plain, own = tmp_path / "plain.png", tmp_path / "own.png"
+    for out, flags in ((plain, ()), (own, ("--자막",))):
+        result = run_cli("demo", "-o", str(out), *flags, "너무 졸려 죽겠다", timeout=300)
+        assert result.returncode == 0, result.stderr
+        assert "rachel-sleepy" in result.stdout
+        assert DIGITAL_SOURCE_TYPE in read_xmp(out.read_bytes())  # PNG too
+    with Image.open(plain) as a, Image.open(own) as b:
+        assert a.size == b.size and max(a.size) >= 640
+        assert a.tobytes() != b.tobytes()  # another 자막

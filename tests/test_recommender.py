@@ -18,9 +18,10 @@ from core.text import clean_sentence
 @pytest.mark.parametrize(
     ("sentence", "expected"),
     [
-        ("시험 완전 망했어 ㅠㅠ", "rachel-exam"),
-        ("배고파 밥 먹으러 가자", "monica-hungry"),
-        ("다들 생일 축하해줘서 고마워!!", "phoebe-cards"),
+        ("시험 완전 망했어 ㅠㅠ", "hanks-bitter"),
+        ("아 졸려서 눈이 감긴다", "rachel-sleepy"),
+        ("드디어 시험 합격했어!!", "astronaut-dream"),
+        ("오늘도 출근하기 싫다 월요일이라니", "astronaut-monday"),
         ("아 진짜 웃겨 ㅋㅋㅋㅋ", "chandler-laugh"),
     ],
 )

@@ -79,8 +79,8 @@ async def test_register_make_next_delete(service: MemeService, photo_a: bytes) -
 
 
 async def test_without_a_face_the_original_comes_with_a_hint(service: MemeService, photo_a: bytes) -> None:
-    result = await service.make_meme(BOB, "배고파 죽겠다")
-    assert result.meme_id == "monica-hungry" and not result.swapped
+    result = await service.make_meme(BOB, "너무 졸려 죽겠다")
+    assert result.meme_id == "rachel-sleepy" and not result.swapped
     assert result.notice == "face.not_registered"
     with pytest.raises(InputError) as caught:
         await service.next_meme(BOB, "no-such-request")
@@ -207,7 +207,7 @@ async def test_queue_full_and_a_killed_worker(worker_config: WorkerConfig, tmp_p
         with pytest.raises(ServiceError) as caught:
             await job
         assert caught.value.key == "service.worker_died"
-        assert (await service.make_meme(ALICE, "배고파 죽겠다")).meme_id == "monica-hungry"
+        assert (await service.make_meme(ALICE, "너무 졸려 죽겠다")).meme_id == "rachel-sleepy"
         assert service.pool.replaced == 1 and service.pool.pids != [pid]
     finally:
         await service.close()

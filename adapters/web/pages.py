@@ -9,6 +9,7 @@ from importlib import resources
 from string import Template
 
 from core.catalog.catalog import Meme
+from core.catalog.edit import subtitle_text
 from core.messages import render
 from core.service.worker import MemeFaces
 
@@ -78,7 +79,9 @@ def card(lang: str, meme: Meme, faces: MemeFaces | None, version: str, csrf: str
         width=faces.width if faces else 1, height=faces.height if faces else 1,
         boxes=_boxes(faces) if faces else Markup(""),
         swap_class=swap_class, swap_text=render(swap_key, lang) if swap_key else "",
-        examples="\n".join(meme.examples), tags=", ".join(meme.tags), faces=", ".join(map(str, meme.faces)),
+        examples="\n".join(meme.examples), subtitle=subtitle_text(meme.subtitle),
+        subtitle_label=render("studio.subtitle", lang), tags=", ".join(meme.tags),
+        faces=", ".join(map(str, meme.faces)),
         caption_label=render("studio.caption", lang), examples_label=render("studio.examples", lang),
         tags_label=render("studio.tags", lang), faces_label=render("studio.faces", lang),
         save=render("studio.save", lang), delete=render("studio.delete", lang),

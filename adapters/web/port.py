@@ -144,8 +144,9 @@ class WebPort:
             await self.service.reload_catalog()
 
     async def update(self, meme_id: str, caption: str, examples: list[str], tags: list[str],
-                     faces: list[int]) -> None:
-        await self._edited(edit.update_meme, meme_id, caption, examples, tags, faces)
+                     faces: list[int], subtitle: list[str]) -> None:
+        lines = edit.parse_subtitle_text(subtitle)
+        await self._edited(edit.update_meme, meme_id, caption, examples, tags, faces, lines)
 
     async def delete(self, meme_id: str) -> None:
         await self._edited(edit.delete_meme, meme_id)

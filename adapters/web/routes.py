@@ -42,7 +42,7 @@ from core.service.ephemeral import Ephemeral
 from core.service.media import Media
 from core.service.service import Limiter, MemeService, Person
 from core.service.worker import MemeFaces
-from core.text import face_number
+from core.text import SUBTITLE_FLAGS, face_number
 
 log = logging.getLogger(__name__)
 
@@ -368,7 +368,8 @@ class WebPages:
         """The try page; `alert` is a refusal, or with `done` news of something done (shown calmer)."""
         lang = lang_of(request)
         t = pages.texts(lang, "web.title", "web.lede", "web.face_label", "web.text_label", "web.text_placeholder",
-                        "web.submit", "web.working", "web.next", "web.download", "web.forget", "web.footer")
+                        "web.submit", "web.working", "web.next", "web.download", "web.forget", "web.footer",
+                        "web.own_subtitle")
         hours = max(1, round(self.settings.web_face_ttl_s / 3600))
         face_hint = render("web.face_saved_hint", lang) if has_face else render("web.face_hint", lang, hours=hours)
         title = t.pop("title")
@@ -419,7 +420,8 @@ class WebPages:
 
         async def make(form: Form, lang: str) -> Shown:
             face = next((data for name, _, data in form.files if name == "face"), None)
-            return await self.port.make(self.port.person(sid, lang), form.text("text"), face)
+            flag = f" {SUBTITLE_FLAGS[0]}" if form.text("subtitle") else ""  # as typed in any chat: core/text.py
+            return await self.port.make(self.port.person(sid, lang), form.text("text") + flag, face)
 
         return await self._try_action(request, 1, make)
 
@@ -556,7 +558,8 @@ class WebPages:
             if None in faces:
                 raise InputError("studio.bad_faces", value=form.text("faces"))
             await self.port.update(meme_id, form.text("caption"), form.text("examples").splitlines(),
-                                   form.text("tags").split(","), [n for n in faces if n is not None])
+                                   form.text("tags").split(","), [n for n in faces if n is not None],
+                                   form.text("subtitle").splitlines())
             return f"/studio?done=saved&name={meme_id}#m-{meme_id}"
 
         return await self._studio_change(request, update)

@@ -20,6 +20,7 @@ from pathlib import Path
 from PIL import Image, UnidentifiedImageError
 
 from core.errors import InputError
+from core.subtitle import PALETTE, Line, parse_color
 
 CATALOG_FILE = "catalog.toml"
 PACKAGE_PREFIX = "package:"
@@ -37,6 +38,7 @@ class Meme:
     #: indices (largest face first) of the faces to swap by default; empty = the largest
     faces: tuple[int, ...] = ()
     crop: tuple[int, int, int, int] | None = None  # x, y, width, height
+    subtitle: tuple[Line, ...] = ()  # 자막 drawn on the result (core/subtitle.py)
     where: str = ""  # "file:line" for messages
 
     @property
@@ -113,6 +115,33 @@ def _strings(raw: object, name: str, problems: list[str]) -> tuple[str, ...]:
     return tuple(s.strip() for s in raw if s.strip())
 
 
+def _subtitle_line(item: object, index: int) -> Line | None:
+    if isinstance(item, str):
+        item = {"text": item}
+    if not isinstance(item, dict) or set(item) - {"text", "color"}:
+        return None
+    text, color = item.get("text"), item.get("color")
+    rgb = PALETTE[index % len(PALETTE)] if color is None else parse_color(color) if isinstance(color, str) else None
+    if not isinstance(text, str) or not text.strip() or rgb is None:
+        return None
+    return Line(" ".join(text.split()), rgb)
+
+
+def _subtitle(raw: object, problems: list[str]) -> tuple[Line, ...]:
+    """`subtitle = ["줄", { text = "줄", color = "#FFE23D" }]`: a line without a colour takes the palette's."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        problems.append("'subtitle' must be a list of lines")
+        return ()
+    lines = [_subtitle_line(item, i) for i, item in enumerate(raw)]
+    problems.extend(
+        f'subtitle line {i}: a string, or {{ text = "...", color = "#RRGGBB" }}'
+        for i, line in enumerate(lines, 1) if line is None
+    )
+    return tuple(line for line in lines if line is not None)
+
+
 def _parse_entry(raw: dict, root: Path, check_images: bool) -> tuple[Meme | None, list[str]]:
     problems: list[str] = []
     meme_id = raw.get("id")
@@ -136,7 +165,8 @@ def _parse_entry(raw: dict, root: Path, check_images: bool) -> tuple[Meme | None
         faces = []
     examples = _strings(raw.get("examples"), "examples", problems)
     tags = _strings(raw.get("tags"), "tags", problems)
-    unknown = sorted(set(raw) - {"id", "caption", "image", "crop", "faces", "examples", "tags"})
+    subtitle = _subtitle(raw.get("subtitle"), problems)
+    unknown = sorted(set(raw) - {"id", "caption", "image", "crop", "faces", "examples", "tags", "subtitle"})
     if unknown:
         problems.append(f"unknown field(s): {', '.join(unknown)}")
     if check_images and isinstance(image, str) and image.strip():
@@ -153,6 +183,7 @@ def _parse_entry(raw: dict, root: Path, check_images: bool) -> tuple[Meme | None
         tags=tags,
         faces=tuple(faces),
         crop=tuple(crop) if crop else None,
+        subtitle=subtitle,
     ), []
 
 

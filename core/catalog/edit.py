@@ -26,6 +26,7 @@ from core.catalog.catalog import (
 from core.errors import InputError
 from core.images import decode_image, read_file_capped
 from core.limits import Limits
+from core.subtitle import PALETTE, Line, color_hex, parse_color
 
 BACKUP_SUFFIX = ".bak"
 _HEADER = "# Meme catalog (format: data/README.md). Written by fffusion; edit by hand or in the studio.\n"
@@ -59,7 +60,35 @@ def _entry(meme: Meme) -> str:
     for name in ("examples", "tags", "faces"):
         if getattr(meme, name):
             lines.append(f"{name} = {_toml_list(getattr(meme, name))}")
+    if meme.subtitle:
+        lines.append(f"subtitle = [{', '.join(_subtitle_item(line, i) for i, line in enumerate(meme.subtitle))}]")
     return "\n".join(lines) + "\n"
+
+
+def _subtitle_item(line: Line, index: int) -> str:
+    """A line in the palette's colour for its place is written as a plain string."""
+    if line.color == PALETTE[index % len(PALETTE)]:
+        return _toml_string(line.text)
+    return f"{{ text = {_toml_string(line.text)}, color = {_toml_string(color_hex(line.color))} }}"
+
+
+def subtitle_text(lines: Sequence[Line]) -> str:
+    """The studio's form of a subtitle: a line a row, "#RRGGBB " before it when it has its own colour."""
+    return "\n".join(
+        line.text if line.color == PALETTE[i % len(PALETTE)] else f"{color_hex(line.color)} {line.text}"
+        for i, line in enumerate(lines)
+    )
+
+
+def parse_subtitle_text(rows: Sequence[str]) -> tuple[Line, ...]:
+    """subtitle_text() read back; a row that starts with "#RRGGBB " takes that colour."""
+    lines: list[Line] = []
+    for row in _clean(rows):
+        head, _, rest = row.partition(" ")
+        color = parse_color(head) if rest.strip() else None
+        text = rest.strip() if color else row
+        lines.append(Line(text, color or PALETTE[len(lines) % len(PALETTE)]))
+    return tuple(lines)
 
 
 def _leading_comments(path: Path) -> str:
@@ -136,7 +165,9 @@ def update_meme(
     examples: Sequence[str] = (),
     tags: Sequence[str] = (),
     faces: Sequence[int] = (),
+    subtitle: Sequence[Line] | None = None,
 ) -> Catalog:
+    """A meme's texts and faces; `subtitle` None keeps the one it has."""
     memes = _current(directory)
     index = next((i for i, m in enumerate(memes) if m.id == meme_id), None)
     if index is None:
@@ -147,6 +178,7 @@ def update_meme(
     memes[index] = dataclasses.replace(
         memes[index], caption=caption, examples=_clean(examples), tags=_clean(tags),
         faces=tuple(dict.fromkeys(faces)),
+        subtitle=memes[index].subtitle if subtitle is None else tuple(subtitle),
     )
     return write_catalog(directory, memes)
 

@@ -52,11 +52,14 @@ def _decode(meme: Meme, data: bytes, limits: Limits) -> np.ndarray:
 def detect_targets(
     catalog: Catalog, engine: FaceEngine, cache: DiskCache | None, limits: Limits, progress: Progress | None = None
 ) -> tuple[dict[str, list[DetectedFace]], int]:
-    """Faces of every meme, largest first; only images the cache has not seen are decoded and searched."""
+    """Faces of every meme, largest first; only images the cache has not seen are decoded and searched (once
+    for memes that share a picture)."""
     keys: dict[str, tuple[Meme, bytes]] = {}
+    key_of: dict[str, str] = {}
     for meme in catalog.memes:
         data = catalog.image_bytes(meme)
-        keys[content_key(engine.key, data)] = (meme, data)
+        key_of[meme.id] = key = content_key(engine.key, data)
+        keys.setdefault(key, (meme, data))
     found = cache.get_many(keys) if cache else {}
     fresh: dict[str, bytes] = {}
     todo = [(key, meme, data) for key, (meme, data) in keys.items() if key not in found]
@@ -67,7 +70,7 @@ def detect_targets(
     if cache and fresh:
         cache.put_many(fresh)
     packed = {**found, **fresh}
-    return {meme.id: _unpack(packed[key]) for key, (meme, _) in keys.items()}, len(fresh)
+    return {meme_id: _unpack(packed[key]) for meme_id, key in key_of.items()}, len(fresh)
 
 
 def prepare_catalog(

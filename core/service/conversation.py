@@ -21,7 +21,7 @@ from core.limits import Limits
 from core.messages import TEXTS, render
 from core.service.friends import FriendRef, find_friends, group_meme, share_face
 from core.service.pictures import check_target, swap_picture
-from core.service.service import MemeResult, MemeService, Person
+from core.service.service import DEFAULT_FACE, MemeResult, MemeService, Person
 from core.service.store import PeopleStore
 from core.text import clean_sentence
 
@@ -205,7 +205,11 @@ class Conversation:
 
     def failure(self, person: Person, err: BaseException) -> Reply:
         """The one mapping from a failure to a reply (core/errors.explain)."""
-        return Reply((explain(err, person.lang),), private=True, error=getattr(err, "key", "internal"))
+        key = getattr(err, "key", "internal")
+        own = f"{person.platform}.{key}"  # the platform's own wording ("discord.share.usage"), as in say()
+        text = render(own, person.lang, **err.params) if own in TEXTS and isinstance(err, FffusionError) else (
+            explain(err, person.lang))
+        return Reply((text,), private=True, error=key)
 
     def say(self, person: Person, name: str, /, **params: Any) -> str:
         """The platform's own wording of a text when it has one ("kakao.help"), else the common one."""
@@ -226,13 +230,13 @@ class Conversation:
             return await self._faces(person)
         if isinstance(intent, ShareFaceIntent):
             key = await share_face(self.service, person, intent.chat_id, bool(intent.on), intent.name, intent.handle)
-            return Reply((render(key, person.lang),), private=True)
+            return Reply((self.say(person, key),), private=True)
         if isinstance(intent, NextIntent):
             return self._meme(person, await self.service.next_meme(person, intent.request_id))
         if isinstance(intent, PhotoIntent):
             face = await self.service.register_face(person, await intent.fetch(), intent.name)
             await self.service.set_lang(person)
-            lines = (self.say(person, "face_saved", name=face.name), *(render(k, person.lang) for k in face.notices))
+            lines = (self.say(person, "face_saved", name=face.name), *(self.say(person, k) for k in face.notices))
             return Reply(lines, image=face.crop_jpeg, title=face.name, private=True, result_key=face.result_key)
         if isinstance(intent, DeleteIntent):
             return await self._delete(person, intent.confirmed)
@@ -240,7 +244,7 @@ class Conversation:
         return Reply((self.say(person, "help", bot=intent.bot_name),), private=True)
 
     def _meme(self, person: Person, result: MemeResult) -> Reply:
-        lines = (result.caption, "", render(result.notice, person.lang)) if result.notice else (result.caption,)
+        lines = (result.caption, "", self.say(person, result.notice)) if result.notice else (result.caption,)
         next_ = Button(Action.NEXT, self.say(person, "meme.next_label"), result.request_id, enabled=result.has_next)
         return Reply(lines, image=result.image, title=result.caption, buttons=(next_,),
                      result_key=result.result_key, request_id=result.request_id)
@@ -248,24 +252,27 @@ class Conversation:
     async def _faces(self, person: Person) -> Reply:
         names = await self.service.list_faces(person)
         if not names:
-            return Reply((render("faces.none", person.lang),), private=True)
+            return Reply((self.say(person, "faces.none"),), private=True)
         person_id = await self.service.store.find_person(person.platform, person.user_id)
-        default = await self.service.store.default_face(person_id) if person_id is not None else None
+        default = (await self.service.store.default_face(person_id) if person_id is not None else None) or names[0]
+        shown = [render("faces.unnamed", person.lang) if name == DEFAULT_FACE else name for name in names]
+        shown = [render("faces.default_mark", person.lang, name=s) if n == default else s
+                 for n, s in zip(names, shown, strict=True)]
         text = render("faces.list", person.lang, count=len(names), limit=self.limits.max_faces_per_person,
-                      names=", ".join(names), default=default or names[0])
+                      names=", ".join(shown))
         return Reply((text,), private=True)
 
     async def _picture(self, person: Person, intent: SwapPictureIntent) -> Reply:
         result = await swap_picture(self.service, person, intent.fetch, intent.size, intent.face, intent.target)
         lines = (render("picture.swapped", person.lang, count=result.faces, swapped=result.swapped),
-                 *(render(key, person.lang) for key in result.notices))
+                 *(self.say(person, key) for key in result.notices))
         return Reply(lines, image=result.image, result_key=result.result_key)
 
     async def _group(self, person: Person, intent: TextIntent) -> Reply:
         """A meme with the named friends who allowed it in this chat; the others are named as not in it, in
         the same words whether or not they have a face at all."""
         friends = await find_friends(self.service, person, intent.chat_id, list(intent.friends))
-        refused = [render("group.not_shared", person.lang, names=", ".join(friends.refused))] if friends.refused else []
+        refused = [self.say(person, "group.not_shared", names=", ".join(friends.refused))] if friends.refused else []
         if not friends.allowed:
             alone = self._meme(person, await self.service.make_meme(person, intent.text, intent.face))
             return dataclasses.replace(alone, lines=(*alone.lines, "", *refused)) if refused else alone

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from core.errors import InputError
 from core.service.service import MemeService, Person
-from core.text import clean_sentence
+from core.text import clean_sentence, subtitle_request
 
 
 def chat_key(platform: str, chat_id: str) -> str:
@@ -102,13 +102,15 @@ async def group_meme(
 ) -> GroupMeme:
     """The best-fitting meme with room for several faces: the requester's on its first face (when they have
     one), then the friends in the order they were named, following the catalog's `faces` fill order."""
+    text, own_subtitle = subtitle_request(text)  # "--자막": the sentence on the picture, as for one person
     sentence = clean_sentence(text, service.limits)
     async with service._counted(person):
-        return await _group_meme(service, person, sentence, friends, face)
+        return await _group_meme(service, person, sentence, friends, face, sentence if own_subtitle else "")
 
 
 async def _group_meme(
-    service: MemeService, person: Person, sentence: str, friends: tuple[Friend, ...], face: str | None
+    service: MemeService, person: Person, sentence: str, friends: tuple[Friend, ...], face: str | None,
+    subtitle: str,
 ) -> GroupMeme:
     # writes nothing: a group meme is neither cached nor recorded (it carries several people's faces)
     pid = await service.store.find_person(person.platform, person.user_id)
@@ -127,7 +129,7 @@ async def _group_meme(
     if not order:
         raise InputError("group.no_meme")
     meme_id = next((m for m in order if roomy[m] >= len(records)), max(order, key=lambda m: roomy[m]))
-    composed = await service.jobs.compose_group(meme_id, tuple(records))
+    composed = await service.jobs.compose_group(meme_id, tuple(records), subtitle)
     offset = 1 if mine else 0
     fitted = [k - offset for k in range(min(len(records), composed.slots)) if k >= offset]
     return GroupMeme(

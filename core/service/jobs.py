@@ -61,9 +61,11 @@ class Jobs:
         ranked: Ranked = await self._learned(job_rank, text, top)
         return ranked
 
-    async def make(self, text: str, top: int, record: bytes | None, recent: tuple[str, ...]) -> Made:
-        """The ranking and the best fit among the memes not in `recent`, composed: one job (worker.job_make)."""
-        made: Made = await self._learned(job_make, text, top, record, recent)
+    async def make(self, text: str, top: int, record: bytes | None, recent: tuple[str, ...], subtitle: str = ""
+                   ) -> Made:
+        """The ranking and the best fit among the memes not in `recent`, composed: one job (worker.job_make).
+        `subtitle`: the person's sentence as the 자막 ("" for the meme's own)."""
+        made: Made = await self._learned(job_make, text, top, record, recent, subtitle)
         return made
 
     async def _learned(self, fn: Callable[..., Any], text: str, top: int, *rest: Any) -> Any:
@@ -80,8 +82,9 @@ class Jobs:
         registered: Registered = await self.pool.run(job_register, image)
         return registered
 
-    async def compose(self, meme_id: str, record: bytes | None, target: str = "default") -> Composed:
-        composed: Composed = await self.pool.run(job_compose, meme_id, record, target, self.catalog)
+    async def compose(self, meme_id: str, record: bytes | None, target: str = "default", subtitle: str = ""
+                      ) -> Composed:
+        composed: Composed = await self.pool.run(job_compose, meme_id, record, target, self.catalog, subtitle)
         return composed
 
     async def inspect(self, sample: bytes | None) -> list[MemeFaces]:
@@ -93,6 +96,6 @@ class Jobs:
         swapped: PictureSwapped = await self.pool.run(job_swap_picture, image, record, target)
         return swapped
 
-    async def compose_group(self, meme_id: str, records: tuple[bytes, ...]) -> GroupComposed:
-        composed: GroupComposed = await self.pool.run(job_compose_group, meme_id, records, self.catalog)
+    async def compose_group(self, meme_id: str, records: tuple[bytes, ...], subtitle: str = "") -> GroupComposed:
+        composed: GroupComposed = await self.pool.run(job_compose_group, meme_id, records, self.catalog, subtitle)
         return composed

@@ -9,7 +9,7 @@ from core.errors import InputError
 from core.faces.base import SourceFace
 from core.faces.engines import choose_targets
 from core.images import decode_image
-from core.service.worker import _encode, meme_image, state, sync_catalog
+from core.service.worker import _encode, meme_image, state, subtitle_lines, sync_catalog
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ def job_swap_picture(image: bytes, record: bytes, target: str) -> PictureSwapped
     outcome = s.engine.swap(rgb, chosen, s.engine.own_source(SourceFace.from_bytes(record)))
     if not outcome.swapped:
         raise InputError("picture.no_face_fits", count=len(chosen))
-    return PictureSwapped(_encode(s, outcome.image), len(faces), len(outcome.swapped), outcome.notices)
+    return PictureSwapped(_encode(s, outcome.image, faces), len(faces), len(outcome.swapped), outcome.notices)
 
 
 def fill_order(catalog_faces: tuple[int, ...], found: int) -> list[int]:
@@ -48,9 +48,12 @@ def fill_order(catalog_faces: tuple[int, ...], found: int) -> list[int]:
     return [i for i in dict.fromkeys(catalog_faces) if 0 <= i < found] or ([0] if found else [])
 
 
-def job_compose_group(meme_id: str, records: tuple[bytes, ...], catalog: str | None = None) -> GroupComposed:
+def job_compose_group(
+    meme_id: str, records: tuple[bytes, ...], catalog: str | None = None, subtitle: str = ""
+) -> GroupComposed:
     """records[k] onto the meme's k-th face in fill order; records past the last face are left out. `catalog`:
-    the version the service serves (core.service.worker.sync_catalog)."""
+    the version the service serves (core.service.worker.sync_catalog); `subtitle`: the asker's sentence as the
+    자막 ("" for the meme's own)."""
     s = state()
     sync_catalog(s, catalog)
     meme = s.prepared.catalog.by_id[meme_id]
@@ -65,4 +68,5 @@ def job_compose_group(meme_id: str, records: tuple[bytes, ...], catalog: str | N
         if outcome.swapped:
             placed.append(k)
         notices.extend(outcome.notices)
-    return GroupComposed(_encode(s, image), len(slots), tuple(placed), tuple(dict.fromkeys(notices)))
+    encoded = _encode(s, image, faces, subtitle_lines(s, meme_id, subtitle))
+    return GroupComposed(encoded, len(slots), tuple(placed), tuple(dict.fromkeys(notices)))

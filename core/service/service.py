@@ -29,12 +29,15 @@ from core.service.jobs import OWNER, Jobs, Pool, owner_of
 from core.service.pool import WorkerPool
 from core.service.store import PeopleStore, PersonGone, Store, StoredFace, StoredRequest
 from core.service.worker import Composed, MemeFaces, WorkerConfig, init_worker
-from core.text import clean_sentence
+from core.text import clean_sentence, subtitle_request
 
 log = logging.getLogger(__name__)
 
 DEFAULT_FACE = "기본"
 CANDIDATES = 10  # ranked memes kept per request for "다른 짤"
+#: the id of a request that asked for its own sentence as the 자막 starts with this (never in a token_urlsafe id),
+#: so "다른 짤" keeps the sentence on the next meme too, with nothing more stored
+OWN_SUBTITLE = "s."
 HISTORY = 50  # memes remembered per person so the same sentence brings a fresh one
 
 
@@ -189,6 +192,11 @@ class Results(Protocol):
 def text_key(text: str) -> str:
     """Sentences that differ only in case, spacing or width count as the same request."""
     return " ".join(unicodedata.normalize("NFKC", text).lower().split())
+
+
+def own_subtitle(request: StoredRequest) -> str:
+    """The sentence to draw as the 자막 of a request's memes ("" for each meme's own)."""
+    return request.text_key if request.id.startswith(OWN_SUBTITLE) else ""
 
 
 def _result_key(record: bytes | None, meme_id: str, target: str) -> str:
@@ -415,16 +423,16 @@ class MemeService:
 
     # memes
     async def _composed(self, record: bytes | None, meme_id: str, person: Person, generation: int,
-                        made: Composed | None = None) -> tuple[str, Composed]:
-        """The meme composed with the record: `made` when a job already did it, else from the results cache or a
-        compose job."""
+                        made: Composed | None = None, subtitle: str = "") -> tuple[str, Composed]:
+        """The meme composed with the record (and `subtitle`, the person's sentence as its 자막): `made` when a
+        job already did it, else from the results cache or a compose job."""
         # the catalog version is part of the key: an edit may change which faces of a meme are swapped
-        key = _result_key(record, meme_id, f"default\0{self.catalog_version}")
+        key = _result_key(record, meme_id, f"default\0{self.catalog_version}\0{subtitle}")
         if made is None:
             cached = await self._results.get(key)
             if cached is not None:
                 return key, cached
-            made = await self.jobs.compose(meme_id, record, "default")
+            made = await self.jobs.compose(meme_id, record, "default", subtitle)
         if not self._deleted_since(person, generation):  # a deleted person's face is not cached again
             await self._results.put(key, dataclasses.replace(made, upgraded=None))
         return key, made
@@ -434,7 +442,7 @@ class MemeService:
                       ) -> MemeResult:
         """The result for one meme of the request, recorded in the person's history with the request (unless
         `save` is false: it is saved already), or, if they were deleted meanwhile, nothing recorded or returned."""
-        key, composed = await self._composed(record, meme_id, person, generation, made)
+        key, composed = await self._composed(record, meme_id, person, generation, made, own_subtitle(request))
         try:
             async with self._writing(person, generation):
                 if record is not None and composed.upgraded is not None:  # an older engine's record, re-analysed
@@ -489,17 +497,23 @@ class MemeService:
         """A worker that could not prepare the new catalog may name a meme this instance no longer has."""
         return [(m, score) for m, score in ranked if m in self.catalog.by_id] or list(ranked)
 
-    async def make_meme(self, person: Person, text: str, face: str | None = None) -> MemeResult:
+    async def make_meme(self, person: Person, text: str, face: str | None = None, subtitle: bool = False
+                        ) -> MemeResult:
+        """The best meme for the sentence; `subtitle` (or the word "--자막" in it): the sentence itself as its
+        자막 instead of the meme's own."""
+        text, flagged = subtitle_request(text)
         clean_sentence(text, self.limits)  # bad text costs no rate-limit hit
         generation = self._generation()
         async with self._counted(person):
             sentence, key, known, record, recent = await self._asking(person, text, face)
-            made = await self.jobs.make(sentence, CANDIDATES, record, tuple(sorted(recent)))
+            own = key if subtitle or flagged else ""  # as stored, so "다른 짤" draws the same words
+            made = await self.jobs.make(sentence, CANDIDATES, record, tuple(sorted(recent)), own)
             ranked = self._known(made.ranked.memes)
             chosen, composed = made.meme_id, made.composed
             if chosen not in self.catalog.by_id:
                 chosen, composed = ranked[0][0], None
-            request = StoredRequest(secrets.token_urlsafe(12), key, face, tuple(m for m, _ in ranked), (chosen,))
+            request_id = (OWN_SUBTITLE if own else "") + secrets.token_urlsafe(12)
+            request = StoredRequest(request_id, key, face, tuple(m for m, _ in ranked), (chosen,))
             person_id = await self._writer(person, generation, known)
             return await self._result(person, generation, person_id, request, record, chosen, composed)
 
@@ -527,7 +541,8 @@ class MemeService:
 
     async def top(self, person: Person, text: str, k: int) -> list[MemeResult]:
         """The top k memes for a sentence, each with the person's face (inline mode): one rate-limit hit, one
-        ranking, no votes."""
+        ranking, no votes. "--자막" in the sentence draws it on each of them."""
+        text, own = subtitle_request(text)
         clean_sentence(text, self.limits)
         generation = self._generation()
         async with self._counted(person):
@@ -535,7 +550,8 @@ class MemeService:
             ranked = self._known((await self.jobs.rank(sentence, CANDIDATES)).memes)
             candidates = tuple(m for m, _ in ranked)
             shown = tuple(m for m in candidates if m not in recent)[:k] or candidates[:k]
-            request = StoredRequest(secrets.token_urlsafe(12), key, None, candidates, shown)
+            request_id = (OWN_SUBTITLE if own else "") + secrets.token_urlsafe(12)
+            request = StoredRequest(request_id, key, None, candidates, shown)
             person_id = await self._writer(person, generation, known)
             async with self._writing(person, generation):
                 await self.store.save_request(person_id, request)

@@ -18,7 +18,7 @@ from core.catalog.catalog import load_catalog
 from core.catalog.edit import catalog_version
 from core.catalog.prepare import PreparedCatalog, prepare_catalog
 from core.errors import FffusionError
-from core.faces.base import FaceEngine, SourceFace, SwapOutcome
+from core.faces.base import DetectedFace, FaceEngine, SourceFace, SwapOutcome
 from core.faces.engines import choose_targets, load_engine
 from core.images import decode_image, encode_image
 from core.limits import Limits
@@ -26,6 +26,7 @@ from core.recommend.embedders import Embedder
 from core.recommend.feedback import Feedback, Signal, Votes
 from core.recommend.load import load_embedder
 from core.recommend.recommender import embed_cached
+from core.subtitle import Line, finish, sentence_lines
 
 log = logging.getLogger(__name__)
 
@@ -191,9 +192,24 @@ def meme_image(s: _State, meme_id: str) -> np.ndarray:
     return image
 
 
-def _encode(s: _State, rgb: np.ndarray) -> bytes:
+def finished(s: _State, rgb: np.ndarray, faces: list[DetectedFace], lines: tuple[Line, ...] = ()) -> np.ndarray:
+    """A result as people see it: at least limits.min_output_side, its 자막 (`lines`) clear of `faces`, the
+    mark (core.subtitle.finish)."""
+    return finish(rgb, [f.bbox for f in faces], lines, s.config.limits)
+
+
+def _encode(s: _State, rgb: np.ndarray, faces: list[DetectedFace], lines: tuple[Line, ...] = ()) -> bytes:
+    """finished(), as the JPEG that is sent, with the provenance XMP."""
     limits = s.config.limits
-    return encode_image(rgb, "jpeg", quality=90, max_side=limits.max_output_side, max_bytes=limits.max_output_bytes)
+    return encode_image(finished(s, rgb, faces, lines), "jpeg", quality=90, max_side=limits.max_output_side,
+                        max_bytes=limits.max_output_bytes, provenance=True)
+
+
+def subtitle_lines(s: _State, meme_id: str, sentence: str) -> tuple[Line, ...]:
+    """The person's sentence as 자막 when they asked for it (`sentence` not empty), else the meme's own."""
+    if sentence:
+        return sentence_lines(sentence, s.config.limits.subtitle_max_chars)
+    return s.prepared.catalog.by_id[meme_id].subtitle
 
 
 def _feedback(s: _State, votes: Votes) -> Feedback:
@@ -254,29 +270,33 @@ def _source(s: _State, record: bytes | None) -> tuple[SourceFace | None, Upgrade
 
 
 def job_compose(
-    meme_id: str, record: bytes | None, target: str = "default", catalog: str | None = None
+    meme_id: str, record: bytes | None, target: str = "default", catalog: str | None = None, subtitle: str = ""
 ) -> Composed:
-    """The meme as JPEG with the face swapped in (the original when there is no face)."""
+    """The meme as JPEG with the face swapped in (the original when there is no face). `subtitle`: the
+    person's sentence, drawn as the 자막 instead of the meme's own."""
     s = state()
     sync_catalog(s, catalog)
-    return _composed(s, meme_id, *_source(s, record), target)
+    return _composed(s, meme_id, *_source(s, record), target, subtitle)
 
 
 def _composed(s: _State, meme_id: str, source: SourceFace | None, upgraded: Upgraded | None = None,
-              target: str = "default") -> Composed:
+              target: str = "default", subtitle: str = "") -> Composed:
     outcome = compose(s, meme_id, source, target)
+    faces, lines = s.prepared.targets.get(meme_id, []), subtitle_lines(s, meme_id, subtitle)
     if outcome is None:
-        return Composed(_encode(s, meme_image(s, meme_id)), False, (), upgraded)
-    return Composed(_encode(s, outcome.image), bool(outcome.swapped), tuple(outcome.notices), upgraded)
+        return Composed(_encode(s, meme_image(s, meme_id), faces, lines), False, (), upgraded)
+    return Composed(_encode(s, outcome.image, faces, lines), bool(outcome.swapped), tuple(outcome.notices),
+                    upgraded)
 
 
 def job_make(
     text: str, top: int, generation: str | None, votes: Votes | None, catalog: str | None,
-    record: bytes | None, recent: tuple[str, ...],
+    record: bytes | None, recent: tuple[str, ...], subtitle: str = "",
 ) -> Made:
     """A whole request in one job (one trip through a queue instead of two): the ranking, then the best-ranked
     meme the person has not just seen for this sentence (all seen: start over), composed. A meme that takes the
-    person's face stands in for a marginally better one that cannot (a head turned too far, say)."""
+    person's face stands in for a marginally better one that cannot (a head turned too far, say). `subtitle`:
+    as job_compose's."""
     ranked = job_rank(text, top, generation, votes, catalog)
     if ranked.stale or not ranked.memes:
         return Made(ranked)
@@ -288,7 +308,7 @@ def job_make(
     for meme_id, score in fresh[: 1 + FIT_TRIES] if source else fresh[:1]:
         if score < best_score - FIT_MARGIN:
             break
-        composed = _composed(s, meme_id, source, upgraded)
+        composed = _composed(s, meme_id, source, upgraded, "default", subtitle)
         if composed.swapped:
             return Made(ranked, meme_id, composed)
         first = first or composed

@@ -161,7 +161,7 @@ async def test_setface_meme_next_restart_and_deleteface(
     assert done is confirm and done.content == render("discord.delete.done", "ko") and done.buttons == []
 
     _, original = await meme(fake, alice, HUNGRY)
-    assert render("face.not_registered", "ko") in original.content
+    assert render("discord.face.not_registered", "ko") in original.content
     assert identity_distance(image_of(original), photo_a) > 0.6
 
 

@@ -40,10 +40,10 @@ async def public_answer(ix: Interaction) -> Message:
 async def test_swap_my_face_on_a_posted_picture(
     fake: FakeDiscord, bot: DiscordBot, alice: Member, bob: Member, photo_a: bytes, chandler: bytes
 ) -> None:
-    await private_reply(await fake.slash("faces", member=alice), render("faces.none", "ko"))
+    await private_reply(await fake.slash("faces", member=alice), render("discord.faces.none", "ko"))
     await register(fake, alice, photo_a)
     await private_reply(await fake.slash("faces", member=alice),
-                        render("faces.list", "ko", count=1, limit=5, names="기본", default="기본"))
+                        render("faces.list", "ko", count=1, limit=5, names="이름 없는 얼굴 (기본으로 씀)"))
     posted = fake.post(bob, "ㅋㅋㅋ 이거 봐", [fake.attachment("lol.jpg", chandler, "image/jpeg")])
     answer = await public_answer(await fake.context_menu("Swap my face", posted, member=alice))
     swapped = image_of(answer)
@@ -75,7 +75,7 @@ async def test_pictures_that_cannot_be_used(
 
     # Without a registered face nothing is downloaded.
     blank = fake.post(bob, attachments=[fake.attachment("wall.png", _png(640, 480), "image/png")])
-    await refused(blank, "picture.needs_face")
+    await refused(blank, "discord.picture.needs_face")
     assert fake.cdn_hits == []
 
     await register(fake, alice, photo_a)
@@ -112,8 +112,8 @@ async def test_group_memes_with_consenting_friends_only(
     await register(fake, bob, fx.portrait("rachel"))
     await register(fake, carol, fx.portrait("tom"))
     await register(fake, erin, photo_a)  # has a face, never shares it
-    assert await shareface(fake, bob, "on") == render("share.on", "ko")
-    assert await shareface(fake, carol, "on") == render("share.on", "ko")
+    assert await shareface(fake, bob, "on") == render("discord.share.on", "ko")
+    assert await shareface(fake, carol, "on") == render("discord.share.on", "ko")
 
     # Two consenting friends on the two-face meme (dave asks, with no face of his own).
     ix = await fake.slash("meme", {"text": f"{PAIR} <@{bob.id}> <@{carol.id}>"}, member=dave)
@@ -130,7 +130,7 @@ async def test_group_memes_with_consenting_friends_only(
         ix = await fake.slash("meme", {"text": f"{PAIR} <@{friend.id}>"}, member=dave)
         answer = await public_answer(ix)
         said = answer.content.splitlines()
-        assert said[-1] == render("group.not_shared", "ko", names=f"<@{friend.id}>")
+        assert said[-1] == render("discord.group.not_shared", "ko", names=f"<@{friend.id}>")
         assert not any(line.startswith(render("group.with", "ko", names="")) for line in said)
         answers.append(said[-1].replace(f"<@{friend.id}>", "<@someone>"))
         # dave's own meme, without them (he has no face: the original)
@@ -145,4 +145,4 @@ async def test_group_memes_with_consenting_friends_only(
     await (await fake.click(confirm, yes, member=bob)).answer()
     ix = await fake.slash("meme", {"text": f"{PAIR} <@{bob.id}> <@{carol.id}>"}, member=dave)
     answer = await public_answer(ix)
-    assert render("group.not_shared", "ko", names=f"<@{bob.id}>, <@{carol.id}>") in answer.content
+    assert render("discord.group.not_shared", "ko", names=f"<@{bob.id}>, <@{carol.id}>") in answer.content

@@ -360,7 +360,7 @@ async def test_photo_with_my_face(start_bot: StartBot, photo_server: PhotoServer
     assert text_of(await bot.final("alice", "내 얼굴 목록")) == render("faces.none", "ko")
     await bot.final("alice", "/setface 회사용", params=secure_image(photo_server.url("a.jpg")))
     assert text_of(await bot.final("alice", "/faces")) == render("faces.list", "ko", count=1, limit=5,
-                                                                 names="회사용", default="회사용")
+                                                                 names="회사용 (기본으로 씀)")
 
     answer = await bot.final("alice", swap, params=secure_image(photo_server.url("pic.jpg")))
     assert text_of(answer) == render("picture.swapped", "ko", count=1, swapped=1)

@@ -40,7 +40,7 @@ async def test_swap_onto_a_photo_by_reply_or_caption(botapi: BotApiServer, photo
     await _register(botapi, alice, photo_a)
     botapi.send_text(alice, group, "/faces")
     assert (await botapi.expect("sendMessage", group)).params["text"] == render(
-        "faces.list", "ko", count=1, limit=5, names="기본", default="기본")
+        "faces.list", "ko", count=1, limit=5, names="이름 없는 얼굴 (기본으로 씀)")
     botapi.send_text(alice, group, "/swap", reply_to=posted)
     swapped = await botapi.expect("sendPhoto", group)
     assert _caption(swapped) == render("picture.swapped", "ko", count=1, swapped=1)

@@ -105,10 +105,10 @@ async def test_the_studio_adds_a_meme_a_chat_sentence_then_finds(
     await desktop.wait_for_selector("[data-meme-id]")
     assert await desktop.locator("[data-meme-id]").count() == len(site.service.catalog.memes)
     assert await desktop.locator("[data-meme-id='poker-table'] rect.face").count() == 6  # its faces, outlined
-    await desktop.fill("[name=sentence]", HUNGRY)
+    await desktop.fill("[name=sentence]", "너무 졸려 죽겠다")
     await desktop.click("#test button[type=submit]")
     await desktop.wait_for_selector("[data-rank='5']")
-    assert "monica-hungry" in await desktop.text_content("[data-rank='1']")
+    assert "rachel-sleepy" in await desktop.text_content("[data-rank='1']")
     await desktop.screenshot(path=screenshots / "studio.png")
     # add a meme: the astronaut, in a situation no other meme is about
     upload = tmp_path / "moving-day.jpg"

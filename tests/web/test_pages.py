@@ -30,6 +30,7 @@ from tests.kakao.kakaoside import SECRET, free_port
 from tests.web.conftest import REPO, STUDIO_TOKEN, Site, alert_of, csrf_of
 
 HUNGRY = "배고파 죽겠다"
+SLEEPY = "너무 졸려 죽겠다"
 PAGE_BUDGET = 50 * 1024  # the try page over the wire, before the meme
 
 
@@ -207,10 +208,14 @@ async def test_studio_edits_reach_the_running_bot(site: Site, client: aiohttp.Cl
     assert ranked[0][0] == "blue-sky"  # the running service ranks the new meme, no restart
     # edit: the new caption is what a sentence now finds
     edit = {"csrf": csrf, "caption": "비 오는 날 창밖을 보며 우울해하고 있다.", "examples": "비 와서 우울해\n",
-            "tags": "비, 우울", "faces": ""}
+            "tags": "비, 우울", "faces": "", "subtitle": "비가 오네...\n#FF3030 내 마음에도"}
     async with client.post(site.base + "/studio/meme/green", data=edit) as resp:
         assert resp.status == 200
-    assert load_catalog(site.catalog_dir).by_id["green"].tags == ("비", "우울")
+        assert "#FF3030 내 마음에도</textarea>" in await resp.text()  # the card shows the 자막 as saved
+    green = load_catalog(site.catalog_dir).by_id["green"]
+    assert green.tags == ("비", "우울")
+    assert [(line.text, line.color) for line in green.subtitle] == [("비가 오네...", (255, 255, 255)),
+                                                                    ("내 마음에도", (255, 48, 48))]
     assert (await site.service.rank("비 와서 너무 우울해", 1))[0][0] == "green"
     # bad input is refused with a message and the catalog stays as it was
     bad = {**edit, "faces": "zero"}
@@ -225,12 +230,12 @@ async def test_studio_edits_reach_the_running_bot(site: Site, client: aiohttp.Cl
 
 async def test_a_catalog_edited_by_hand_is_served_without_a_restart(site: Site) -> None:
     catalog = load_catalog(site.catalog_dir)
-    original = catalog.by_id["joey-confused"]
+    original = catalog.by_id["rachel-sleepy"]
     changed = dataclasses.replace(original, caption="치킨 배달이 한 시간째 안 와서 멍하니 기다리고 있다.")
     write_catalog(site.catalog_dir, [changed if m.id == original.id else m for m in catalog.memes])
     try:
         top = await site.service.rank("치킨 배달 언제 와 진짜", 1)
-        assert top[0][:2] == ("joey-confused", changed.caption)  # no reload call: the service noticed
+        assert top[0][:2] == ("rachel-sleepy", changed.caption)  # no reload call: the service noticed
     finally:
         write_catalog(site.catalog_dir, catalog.memes)
     assert all(caption != changed.caption for _, caption, _ in await site.service.rank("치킨 배달 언제 와", 20))
@@ -270,14 +275,14 @@ async def test_a_catalog_the_workers_cannot_prepare_leaves_the_previous_one_serv
     huge = dataclasses.replace(catalog.memes[0], id="huge", image="images/huge.png", crop=None, faces=())
     write_catalog(site.catalog_dir, [*catalog.memes, huge])
     try:
-        ranked = await site.service.rank("배고파 죽겠다", 3)
-        assert ranked and ranked[0][0] == "monica-hungry"  # still served, from the catalog prepared before
+        ranked = await site.service.rank(SLEEPY, 3)
+        assert ranked and ranked[0][0] == "rachel-sleepy"  # still served, from the catalog prepared before
         same_caption = await site.service.rank(huge.caption, 20)
         assert "poker-table" in [m for m, _, _ in same_caption] and "huge" not in [m for m, _, _ in same_caption]
     finally:
         write_catalog(site.catalog_dir, catalog.memes)
         big.unlink()
-    assert (await site.service.rank("배고파 죽겠다", 1))[0][0] == "monica-hungry"
+    assert (await site.service.rank(SLEEPY, 1))[0][0] == "rachel-sleepy"
 
 
 @pytest.mark.parametrize("store_backend", ["postgres"])
