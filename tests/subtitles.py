@@ -21,4 +21,4 @@ def changed_rows(a: bytes, b: bytes) -> np.ndarray:
 def another_subtitle(plain: bytes, own: bytes) -> bool:
     """The same meme with another subtitle at the bottom (the person's words instead of the meme's own)."""
     rows = changed_rows(plain, own)
-    return len(rows) > 20 and rows.min() > pixels(own).shape[0] * 0.5
+    return bool(len(rows) > 20 and rows.min() > pixels(own).shape[0] * 0.5)

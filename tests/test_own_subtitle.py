@@ -9,8 +9,10 @@ import io
 import pytest
 from PIL import Image
 
+from core.messages import render
 from core.provenance import CREATOR_TOOL, DIGITAL_SOURCE_TYPE, read_xmp
-from core.service.conversation import Conversation, NextIntent, TextIntent
+from core.service.conversation import Conversation, NextIntent, SubtitleIntent, TextIntent
+from core.service.friends import FriendRef
 from core.service.service import OWN_SUBTITLE, MemeService, Person
 from core.text import subtitle_request
 from tests.subtitles import another_subtitle
@@ -62,3 +64,27 @@ async def test_inline_results_take_the_flag_too(service: MemeService) -> None:
     own = await service.top(Person("telegram", "o"), f"{SLEEPY} --자막", 2)
     assert [r.meme_id for r in plain] == [r.meme_id for r in own]
     assert all(a.image != b.image and a.result_key != b.result_key for a, b in zip(plain, own, strict=True))
+
+
+@pytest.mark.parametrize("platform", ["discord", "telegram", "kakao", "web"])
+async def test_a_chat_that_asked_for_it_gets_the_sentence_on_every_meme(service: MemeService, platform: str) -> None:
+    """SubtitleIntent, as every platform's command, button or checkbox sends it: per group chat, or the
+    person's private chat; a message naming friends who did not allow it falls back to one meme, likewise."""
+    talk = Conversation(service)
+    plain = await talk.handle(Person(platform, "ref"), TextIntent(SLEEPY))
+    on = await talk.handle(Person(platform, "a"), SubtitleIntent(True, "g1"))
+    assert on.error is None and on.private
+    for asker, chat, friends, own in (("b", "g1", (), True), ("c", "g2", (), False), ("d", None, (), False),
+                                      ("e", "g1", (FriendRef("@nobody", handle="nobody"),), True)):
+        reply = await talk.handle(Person(platform, asker), TextIntent(SLEEPY, None, friends, chat))
+        assert reply.image and plain.image and reply.title == plain.title, asker
+        assert reply.request_id.startswith(OWN_SUBTITLE) is own, asker
+        assert another_subtitle(plain.image, reply.image) is own, asker
+    await talk.handle(Person(platform, "d"), SubtitleIntent(True))  # d's private chat
+    private = await talk.handle(Person(platform, "d"), TextIntent("시험 망했어"))
+    assert private.request_id.startswith(OWN_SUBTITLE)
+    assert (await talk.handle(Person(platform, "d"), SubtitleIntent(None))).text == render(
+        f"{platform}.chat_subtitle.on" if platform != "web" else "chat_subtitle.on", "ko")
+    await talk.handle(Person(platform, "a"), SubtitleIntent(False, "g1"))
+    after = await talk.handle(Person(platform, "f"), TextIntent(SLEEPY, chat_id="g1"))
+    assert not after.request_id.startswith(OWN_SUBTITLE)
