@@ -58,7 +58,7 @@ async def test_routes_and_help(start_bot: StartBot) -> None:
         async with s.request(method, bot.base + path, json={}) as resp:
             assert resp.status == 404, (method, path)
     answer = await bot.say("help-user", "도움말")
-    assert text_of(answer) == render("kakao.help", "ko") and len(text_of(answer).splitlines()) == 4
+    assert text_of(answer) == render("kakao.help", "ko") and len(text_of(answer).splitlines()) == 5
     assert text_of(await bot.say("help-user", "help")) == render("kakao.help", "ko")
 
 
