@@ -209,22 +209,20 @@ Box = tuple[float, float, float, float]
 def _render(rows: Sequence[tuple[str, tuple[int, int, int]]], size: int) -> tuple[np.ndarray, np.ndarray]:
     """keep and paint of the block: glyphs in their row's colour over a thick outline and a shadow, trimmed to
     what is drawn. The outline is the glyph mask grown by a disc (one dilation, cheaper than stroked text).
-    Each row is measured once and rendered once; the blend is computed in bytes (no float copies)."""
+    Each row is shaped and drawn once; the blend is computed in bytes (no float copies)."""
     stroke, shadow, row_h = _stroke(size), max(1, round(size * _SHADOW)), _row_height(size)
     pad = stroke + shadow + 2
-    face = font(size)
-    inks = [face.getbbox(text, anchor="ls") for text, _ in rows]  # the ink centred, not the advance
-    width, height = max(right - left for left, _, right, _ in inks) + 2 * pad, row_h * len(rows) + 2 * pad
-    mask = Image.new("L", (width, height), 0)
-    draw = ImageDraw.Draw(mask)
-    middle = _middle(size)
+    inks = [_row_ink(text, size) for text, _ in rows]
+    width, height = max(ink.shape[1] for ink, _ in inks) + 2 * pad, row_h * len(rows) + 2 * pad
+    glyph = np.zeros((height, width), np.uint8)
     bands: list[tuple[int, int, tuple[int, int, int]]] = []
-    for i, ((text, color), (left, _, right, _)) in enumerate(zip(rows, inks, strict=True)):
+    for i, ((ink, below), (_, color)) in enumerate(zip(inks, rows, strict=True)):
         top = pad + i * row_h
-        draw.text((width / 2 - (left + right) / 2, top + row_h / 2 - middle), text, font=face, fill=255,
-                  anchor="ls")  # every row on a baseline placed by the Hangul's ink, so rows line up alike
+        y, x = top + below, (width - ink.shape[1]) // 2  # the ink centred, not the advance
+        y1, y2 = max(0, y), min(height, y + ink.shape[0])
+        region = glyph[y1:y2, x : x + ink.shape[1]]
+        np.maximum(region, ink[y1 - y : y2 - y], out=region)
         bands.append((0 if i == 0 else top, height if i == len(rows) - 1 else top + row_h, color))
-    glyph = np.asarray(mask)
     outline = _grow(glyph, stroke)
     cast = np.zeros_like(outline)
     cast[shadow:, shadow:] = outline[:-shadow, :-shadow]
@@ -241,6 +239,22 @@ def _render(rows: Sequence[tuple[str, tuple[int, int, int]]], size: int) -> tupl
         cv2.multiply(band, color, dst=band, scale=1 / 255)
     paint = cv2.add(cv2.multiply(cv2.merge([under] * 3), OUTLINE, scale=1 / 255), letters)
     return cv2.merge([keep] * 3), paint
+
+
+def _row_ink(text: str, size: int) -> tuple[np.ndarray, int]:
+    """A row's glyphs drawn once on a canvas with room to spare, cropped to their ink, and how far below the
+    row's top that ink starts: the baseline goes where the Hangul's ink is centred in the row, so rows line up
+    alike whatever letters they hold. Cropping the drawing saves measuring the row's ink box beforehand."""
+    room, row_h = size, _row_height(size)
+    advance = sum(_advance(word) for word in text.split()) + _space() * text.count(" ")
+    canvas = Image.new("L", (round(advance * size / _REFERENCE) + 2 * room, row_h + 2 * room), 0)
+    ImageDraw.Draw(canvas).text((room, room + row_h / 2 - _middle(size)), text, font=font(size), fill=255,
+                                anchor="ls")
+    drawn = np.asarray(canvas)
+    ys, xs = np.flatnonzero(drawn.any(axis=1)), np.flatnonzero(drawn.any(axis=0))
+    if not len(ys):  # nothing visible in the row
+        return np.zeros((1, 1), np.uint8), 0
+    return drawn[ys[0] : ys[-1] + 1, xs[0] : xs[-1] + 1], int(ys[0]) - room
 
 
 @lru_cache(maxsize=64)
