@@ -121,10 +121,12 @@ TEXTS: dict[str, dict[str, str]] = {
         "ko": "문장을 보내면 딱 맞는 짤에 내 얼굴을 합성해 드려요. 예: 시험 완전 망했어\n"
         "/setface 에서 내 얼굴 사진을 보내면 얼굴이 등록돼요 (지우기: /deleteface).\n"
         "'사진에 내 얼굴'에서 아무 사진이나 보내면 그 사진에 내 얼굴을 넣어 드려요.\n"
+        "'자막 켜기'를 보내면 모든 짤에 내 문장이 자막으로 들어가요 ('자막 끄기'로 그만).\n"
         "'다른 짤'을 누르면 다음 후보를 보여 드려요.",
         "en": "Send a sentence and I answer with the best-fitting meme wearing your face.\n"
         "Send a photo of yourself with /setface to register your face (forget it: /deleteface).\n"
         "Send any picture with '사진에 내 얼굴' and I put your face onto it.\n"
+        "Send 'subtitle on' to have your own sentence as every meme's subtitle ('subtitle off' stops it).\n"
         "Tap 'Another meme' for the next candidate.",
     },
     "kakao.help_label": {"ko": "도움말", "en": "Help"},
@@ -390,6 +392,41 @@ TEXTS: dict[str, dict[str, str]] = {
         "ko": "사진을 내려받지 못했어요. 잠시 후 다시 해 주세요.",
         "en": "I couldn't download that picture. Please try again in a moment.",
     },
+    # "내 문장으로 자막" for every meme of a chat
+    "chat_subtitle.on": {
+        "ko": "이제 이 대화에서는 모든 짤에 보낸 문장이 자막으로 들어가요.",
+        "en": "From now on, every meme in this chat carries your own sentence as its subtitle.",
+    },
+    "chat_subtitle.off": {
+        "ko": "이 대화의 짤에는 짤 원래 자막이 들어가요.",
+        "en": "Memes in this chat carry their own subtitles.",
+    },
+    "telegram.chat_subtitle.on": {
+        "ko": "이제 이 대화에서는 모든 짤에 보낸 문장이 자막으로 들어가요. 끄려면 /subtitle off",
+        "en": "From now on, every meme in this chat carries your own sentence as its subtitle. To stop: /subtitle off",
+    },
+    "telegram.chat_subtitle.off": {
+        "ko": "이 대화의 짤에는 짤 원래 자막이 들어가요. 내 문장으로 자막을 넣으려면 /subtitle on",
+        "en": "Memes in this chat carry their own subtitles. For your own sentence as the subtitle: /subtitle on",
+    },
+    "discord.chat_subtitle.on": {
+        "ko": "이제 이 서버에서는 모든 짤에 보낸 문장이 자막으로 들어가요. 끄려면 /자막 off",
+        "en": "From now on, every meme in this server carries your own sentence as its subtitle. To stop: "
+              "/subtitle off",
+    },
+    "discord.chat_subtitle.off": {
+        "ko": "이 서버의 짤에는 짤 원래 자막이 들어가요. 내 문장으로 자막을 넣으려면 /자막 on",
+        "en": "Memes in this server carry their own subtitles. For your own sentence as the subtitle: /subtitle on",
+    },
+    "kakao.chat_subtitle.on": {
+        "ko": "이제 모든 짤에 보낸 문장이 자막으로 들어가요. 끄려면 '자막 끄기'",
+        "en": "From now on, every meme carries your own sentence as its subtitle. To stop, send 'subtitle off'.",
+    },
+    "kakao.chat_subtitle.off": {
+        "ko": "짤에는 짤 원래 자막이 들어가요. 내 문장으로 자막을 넣으려면 '자막 켜기'",
+        "en": "Memes carry their own subtitles. For your own sentence as the subtitle, send 'subtitle on'.",
+    },
+    "kakao.chat_subtitle_label": {"ko": "내 문장으로 자막", "en": "Own subtitle"},
     # friends' faces in group memes, by consent per chat
     "share.on": {
         "ko": "이 채팅방의 친구들이 단체 짤에 내 얼굴을 쓸 수 있어요. 그만하려면 /shareface off",
@@ -467,6 +504,11 @@ TEXTS: dict[str, dict[str, str]] = {
         "ko": "이 서버 친구들이 단체 짤에 내 얼굴을 쓸 수 있게 해요 (on) 또는 그만해요 (off)",
         "en": "Let friends in this server put your face in group memes (on), or stop it (off)",
     },
+    "discord.cmd.subtitle": {"ko": "자막", "en": "subtitle"},
+    "discord.cmd.subtitle.desc": {
+        "ko": "이 서버의 모든 짤에 내 문장을 자막으로 (on) 또는 짤 원래 자막으로 (off)",
+        "en": "Every meme in this server with your own sentence as its subtitle (on), or its own (off)",
+    },
     "discord.ctx.swap": {"ko": "내 얼굴로 바꾸기", "en": "Swap my face"},
     "discord.opt.picture.desc": {"ko": "얼굴을 바꿀 사진", "en": "The picture to put your face onto"},
     "discord.opt.target": {"ko": "대상", "en": "target"},
@@ -530,6 +572,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "/얼굴등록 사진: 내 얼굴을 등록해요 (이름을 붙여 여러 개도 돼요). /얼굴목록: 등록한 얼굴 보기.\n"
         "사진이 있는 메시지 → 앱 → '내 얼굴로 바꾸기', 또는 /얼굴바꾸기 사진: 아무 사진에 내 얼굴을 넣어요.\n"
         "/얼굴공유 on|off: 이 서버 친구들이 단체 짤에 내 얼굴을 쓰게 하거나 그만하게 해요.\n"
+        "/자막 on|off: 이 서버의 모든 짤에 내 문장을 자막으로 넣어요 (한 번만이면 문장 끝에 --자막).\n"
         "/얼굴삭제: 등록한 얼굴과 기록을 모두 지워요.\n"
         "'다른 짤'을 누르면 같은 문장의 다음 후보로 바꿔 드려요.",
         "en": "/meme text: the meme that fits your sentence, with your face. E.g. /meme I failed the exam\n"
@@ -537,6 +580,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "/setface image: register your face (add a name to keep several). /faces: your saved faces.\n"
         "A message with a picture → Apps → 'Swap my face', or /swap image: your face onto any picture.\n"
         "/shareface on|off: let friends in this server put your face in group memes, or stop it.\n"
+        "/subtitle on|off: your own sentence as the subtitle of every meme in this server (once: end it with --자막).\n"
         "/deleteface: forget your faces and everything about you.\n"
         "Press 'Another meme' to swap in the next candidate for the same sentence.",
     },
@@ -588,13 +632,16 @@ TEXTS: dict[str, dict[str, str]] = {
         "2) 개인 채팅은 아무 문장이나, 그룹은 /meme 문장 또는 @{bot} 멘션, 어느 채팅에서든 @{bot} 문장.\n"
         "3) 사진에 답장으로 /swap (또는 사진 캡션 /swap): 그 사진에 내 얼굴을 넣어요 (/swap all, /swap 2 도 돼요).\n"
         "4) 그룹에서 /shareface on: 친구들이 단체 짤에 내 얼굴을 쓸 수 있어요 (/shareface off 로 그만).\n"
-        "   /meme 문장 @친구 (또는 친구 메시지에 답장으로 /meme 문장): 허락한 친구들과 함께 나오는 단체 짤.",
+        "   /meme 문장 @친구 (또는 친구 메시지에 답장으로 /meme 문장): 허락한 친구들과 함께 나오는 단체 짤.\n"
+        "5) /subtitle on: 이 채팅의 모든 짤에 내 문장을 자막으로 넣어요 (/subtitle off 로 그만, 한 번만이면 문장 끝에 --자막).",
         "en": "FFfusion: send a sentence and get the meme that fits it, with your face swapped in.\n"
         "1) Register your face: send a clear photo of yourself with the caption /setface (list: /faces, forget: /deleteface).\n"
         "2) In a private chat just type; in groups use /meme sentence or mention @{bot}; anywhere: @{bot} sentence.\n"
         "3) /swap as a reply to a photo (or as its caption): your face onto that photo (/swap all, /swap 2 too).\n"
         "4) In a group, /shareface on lets friends put your face in group memes (/shareface off stops it).\n"
-        "   /meme sentence @friend (or /meme as a reply to a friend): a group meme with the friends who allowed it.",
+        "   /meme sentence @friend (or /meme as a reply to a friend): a group meme with the friends who allowed it.\n"
+        "5) /subtitle on: your own sentence as the subtitle of every meme in this chat (/subtitle off stops it; "
+        "once: end the sentence with --자막).",
     },
     "telegram.setface_send_photo": {
         "ko": "이제 얼굴이 잘 보이는 사진을 보내 주세요. 그 사진으로 얼굴을 등록할게요.",
@@ -637,6 +684,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "telegram.cmd_faces": {"ko": "등록한 내 얼굴 목록", "en": "List your saved faces"},
     "telegram.cmd_swap": {"ko": "사진에 내 얼굴 넣기 (사진에 답장)", "en": "Your face onto a photo (reply to it)"},
     "telegram.cmd_shareface": {"ko": "그룹 친구들에게 얼굴 공유 on/off", "en": "Share your face with this group: on/off"},
+    "telegram.cmd_subtitle": {"ko": "이 대화의 짤에 내 문장으로 자막 on/off", "en": "Your own sentence as every meme's subtitle here: on/off"},
     "telegram.bad_token": {
         "ko": "텔레그램이 봇 토큰을 거부했어요. FFFUSION_TELEGRAM_TOKEN 을 확인해 주세요.",
         "en": "Telegram rejected the bot token: check FFFUSION_TELEGRAM_TOKEN.",

@@ -88,18 +88,29 @@ def _advance(text: str) -> float:
     return float(font(_REFERENCE).getlength(text))
 
 
+@lru_cache(maxsize=1)
+def _space() -> float:
+    """A space's advance between two Hangul words at the reference size (in context: it differs alone)."""
+    return _advance("한 글") - _advance("한글")
+
+
 def _wrap(text: str, size: int, width: float) -> list[str] | None:
-    """Rows of whole words no wider than `width` at `size`; None when a single word is wider."""
+    """Rows of whole words no wider than `width` at `size`; None when a single word is wider. Each word is
+    measured once (cached) and rows are summed arithmetically, so trying many widths costs no shaping."""
     scale = size / _REFERENCE
+    space = _space() * scale
     rows: list[str] = []
+    used = 0.0
     for word in text.split():
-        if _advance(word) * scale > width:
+        advance = _advance(word) * scale
+        if advance > width:
             return None
-        candidate = f"{rows[-1]} {word}" if rows else word
-        if rows and _advance(candidate) * scale <= width:
-            rows[-1] = candidate
+        if rows and used + space + advance <= width:
+            rows[-1] = f"{rows[-1]} {word}"
+            used += space + advance
         else:
             rows.append(word)
+            used = advance
     return rows
 
 
@@ -197,35 +208,60 @@ Box = tuple[float, float, float, float]
 
 def _render(rows: Sequence[tuple[str, tuple[int, int, int]]], size: int) -> tuple[np.ndarray, np.ndarray]:
     """keep and paint of the block: glyphs in their row's colour over a thick outline and a shadow, trimmed to
-    what is drawn. The outline is the glyph mask grown by a disc (one dilation, cheaper than stroked text)."""
+    what is drawn. The outline is the glyph mask grown by a disc (one dilation, cheaper than stroked text).
+    Each row is shaped and drawn once; the blend is computed in bytes (no float copies)."""
     stroke, shadow, row_h = _stroke(size), max(1, round(size * _SHADOW)), _row_height(size)
     pad = stroke + shadow + 2
-    width, height = _ink_width(rows, size) + 2 * pad, row_h * len(rows) + 2 * pad
-    mask = Image.new("L", (width, height), 0)
-    draw = ImageDraw.Draw(mask)
-    face = font(size)
-    _, ink_top, _, ink_bottom = face.getbbox("한글", anchor="ls")
-    middle = (ink_top + ink_bottom) / 2
-    colors = np.zeros((height, 1, 3), np.float32)
-    for i, (text, color) in enumerate(rows):
+    inks = [_row_ink(text, size) for text, _ in rows]
+    width, height = max(ink.shape[1] for ink, _ in inks) + 2 * pad, row_h * len(rows) + 2 * pad
+    glyph = np.zeros((height, width), np.uint8)
+    bands: list[tuple[int, int, tuple[int, int, int]]] = []
+    for i, ((ink, below), (_, color)) in enumerate(zip(inks, rows, strict=True)):
         top = pad + i * row_h
-        left, _, right, _ = face.getbbox(text, anchor="ls")  # the ink centred, not the advance; every row on
-        draw.text((width / 2 - (left + right) / 2, top + row_h / 2 - middle), text, font=face, fill=255,
-                  anchor="ls")  # a baseline placed by the Hangul's ink, so rows line up alike
-        colors[0 if i == 0 else top : height if i == len(rows) - 1 else top + row_h] = color
-    glyph = np.asarray(mask)
+        y, x = top + below, (width - ink.shape[1]) // 2  # the ink centred, not the advance
+        y1, y2 = max(0, y), min(height, y + ink.shape[0])
+        region = glyph[y1:y2, x : x + ink.shape[1]]
+        np.maximum(region, ink[y1 - y : y2 - y], out=region)
+        bands.append((0 if i == 0 else top, height if i == len(rows) - 1 else top + row_h, color))
     outline = _grow(glyph, stroke)
     cast = np.zeros_like(outline)
     cast[shadow:, shadow:] = outline[:-shadow, :-shadow]
-    dark = np.maximum(outline, cast * np.float32(0.55))
+    dark = np.maximum(outline, cv2.convertScaleAbs(cast, alpha=0.55))
     rows_drawn, cols_drawn = np.flatnonzero(dark.any(axis=1)), np.flatnonzero(dark.any(axis=0))
     y1, y2 = max(0, rows_drawn[0] - 1), min(height, rows_drawn[-1] + 2)
     x1, x2 = max(0, cols_drawn[0] - 1), min(width, cols_drawn[-1] + 2)
-    g = glyph[y1:y2, x1:x2].astype(np.float32) / 255.0
-    under = dark[y1:y2, x1:x2] * (1.0 - g)  # the outline and shadow where no letter covers them
-    keep = (1.0 - under - g) * 255.0
-    paint = cv2.merge([under * OUTLINE[c] + g * colors[y1:y2, 0, c][:, None] for c in range(3)])
-    return cv2.merge([_bytes(keep)] * 3), _bytes(paint)
+    g = np.ascontiguousarray(glyph[y1:y2, x1:x2])
+    under = cv2.multiply(dark[y1:y2, x1:x2], 255 - g, scale=1 / 255)  # outline and shadow where no letter is
+    keep = cv2.subtract(255 - g, under)  # under <= 255 - g, so this never saturates
+    letters = cv2.merge([g] * 3)
+    for start, end, color in bands:  # each row's band of the block takes its colour (bands are contiguous)
+        band = letters[max(0, start - y1) : max(0, end - y1)]
+        cv2.multiply(band, color, dst=band, scale=1 / 255)
+    paint = cv2.add(cv2.multiply(cv2.merge([under] * 3), OUTLINE, scale=1 / 255), letters)
+    return cv2.merge([keep] * 3), paint
+
+
+def _row_ink(text: str, size: int) -> tuple[np.ndarray, int]:
+    """A row's glyphs drawn once on a canvas with room to spare, cropped to their ink, and how far below the
+    row's top that ink starts: the baseline goes where the Hangul's ink is centred in the row, so rows line up
+    alike whatever letters they hold. Cropping the drawing saves measuring the row's ink box beforehand."""
+    room, row_h = size, _row_height(size)
+    advance = sum(_advance(word) for word in text.split()) + _space() * text.count(" ")
+    canvas = Image.new("L", (round(advance * size / _REFERENCE) + 2 * room, row_h + 2 * room), 0)
+    ImageDraw.Draw(canvas).text((room, room + row_h / 2 - _middle(size)), text, font=font(size), fill=255,
+                                anchor="ls")
+    drawn = np.asarray(canvas)
+    ys, xs = np.flatnonzero(drawn.any(axis=1)), np.flatnonzero(drawn.any(axis=0))
+    if not len(ys):  # nothing visible in the row
+        return np.zeros((1, 1), np.uint8), 0
+    return drawn[ys[0] : ys[-1] + 1, xs[0] : xs[-1] + 1], int(ys[0]) - room
+
+
+@lru_cache(maxsize=64)
+def _middle(size: int) -> float:
+    """Half-way up the Hangul's ink above the baseline at `size`: where a row's middle goes."""
+    _, ink_top, _, ink_bottom = font(size).getbbox("한글", anchor="ls")
+    return (ink_top + ink_bottom) / 2
 
 
 def _bytes(values: np.ndarray) -> np.ndarray:
@@ -235,16 +271,10 @@ def _bytes(values: np.ndarray) -> np.ndarray:
 
 def _grow(mask: np.ndarray, radius: int) -> np.ndarray:
     """The mask grown by an octagon of `radius` (a 3x3 square then a 3x3 cross, repeated: a near-disc at a
-    fraction of a disc kernel's cost), as floats in 0..1."""
+    fraction of a disc kernel's cost)."""
     square = round(radius * 0.41)
     grown = cv2.dilate(mask, _SQUARE, iterations=square) if square else mask
-    grown = cv2.dilate(grown, _CROSS, iterations=radius - square) if radius > square else grown
-    return grown.astype(np.float32) / 255.0
-
-
-def _ink_width(rows: Sequence[tuple[str, tuple[int, int, int]]], size: int) -> int:
-    boxes = [font(size).getbbox(text, anchor="ls") for text, _ in rows]
-    return max(right - left for left, _, right, _ in boxes)
+    return cv2.dilate(grown, _CROSS, iterations=radius - square) if radius > square else grown
 
 
 def _overlap(box: Box, faces: Sequence[Box]) -> float:
@@ -304,10 +334,7 @@ def layout(lines: Sequence[Line], width: int, height: int, faces: Sequence[Box] 
 def mark(width: int, height: int, avoid: Sequence[Box]) -> Overlay:
     """The small "FFfusion" mark, three-quarters opaque, in the first corner that covers no face and not the
     subtitle: bottom right, top right, bottom left, top left."""
-    size = max(11, round(width * _MARK_SIZE))
-    keep, paint = _render([(MARK, PALETTE[0])], size)
-    keep = _bytes(255.0 - _MARK_OPACITY * (255.0 - keep.astype(np.float32)))
-    paint = _bytes(_MARK_OPACITY * paint.astype(np.float32))
+    keep, paint = _mark_block(max(11, round(width * _MARK_SIZE)))
     block_h, block_w = keep.shape[:2]
     gap = max(2, round(width * 0.01))
     right, bottom = max(0, width - block_w - gap), max(0, height - block_h - gap)
@@ -315,6 +342,16 @@ def mark(width: int, height: int, avoid: Sequence[Box]) -> Overlay:
     x, y = min(corners, key=lambda c: (_overlap((*c, c[0] + block_w, c[1] + block_h), avoid) > 0,
                                        corners.index(c)))
     return Overlay(x, y, keep[: height - y, : width - x], paint[: height - y, : width - x])
+
+
+@lru_cache(maxsize=16)
+def _mark_block(size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The mark's keep and paint at `size`, drawn once: only its corner changes from result to result."""
+    keep, paint = _render([(MARK, PALETTE[0])], size)
+    keep = _bytes(255.0 - _MARK_OPACITY * (255.0 - keep.astype(np.float32)))
+    paint = _bytes(_MARK_OPACITY * paint.astype(np.float32))
+    keep.flags.writeable = paint.flags.writeable = False  # shared by every result's overlay
+    return keep, paint
 
 
 _overlays: Bounded[tuple, Overlay] = Bounded(256)

@@ -6,26 +6,18 @@ from __future__ import annotations
 
 import io
 
-import numpy as np
 import pytest
 from PIL import Image
 
+from core.messages import render
 from core.provenance import CREATOR_TOOL, DIGITAL_SOURCE_TYPE, read_xmp
-from core.service.conversation import Conversation, NextIntent, TextIntent
+from core.service.conversation import Conversation, NextIntent, SubtitleIntent, TextIntent
+from core.service.friends import FriendRef
 from core.service.service import OWN_SUBTITLE, MemeService, Person
 from core.text import subtitle_request
+from tests.subtitles import another_subtitle
 
 SLEEPY = "너무 졸려 죽겠다"
-
-
-def _pixels(jpeg: bytes) -> np.ndarray:
-    with Image.open(io.BytesIO(jpeg)) as image:
-        return np.asarray(image.convert("RGB"), dtype=np.int16)
-
-
-def _changed_rows(a: bytes, b: bytes) -> np.ndarray:
-    """Rows where two results differ beyond JPEG noise."""
-    return np.flatnonzero((np.abs(_pixels(a) - _pixels(b)).max(axis=2) > 60).any(axis=1))
 
 
 def test_the_flag_is_a_word_anywhere_in_the_sentence() -> None:
@@ -41,10 +33,7 @@ async def test_own_sentence_as_subtitle_on_every_platform(service: MemeService, 
     own = await talk.handle(Person(platform, "own"), TextIntent(f"{SLEEPY} --자막"))
     assert plain.image and own.image and plain.error is None and own.error is None
     assert plain.title == own.title  # the same meme: the flag is not part of the sentence ranked
-    rows = _changed_rows(plain.image, own.image)
-    assert len(rows) > 20  # another subtitle: the person's words instead of the meme's own
-    height = _pixels(own.image).shape[0]
-    assert rows.min() > height * 0.5  # both at the bottom, clear of the face
+    assert another_subtitle(plain.image, own.image)  # the person's words at the bottom, clear of the face
     assert own.request_id.startswith(OWN_SUBTITLE) and not plain.request_id.startswith(OWN_SUBTITLE)
 
 
@@ -75,3 +64,27 @@ async def test_inline_results_take_the_flag_too(service: MemeService) -> None:
     own = await service.top(Person("telegram", "o"), f"{SLEEPY} --자막", 2)
     assert [r.meme_id for r in plain] == [r.meme_id for r in own]
     assert all(a.image != b.image and a.result_key != b.result_key for a, b in zip(plain, own, strict=True))
+
+
+@pytest.mark.parametrize("platform", ["discord", "telegram", "kakao", "web"])
+async def test_a_chat_that_asked_for_it_gets_the_sentence_on_every_meme(service: MemeService, platform: str) -> None:
+    """SubtitleIntent, as every platform's command, button or checkbox sends it: per group chat, or the
+    person's private chat; a message naming friends who did not allow it falls back to one meme, likewise."""
+    talk = Conversation(service)
+    plain = await talk.handle(Person(platform, "ref"), TextIntent(SLEEPY))
+    on = await talk.handle(Person(platform, "a"), SubtitleIntent(True, "g1"))
+    assert on.error is None and on.private
+    for asker, chat, friends, own in (("b", "g1", (), True), ("c", "g2", (), False), ("d", None, (), False),
+                                      ("e", "g1", (FriendRef("@nobody", handle="nobody"),), True)):
+        reply = await talk.handle(Person(platform, asker), TextIntent(SLEEPY, None, friends, chat))
+        assert reply.image and plain.image and reply.title == plain.title, asker
+        assert reply.request_id.startswith(OWN_SUBTITLE) is own, asker
+        assert another_subtitle(plain.image, reply.image) is own, asker
+    await talk.handle(Person(platform, "d"), SubtitleIntent(True))  # d's private chat
+    private = await talk.handle(Person(platform, "d"), TextIntent("시험 망했어"))
+    assert private.request_id.startswith(OWN_SUBTITLE)
+    assert (await talk.handle(Person(platform, "d"), SubtitleIntent(None))).text == render(
+        f"{platform}.chat_subtitle.on" if platform != "web" else "chat_subtitle.on", "ko")
+    await talk.handle(Person(platform, "a"), SubtitleIntent(False, "g1"))
+    after = await talk.handle(Person(platform, "f"), TextIntent(SLEEPY, chat_id="g1"))
+    assert not after.request_id.startswith(OWN_SUBTITLE)

@@ -130,6 +130,24 @@ async def test_consent_is_per_chat_and_goes_with_the_person(db: PeopleStore) -> 
     assert await db.sharing("telegram:chat2", "telegram", "2", None) is None and newcomer != bob
 
 
+async def test_a_chats_subtitle_setting_and_a_private_one_that_goes_with_the_person(db: PeopleStore) -> None:
+    kim = await db.person("kakao", "kim")
+    assert await db.chat_subtitle("telegram:-100") is False  # off unless asked for
+    await db.set_chat_subtitle("telegram:-100", True, None)
+    await db.set_chat_subtitle("telegram:-100", True, None)  # twice is still on, once
+    await db.set_chat_subtitle(f"person:{kim}", True, kim)
+    assert await db.chat_subtitle("telegram:-100") and await db.chat_subtitle(f"person:{kim}")
+    assert await db.chat_subtitle("discord:-100") is False  # never crosses platforms
+    await db.set_chat_subtitle("telegram:-100", False, None)
+    assert await db.chat_subtitle("telegram:-100") is False
+    await db.set_chat_subtitle("telegram:-100", True, None)
+    await db.delete_person("kakao", "kim")
+    assert await db.chat_subtitle(f"person:{kim}") is False  # the private setting went with them
+    assert await db.chat_subtitle("telegram:-100") is True  # a group's stays
+    with pytest.raises(PersonGone):  # a write for someone deleted meanwhile is refused, not orphaned
+        await db.set_chat_subtitle(f"person:{kim}", True, kim)
+
+
 async def test_what_was_shown_is_recorded_and_read_back(db: PeopleStore) -> None:
     """A meme sent is recorded (request, result, history) by one call and what the next ranking needs is read by
     one; a fresh meme for a repeated sentence needs only the newest history entries: older ones go."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 import io
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Protocol, cast
 
 import aiohttp
@@ -36,6 +36,8 @@ PLATFORM = "discord"
 MENTION = re.compile(r"<@!?(\d+)>")  # a person mentioned in a slash command's text
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp")
 REFUSALS = Refusals(not_allowed="picture.host_not_allowed", failed="picture.download_failed")
+ON_OFF = {"on": True, "off": False}
+ON_OFF_CHOICES = [app_commands.Choice(name=word, value=word) for word in ON_OFF]
 PLACEHOLDER = "fffusion_public_placeholder"  # interaction.extras flag: a public "thinking" message is showing
 # Discord shows name localizations for Korean and description localizations for English clients.
 _LANG_OF = {discord.Locale.korean: "ko", discord.Locale.american_english: "en", discord.Locale.british_english: "en"}
@@ -43,6 +45,11 @@ _LANG_OF = {discord.Locale.korean: "ko", discord.Locale.american_english: "en", 
 
 def person_of(interaction: discord.Interaction) -> Person:
     return Person(PLATFORM, str(interaction.user.id), pick_lang(interaction.locale.value))
+
+
+def chat_of(interaction: discord.Interaction) -> str | None:
+    """The server a command came from; None in direct messages (a private chat: the person's own)."""
+    return str(interaction.guild_id) if interaction.guild_id else None
 
 
 # ------------------------------------------------------------------------------------------- localization
@@ -217,9 +224,12 @@ class Handlers:
         await self._run(interaction, "/faces", talk.FacesIntent())
 
     async def shareface(self, interaction: discord.Interaction, mode: str) -> None:
-        chat = str(interaction.guild_id) if interaction.guild_id else None
-        intent = talk.ShareFaceIntent(chat, {"on": True, "off": False}.get(mode), interaction.user.display_name)
+        intent = talk.ShareFaceIntent(chat_of(interaction), ON_OFF.get(mode), interaction.user.display_name)
         await self._run(interaction, "/shareface", intent)
+
+    async def subtitle(self, interaction: discord.Interaction, mode: str) -> None:
+        """/자막 on|off: the sender's sentence as the 자막 of every meme in this server (or their DMs)."""
+        await self._run(interaction, "/subtitle", talk.SubtitleIntent(ON_OFF.get(mode), chat_of(interaction)))
 
     async def setface(self, interaction: discord.Interaction, image: discord.Attachment, name: str | None) -> None:
         async def fetch() -> bytes:
@@ -235,8 +245,7 @@ class Handlers:
     async def meme(self, interaction: discord.Interaction, text: str, face: str | None) -> None:
         """A sentence; the people it @mentions are friends for a group meme (in this server, with consent)."""
         friends = tuple(FriendRef(f"<@{uid}>", user_id=uid) for uid in dict.fromkeys(MENTION.findall(text)))
-        chat = str(interaction.guild_id) if interaction.guild_id else None
-        intent = talk.TextIntent(MENTION.sub(" ", text), face or None, friends, chat)
+        intent = talk.TextIntent(MENTION.sub(" ", text), face or None, friends, chat_of(interaction))
         await self._run(interaction, "/meme", intent, defer="public")
 
     async def face_names(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
@@ -360,13 +369,18 @@ def build_tree(client: discord.Client, handlers: Handlers) -> app_commands.Comma
     async def faces(interaction: discord.Interaction) -> None:
         await handlers.faces(interaction)
 
-    @tree.command(name=_name("discord.cmd.shareface"), description=_desc("discord.cmd.shareface"))
-    @app_commands.rename(mode=_name("discord.opt.mode"))
-    @app_commands.describe(mode=_desc("discord.opt.mode"))
-    @app_commands.choices(mode=[app_commands.Choice(name="on", value="on"),
-                                app_commands.Choice(name="off", value="off")])
-    async def shareface(interaction: discord.Interaction, mode: str) -> None:
-        await handlers.shareface(interaction, mode)
+    def on_off(key: str, handle: Callable[[discord.Interaction, str], Awaitable[None]]) -> None:
+        """A command whose one option is on or off: /얼굴공유 (shareface), /자막 (subtitle)."""
+
+        @tree.command(name=_name(key), description=_desc(key))
+        @app_commands.rename(mode=_name("discord.opt.mode"))
+        @app_commands.describe(mode=_desc("discord.opt.mode"))
+        @app_commands.choices(mode=ON_OFF_CHOICES)
+        async def command(interaction: discord.Interaction, mode: str) -> None:
+            await handle(interaction, mode)
+
+    on_off("discord.cmd.shareface", handlers.shareface)
+    on_off("discord.cmd.subtitle", handlers.subtitle)
 
     @tree.command(name=_name("discord.cmd.deleteface"), description=_desc("discord.cmd.deleteface"))
     async def deleteface(interaction: discord.Interaction) -> None:

@@ -39,6 +39,12 @@ _HELP_WORDS = {"help", "/help", "/start", "도움말", "도움", "?"}
 _DELETE_WORDS = {"/deleteface", "얼굴 삭제", "얼굴삭제"}
 _FACES_WORDS = {"/faces", "내 얼굴 목록", "얼굴 목록", "얼굴목록"}
 _SETFACE = "/setface"
+# "내 문장으로 자막" for every meme of the conversation (the person's own): on, off, or whether it is on
+_SUBTITLE_WORDS: dict[str, bool | None] = {
+    "자막 켜기": True, "자막 on": True, "subtitle on": True, "/subtitle on": True,
+    "자막 끄기": False, "자막 off": False, "subtitle off": False, "/subtitle off": False,
+    "자막": None, "subtitle": None, "/subtitle": None,
+}
 #: the utterances of the block that swaps the person's face onto a photo they send ("사진에 내 얼굴")
 _SWAP_WORDS = ("사진에 내 얼굴", "/swap")
 # Quick replies carry what they mean in extra (-> action.clientExtra): the button's action and, for "다른 짤",
@@ -154,6 +160,9 @@ class KakaoSkill:
             return talk.DeleteIntent()
         if text.lower() in _FACES_WORDS:
             return talk.FacesIntent()
+        words = " ".join(text.lower().split())
+        if words in _SUBTITLE_WORDS or text == render("kakao.chat_subtitle_label", person.lang):
+            return talk.SubtitleIntent(_SUBTITLE_WORDS.get(words, True))
         if text in (render("meme.next_label", "ko"), render("meme.next_label", "en")):
             last = await self.service.last_request(person)  # from the store: any instance knows it
             if last is None:
@@ -174,6 +183,9 @@ class KakaoSkill:
             return protocol.response(outputs)
         replies = [protocol.quick_reply(b.label, b.label, {_EXTRA_KIND: b.action.value, _EXTRA_REQUEST: b.request_id})
                    for b in reply.buttons if b.enabled]
+        if reply.request_id is not None and not await self.service.chat_subtitle(person, None):
+            label = render("kakao.chat_subtitle_label", person.lang)  # a meme: offer the sentence as every 자막
+            replies.append(protocol.quick_reply(label, label))
         return protocol.response(outputs, [*replies, self._help_reply(person)])
 
     async def _deliver(self, task: asyncio.Task[Json], callback_url: str) -> None:

@@ -70,8 +70,9 @@ NEXT, DELETE = "n", "d"
 ALLOWED_UPDATES = ("message", "edited_message", "callback_query", "inline_query")
 COMMANDS = (("meme", "telegram.cmd_meme"), ("setface", "telegram.cmd_setface"), ("faces", "telegram.cmd_faces"),
             ("swap", "telegram.cmd_swap"), ("shareface", "telegram.cmd_shareface"),
-            ("deleteface", "telegram.cmd_deleteface"), ("help", "telegram.cmd_help"))
-SHARE_WORDS = {"on": True, "켜기": True, "off": False, "끄기": False}
+            ("subtitle", "telegram.cmd_subtitle"), ("deleteface", "telegram.cmd_deleteface"),
+            ("help", "telegram.cmd_help"))
+ON_OFF = {"on": True, "켜기": True, "off": False, "끄기": False}
 
 async def set_commands(bot: Bot) -> None:
     """The command menu, Korean by default and English for English clients."""
@@ -126,6 +127,7 @@ class TelegramHandlers:
             CommandHandler("swap", self._guarded(self.swap_command), filters=new),
             CommandHandler("shareface", self._guarded(self.shareface), filters=new),
             CommandHandler("faces", self._guarded(self.faces), filters=new),
+            CommandHandler("subtitle", self._guarded(self.subtitle), filters=new),
             MessageHandler(new & (filters.PHOTO | filters.Document.ALL), self._guarded(self.image)),
             MessageHandler(new & filters.TEXT & ~filters.COMMAND, self._guarded(self.text)),
             MessageHandler(new & filters.COMMAND & filters.ChatType.PRIVATE, self._guarded(self.help)),
@@ -295,9 +297,17 @@ class TelegramHandlers:
         message, user = update.effective_message, update.effective_user
         assert message is not None and user is not None
         chat = None if message.chat.type == ChatType.PRIVATE else str(message.chat.id)
-        on = SHARE_WORDS.get(" ".join(context.args or ()).strip().lower())
+        on = ON_OFF.get(" ".join(context.args or ()).strip().lower())
         intent = talk.ShareFaceIntent(chat, on, user.full_name, user.username)
         await self._reply(message, person, await self.conversation.handle(person, intent))
+
+    async def subtitle(self, update: Update, context: Context, person: Person) -> None:
+        """/subtitle on|off: the sender's sentence as the 자막 of every meme in this chat; bare: whether it is on."""
+        message = update.effective_message
+        assert message is not None
+        chat = None if message.chat.type == ChatType.PRIVATE else str(message.chat.id)
+        on = ON_OFF.get(" ".join(context.args or ()).strip().lower())
+        await self._reply(message, person, await self.conversation.handle(person, talk.SubtitleIntent(on, chat)))
 
     async def swap_command(self, update: Update, context: Context, person: Person) -> None:
         """/swap [all | largest | N] [face name] as a reply to a photo."""

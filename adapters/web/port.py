@@ -76,13 +76,21 @@ class WebPort:
     async def has_face(self, person: Person) -> bool:
         return bool(await self.service.list_faces(person))
 
-    async def make(self, person: Person, text: str, face: bytes | None) -> Shown:
-        """A face photo (optional: the saved one is used) and a sentence -> the meme. A bad sentence is refused
-        before the photo is worked on."""
+    async def own_subtitle(self, person: Person) -> bool:
+        """Whether the visitor asked for their sentence as every meme's 자막 (the checkbox, remembered)."""
+        return await self.service.chat_subtitle(person, None)
+
+    async def make(self, person: Person, text: str, face: bytes | None, subtitle: bool = False) -> Shown:
+        """A face photo (optional: the saved one is used) and a sentence -> the meme; `subtitle`: the checkbox
+        "내 문장으로 자막", remembered for the visitor's next memes (and deleted with them). A bad sentence is
+        refused before the photo is worked on."""
         sentence = talk.TextIntent(text)
         refused = self.conversation.refuse(person, sentence)
         if refused is not None:
             return self._failed(refused)
+        setting = await self.conversation.handle(person, talk.SubtitleIntent(subtitle))
+        if setting.error is not None:
+            return self._failed(setting)
         notices: tuple[str, ...] = ()
         if face is not None:
             async def photo() -> bytes:

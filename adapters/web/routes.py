@@ -42,7 +42,7 @@ from core.service.ephemeral import Ephemeral
 from core.service.media import Media
 from core.service.service import Limiter, MemeService, Person
 from core.service.worker import MemeFaces
-from core.text import SUBTITLE_FLAGS, face_number
+from core.text import face_number
 
 log = logging.getLogger(__name__)
 
@@ -364,7 +364,7 @@ class WebPages:
 
     # the try page
     def _try_html(self, request: web.Request, sid: str, *, has_face: bool, shown: Shown | None = None,
-                  alert: str = "", text: str = "", done: bool = False) -> str:
+                  alert: str = "", text: str = "", done: bool = False, subtitle: bool = False) -> str:
         """The try page; `alert` is a refusal, or with `done` news of something done (shown calmer)."""
         lang = lang_of(request)
         t = pages.texts(lang, "web.title", "web.lede", "web.face_label", "web.text_label", "web.text_placeholder",
@@ -375,7 +375,7 @@ class WebPages:
         title = t.pop("title")
         return pages.page(
             "try.html", lang, title, self.assets, **t, csrf=self._csrf(sid), face_hint=face_hint,
-            max_text=self.limits.max_text_chars, text=text,
+            max_text=self.limits.max_text_chars, text=text, subtitle_checked=" checked" if subtitle else "",
             alert=alert, alert_hidden=hidden(not alert), alert_kind=" ok" if done else "",
             result_hidden=hidden(shown is None), meme_url=shown.url if shown else "",
             caption=shown.caption if shown else "", notice=shown.notice if shown else "",
@@ -387,7 +387,8 @@ class WebPages:
         sid, new = self._visitor(request)
         person = self.port.person(sid, lang_of(request))
         has_face = not new and await self.port.has_face(person)
-        return self._html(request, self._try_html(request, sid, has_face=has_face), sid, new)
+        subtitle = not new and await self.port.own_subtitle(person)
+        return self._html(request, self._try_html(request, sid, has_face=has_face, subtitle=subtitle), sid, new)
 
     async def _try_action(
         self, request: web.Request, max_files: int, act: Callable[[Form, str], Awaitable[Shown]]
@@ -412,7 +413,8 @@ class WebPages:
             return self._respond(request, web.json_response(body, status=shown.status), sid, new)
         has_face = not new and await self.port.has_face(self.port.person(sid, lang))
         page = self._try_html(request, sid, has_face=has_face, shown=None if shown.error else shown,
-                              alert=shown.notice if shown.error else "", text=form.text("text"))
+                              alert=shown.notice if shown.error else "", text=form.text("text"),
+                              subtitle=bool(form.text("subtitle")))
         return self._html(request, page, sid, new, shown.status)
 
     async def try_post(self, request: web.Request) -> web.StreamResponse:
@@ -420,8 +422,8 @@ class WebPages:
 
         async def make(form: Form, lang: str) -> Shown:
             face = next((data for name, _, data in form.files if name == "face"), None)
-            flag = f" {SUBTITLE_FLAGS[0]}" if form.text("subtitle") else ""  # as typed in any chat: core/text.py
-            return await self.port.make(self.port.person(sid, lang), form.text("text") + flag, face)
+            return await self.port.make(self.port.person(sid, lang), form.text("text"), face,
+                                        bool(form.text("subtitle")))
 
         return await self._try_action(request, 1, make)
 

@@ -87,6 +87,14 @@ class ShareFaceIntent:
 
 
 @dataclass(frozen=True)
+class SubtitleIntent:
+    """"내 문장으로 자막" for every meme asked in this chat: on, off, or None to hear whether it is on."""
+
+    on: bool | None
+    chat_id: str | None = None  # the group chat or server; None = a private chat (the setting is the person's)
+
+
+@dataclass(frozen=True)
 class FacesIntent:
     """The names of the person's saved faces, and which is the default."""
 
@@ -97,7 +105,7 @@ class HelpIntent:
 
 
 Intent = (TextIntent | PhotoIntent | NextIntent | DeleteIntent | HelpIntent | SwapPictureIntent | ShareFaceIntent
-          | FacesIntent)
+          | FacesIntent | SubtitleIntent)
 
 
 # ------------------------------------------------------------------------------------------- replies
@@ -223,7 +231,10 @@ class Conversation:
         if isinstance(intent, TextIntent) and intent.friends:
             return await self._group(person, intent)
         if isinstance(intent, TextIntent):
-            return self._meme(person, await self.service.make_meme(person, intent.text, intent.face))
+            own = await self.service.chat_subtitle(person, intent.chat_id)
+            return self._meme(person, await self.service.make_meme(person, intent.text, intent.face, own))
+        if isinstance(intent, SubtitleIntent):
+            return await self._subtitle(person, intent)
         if isinstance(intent, SwapPictureIntent):
             return await self._picture(person, intent)
         if isinstance(intent, FacesIntent):
@@ -273,13 +284,20 @@ class Conversation:
         the same words whether or not they have a face at all."""
         friends = await find_friends(self.service, person, intent.chat_id, list(intent.friends))
         refused = [self.say(person, "group.not_shared", names=", ".join(friends.refused))] if friends.refused else []
+        own = await self.service.chat_subtitle(person, intent.chat_id)
         if not friends.allowed:
-            alone = self._meme(person, await self.service.make_meme(person, intent.text, intent.face))
+            alone = self._meme(person, await self.service.make_meme(person, intent.text, intent.face, own))
             return dataclasses.replace(alone, lines=(*alone.lines, "", *refused)) if refused else alone
-        group = await group_meme(self.service, person, intent.text, friends.allowed, intent.face)
+        group = await group_meme(self.service, person, intent.text, friends.allowed, intent.face, own)
         told = (("group.with", group.names), ("group.no_room", group.left_out), ("group.not_placed", group.not_placed))
         notes = [render(key, person.lang, names=", ".join(names)) for key, names in told if names]
         return Reply((group.caption, "", *notes, *refused), image=group.image, title=group.caption)
+
+    async def _subtitle(self, person: Person, intent: SubtitleIntent) -> Reply:
+        if intent.on is not None:
+            await self.service.set_chat_subtitle(person, intent.chat_id, intent.on)
+        on = intent.on if intent.on is not None else await self.service.chat_subtitle(person, intent.chat_id)
+        return Reply((self.say(person, "chat_subtitle.on" if on else "chat_subtitle.off"),), private=True)
 
     def memes(self, person: Person, results: list[MemeResult]) -> list[Reply]:
         """Replies for several memes at once (Telegram's inline results)."""

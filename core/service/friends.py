@@ -98,14 +98,16 @@ async def find_friends(service: MemeService, person: Person, chat_id: str | None
 
 
 async def group_meme(
-    service: MemeService, person: Person, text: str, friends: tuple[Friend, ...], face: str | None = None
+    service: MemeService, person: Person, text: str, friends: tuple[Friend, ...], face: str | None = None,
+    subtitle: bool = False,
 ) -> GroupMeme:
     """The best-fitting meme with room for several faces: the requester's on its first face (when they have
-    one), then the friends in the order they were named, following the catalog's `faces` fill order."""
-    text, own_subtitle = subtitle_request(text)  # "--자막": the sentence on the picture, as for one person
+    one), then the friends in the order they were named, following the catalog's `faces` fill order.
+    `subtitle` (or "--자막" in the text): the sentence on the picture, as for one person."""
+    text, flagged = subtitle_request(text)
     sentence = clean_sentence(text, service.limits)
     async with service._counted(person):
-        return await _group_meme(service, person, sentence, friends, face, sentence if own_subtitle else "")
+        return await _group_meme(service, person, sentence, friends, face, sentence if subtitle or flagged else "")
 
 
 async def _group_meme(

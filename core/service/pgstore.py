@@ -312,6 +312,19 @@ class PostgresStore:
         return (int(row[0]), str(row[1])) if row else None
 
 
+    @_owned
+    async def set_chat_subtitle(self, chat: str, on: bool, person: int | None) -> None:
+        if on:
+            await self.pool.execute(
+                "INSERT INTO chat_subtitles (chat, person, created) VALUES ($1,$2,$3) ON CONFLICT (chat) DO NOTHING",
+                chat, person, time.time(),
+            )
+        else:
+            await self.pool.execute("DELETE FROM chat_subtitles WHERE chat=$1", chat)
+
+    async def chat_subtitle(self, chat: str) -> bool:
+        return await self.pool.fetchval("SELECT 1 FROM chat_subtitles WHERE chat=$1", chat) is not None
+
 def _request_args(person: int, request: StoredRequest, now: float) -> tuple[object, ...]:
     return (request.id, person, request.text_key, request.face, json.dumps(request.candidates),
             json.dumps(request.shown), now)

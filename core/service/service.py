@@ -415,6 +415,27 @@ class MemeService:
     async def set_lang(self, person: Person) -> None:
         await self.store.set_lang(await self.store.person(person.platform, person.user_id), person.lang)
 
+    # "내 문장으로 자막" per chat
+    async def set_chat_subtitle(self, person: Person, chat_id: str | None, on: bool) -> None:
+        """Every meme asked in the chat carries the asker's own sentence as its 자막 (on) or the meme's (off).
+        A group chat or server is `chat_id`; None is the person's private chat (Kakao, the web page, a direct
+        message): that setting is theirs and is deleted with them."""
+        if chat_id is not None:
+            await self.store.set_chat_subtitle(f"{person.platform}:{chat_id}", on, None)
+            return
+        if not on and await self.store.find_person(person.platform, person.user_id) is None:
+            return  # off is the default: no row for a newcomer who switched nothing on
+        async with self._writing(person, self._generation()):
+            person_id = await self.store.person(person.platform, person.user_id)
+            await self.store.set_chat_subtitle(f"person:{person_id}", on, person_id)
+
+    async def chat_subtitle(self, person: Person, chat_id: str | None) -> bool:
+        """Whether the chat (as in set_chat_subtitle) asked for the sentence as every meme's 자막."""
+        if chat_id is not None:
+            return await self.store.chat_subtitle(f"{person.platform}:{chat_id}")
+        person_id = await self.store.find_person(person.platform, person.user_id)
+        return person_id is not None and await self.store.chat_subtitle(f"person:{person_id}")
+
     async def _face_record(self, person_id: int, face: str | None) -> bytes | None:
         stored = await self.store.face(person_id, face)  # None: the default face, in the same query
         if stored is None and face:

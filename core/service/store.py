@@ -400,6 +400,23 @@ class Store:
         ).fetchone()
         return (int(row[0]), str(row[1])) if row else None
 
+    # "내 문장으로 자막" per chat (core/service/service.py, chat_subtitle)
+    @_owned
+    async def set_chat_subtitle(self, chat: str, on: bool, person: int | None) -> None:
+        if on:
+            await self.db.execute(
+                "INSERT INTO chat_subtitles (chat, person, created) VALUES (?,?,?) ON CONFLICT (chat) DO NOTHING",
+                (chat, person, time.time()),
+            )
+        else:
+            await self.db.execute("DELETE FROM chat_subtitles WHERE chat=?", (chat,))
+        await self.db.commit()
+
+    async def chat_subtitle(self, chat: str) -> bool:
+        row = await (await self.db.execute("SELECT 1 FROM chat_subtitles WHERE chat=?", (chat,))).fetchone()
+        return row is not None
+
+
 class PeopleStore(Protocol):
     """What the service asks of its store. `Store` keeps it in one SQLite file; `PostgresStore`
     (core/service/pgstore.py) in PostgreSQL, shared by any number of bot instances. Same methods, same tests:
@@ -437,6 +454,9 @@ class PeopleStore(Protocol):
     async def uploaded(self, platform: str, result_key: str) -> str | None: ...
     async def share_face(self, person: int, chat: str, name: str, handle: str | None) -> None: ...
     async def unshare_face(self, person: int, chat: str) -> bool: ...
+    #: person: whose private chat it is (the row goes with them); None for a group chat
+    async def set_chat_subtitle(self, chat: str, on: bool, person: int | None) -> None: ...
+    async def chat_subtitle(self, chat: str) -> bool: ...
     async def sharing(
         self, chat: str, platform: str, user_id: str | None, handle: str | None
     ) -> tuple[int, str] | None: ...

@@ -75,7 +75,7 @@ async def test_ready_and_localized_command_sync(fake: FakeDiscord, start_bot: St
     (guild_id, sent), = fake.sync_requests
     assert guild_id is None  # global unless a development guild is configured
     commands = {c["name"]: c for c in sent}
-    assert set(commands) == {"setface", "meme", "deleteface", "help", "swap", "shareface", "faces",
+    assert set(commands) == {"setface", "meme", "deleteface", "help", "swap", "shareface", "faces", "subtitle",
                              "Swap my face"}
     menu = commands["Swap my face"]
     assert menu["type"] == 3 and menu["name_localizations"] == {"ko": "내 얼굴로 바꾸기"}
@@ -94,6 +94,9 @@ async def test_ready_and_localized_command_sync(fake: FakeDiscord, start_bot: St
     assert face["autocomplete"] is True and face["name_localizations"] == {"ko": "얼굴"}
     assert commands["deleteface"]["name_localizations"] == {"ko": "얼굴삭제"}
     assert commands["help"]["name_localizations"] == {"ko": "도움말"}
+    assert commands["subtitle"]["name_localizations"] == {"ko": "자막"}
+    (mode,) = commands["subtitle"]["options"]
+    assert [c["value"] for c in mode["choices"]] == ["on", "off"] and mode["name_localizations"] == {"ko": "설정"}
 
     # Development: the same commands go to one guild (instant there) and the globals are left alone.
     await bot.stop()

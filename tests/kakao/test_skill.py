@@ -8,27 +8,24 @@ import dataclasses
 import io
 import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 from PIL import Image
 from skimage import data as skdata
 
 from bot.config import Settings
-from bot.web import WebServer, start_web
+from bot.web import start_web
 from core.errors import ConfigError
 from core.messages import render
 from core.service.service import MemeService, Person
 from tests.faceutil import identity_distance
 from tests.imagefiles import png_claiming
+from tests.kakao.conftest import StartBot
 from tests.kakao.kakaoside import (
     SECRET,
-    OpenBuilder,
     PhotoServer,
-    free_port,
     image_url,
     outputs,
     quick_reply,
@@ -36,32 +33,7 @@ from tests.kakao.kakaoside import (
     text_of,
 )
 
-StartBot = Callable[..., Awaitable[OpenBuilder]]
 HUNGRY, LAUGH = "배고파 죽겠다", "아 진짜 웃겨 ㅋㅋㅋ"  # memes whose faces swap well in the demo catalog
-
-
-@pytest.fixture
-async def start_bot(service: MemeService, tmp_path: Path, photo_server: PhotoServer) -> AsyncIterator[StartBot]:
-    """Starts the project's web server on the real service; settings overrides per call. Blocks have
-    callback enabled (bot.final) except where a test is about the direct answer (bot.say)."""
-    servers: list[WebServer] = []
-    session = aiohttp.ClientSession()
-    loopback = f"127.0.0.1:{photo_server.port}"  # Kakao's hosts, played on loopback (not a default port: named)
-
-    async def start(**overrides: Any) -> OpenBuilder:
-        port = free_port()
-        settings = dataclasses.replace(
-            Settings(), data_dir=tmp_path / f"web{len(servers)}", http_host="127.0.0.1", http_port=port,
-            public_url=f"http://127.0.0.1:{port}", kakao_secret=SECRET,
-            **{"kakao_image_hosts": (loopback,), "kakao_callback_hosts": (loopback,), **overrides},
-        )
-        servers.append(await start_web(service, settings))
-        return OpenBuilder(f"http://127.0.0.1:{port}", session, photo_server)
-
-    yield start
-    for server in servers:
-        await server.stop()
-    await session.close()
 
 
 async def _distance(a: bytes, b: bytes) -> float:
@@ -86,7 +58,7 @@ async def test_routes_and_help(start_bot: StartBot) -> None:
         async with s.request(method, bot.base + path, json={}) as resp:
             assert resp.status == 404, (method, path)
     answer = await bot.say("help-user", "도움말")
-    assert text_of(answer) == render("kakao.help", "ko") and len(text_of(answer).splitlines()) == 4
+    assert text_of(answer) == render("kakao.help", "ko") and len(text_of(answer).splitlines()) == 5
     assert text_of(await bot.say("help-user", "help")) == render("kakao.help", "ko")
 
 
