@@ -31,7 +31,7 @@ from tests.servers import RedisServer
 from tests.telegram.botapi_server import BotApiServer, Call
 
 # Example sentences of demo-catalog memes whose face the swap moves measurably toward both test people.
-SENTENCE = "시험 망했다 ㅋㅋ"  # rachel-exam
+SENTENCE = "월급 들어왔다 신난다"  # chandler-winning (a colour face large enough to judge identity on)
 LAUGH = "아 진짜 웃겨 죽겠네"  # chandler-laugh
 SLEEPY = "너무 졸려 자고 싶어"  # rachel-sleepy
 
