@@ -289,13 +289,17 @@ def _skin_like(lab: np.ndarray, reference: np.ndarray, limits: tuple[float, floa
 
 
 def _fill_pinholes(warped: np.ndarray, mask: np.ndarray) -> None:
-    """Holes of a few pixels in the warped face's mask filled, in place, with the median of their neighbours."""
+    """Holes of a few pixels in the warped face's mask filled, in place, from their neighbours."""
     count, labels, stats, _ = cv2.connectedComponentsWithStats((mask == 0).astype(np.uint8), connectivity=4)
     tiny = np.nonzero(stats[1:, cv2.CC_STAT_AREA] <= _PINHOLE)[0] + 1
     if count < 2 or not tiny.size:
         return
     holes = np.isin(labels, tiny)
-    warped[holes] = cv2.medianBlur(warped, 5)[holes]
+    # the mean of the good pixels in the 5x5 around each hole pixel
+    good = (~holes & (mask > 0)).astype(np.float32)
+    total = cv2.boxFilter(warped.astype(np.float32) * good[:, :, None], -1, (5, 5), normalize=False)
+    count = cv2.boxFilter(good, -1, (5, 5), normalize=False)
+    warped[holes] = np.clip(total[holes] / np.maximum(count[holes], 1.0)[:, None] + 0.5, 0, 255).astype(np.uint8)
     mask[holes] = 255
 
 

@@ -277,11 +277,10 @@ def warp_triangles(
     # A pixel the rasteriser gives to a sliver triangle it barely touches extrapolates that triangle's affine
     # and can land anywhere in the source (a lone dark or white dot): past its triangle's source box it is
     # treated as outside.
-    low = np.full((count + 1, 2), -2e4, np.float32)
-    high = np.full((count + 1, 2), 2e4, np.float32)
-    low[:count], high[:count] = src_t.min(axis=1) - 1.0, src_t.max(axis=1) + 1.0
-    lo, hi = low[labels], high[labels]
-    stray = (map_x < lo[..., 0]) | (map_x > hi[..., 0]) | (map_y < lo[..., 1]) | (map_y > hi[..., 1])
+    box = np.tile(np.float32([-2e4, -2e4, 2e4, 2e4]), (count + 1, 1))
+    box[:count, :2], box[:count, 2:] = src_t.min(axis=1) - 1.0, src_t.max(axis=1) + 1.0
+    lo_x, lo_y, hi_x, hi_y = np.moveaxis(box[labels], -1, 0)
+    stray = (map_x < lo_x) | (map_x > hi_x) | (map_y < lo_y) | (map_y > hi_y)
     map_x[stray] = -1e4
     map_y[stray] = -1e4
     return cv2.remap(src, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
