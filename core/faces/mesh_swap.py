@@ -8,9 +8,14 @@
 - Pose: triangles hidden by the meme's head turn are drawn behind the visible ones; triangles the person's
   photo does not show (turned away from the camera) cannot be painted, so the person is mirrored when that
   shows more, and the face is skipped when too much is missing or the turn is past MAX_YAW_GAP.
-- Colour: LAB statistics and low-frequency light from the meme (core.swap.match_colour), then grain and
-  sharpness matched to the meme's; a greyscale person takes the meme's colours.
-- Hair and glasses over the person's forehead or temples (and the meme's) are left out by a skin test.
+- Eyes: the person's eye opening is painted only when it is about as open as the meme's: over shut or lowered
+  lids the meme's eye shows between the person's lids; a shut eye of the person's over an open one of the
+  meme's leaves the meme its whole eye.
+- Colour: LAB statistics and low-frequency light from the meme (core.swap.match_colour_lab), the meme's light
+  at a finer scale over bare skin (relight), the tone carried across the border (continue_tone); sharpness
+  and the meme's own skin texture (match_texture); a greyscale person takes the meme's colours.
+- Hair and glasses over the person's forehead or temples (and the meme's) are left out by a skin test; on a
+  bearded meme only above the mouth, and the beard around the person's jaw is painted over.
 """
 
 from __future__ import annotations
