@@ -8,9 +8,8 @@
 - Pose: triangles hidden by the meme's head turn are drawn behind the visible ones; triangles the person's
   photo does not show (turned away from the camera) cannot be painted, so the person is mirrored when that
   shows more, and the face is skipped when too much is missing or the turn is past MAX_YAW_GAP.
-- Eyes: the person's eye opening is painted only when it is about as open as the meme's: over shut or lowered
-  lids the meme's eye shows between the person's lids; a shut eye of the person's over an open one of the
-  meme's leaves the meme its whole eye.
+- Eyes: over the meme's shut eyes the person's lids follow the meme's and the meme's eyes show between them;
+  a shut eye of the person's over an open one of the meme's leaves the meme its whole eye.
 - Colour: LAB statistics and low-frequency light from the meme (core.swap.match_colour_lab), the meme's light
   at a finer scale over bare skin (relight), the tone carried across the border (continue_tone); sharpness
   and the meme's own skin texture (match_texture); a greyscale person takes the meme's colours.
@@ -52,10 +51,13 @@ _CHIN = (84, 17, 314, 377, 152, 148)
 _BEARD_DARKER = 20.0
 #: (outer corner, inner corner, upper lid, lower lid) of the image-left and image-right eye
 _EYE_LIDS = ((33, 133, 159, 145), (263, 362, 386, 374))
-#: eye openness gap (see eye_openness) past which the person's eye opening is not painted: over the meme's lowered
-#: or shut lids the person's lids follow the meme's and its own eye shows between them (an open eye squeezed
-#: into a slit still reads as open)
-_EYE_GAP = 0.06
+#: how much less open the person's eye may be than the meme's and still be stretched into it
+_EYE_GAP = 0.08
+#: the meme's eyes (both eyes' mean openness, see eye_openness) count as shut below this: the person's eye
+#: openings are not painted, their lids follow the meme's and its own eyes show between them (an open eye
+#: squeezed into a shut one still reads as open). Lowered lids (~0.26) still take the person's eyes: without
+#: them dlib no longer sees the person (0.55 -> 0.68 on rachel-exam)
+_SHUT_EYES = 0.225
 #: how much less open the person's eye may be than the meme's before the meme keeps its whole eye
 _SHUT_GAP = 0.1
 #: the ring where the tone is measured (continue_tone), in feathers inside the border; the outlier limit (robust
@@ -95,10 +97,13 @@ def eye_openness(mesh: np.ndarray) -> tuple[float, float]:
 
 
 def _triangles(target: np.ndarray, source: np.ndarray) -> np.ndarray:
-    """The mesh's triangles, plus each eye's opening when the person's eye is about as open as the meme's:
-    otherwise the meme keeps its own eye between the person's lids, so lowered lids stay lowered."""
+    """The mesh's triangles, plus each eye's opening when the meme's eyes are open and the person's eye is about
+    as open as the meme's or more: otherwise the meme keeps its own eye between the person's lids, so shut
+    eyes stay shut."""
+    if np.mean(eye_openness(target)) < _SHUT_EYES:
+        return topology().triangles.astype(np.int32)
     fans = [fan for fan, meme, person in zip(_eye_fans(), eye_openness(target), eye_openness(source), strict=True)
-            if abs(person - meme) <= _EYE_GAP]
+            if person >= meme - _EYE_GAP]
     return np.vstack([topology().triangles, *fans]).astype(np.int32)
 
 
@@ -221,21 +226,22 @@ def _render(
     # skin is sampled over the whole face but the eyes, brows and lips: a wide sample tolerates shading
     reference = (mask > 0) & (features == 0)
     upper = _upper_face(dst, mask.shape) > 0
-    meme_skin = _skin_like(dst_lab, reference & upper, _MEME_SKIN_LIMITS)
     beard = _bearded(dst, dst_lab, reference & upper)
+    # on a bearded meme, its light, tone and texture are read from its bare skin only, not from the beard the
+    # face now covers (elsewhere a wider sample keeps more of the person's own shading: dlib agrees)
+    meme_skin = _skin_like(dst_lab, reference & upper, _MEME_SKIN_LIMITS) if beard else np.ones(mask.shape, bool)
     # on a bearded meme, its hair is looked for above the mouth only: the person's lower face covers the beard
     classical.drop_occlusions(mask, inner, reference.astype(np.uint8), src_lab, dst_lab, _SOURCE_SKIN_LIMITS,
                                _MEME_SKIN_LIMITS, meme_area=upper if beard else None)
     inside = mask > 127
     if inside.sum() < 16:
         return "swap.target_too_small"
-    # the meme's light, tone and texture are read from its bare skin only: not from a beard the face now covers
     skin = inside & (features == 0) & meme_skin
     if skin.sum() < 16:
         skin = inside & (features == 0)
-    # (the lips' surroundings too: a dark mouth or moustache of the meme's there would shade the person's lip)
-    coloured_lab = classical.match_colour_lab(src_lab, dst_lab, inside & meme_skin if skin.sum() > 16 else inside,
-                                              source.greyscale, target_eyes)
+    # the colour statistics too: a moustache of the meme's would shade the person's upper lip
+    sample = (inside & meme_skin) if skin.sum() > 16 else inside
+    coloured_lab = classical.match_colour_lab(src_lab, dst_lab, sample, source.greyscale, target_eyes)
     coloured_lab = relight(coloured_lab, dst_lab, skin, target_eyes)
     coloured_lab = continue_tone(coloured_lab, dst_lab, mask, skin, feather, target_eyes)
     coloured = np.clip(cv2.cvtColor(coloured_lab, cv2.COLOR_LAB2RGB) * 255.0, 0, 255)
