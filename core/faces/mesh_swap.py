@@ -66,6 +66,8 @@ _RING = 1.5
 _TONE_OUTLIER = 2.5
 _TONE_SPREAD_FLOOR = np.array([2.0, 1.5, 1.5], np.float32)
 _MEMBRANE = 0.25
+#: how far into the face (eye distances) the border's tone correction reaches before it has faded to a third
+_TONE_REACH = 0.3
 #: the scale (eye distances) at which the meme's light replaces the person's (relight)
 _RELIGHT = 0.2
 
@@ -356,8 +358,8 @@ def relight(face: np.ndarray, meme: np.ndarray, skin: np.ndarray, eyes: float) -
 def continue_tone(face: np.ndarray, meme: np.ndarray, mask: np.ndarray, skin: np.ndarray, feather: float,
                   eyes: float) -> np.ndarray:
     """The face (float LAB) shifted so its tone meets the meme's along its border and the shift fades smoothly
-    across it: the difference measured on a ring just inside the border, spread inward by a normalised blur (a
-    cheap membrane, as in gradient-domain cloning). Ring pixels that are not like the rest (hair the border
+    toward its middle: the difference measured on a ring just inside the border, spread inward by a normalised
+    blur (a cheap membrane, as in gradient-domain cloning). Ring pixels that are not like the rest (hair the border
     runs along) are left out, and only bare skin (`skin`: not the eyes, brows, lips or a beard) counts."""
     size = max(1, round(feather * _RING))
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * size + 1, 2 * size + 1))
@@ -372,7 +374,10 @@ def continue_tone(face: np.ndarray, meme: np.ndarray, mask: np.ndarray, skin: np
     weight = np.zeros(mask.shape, np.float32)
     weight[ring] = typical
     membrane = classical._masked_blur(difference, weight, _MEMBRANE * eyes)
-    return face + membrane * (mask > 0)[:, :, None]
+    # full at the border, fading toward the middle of the face, which keeps the person's own tone and shading
+    depth = cv2.distanceTransform((mask > 0).astype(np.uint8), cv2.DIST_L2, 3)
+    fade = np.exp(-depth / (_TONE_REACH * eyes))
+    return face + membrane * fade[:, :, None]
 def _feature_masks(points: np.ndarray, shape: tuple[int, ...], eyes: float) -> tuple[np.ndarray, np.ndarray]:
     """The hull of the eyes, brows and lips (the occlusion test looks outside it), and those features
     themselves, grown a little."""
