@@ -38,7 +38,6 @@ from core.service.worker import MemeFaces
 
 log = logging.getLogger(__name__)
 
-MIN_STUDIO_TOKEN = 16
 CSP = ("default-src 'self'; img-src 'self' blob: data:; script-src 'self'; style-src 'self'; "
        "frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
 VISITOR_COOKIE = "fffusion_id"
@@ -156,11 +155,12 @@ class WebPages:
         self.assets = hashlib.sha256(b"".join(self._static.values())).hexdigest()[:10]
         self.studio_enabled = bool(settings.studio_token)
 
-    def add_routes(self, app: web.Application) -> None:
-        app.router.add_get("/", self.try_page)
-        app.router.add_post("/try", self.try_post)
-        app.router.add_post("/next", self.next_post)
-        app.router.add_post("/forget", self.forget_post)
+    def add_routes(self, app: web.Application, try_page: bool = True) -> None:
+        if try_page:
+            app.router.add_get("/", self.try_page)
+            app.router.add_post("/try", self.try_post)
+            app.router.add_post("/next", self.next_post)
+            app.router.add_post("/forget", self.forget_post)
         app.router.add_get("/static/{name}", self.static)
         if self.studio_enabled:
             app.router.add_get("/studio", self.studio)

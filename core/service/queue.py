@@ -48,6 +48,7 @@ from redis.exceptions import RedisError
 
 from core.errors import ConfigError, FffusionError, ServiceError
 from core.loop import run as run_loop
+from core.messages import localized
 from core.service.picture_jobs import job_compose_group, job_swap_picture
 from core.service.pool import KILL_GRACE_S, die_with, failure
 from core.service.worker import (
@@ -88,7 +89,8 @@ def redis_settings(url: str) -> RedisSettings:
     try:
         settings = RedisSettings.from_dsn(url)
     except (RuntimeError, ValueError):
-        raise ConfigError("config.bad_value", name="FFFUSION_REDIS_URL", value=url.split("@")[-1]) from None
+        raise ConfigError("config.bad_value", name="FFFUSION_REDIS_URL", value=url.split("@")[-1],
+                          expected=localized("config.expect.redis_url")) from None
     settings.conn_timeout = 5
     return settings
 

@@ -87,7 +87,7 @@ async def site(web_service: MemeService, web_catalog: Path, tmp_path_factory: py
     settings = dataclasses.replace(
         Settings(), data_dir=tmp_path_factory.mktemp("web-media"), http_host="127.0.0.1", http_port=port,
         public_url=f"http://127.0.0.1:{port}", studio_token=STUDIO_TOKEN, kakao_secret=SECRET,
-        kakao_image_hosts=("127.0.0.1",),
+        kakao_image_hosts=("127.0.0.1",), web_page=True,
     )
     server = await start_web(web_service, settings)
     yield Site(f"http://127.0.0.1:{port}", server, web_service, web_catalog)
