@@ -690,6 +690,18 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "Web page: {url} (Ctrl-C stops it)",
     },
     "web.serving_studio": {"ko": "짤 스튜디오: {url}", "en": "Meme studio: {url}"},
+    "web.pick_photo": {"ko": "사진 고르기", "en": "Choose a photo"},
+    "web.take_photo": {"ko": "카메라로 찍기", "en": "Take a photo"},
+    "web.no_photo": {"ko": "고른 사진 없음", "en": "No photo chosen"},
+    "web.forget_confirm": {
+        "ko": "등록한 얼굴을 지울까요? 지우면 되돌릴 수 없어요.",
+        "en": "Delete your saved face? This cannot be undone.",
+    },
+    "web.forget_yes": {"ko": "지우기", "en": "Delete"},
+    "web.same_meme": {
+        "ko": "이 문장에도 같은 짤이 가장 잘 맞아요. '다른 짤'을 누르면 다음 후보를 볼 수 있어요.",
+        "en": "The same meme fits this sentence best too. Press 'Another meme' for the next one.",
+    },
     "studio.title": {"ko": "짤 스튜디오", "en": "Meme studio"},
     "studio.token_label": {"ko": "스튜디오 토큰", "en": "Studio token"},
     "studio.login": {"ko": "들어가기", "en": "Sign in"},
@@ -705,7 +717,7 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "studio.swaps": {"ko": "예시 얼굴 합성 됨", "en": "sample face swaps"},
     "studio.no_swap": {"ko": "예시 얼굴 합성 안 됨", "en": "sample face does not swap"},
-    "studio.no_face": {"ko": "얼굴 없음", "en": "no face found"},
+    "studio.no_face": {"ko": "얼굴 없음: 원본 그대로 보내요", "en": "no face found: sent as it is"},
     "studio.caption": {"ko": "설명", "en": "Caption"},
     "studio.examples": {"ko": "예시 문장 (한 줄에 하나)", "en": "Example sentences (one a line)"},
     "studio.tags": {"ko": "태그 (쉼표로 구분)", "en": "Tags (comma-separated)"},
@@ -738,6 +750,49 @@ TEXTS: dict[str, dict[str, str]] = {
         "ko": "얼굴 번호는 0 이상의 숫자를 쉼표로 구분해 적어 주세요: {value}",
         "en": "Face numbers are whole numbers from 0, comma-separated: {value}",
     },
+    # the studio, forgiving mistakes (issue 30)
+    "studio.off": {
+        "ko": "짤 스튜디오가 꺼져 있어요. 운영자가 FFFUSION_STUDIO_TOKEN (16자 이상)을 설정하면 켜져요.",
+        "en": "The meme studio is off. The operator turns it on by setting FFFUSION_STUDIO_TOKEN (16+ characters).",
+    },
+    "studio.face_not_found": {
+        "ko": "이 짤에서 찾은 얼굴은 {count}개라 0부터 {last}까지만 쓸 수 있어요: {value}",
+        "en": "{count} face(s) were found in this meme, so only numbers 0 to {last} work: {value}",
+    },
+    "studio.no_faces_to_pick": {
+        "ko": "이 짤에서는 얼굴을 찾지 못해서 바꿀 얼굴 번호를 정할 수 없어요. 비워 두세요.",
+        "en": "No face was found in this meme, so there are no face numbers to pick. Leave it empty.",
+    },
+    "studio.delete_confirm": {
+        "ko": "이 짤을 카탈로그에서 빼고 이미지 파일도 지울까요?",
+        "en": "Remove this meme from the catalog and delete its image file?",
+    },
+    "studio.delete_yes": {"ko": "지우기", "en": "Delete"},
+    "studio.edit": {"ko": "편집", "en": "Edit"},
+    "studio.faceless_added": {
+        "ko": "얼굴을 찾지 못한 짤: {names}. 얼굴 합성 없이 원본 그대로 보내요. 얼굴이 잘 보이는 사진으로 바꿔 주세요.",
+        "en": "No face found in: {names}. These are sent as they are, with no face swapped; use a picture that shows a face.",
+    },
+    "studio.why.pose": {
+        "ko": "예시 얼굴 합성 안 됨: 얼굴이 30도 넘게 돌아가 있어요",
+        "en": "sample face does not swap: the face is turned more than 30 degrees",
+    },
+    "studio.why.small": {
+        "ko": "예시 얼굴 합성 안 됨: 얼굴이 너무 작아요",
+        "en": "sample face does not swap: the face is too small",
+    },
+    "studio.why.faces": {
+        "ko": "예시 얼굴 합성 안 됨: 바꿀 얼굴 번호({faces})가 찾은 얼굴({count}개)에 없어요",
+        "en": "sample face does not swap: face numbers ({faces}) beyond the {count} found",
+    },
+    "studio.pick_again": {
+        "ko": "이미지는 다시 골라 주세요 (적은 설명은 그대로 뒀어요).",
+        "en": "Pick the images again (your captions are kept).",
+    },
+    "studio.search": {"ko": "짤 찾기 (id, 설명, 예시, 태그)", "en": "Find memes (id, caption, example, tag)"},
+    "studio.search_button": {"ko": "찾기", "en": "Find"},
+    "studio.search_count": {"ko": "'{query}': 짤 {count}개", "en": "'{query}': {count} meme(s)"},
+    "studio.search_clear": {"ko": "모두 보기", "en": "Show all"},
     "studio.test_title": {"ko": "문장 테스트", "en": "Test a sentence"},
     "studio.test": {"ko": "순위 보기", "en": "Rank"},
     "studio.score": {"ko": "점수", "en": "score"},

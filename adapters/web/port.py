@@ -145,6 +145,14 @@ class WebPort:
 
     async def update(self, meme_id: str, caption: str, examples: list[str], tags: list[str],
                      faces: list[int]) -> None:
+        """Face numbers must name faces found in the picture: a number past them would be ignored in silence."""
+        _, inspected = await self.inspect()
+        found = next((len(f.boxes) for f in inspected if f.meme_id == meme_id), 0)
+        beyond = [n for n in faces if n >= found]
+        if beyond and not found:
+            raise InputError("studio.no_faces_to_pick")
+        if beyond:
+            raise InputError("studio.face_not_found", count=found, last=found - 1, value=", ".join(map(str, faces)))
         await self._edited(edit.update_meme, meme_id, caption, examples, tags, faces)
 
     async def delete(self, meme_id: str) -> None:

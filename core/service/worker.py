@@ -277,6 +277,7 @@ class MemeFaces:
     boxes: tuple[tuple[int, int, int, int], ...]
     default: tuple[int, ...]
     sample_swaps: bool | None
+    sample_notices: tuple[str, ...] = ()  # why the sample face did not swap (message keys), when it did not
 
 
 def job_inspect(catalog: str | None, sample: bytes | None) -> list[MemeFaces]:
@@ -294,5 +295,6 @@ def job_inspect(catalog: str | None, sample: bytes | None) -> list[MemeFaces]:
             tuple(tuple(round(float(v)) for v in f.bbox[:4]) for f in faces),  # type: ignore[misc]
             tuple(choose_targets(faces, "default", meme.faces or None)),
             None if source is None else bool(outcome and outcome.swapped),
+            tuple(outcome.notices) if outcome else (),
         ))
     return out

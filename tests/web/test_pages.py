@@ -16,14 +16,15 @@ from pathlib import Path
 import aiohttp
 from PIL import Image
 
+from adapters.web import pages
 from adapters.web.routes import CSP, VISITOR_COOKIE
 from bot.config import Settings
 from bot.web import start_web
-from core.catalog.catalog import load_catalog
+from core.catalog.catalog import Meme, load_catalog
 from core.catalog.edit import write_catalog
 from core.messages import render
 from core.service.service import MemeService, Person
-from core.service.worker import WorkerConfig
+from core.service.worker import MemeFaces, WorkerConfig
 from tests.faceutil import identity_distance
 from tests.kakao.kakaoside import SECRET, free_port
 from tests.web.conftest import REPO, STUDIO_TOKEN, Site, alert_of, csrf_of
@@ -175,6 +176,10 @@ async def test_no_studio_without_its_token(web_service: MemeService, tmp_path: P
             for path in ("/studio", "/studio/image/poker-table", "/kakao/x"):
                 async with session.get(f"http://127.0.0.1:{port}{path}") as resp:
                     assert resp.status == 404, path
+            # not a bare "404: Not Found": what the studio needs, in the visitor's language
+            for lang, header in (("ko", "ko-KR,ko"), ("en", "en-US,en")):
+                async with session.get(f"http://127.0.0.1:{port}/studio", headers={"Accept-Language": header}) as resp:
+                    assert render("studio.off", lang) in await resp.text()
             async with session.get(f"http://127.0.0.1:{port}/") as resp:
                 assert resp.status == 200
     finally:
@@ -277,3 +282,12 @@ async def test_a_catalog_the_workers_cannot_prepare_leaves_the_previous_one_serv
         write_catalog(site.catalog_dir, catalog.memes)
         big.unlink()
     assert (await site.service.rank("배고파 죽겠다", 1))[0][0] == "monica-hungry"
+
+
+def test_a_card_says_why_the_sample_face_does_not_swap() -> None:
+    meme = Meme("m", "설명", faces=(7,))
+    two = MemeFaces("m", 100, 100, ((0, 0, 40, 40), (50, 50, 80, 80)), (0,), False, ("swap.pose_mismatch",))
+    assert render("studio.why.faces", "ko", faces="7", count=2) in pages.card("ko", meme, two, "v", "c")
+    turned = dataclasses.replace(meme, faces=())
+    assert render("studio.why.pose", "en") in pages.card("en", turned, two, "v", "c")
+    assert render("studio.no_face", "ko") in pages.card("ko", turned, None, "v", "c")
