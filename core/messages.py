@@ -789,6 +789,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "ko": "이미지는 다시 골라 주세요 (적은 설명은 그대로 뒀어요).",
         "en": "Pick the images again (your captions are kept).",
     },
+    "studio.check_title": {"ko": "카탈로그 점검 (fffusion catalog check)", "en": "Catalog check (fffusion catalog check)"},
     "studio.search": {"ko": "짤 찾기 (id, 설명, 예시, 태그)", "en": "Find memes (id, caption, example, tag)"},
     "studio.search_button": {"ko": "찾기", "en": "Find"},
     "studio.search_count": {"ko": "'{query}': 짤 {count}개", "en": "'{query}': {count} meme(s)"},

@@ -9,6 +9,7 @@ from importlib import resources
 from string import Template
 
 from core.catalog.catalog import Meme
+from core.catalog.check import CheckReport
 from core.messages import render
 from core.service.worker import MemeFaces
 
@@ -102,3 +103,25 @@ def card(lang: str, meme: Meme, faces: MemeFaces | None, version: str, csrf: str
         tags_label=render("studio.tags", lang), faces_label=render("studio.faces", lang),
         save=render("studio.save", lang), delete=render("studio.delete", lang),
     )
+
+
+def check_report(lang: str, report: CheckReport, memes: int) -> Markup:
+    """`fffusion catalog check` in the studio: the pairs the recommender confuses and the memes no example
+    reaches, each linked to its card."""
+
+    def link(meme: Meme) -> str:
+        return f'<a href="#m-{esc(meme.id)}"><code>{esc(meme.id)}</code></a> {esc(meme.caption)}'
+
+    summary = render("catalog.check.summary", lang, memes=memes, pairs=len(report.confusable),
+                     unreached=len(report.unreached))
+    parts = [f'<p class="hint">{esc(summary)}</p>']
+    if report.confusable:
+        items = "".join(f'<li>{link(p.first)}<br>↔ {link(p.second)} <span class="score">{p.similarity:.2f}</span></li>'
+                        for p in report.confusable)
+        title = render("catalog.check.confusable", lang, count=len(report.confusable))
+        parts.append(f'<h3>{esc(title)}</h3><ul class="check">{items}</ul>')
+    if report.unreached:
+        items = "".join(f"<li>{link(u.meme)}<br>“{esc(u.example)}” → {link(u.went_to)}</li>" for u in report.unreached)
+        title = render("catalog.check.unreached", lang, count=len(report.unreached))
+        parts.append(f'<h3>{esc(title)}</h3><ul class="check">{items}</ul>')
+    return Markup("".join(parts))

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from core.catalog import edit
 from core.catalog.catalog import Catalog
+from core.catalog.check import CheckReport
 from core.errors import InputError
 from core.images import check_size
 from core.resources import sample_face
@@ -54,6 +55,7 @@ class WebPort:
         self._edit_lock = asyncio.Lock()  # one catalog write at a time
         self._sample: bytes | bool | None = False  # False: not looked for yet
         self._inspected: tuple[str, list[MemeFaces]] | None = None  # per catalog version
+        self._checked: tuple[str, CheckReport] | None = None
 
     @staticmethod
     def person(user_id: str, lang: str) -> Person:
@@ -137,6 +139,14 @@ class WebPort:
         if self._inspected is None or self._inspected[0] != self.service.catalog_version:
             self._inspected = await self.service.inspect_catalog(self._sample)
         return self._inspected
+
+    async def check(self) -> CheckReport:
+        """`fffusion catalog check`'s report on the catalog being served, once per catalog version."""
+        await self.service.follow_catalog()
+        version = self.service.catalog_version
+        if self._checked is None or self._checked[0] != version:
+            self._checked = (version, await self.service.check_catalog())
+        return self._checked[1]
 
     async def _edited(self, change: object, *args: object) -> None:
         async with self._edit_lock:

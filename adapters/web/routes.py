@@ -417,11 +417,13 @@ class WebPages:
                         "studio.legend", "studio.search", "studio.search_button", "studio.search_clear")
         title = t.pop("title")
         found = render("studio.search_count", lang, query=query, count=len(memes)) if query else ""
+        check = pages.check_report(lang, await self.port.check(), len(self.port.catalog.memes))
         page = pages.page(
             "studio.html", lang, title, self.assets, csrf=csrf, sentence=sentence,
             placeholder=render("web.text_placeholder", lang), ranking=pages.ranking(lang, rows, version),
             cards=Markup(cards), summary=summary, alert=alert, alert_hidden=hidden(not alert),
             alert_kind=" error" if error else " ok", query=query, found=found, found_hidden=hidden(not query),
+            check=check, check_title=render("studio.check_title", lang),
             add_caption=kept.text("caption") if kept is not None and request.path == "/studio/add" else "", **t,
         )
         return self._html(request, page, sid, new, status)

@@ -54,6 +54,7 @@ from core.service.pool import KILL_GRACE_S, die_with, failure
 from core.service.worker import (
     WorkerConfig,
     init_worker,
+    job_check,
     job_compose,
     job_inspect,
     job_make,
@@ -66,7 +67,7 @@ log = logging.getLogger(__name__)
 QUEUE = "fffusion:jobs"
 NEW_JOBS = "fffusion:new-jobs"  # the nudge channel
 JOBS: tuple[Callable[..., Any], ...] = (
-    job_rank, job_make, job_register, job_compose, job_inspect, job_swap_picture, job_compose_group
+    job_rank, job_make, job_register, job_compose, job_inspect, job_swap_picture, job_compose_group, job_check
 )
 TRIES = 2  # a job lost with its worker runs once more, elsewhere
 RESULT_KEEP_S = 15  # the asking instance reads (and deletes) a result within milliseconds; the rest expire

@@ -291,3 +291,19 @@ def test_a_card_says_why_the_sample_face_does_not_swap() -> None:
     turned = dataclasses.replace(meme, faces=())
     assert render("studio.why.pose", "en") in pages.card("en", turned, two, "v", "c")
     assert render("studio.no_face", "ko") in pages.card("ko", turned, None, "v", "c")
+
+
+async def test_the_studio_shows_what_catalog_check_finds(site: Site, client: aiohttp.ClientSession) -> None:
+    status, html = await _login(client, site.base, STUDIO_TOKEN)
+    assert status == 200
+    report = await site.service.check_catalog()
+    memes = len(site.service.catalog.memes)
+    summary = render("catalog.check.summary", "ko", memes=memes, pairs=len(report.confusable),
+                     unreached=len(report.unreached))
+    section = html[html.index('<details id="check"'):html.index("</details>", html.index('<details id="check"'))]
+    assert summary in section
+    for pair in report.confusable:
+        assert f'href="#m-{pair.first.id}"' in section and f'href="#m-{pair.second.id}"' in section
+    for miss in report.unreached:
+        assert f'href="#m-{miss.meme.id}"' in section
+    assert report.confusable or report.unreached, "the demo catalog has something to rewrite: the test sees it"
