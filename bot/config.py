@@ -113,7 +113,8 @@ def is_secret(name: str) -> bool:
 def _shown(name: str, value: Any) -> Any:
     """A value as it may be printed or logged: a secret's first two characters and its length only."""
     if is_secret(name) and value:
-        return f"{str(value)[:2]}…({len(str(value))} chars)"
+        text = str(value)
+        return f"{text[:2] if len(text) >= 8 else ''}…({len(text)} chars)"
     return value
 
 
@@ -238,9 +239,18 @@ def _number(n: float) -> str:
     return str(int(n)) if float(n).is_integer() else str(n)
 
 
-def _check_number(value: float, rule: Rule, whole: bool) -> float:
+def _in_range(raw: Any, rule: Rule, whole: bool) -> float:
+    """A number within the rule's range; TOML's booleans and fractions for a whole number are refused."""
     assert rule.lo is not None and rule.hi is not None
-    if not rule.lo <= value <= rule.hi:
+    try:
+        if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+            raise ValueError(raw)
+        if whole and not re.fullmatch(r"\s*[+-]?\d+\s*", str(raw)):
+            raise ValueError(raw)
+        value = int(raw) if whole else float(raw)
+    except (ValueError, OverflowError):
+        value = None
+    if value is None or not rule.lo <= value <= rule.hi:  # NaN fails this too
         raise Bad(localized("config.expect.whole" if whole else "config.expect.number",
                             lo=_number(rule.lo), hi=_number(rule.hi)))
     return value
@@ -255,51 +265,32 @@ def _check_text(text: str, rule: Rule) -> str:
     return text
 
 
-def _whole(raw: Any) -> int:
-    if isinstance(raw, bool) or not isinstance(raw, int | str) or not re.fullmatch(r"\s*[+-]?\d+\s*", str(raw)):
-        raise ValueError(raw)
-    return int(raw)
-
-
 def convert(name: str, raw: Any, annotation: str) -> Any:
     """A raw value (text from the environment, or a TOML value) as its setting's type, checked by its rule."""
     kind = annotation.replace(" ", "")
     rule = RULES[name]
-    try:
-        if kind == "int":
-            return _check_number(_whole(raw), rule, whole=True)
-        if kind == "int|None":
-            return _check_number(_whole(raw), rule, whole=True) if str(raw).strip() else None
-        if kind == "float":
-            if isinstance(raw, bool):
-                raise ValueError(raw)
-            return _check_number(float(raw), rule, whole=False)
-        if kind == "bool":
-            text = str(raw).strip().lower()
-            if not isinstance(raw, bool) and text not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
-                raise Bad(localized("config.expect.bool"))
-            return raw if isinstance(raw, bool) else text in ("1", "true", "yes", "on")
-        if kind.startswith("Path"):
-            text = _check_text(str(raw).strip(), rule)
-            return Path(os.path.expanduser(text)) if text else None
-        if kind.startswith("tuple[str"):
-            items = raw if isinstance(raw, list | tuple) else str(raw).split(",")
-            hosts = tuple(_check_text(str(s).strip(), rule) for s in items if str(s).strip())
-            if rule.required and not hosts:
-                raise Bad(localized(f"config.expect.{rule.shape}"))
-            return hosts
-        if not isinstance(raw, str):
-            raise Bad(localized("config.expect.text"))
-        text = raw.strip()
-        return _check_text(text.upper() if name == "log_level" else text, rule)
-    except (TypeError, ValueError, OverflowError) as err:
-        if isinstance(err, Bad):
-            raise
-        whole = kind.startswith("int")
-        if rule.lo is None:
-            raise Bad(localized("config.expect.text")) from None
-        raise Bad(localized("config.expect.whole" if whole else "config.expect.number",
-                            lo=_number(rule.lo), hi=_number(rule.hi or 0))) from None
+    if kind in ("int", "float"):
+        return _in_range(raw, rule, whole=kind == "int")
+    if kind == "int|None":
+        return _in_range(raw, rule, whole=True) if str(raw).strip() else None
+    if kind == "bool":
+        text = str(raw).strip().lower()
+        if not isinstance(raw, bool) and text not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+            raise Bad(localized("config.expect.bool"))
+        return raw if isinstance(raw, bool) else text in ("1", "true", "yes", "on")
+    if kind.startswith("tuple[str"):
+        items = raw if isinstance(raw, list | tuple) else str(raw).split(",")
+        hosts = tuple(_check_text(str(s).strip(), rule) for s in items if str(s).strip())
+        if rule.required and not hosts:
+            raise Bad(localized(f"config.expect.{rule.shape}"))
+        return hosts
+    if not isinstance(raw, str):  # a TOML number or table where text belongs: said as the rule says it
+        _check_text("", dataclasses.replace(rule, required=True))
+        raise Bad(localized("config.expect.text"))
+    text = _check_text(raw.strip().upper() if name == "log_level" else raw.strip(), rule)
+    if kind.startswith("Path"):
+        return Path(os.path.expanduser(text)) if text else None
+    return text
 
 
 class Loaded(NamedTuple):
