@@ -94,6 +94,11 @@ async def test_ready_and_localized_command_sync(fake: FakeDiscord, start_bot: St
     assert face["autocomplete"] is True and face["name_localizations"] == {"ko": "얼굴"}
     assert commands["deleteface"]["name_localizations"] == {"ko": "얼굴삭제"}
     assert commands["help"]["name_localizations"] == {"ko": "도움말"}
+    # every description reads in English for English clients, the options' too
+    for command in sent:
+        for part in [command, *command.get("options", [])]:
+            if part.get("description"):
+                assert set(part.get("description_localizations") or {}) >= {"en-US", "en-GB"}, part
 
     # Development: the same commands go to one guild (instant there) and the globals are left alone.
     await bot.stop()
