@@ -9,7 +9,9 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from bot.config import Settings
+from core.catalog.catalog import load_catalog
 from core.errors import ConfigError
+from core.faces import insight_engine
 from core.recommend.feedback import FeedbackSettings
 from core.service.service import MemeService
 from core.service.store import PeopleStore, Store
@@ -74,18 +76,40 @@ def make_service(settings: Settings) -> MemeService:
     )
 
 
+def check_start(settings: Settings) -> None:
+    """What would only fail once models load and servers start (about 15 s in), checked first: the catalog folder
+    and insightface's files. A ConfigError here is one line and exit 2."""
+    load_catalog(settings.catalog, check_images=False)
+    if settings.face_backend == "insightface":
+        if settings.models_dir is None:
+            raise ConfigError("face.models_dir_missing")
+        insight_engine.check_files(settings.models_dir)
+
+
+def needs_http(settings: Settings, chat: bool = True) -> bool:
+    """HTTP is served only for what needs it: the KakaoTalk skill, a Telegram webhook, the web page or the studio,
+    the health check; `chat=False` (`fffusion web`) is the web page."""
+    return not chat or bool(
+        settings.kakao_secret or (settings.telegram_token and settings.telegram_webhook_url) or settings.web_page
+        or settings.studio_token or settings.health_check
+    )
+
+
 async def serve(
     settings: Settings, stop: asyncio.Event | None = None, chat: bool = True,
     started: Callable[[str], None] | None = None,
 ) -> int:
-    """Run until SIGINT/SIGTERM (or `stop` is set): the HTTP server (web page, media, KakaoTalk skill) and
-    every chat platform configured. Exits 2 when no chat platform is configured, unless `chat=False` (the web
-    page alone, `fffusion web`). `started` is called with the web page's address once it serves."""
+    """Run until SIGINT/SIGTERM (or `stop` is set): every chat platform configured and, when something needs it,
+    the HTTP server (web page, studio, media, KakaoTalk skill, Telegram webhook, health). Exits 2 when nothing is
+    configured to run. `chat=False`: the web page alone (`fffusion web`). `started` is called with the HTTP
+    server's address once it serves."""
     from bot import web
 
-    if chat and not (settings.telegram_token or settings.discord_token or settings.kakao_secret):
+    if chat and not (settings.telegram_token or settings.discord_token or settings.kakao_secret
+                     or settings.web_page):
         raise ConfigError("run.nothing_configured")
     web.validate(settings, chat)  # fail on bad settings before the models load
+    check_start(settings)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -99,12 +123,13 @@ async def serve(
             from adapters.telegram.bot import TelegramBot
 
             telegram = TelegramBot(service, settings)
-        # webhook mode: Telegram's updates arrive on this same HTTP server
-        routes = [telegram.add_routes] if telegram is not None and telegram.webhook_url else []
-        server = await web.start_web(service, settings, chat, routes)
-        runners.append(server)
-        if started is not None:
-            started(server.address)
+        if needs_http(settings, chat):
+            # webhook mode: Telegram's updates arrive on this same HTTP server
+            routes = [telegram.add_routes] if telegram is not None and telegram.webhook_url else []
+            server = await web.start_web(service, settings, chat, routes)
+            runners.append(server)
+            if started is not None:
+                started(server.address)
         if telegram is not None:
             await telegram.start()
             runners.append(telegram)

@@ -17,8 +17,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TextIO
 
-from bot.app import make_store, serve, worker_config
-from bot.config import Settings, load_settings
+from bot.app import check_start, make_store, serve, worker_config
+from bot.config import ENV_PREFIX, Settings, env_name, load_settings, read_settings
 from core.catalog.cache import DiskCache
 from core.catalog.catalog import Catalog, load_captions, load_catalog
 from core.catalog.check import check_catalog
@@ -264,7 +264,14 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     logging.getLogger().setLevel(logging.DEBUG if args.debug else settings.log_level.upper())
     if not settings.redis_url:
         raise ConfigError("worker.needs_redis")
-    from core.service.queue import run_worker
+    check_start(settings)
+    from core.service.queue import HEARTBEAT_S, run_worker
+
+    async def beat(path: Path) -> None:
+        """Touch the heartbeat file while the worker runs: a container's health check reads its age."""
+        while True:
+            path.touch()
+            await asyncio.sleep(HEARTBEAT_S)
 
     async def work() -> int:
         stop = asyncio.Event()
@@ -272,13 +279,22 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         processes = settings.workers or len(os.sched_getaffinity(0)) or 1
+        beating: list[asyncio.Task[None]] = []
 
         def ready(pids: list[int]) -> None:
             logging.getLogger("fffusion").info("fffusion worker: %d process(es) %s take jobs from the queue",
                                                processes, pids)
+            if settings.worker_heartbeat is not None:
+                beating.append(asyncio.create_task(beat(settings.worker_heartbeat), name="heartbeat"))
 
-        await run_worker(worker_config(settings), settings.redis_url, processes, settings.limits.job_timeout_s,
-                         settings.queue_poll_s, stop, ready)
+        try:
+            await run_worker(worker_config(settings), settings.redis_url, processes, settings.limits.job_timeout_s,
+                             settings.queue_poll_s, stop, ready)
+        finally:
+            for task in beating:
+                task.cancel()
+            if settings.worker_heartbeat is not None:
+                settings.worker_heartbeat.unlink(missing_ok=True)
         return 0
 
     return run_loop(work())
@@ -301,9 +317,25 @@ def cmd_catalog_add(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _display(value: object) -> str:
+    if value is None:
+        return ""
+    return ",".join(map(str, value)) if isinstance(value, tuple) else str(value).lower() if isinstance(
+        value, bool) else str(value)
+
+
 def cmd_config(args: argparse.Namespace, settings: Settings) -> int:
-    for name, value in settings.masked().items():
-        print(f"{name} = {value}")
+    """Every setting by the name people set (FFFUSION_*), its effective value (secrets masked) and where it came
+    from: the default, the settings file or the environment."""
+    loaded = read_settings(args.config)
+    lang = pick_lang(settings.lang)
+    rows = [(env_name(name), _display(value), loaded.origins[name]) for name, value in loaded.settings.masked().items()]
+    width = min(48, max(len(f"{name}={value}") for name, value, _ in rows))
+    for name, value, origin in rows:
+        where = render(f"config.from.{origin}", lang)
+        if origin == "file":
+            where += f" {loaded.path}"
+        print(f"{name}={value}".ljust(width) + f"  # {where}")
     return 0
 
 
@@ -387,7 +419,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_command(func: Callable[[argparse.Namespace, Settings], int], args: argparse.Namespace) -> int:
-    lang = "ko"
+    lang = pick_lang(os.environ.get(ENV_PREFIX + "LANG"))  # for an error in the settings themselves
     try:
         settings = load_settings(args.config)
         lang = pick_lang(settings.lang)

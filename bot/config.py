@@ -1,24 +1,31 @@
 """The bot's settings: one object read from FFFUSION_* environment variables and an optional TOML file.
 
 Precedence: defaults < config file (FFFUSION_CONFIG or --config) < environment. Limits are flattened:
-`FFFUSION_MAX_TEXT_CHARS` sets `settings.limits.max_text_chars`.
+`FFFUSION_MAX_TEXT_CHARS` sets `settings.limits.max_text_chars`. Every setting has a type and a rule (RULES: a
+range, a set of values or a shape), checked once here, so a bad value stops the program before anything starts.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import ipaddress
 import os
+import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from core.errors import ConfigError
 from core.limits import Limits
+from core.messages import Localized, localized
 from core.resources import bundled
 
 ENV_PREFIX = "FFFUSION_"
+# FFFUSION_* variables that are not settings: the settings file itself, and the tests' and benchmarks' own
+NOT_SETTINGS = frozenset({"CONFIG", "CHROMIUM", "SCREENSHOTS"})
 DEMO_CATALOG = bundled("demo")
 
 
@@ -44,8 +51,11 @@ class Settings:
     # platforms: each runs when its token (or secret) is set
     telegram_token: str = ""
     discord_token: str = ""
-    # the HTTP server (bot/web.py): result images by URL and the KakaoTalk skill
-    http_host: str = "0.0.0.0"
+    # the HTTP server (bot/web.py) runs only for what needs it: the KakaoTalk skill, a Telegram webhook, the web
+    # page or studio, the health check; on loopback unless told otherwise (the container image says 0.0.0.0)
+    web_page: bool = False  # `fffusion run` also serves the try page (`fffusion web` always does)
+    health_check: bool = False  # serve GET /healthz even when nothing else needs HTTP (load balancers, containers)
+    http_host: str = "127.0.0.1"
     http_port: int = 8080
     http_header_timeout_s: float = 10.0  # a connection's request headers must arrive within this (slow clients)
     http_body_timeout_s: float = 15.0  # and its body within this
@@ -88,6 +98,7 @@ class Settings:
     redis_url: str = ""  # redis://host:6379/0; "" = the in-process worker pool, state in memory
     queue_poll_s: float = 0.05  # how often an idle `fffusion worker` looks for new jobs it was not nudged about
     results_cache_s: int = 300  # how long a finished image stays in the shared (Redis) results cache
+    worker_heartbeat: Path | None = None  # `fffusion worker` touches this file while it takes jobs (health checks)
     # the only hosts a posted picture is downloaded from: Discord's attachment CDN and its media proxy
     discord_image_hosts: tuple[str, ...] = ("cdn.discordapp.com", "media.discordapp.net")
     limits: Limits = field(default_factory=Limits)
@@ -100,9 +111,7 @@ class Settings:
             if dataclasses.is_dataclass(value):
                 out.update({k: v for k, v in dataclasses.asdict(value).items()})
                 continue
-            if is_secret(f.name) and value:
-                value = f"{str(value)[:2]}…({len(str(value))} chars)"
-            out[f.name] = value
+            out[f.name] = _shown(f.name, value)
         return out
 
 
@@ -111,60 +120,275 @@ def is_secret(name: str) -> bool:
     return name.endswith(("token", "secret", "password")) or name in ("database_url", "redis_url")
 
 
-def _convert(name: str, raw: Any, annotation: str) -> Any:
-    kind = annotation.replace(" ", "")
+def _shown(name: str, value: Any) -> Any:
+    """A value as it may be printed or logged: a secret's first two characters and its length only."""
+    if is_secret(name) and value:
+        text = str(value)
+        return f"{text[:2] if len(text) >= 8 else ''}…({len(text)} chars)"
+    return value
+
+
+def env_name(name: str) -> str:
+    return ENV_PREFIX + name.upper()
+
+
+@dataclass(frozen=True)
+class Rule:
+    """What one setting accepts beyond its type: numbers within [lo, hi], text among `choices` or of a `shape` (a
+    regular expression the whole text, or each item of a list, must match, or a parser it must pass; named for
+    people by the message key `config.expect.<shape name>`). Text may be "" (unset) unless `required`."""
+
+    lo: float | None = None
+    hi: float | None = None
+    choices: tuple[str, ...] = ()
+    shape: str = ""
+    required: bool = False
+
+
+def _between(lo: float, hi: float) -> Rule:
+    return Rule(lo=lo, hi=hi)
+
+
+_HOST = r"[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*"
+_PORT = r"(6553[0-5]|655[0-2]\d|65[0-4]\d\d|6[0-4]\d{3}|[1-5]\d{4}|[1-9]\d{0,3})"
+SHAPES: dict[str, str | Callable[[str], object]] = {
+    "path": r".+",
+    "text": r".+",
+    "host": _HOST + r"|[0-9A-Fa-f:]+",  # a name, an IPv4 address or an IPv6 one
+    # an allow-list entry (adapters/fetch.py host_set): a name or an address, with a port or not; IPv6 in brackets
+    "host_port": rf"({_HOST}|\[[0-9A-Fa-f:.]+\])(:{_PORT})?",
+    "network": lambda text: ipaddress.ip_network(text, strict=False),  # an address, or a network (10.0.0.0/8)
+    "url": r"https?://[^\s/?#]+[^\s]*",
+    "ws_url": r"wss?://[^\s/?#]+[^\s]*",
+    "https_url": r"https://[^\s/?#]+[^\s]*",
+    # Bot API tokens: the bot's numeric id, a colon, 35 characters (BotFather's /token)
+    "telegram_token": r"\d{1,20}:[A-Za-z0-9_-]{30,64}",
+    # Discord bot tokens: three base64url parts joined by dots (the Developer Portal's Bot page, without "Bot ")
+    "discord_token": r"[A-Za-z0-9_-]{20,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{20,}",
+    "url_secret": r"[A-Za-z0-9._~-]{16,256}",  # one URL path segment without escaping, hard to guess
+    "long_token": r"\S{16,}",
+    "webhook_secret": r"[A-Za-z0-9_-]{1,256}",  # what Telegram accepts as a webhook's secret_token
+    "chat_id": r"-?\d{1,20}|@[A-Za-z][A-Za-z0-9_]{4,31}",
+    "shards": r"\d+(-\d+)?/\d+",
+    "postgres_url": r"postgres(ql)?://\S+",
+    "redis_url": r"(rediss?|unix)://\S+",
+}
+
+_HOURS = 7 * 24 * 3600
+_MB = 1 << 20
+RULES: dict[str, Rule] = {
+    # where things are
+    "data_dir": Rule(shape="path", required=True),
+    "cache_dir": Rule(shape="path", required=True),
+    "catalog": Rule(shape="path", required=True),  # that it holds a catalog is checked before start (bot/app.py)
+    "model": Rule(shape="text", required=True),
+    "face_backend": Rule(choices=("auto", "mesh", "dlib", "insightface")),
+    "models_dir": Rule(shape="path"),
+    "workers": _between(0, 256),
+    "lang": Rule(choices=("ko", "en")),
+    "log_level": Rule(choices=("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")),
+    "results_cache_mb": _between(0, 65536),
+    "learn_from_use": Rule(),
+    "telegram_token": Rule(shape="telegram_token"),
+    "discord_token": Rule(shape="discord_token"),
+    "web_page": Rule(),
+    "health_check": Rule(),
+    "http_host": Rule(shape="host", required=True),
+    "http_port": _between(0, 65535),  # 0: any free port
+    "http_header_timeout_s": _between(0.1, 3600),
+    "http_body_timeout_s": _between(0.1, 3600),
+    "http_max_connections": _between(1, 1_000_000),
+    "public_url": Rule(shape="url"),
+    "kakao_secret": Rule(shape="url_secret"),
+    "kakao_image_hosts": Rule(shape="host_port", required=True),
+    "kakao_budget_s": _between(0.1, 4.5),  # Open Builder drops an answer after 5 s
+    "kakao_callback_hosts": Rule(shape="host_port", required=True),
+    "media_max_age_s": _between(1, 365 * 24 * 3600),
+    "studio_token": Rule(shape="long_token"),
+    "web_face_ttl_s": _between(1, 365 * 24 * 3600),
+    "web_secret": Rule(shape="long_token"),
+    "web_max_form_fields": _between(1, 100_000),  # the studio's upload needs 22
+    "web_max_form_bytes": _between(1024, 1 << 40),
+    "web_rate_per_address": _between(1, 1_000_000),
+    "studio_logins_per_minute": _between(1, 10_000),
+    "http_trusted_proxies": Rule(shape="network"),
+    "media_max_bytes": _between(_MB, 1 << 50),
+    "telegram_base_url": Rule(shape="url"),
+    "telegram_base_file_url": Rule(shape="url"),
+    "telegram_webhook_url": Rule(shape="https_url"),
+    "telegram_webhook_secret": Rule(shape="webhook_secret"),
+    "telegram_cache_chat": Rule(shape="chat_id"),
+    "telegram_inline_cache_s": _between(0, 86400),
+    "discord_api_base": Rule(shape="url"),
+    "discord_gateway": Rule(shape="ws_url"),
+    "discord_guild_id": _between(1, 2**63 - 1),
+    "discord_shards": Rule(shape="shards"),
+    "database_url": Rule(shape="postgres_url"),
+    "redis_url": Rule(shape="redis_url"),
+    "queue_poll_s": _between(0.005, 60),
+    "results_cache_s": _between(1, _HOURS),
+    "worker_heartbeat": Rule(shape="path"),
+    "discord_image_hosts": Rule(shape="host_port", required=True),
+    # limits (core/limits.py)
+    "max_text_chars": _between(1, 100_000),
+    "max_image_bytes": _between(1024, 1 << 31),
+    "max_image_pixels": _between(10_000, 1_000_000_000),
+    "max_decode_pixels": _between(10_000, 1_000_000_000),
+    "max_full_decode_pixels": _between(10_000, 1_000_000_000),
+    "min_face_px": _between(8, 4096),
+    "max_output_side": _between(64, 8192),
+    "min_output_side": _between(64, 8192),
+    "mark": Rule(),
+    "subtitle_max_chars": _between(1, 1000),
+    "max_output_bytes": _between(10_000, 1 << 30),
+    "max_faces_per_person": _between(1, 100),
+    "rate_per_minute": _between(1, 100_000),
+    "people_in_memory": _between(1, 1_000_000_000),
+    "queue_length": _between(1, 1_000_000),
+    "job_timeout_s": _between(0.5, 3600),
+    "job_tries": _between(1, 100),
+    "job_rerun_after_s": _between(0.1, 3600),
+    "job_wait_margin_s": _between(0, 3600),
+    "reply_wait_s": _between(1, _HOURS),
+    "health_timeout_s": _between(0.1, 600),
+    "face_shape": _between(0, 1),
+    "confusable_similarity": _between(0, 1),
+}
+
+
+class Bad(ValueError):
+    """A value that does not fit its setting; `expected` says in every language what would."""
+
+    def __init__(self, expected: Localized) -> None:
+        super().__init__()
+        self.expected = expected
+
+
+def _number(n: float) -> str:
+    return str(int(n)) if float(n).is_integer() else str(n)
+
+
+def _in_range(raw: Any, rule: Rule, whole: bool) -> float:
+    """A number within the rule's range; TOML's booleans and fractions for a whole number are refused."""
+    assert rule.lo is not None and rule.hi is not None
     try:
-        if kind in ("int",):
-            return int(raw)
-        if kind == "float":
-            return float(raw)
-        if kind == "bool":
-            if isinstance(raw, bool):
-                return raw
-            text = str(raw).strip().lower()
-            if text not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
-                raise ValueError(raw)
-            return text in ("1", "true", "yes", "on")
-        if kind.startswith("Path"):
-            return Path(os.path.expanduser(str(raw))) if str(raw) else None
-        if kind.startswith("tuple[str"):
-            items = raw if isinstance(raw, list | tuple) else str(raw).split(",")
-            return tuple(s.strip() for s in items if str(s).strip())
-        if kind.startswith("int|None"):
-            return int(raw) if str(raw).strip() else None
-        return str(raw)
-    except (TypeError, ValueError):
-        raise ConfigError("config.bad_value", name=ENV_PREFIX + name.upper(), value=str(raw)) from None
+        if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+            raise ValueError(raw)
+        if whole and not re.fullmatch(r"\s*[+-]?\d+\s*", str(raw)):
+            raise ValueError(raw)
+        value = int(raw) if whole else float(raw)
+    except (ValueError, OverflowError):
+        value = None
+    if value is None or not rule.lo <= value <= rule.hi:  # NaN fails this too
+        raise Bad(localized("config.expect.whole" if whole else "config.expect.number",
+                            lo=_number(rule.lo), hi=_number(rule.hi)))
+    return value
 
 
-def _apply(cls: type, base: Any, values: Mapping[str, Any]) -> Any:
-    changes = {}
-    for f in fields(cls):
-        if f.name in values:
-            changes[f.name] = _convert(f.name, values[f.name], str(f.type))
-    return dataclasses.replace(base, **changes) if changes else base
+def _check_text(text: str, rule: Rule) -> str:
+    if rule.choices:
+        if text not in rule.choices:
+            raise Bad(localized("config.expect.choice", choices=", ".join(rule.choices)))
+    elif rule.shape and (text or rule.required) and not _fits(text, SHAPES[rule.shape]):
+        raise Bad(localized(f"config.expect.{rule.shape}"))
+    return text
 
 
-def load_settings(config_file: Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
+def _fits(text: str, shape: str | Callable[[str], object]) -> bool:
+    if isinstance(shape, str):
+        return re.fullmatch(shape, text) is not None
+    try:
+        shape(text)
+    except ValueError:
+        return False
+    return True
+
+
+def convert(name: str, raw: Any, annotation: str) -> Any:
+    """A raw value (text from the environment, or a TOML value) as its setting's type, checked by its rule."""
+    kind = annotation.replace(" ", "")
+    rule = RULES[name]
+    if kind in ("int", "float"):
+        return _in_range(raw, rule, whole=kind == "int")
+    if kind == "int|None":
+        return _in_range(raw, rule, whole=True) if str(raw).strip() else None
+    if kind == "bool":
+        text = str(raw).strip().lower()
+        if not isinstance(raw, bool) and text not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+            raise Bad(localized("config.expect.bool"))
+        return raw if isinstance(raw, bool) else text in ("1", "true", "yes", "on")
+    if kind.startswith("tuple[str"):
+        items = raw if isinstance(raw, list | tuple) else str(raw).split(",")
+        hosts = tuple(_check_text(str(s).strip(), rule) for s in items if str(s).strip())
+        if rule.required and not hosts:
+            raise Bad(localized(f"config.expect.{rule.shape}"))
+        return hosts
+    if not isinstance(raw, str):  # a TOML number or table where text belongs: said as the rule says it
+        _check_text("", dataclasses.replace(rule, required=True))
+        raise Bad(localized("config.expect.text"))
+    text = _check_text(raw.strip().upper() if name == "log_level" else raw.strip(), rule)
+    if kind.startswith("Path"):
+        return Path(os.path.expanduser(text)) if text else None
+    return text
+
+
+class Loaded(NamedTuple):
+    settings: Settings
+    #: where each setting's value came from: "default", "file" or "env"
+    origins: dict[str, str]
+    path: Path | None
+
+
+def _field_types() -> dict[str, str]:
+    return {f.name: str(f.type) for cls in (Settings, Limits) for f in fields(cls) if f.name != "limits"}
+
+
+def _unknown(names: list[str], known: list[str]) -> ConfigError:
+    def hint(name: str) -> str:
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.75)
+        return f"{name} ({close[0]}?)" if close else name
+
+    return ConfigError("config.unknown", names=", ".join(hint(n) for n in names))
+
+
+def read_settings(config_file: Path | None = None, env: Mapping[str, str] | None = None) -> Loaded:
+    """The settings with where each value came from; ConfigError (one line, naming the setting as it was written:
+    FFFUSION_X for the environment, x in the file) on the first value that does not fit."""
     env = os.environ if env is None else env
-    values: dict[str, Any] = {}
+    types = _field_types()
     path = config_file or (Path(env[ENV_PREFIX + "CONFIG"]) if env.get(ENV_PREFIX + "CONFIG") else None)
+    from_file: dict[str, Any] = {}
     if path is not None:
         try:
-            values.update(tomllib.loads(path.read_text(encoding="utf-8")))
+            from_file = tomllib.loads(path.read_text(encoding="utf-8"))
         except OSError:
             raise ConfigError("file.unreadable", path=str(path)) from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError("config.bad_file", path=str(path), reason=str(exc)) from None
-    known = {f.name for f in fields(Settings)} | {f.name for f in fields(Limits)}
-    unknown = sorted(set(values) - known)
+        unknown = sorted(set(from_file) - set(types))
+        if unknown:
+            raise _unknown(unknown, list(types))
+    from_env = {key[len(ENV_PREFIX):].lower(): raw for key, raw in env.items()
+                if key.startswith(ENV_PREFIX) and key[len(ENV_PREFIX):] not in NOT_SETTINGS}
+    unknown = sorted(set(from_env) - set(types))
     if unknown:
-        raise ConfigError("config.unknown", names=", ".join(unknown))
-    for key, raw in env.items():
-        if key.startswith(ENV_PREFIX) and key != ENV_PREFIX + "CONFIG":
-            name = key[len(ENV_PREFIX) :].lower()
-            if name in known:
-                values[name] = raw
-    settings = _apply(Settings, Settings(), values)
-    limits = _apply(Limits, settings.limits, values)
-    return dataclasses.replace(settings, limits=limits)
+        raise _unknown([env_name(n) for n in unknown], [env_name(n) for n in types])
+    values: dict[str, Any] = {}
+    origins = dict.fromkeys(types, "default")
+    for origin, given in (("file", from_file), ("env", from_env)):
+        for name, raw in given.items():
+            try:
+                values[name] = convert(name, raw, types[name])
+            except Bad as bad:
+                shown = env_name(name) if origin == "env" else f"{path}: {name}"
+                raise ConfigError("config.bad_value", name=shown, value=_shown(name, raw),
+                                  expected=bad.expected) from None
+            origins[name] = origin
+    limit_names = {f.name for f in fields(Limits)}
+    limits = Limits(**{k: v for k, v in values.items() if k in limit_names})
+    settings = Settings(**{k: v for k, v in values.items() if k not in limit_names}, limits=limits)
+    return Loaded(settings, origins, path)
+
+
+def load_settings(config_file: Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    return read_settings(config_file, env).settings

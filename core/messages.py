@@ -105,16 +105,70 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     # configuration
     "config.bad_value": {
-        "ko": "설정값이 올바르지 않아요: {name}={value}",
-        "en": "Invalid setting: {name}={value}",
+        "ko": "설정값이 올바르지 않아요: {name}={value} → 가능한 값: {expected}",
+        "en": "Invalid setting {name}={value}: expected {expected}",
     },
+    # what a setting accepts (bot/config.py RULES), as config.bad_value's {expected}
+    "config.expect.whole": {"ko": "{lo}~{hi} 사이의 정수", "en": "a whole number from {lo} to {hi}"},
+    "config.expect.number": {"ko": "{lo}~{hi} 사이의 수", "en": "a number from {lo} to {hi}"},
+    "config.expect.bool": {"ko": "true 또는 false", "en": "true or false"},
+    "config.expect.choice": {"ko": "{choices} 중 하나", "en": "one of {choices}"},
+    "config.expect.text": {"ko": "비어 있지 않은 글자", "en": "some text"},
+    "config.expect.path": {"ko": "파일이나 폴더 경로", "en": "a file or folder path"},
+    "config.expect.host": {"ko": "호스트 이름 또는 IP 주소", "en": "a host name or IP address"},
+    "config.expect.host_port": {
+        "ko": "호스트 이름 또는 IP 주소, 포트는 붙여도 돼요 (예: cdn.example.com, 10.0.0.5:8443, [::1]:9000; 여러 개는 쉼표로 구분)",
+        "en": "host names or IP addresses, with a port or not (e.g. cdn.example.com, 10.0.0.5:8443, [::1]:9000; "
+              "several: comma-separated)",
+    },
+    "config.expect.network": {
+        "ko": "IP 주소 또는 네트워크 (예: 10.0.0.1, 10.0.0.0/8; 여러 개는 쉼표로 구분)",
+        "en": "IP addresses or networks (e.g. 10.0.0.1, 10.0.0.0/8; several: comma-separated)",
+    },
+    "config.expect.url": {"ko": "https:// 또는 http:// 로 시작하는 주소", "en": "an address starting with https:// or http://"},
+    "config.expect.ws_url": {"ko": "wss:// 또는 ws:// 로 시작하는 주소", "en": "an address starting with wss:// or ws://"},
+    "config.expect.https_url": {"ko": "https:// 로 시작하는 공개 주소", "en": "a public address starting with https://"},
+    "config.expect.telegram_token": {
+        "ko": "@BotFather가 준 토큰 (숫자:35자, 예: 123456789:AAH…)",
+        "en": "the token @BotFather gave (digits:35 characters, e.g. 123456789:AAH…)",
+    },
+    "config.expect.discord_token": {
+        "ko": "Developer Portal의 Bot 토큰 (점으로 이어진 세 부분, 앞에 'Bot ' 없이)",
+        "en": "the Developer Portal's bot token (three parts joined by dots, without 'Bot ')",
+    },
+    "config.expect.url_secret": {
+        "ko": "A-Z a-z 0-9 - _ . ~ 로 된 16자 이상",
+        "en": "at least 16 characters of A-Z a-z 0-9 - _ . ~",
+    },
+    "config.expect.long_token": {"ko": "공백 없는 16자 이상", "en": "at least 16 characters without spaces"},
+    "config.expect.webhook_secret": {
+        "ko": "A-Z a-z 0-9 _ - 로 된 1~256자",
+        "en": "1 to 256 characters of A-Z a-z 0-9 _ -",
+    },
+    "config.expect.chat_id": {
+        "ko": "채팅 id (예: -1001234567890) 또는 @채널이름",
+        "en": "a chat id (e.g. -1001234567890) or @channelname",
+    },
+    "config.expect.shards": {
+        "ko": "처음-끝/전체 (예: 0-3/8: 8개 중 0~3번 샤드)",
+        "en": "first-last/count (e.g. 0-3/8: shards 0 to 3 of 8)",
+    },
+    "config.expect.postgres_url": {
+        "ko": "postgresql://사용자:비밀번호@호스트:5432/db",
+        "en": "postgresql://user:password@host:5432/db",
+    },
+    "config.expect.redis_url": {"ko": "redis://호스트:6379/0", "en": "redis://host:6379/0"},
+    # where `fffusion config` says a value came from
+    "config.from.default": {"ko": "기본값", "en": "default"},
+    "config.from.file": {"ko": "설정 파일", "en": "config file"},
+    "config.from.env": {"ko": "환경 변수", "en": "environment"},
     "config.bad_file": {
         "ko": "설정 파일을 읽을 수 없어요 ({path}): {reason}",
         "en": "Cannot parse the config file {path}: {reason}",
     },
     "config.unknown": {
-        "ko": "알 수 없는 설정 이름: {names}",
-        "en": "Unknown setting(s): {names}",
+        "ko": "알 수 없는 설정 이름이에요: {names}. 모든 이름은 `fffusion config`로 볼 수 있어요.",
+        "en": "Unknown setting name(s): {names}. `fffusion config` lists every name.",
     },
     # KakaoTalk skill
     "kakao.help": {
@@ -169,10 +223,6 @@ TEXTS: dict[str, dict[str, str]] = {
     "kakao.delete.done": {
         "ko": "얼굴과 기록을 모두 지웠어요. 다시 쓰려면 /setface 로 얼굴 사진을 보내 주세요.",
         "en": "Your faces and data are deleted. Send a photo with /setface to start again.",
-    },
-    "kakao.secret_short": {
-        "ko": "FFFUSION_KAKAO_SECRET 은 16자 이상이어야 하고 영문, 숫자, - _ . ~ 만 쓸 수 있어요.",
-        "en": "FFFUSION_KAKAO_SECRET must be at least 16 characters of letters, digits, - _ . ~",
     },
     "kakao.public_url_missing": {
         "ko": "카카오가 이미지를 가져갈 공개 주소 FFFUSION_PUBLIC_URL (https://...) 을 설정해 주세요.",
@@ -237,8 +287,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "Unknown face engine: {name}. Choose auto, dlib or insightface.",
     },
     "face.models_dir_missing": {
-        "ko": "insightface 엔진을 쓰려면 모델 폴더를 지정해 주세요 (--models 폴더 또는 설정 models_dir).",
-        "en": "The insightface engine needs a models folder: pass --models DIR or set models_dir.",
+        "ko": "insightface 엔진을 쓰려면 모델 폴더를 FFFUSION_MODELS_DIR 로 지정해 주세요 (`fffusion swap`은 --models 폴더도 돼요).",
+        "en": "The insightface engine needs a models folder: set FFFUSION_MODELS_DIR (or pass --models DIR to `fffusion swap`).",
     },
     "face.model_missing": {
         "ko": "insightface 모델 파일 {name}이(가) 없어요. 이 위치에 넣어 주세요: {where}",
@@ -266,8 +316,8 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     # running the bot
     "run.nothing_configured": {
-        "ko": "실행할 플랫폼이 없어요. FFFUSION_TELEGRAM_TOKEN, FFFUSION_DISCORD_TOKEN, FFFUSION_KAKAO_SECRET 중 하나 이상을 설정해 주세요.",
-        "en": "Nothing to run: set at least one of FFFUSION_TELEGRAM_TOKEN, FFFUSION_DISCORD_TOKEN, FFFUSION_KAKAO_SECRET.",
+        "ko": "실행할 플랫폼이 없어요. FFFUSION_TELEGRAM_TOKEN, FFFUSION_DISCORD_TOKEN, FFFUSION_KAKAO_SECRET 중 하나 이상을 설정하거나, 웹 페이지만 열려면 FFFUSION_WEB_PAGE=true 로 해 주세요.",
+        "en": "Nothing to run: set at least one of FFFUSION_TELEGRAM_TOKEN, FFFUSION_DISCORD_TOKEN, FFFUSION_KAKAO_SECRET, or FFFUSION_WEB_PAGE=true for the web page alone.",
     },
     # the store's database
     "db.schema_old": {
@@ -755,9 +805,17 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "Web page: {url} (Ctrl-C stops it)",
     },
     "web.serving_studio": {"ko": "짤 스튜디오: {url}", "en": "Meme studio: {url}"},
-    "studio.token_short": {
-        "ko": "FFFUSION_STUDIO_TOKEN은 {min}자 이상이어야 해요.",
-        "en": "FFFUSION_STUDIO_TOKEN must be at least {min} characters long.",
+    "web.pick_photo": {"ko": "사진 고르기", "en": "Choose a photo"},
+    "web.take_photo": {"ko": "카메라로 찍기", "en": "Take a photo"},
+    "web.no_photo": {"ko": "고른 사진 없음", "en": "No photo chosen"},
+    "web.forget_confirm": {
+        "ko": "등록한 얼굴을 지울까요? 지우면 되돌릴 수 없어요.",
+        "en": "Delete your saved face? This cannot be undone.",
+    },
+    "web.forget_yes": {"ko": "지우기", "en": "Delete"},
+    "web.same_meme": {
+        "ko": "이 문장에도 같은 짤이 가장 잘 맞아요. '다른 짤'을 누르면 다음 후보를 볼 수 있어요.",
+        "en": "The same meme fits this sentence best too. Press 'Another meme' for the next one.",
     },
     "studio.title": {"ko": "짤 스튜디오", "en": "Meme studio"},
     "studio.token_label": {"ko": "스튜디오 토큰", "en": "Studio token"},
@@ -774,7 +832,7 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "studio.swaps": {"ko": "예시 얼굴 합성 됨", "en": "sample face swaps"},
     "studio.no_swap": {"ko": "예시 얼굴 합성 안 됨", "en": "sample face does not swap"},
-    "studio.no_face": {"ko": "얼굴 없음", "en": "no face found"},
+    "studio.no_face": {"ko": "얼굴 없음: 원본 그대로 보내요", "en": "no face found: sent as it is"},
     "studio.caption": {"ko": "설명", "en": "Caption"},
     "studio.examples": {"ko": "예시 문장 (한 줄에 하나)", "en": "Example sentences (one a line)"},
     "studio.subtitle": {
@@ -811,6 +869,50 @@ TEXTS: dict[str, dict[str, str]] = {
         "ko": "얼굴 번호는 0 이상의 숫자를 쉼표로 구분해 적어 주세요: {value}",
         "en": "Face numbers are whole numbers from 0, comma-separated: {value}",
     },
+    # the studio, forgiving mistakes (issue 30)
+    "studio.off": {
+        "ko": "짤 스튜디오가 꺼져 있어요. 운영자가 FFFUSION_STUDIO_TOKEN (16자 이상)을 설정하면 켜져요.",
+        "en": "The meme studio is off. The operator turns it on by setting FFFUSION_STUDIO_TOKEN (16+ characters).",
+    },
+    "studio.face_not_found": {
+        "ko": "이 짤에서 찾은 얼굴은 {count}개라 0부터 {last}까지만 쓸 수 있어요: {value}",
+        "en": "{count} face(s) were found in this meme, so only numbers 0 to {last} work: {value}",
+    },
+    "studio.no_faces_to_pick": {
+        "ko": "이 짤에서는 얼굴을 찾지 못해서 바꿀 얼굴 번호를 정할 수 없어요. 비워 두세요.",
+        "en": "No face was found in this meme, so there are no face numbers to pick. Leave it empty.",
+    },
+    "studio.delete_confirm": {
+        "ko": "이 짤을 카탈로그에서 빼고 이미지 파일도 지울까요?",
+        "en": "Remove this meme from the catalog and delete its image file?",
+    },
+    "studio.delete_yes": {"ko": "지우기", "en": "Delete"},
+    "studio.edit": {"ko": "편집", "en": "Edit"},
+    "studio.faceless_added": {
+        "ko": "얼굴을 찾지 못한 짤: {names}. 얼굴 합성 없이 원본 그대로 보내요. 얼굴이 잘 보이는 사진으로 바꿔 주세요.",
+        "en": "No face found in: {names}. These are sent as they are, with no face swapped; use a picture that shows a face.",
+    },
+    "studio.why.pose": {
+        "ko": "예시 얼굴 합성 안 됨: 얼굴이 30도 넘게 돌아가 있어요",
+        "en": "sample face does not swap: the face is turned more than 30 degrees",
+    },
+    "studio.why.small": {
+        "ko": "예시 얼굴 합성 안 됨: 얼굴이 너무 작아요",
+        "en": "sample face does not swap: the face is too small",
+    },
+    "studio.why.faces": {
+        "ko": "예시 얼굴 합성 안 됨: 바꿀 얼굴 번호({faces})가 찾은 얼굴({count}개)에 없어요",
+        "en": "sample face does not swap: face numbers ({faces}) beyond the {count} found",
+    },
+    "studio.pick_again": {
+        "ko": "이미지는 다시 골라 주세요 (적은 설명은 그대로 뒀어요).",
+        "en": "Pick the images again (your captions are kept).",
+    },
+    "studio.check_title": {"ko": "카탈로그 점검 (fffusion catalog check)", "en": "Catalog check (fffusion catalog check)"},
+    "studio.search": {"ko": "짤 찾기 (id, 설명, 예시, 태그)", "en": "Find memes (id, caption, example, tag)"},
+    "studio.search_button": {"ko": "찾기", "en": "Find"},
+    "studio.search_count": {"ko": "'{query}': 짤 {count}개", "en": "'{query}': {count} meme(s)"},
+    "studio.search_clear": {"ko": "모두 보기", "en": "Show all"},
     "studio.test_title": {"ko": "문장 테스트", "en": "Test a sentence"},
     "studio.test": {"ko": "순위 보기", "en": "Rank"},
     "studio.score": {"ko": "점수", "en": "score"},
@@ -826,9 +928,19 @@ def pick_lang(code: str | None) -> str:
     return "en" if code and code.lower().replace("_", "-").startswith("en") else DEFAULT_LANG
 
 
+class Localized(dict[str, str]):
+    """A message parameter given in every language ({"ko": ..., "en": ...}); `render` picks the reader's."""
+
+
+def localized(key: str, **params: Any) -> Localized:
+    """A message in every language, to pass as another message's parameter."""
+    return Localized({lang: render(key, lang, **params) for lang in ("ko", "en")})
+
+
 def render(key: str, lang: str = DEFAULT_LANG, **params: Any) -> str:
     texts = TEXTS.get(key) or TEXTS["internal"]
     template = texts.get(lang) or texts[DEFAULT_LANG]
+    params = {k: v.get(lang) or v[DEFAULT_LANG] if isinstance(v, Localized) else v for k, v in params.items()}
     try:
         return template.format(**params)
     except (KeyError, IndexError):

@@ -3,6 +3,7 @@ would not load is rolled back, and uploads are checked before anything is writte
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import shutil
 from pathlib import Path
@@ -55,6 +56,20 @@ def test_update_and_delete(demo_copy: Path) -> None:
         with pytest.raises(InputError) as caught:
             change()
         assert caught.value.key == key
+
+
+def test_deleting_a_meme_deletes_its_own_picture(demo_copy: Path) -> None:
+    first, second = add_memes(demo_copy, [NewMeme("a.png", _png("red"), "하나"), NewMeme("b.png", _png("blue"), "둘")])
+    # a meme sharing a picture keeps it
+    write_catalog(demo_copy, [*load_catalog(demo_copy).memes, dataclasses.replace(first, id="shares-a")])
+    delete_meme(demo_copy, first.id)
+    assert (demo_copy / first.image).is_file()
+    delete_meme(demo_copy, "shares-a")
+    assert not (demo_copy / first.image).exists()
+    delete_meme(demo_copy, second.id)
+    assert not (demo_copy / second.image).exists()
+    delete_meme(demo_copy, "ross-smug")  # a package's picture is never touched
+    assert load_catalog(demo_copy).image_bytes(load_catalog(demo_copy).by_id["poker-table"])
 
 
 def test_a_write_that_would_not_load_is_rolled_back(demo_copy: Path) -> None:

@@ -105,14 +105,43 @@ def test_the_progress_bar_redraws_in_a_terminal() -> None:
     assert "[" + "#" * ProgressBar.WIDTH + "]" in out.getvalue()
 
 
-def test_config_masks_secrets(run_cli, cli_env: dict[str, str]) -> None:
-    cli_env["FFFUSION_MAX_TEXT_CHARS"] = "321"
+def test_config_names_what_people_set_and_where_it_came_from(run_cli, cli_env: dict[str, str],
+                                                           tmp_path: Path) -> None:
+    config = tmp_path / "fffusion.toml"
+    config.write_text("rate_per_minute = 7\n", encoding="utf-8")
+    cli_env.update(FFFUSION_MAX_TEXT_CHARS="321", FFFUSION_CONFIG=str(config),
+                   FFFUSION_STUDIO_TOKEN="studio-secret-token-0123")
     result = run_cli("config")
     assert result.returncode == 0, result.stderr
-    assert "max_text_chars = 321" in result.stdout
-    cli_env["FFFUSION_MAX_TEXT_CHARS"] = "lots"
-    bad = run_cli("config")
-    assert bad.returncode == 2 and "FFFUSION_MAX_TEXT_CHARS=lots" in bad.stderr
+    rows = {line.split("=", 1)[0]: line for line in result.stdout.splitlines()}
+    assert rows["FFFUSION_MAX_TEXT_CHARS"].startswith("FFFUSION_MAX_TEXT_CHARS=321 ")
+    assert rows["FFFUSION_MAX_TEXT_CHARS"].endswith("# 환경 변수")
+    assert rows["FFFUSION_RATE_PER_MINUTE"].endswith(f"# 설정 파일 {config}")
+    assert rows["FFFUSION_QUEUE_LENGTH"].endswith("# 기본값")
+    assert rows["FFFUSION_KAKAO_IMAGE_HOSTS"].startswith("FFFUSION_KAKAO_IMAGE_HOSTS=secure.kakaocdn.net,")
+    assert "studio-secret-token-0123" not in result.stdout and "FFFUSION_STUDIO_TOKEN=st…(24 chars)" in result.stdout
+    cli_env["FFFUSION_LANG"] = "en"
+    english = [line for line in run_cli("config").stdout.splitlines() if line.startswith("FFFUSION_QUEUE_LENGTH=")]
+    assert english[0].endswith("# default")
+
+
+@pytest.mark.parametrize(("env", "ko", "en"), [
+    ({"FFFUSION_MAX_TEXT_CHARS": "lots"}, "FFFUSION_MAX_TEXT_CHARS=lots → 가능한 값: 1~100000 사이의 정수",
+     "Invalid setting FFFUSION_MAX_TEXT_CHARS=lots: expected a whole number from 1 to 100000"),
+    ({"FFFUSION_HTTP_PORT": "99999"}, "FFFUSION_HTTP_PORT=99999 → 가능한 값: 0~65535 사이의 정수",
+     "expected a whole number from 0 to 65535"),
+    ({"FFFUSION_TELEGRAM_TOKN": "x"}, "알 수 없는 설정 이름이에요: FFFUSION_TELEGRAM_TOKN (FFFUSION_TELEGRAM_TOKEN?)",
+     "Unknown setting name(s): FFFUSION_TELEGRAM_TOKN (FFFUSION_TELEGRAM_TOKEN?)"),
+])
+def test_a_bad_setting_is_one_line_exit_2_in_the_operators_language(run_cli, cli_env: dict[str, str],
+                                                                    env: dict[str, str], ko: str, en: str) -> None:
+    cli_env.update(env)
+    for lang, said in (("ko", ko), ("en", en)):
+        cli_env["FFFUSION_LANG"] = lang
+        for command in (("config",), ("run",), ("web",)):
+            result = run_cli(*command)
+            assert result.returncode == 2 and said in result.stderr, (command, result.stderr)
+            assert result.stderr.count("\n") == 1 and result.stdout == ""
 
 
 def test_demo_writes_the_sentence_as_subtitle_with_provenance(run_cli, tmp_path: Path) -> None:

@@ -4,17 +4,18 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import load_settings
-from core.errors import ConfigError
+from bot.config import RULES, _field_types, load_settings, read_settings
+from core.errors import ConfigError, explain
 
 
 def test_file_then_environment_take_precedence_over_defaults(tmp_path: Path) -> None:
     config = tmp_path / "fffusion.toml"
-    config.write_text('workers = 3\nmax_text_chars = 200\ntelegram_token = "123:file-token"\n', encoding="utf-8")
+    token = "123:file-token-AAAAAAAAAAAAAAAAAAAAAAAAA"
+    config.write_text(f'workers = 3\nmax_text_chars = 200\ntelegram_token = "{token}"\n', encoding="utf-8")
     settings = load_settings(env={"FFFUSION_CONFIG": str(config), "FFFUSION_MAX_TEXT_CHARS": "150"})
     assert settings.workers == 3
     assert settings.limits.max_text_chars == 150  # the environment wins over the file
-    assert settings.telegram_token == "123:file-token"
+    assert settings.telegram_token == token
     shown = settings.masked()
     assert shown["max_text_chars"] == 150 and "file-token" not in str(shown)
 
@@ -44,8 +45,109 @@ def test_unknown_names_in_the_file_are_refused(tmp_path: Path) -> None:
     config.write_text("wokers = 3\n", encoding="utf-8")
     with pytest.raises(ConfigError) as caught:
         load_settings(config)
-    assert caught.value.key == "config.unknown" and caught.value.params["names"] == "wokers"
+    assert caught.value.key == "config.unknown" and caught.value.params["names"] == "wokers (workers?)"
     config.write_text("workers = [\n", encoding="utf-8")
     with pytest.raises(ConfigError) as caught:
         load_settings(config)
     assert caught.value.key == "config.bad_file"
+
+
+def test_every_setting_has_one_rule() -> None:
+    """A type, and a range, a set of values or a shape: a new setting without a rule fails here."""
+    assert set(RULES) == set(_field_types())
+    for name, kind in _field_types().items():
+        rule = RULES[name]
+        numeric = kind.replace(" ", "") in ("int", "float", "int|None")
+        assert numeric == (rule.lo is not None and rule.hi is not None), name
+        assert numeric or kind == "bool" or rule.choices or rule.shape, name
+
+
+@pytest.mark.parametrize(
+    ("env", "ko", "en"),
+    [
+        ({"FFFUSION_HTTP_PORT": "99999"}, "0~65535 사이의 정수", "a whole number from 0 to 65535"),
+        ({"FFFUSION_HTTP_PORT": "abc"}, "0~65535 사이의 정수", "a whole number from 0 to 65535"),
+        ({"FFFUSION_WORKERS": "-1"}, "0~256 사이의 정수", "a whole number from 0 to 256"),
+        ({"FFFUSION_WORKERS": "2.5"}, "0~256 사이의 정수", "a whole number from 0 to 256"),
+        ({"FFFUSION_FACE_SHAPE": "2"}, "0~1 사이의 수", "a number from 0 to 1"),
+        ({"FFFUSION_LANG": "jp"}, "ko, en 중 하나", "one of ko, en"),
+        ({"FFFUSION_FACE_BACKEND": "gpu"}, "auto, mesh, dlib, insightface 중 하나", "one of auto, mesh, dlib"),
+        ({"FFFUSION_LEARN_FROM_USE": "maybe"}, "true 또는 false", "true or false"),
+        ({"FFFUSION_TELEGRAM_TOKEN": "98765:short"}, "@BotFather", "@BotFather"),
+        ({"FFFUSION_DISCORD_TOKEN": "Bot abc.def.ghi"}, "Bot 토큰", "bot token"),
+        ({"FFFUSION_KAKAO_SECRET": "too-short"}, "16자 이상", "at least 16 characters"),
+        ({"FFFUSION_STUDIO_TOKEN": "a" * 15}, "16자 이상", "at least 16 characters"),
+        ({"FFFUSION_PUBLIC_URL": "bot.example.com"}, "https://", "https://"),
+        ({"FFFUSION_TELEGRAM_WEBHOOK_URL": "http://bot.example.com/tg"}, "https://", "https://"),
+        ({"FFFUSION_KAKAO_BUDGET_S": "4.6"}, "0.1~4.5 사이의 수", "a number from 0.1 to 4.5"),
+        ({"FFFUSION_KAKAO_IMAGE_HOSTS": "a.example.com, not a host"}, "호스트 이름", "host names"),
+        ({"FFFUSION_DISCORD_SHARDS": "0-3"}, "0-3/8", "0-3/8"),
+        ({"FFFUSION_REDIS_URL": "localhost:6379"}, "redis://", "redis://"),
+        ({"FFFUSION_MEDIA_MAX_BYTES": "0"}, "1048576~", "from 1048576 to"),
+        ({"FFFUSION_WEB_FACE_TTL_S": "0"}, "1~31536000 사이의 정수", "from 1 to 31536000"),
+        ({"FFFUSION_HTTP_TRUSTED_PROXIES": "10.0.0.0/33"}, "IP 주소 또는 네트워크", "IP addresses or networks"),
+        ({"FFFUSION_DISCORD_IMAGE_HOSTS": "cdn.example.com:99999"}, "포트", "with a port or not"),
+        ({"FFFUSION_WEB_SECRET": "short"}, "16자 이상", "at least 16 characters"),
+        ({"FFFUSION_JOB_TRIES": "0"}, "1~100 사이의 정수", "a whole number from 1 to 100"),
+    ],
+)
+def test_a_bad_value_names_what_is_expected_in_both_languages(env: dict[str, str], ko: str, en: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(env=env)
+    (name, value), = env.items()
+    for lang, expected in (("ko", ko), ("en", en)):
+        line = explain(caught.value, lang)
+        assert name in line and expected in line and "\n" not in line, line
+    if "TOKEN" in name or "SECRET" in name:  # a malformed secret is still a secret: never printed whole
+        assert value not in explain(caught.value, "ko")
+
+
+def test_good_values_of_every_kind_are_read() -> None:
+    settings = load_settings(env={
+        "FFFUSION_TELEGRAM_TOKEN": "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0",
+        "FFFUSION_DISCORD_TOKEN": "MTA5ODc2NTQzMjEwOTg3NjU0.GhIjKl.abcdefghijklmnopqrstuvwxyz0123456789AB",
+        "FFFUSION_LOG_LEVEL": "debug", "FFFUSION_WEB_PAGE": "yes", "FFFUSION_DISCORD_SHARDS": "5/8",
+        "FFFUSION_TELEGRAM_CACHE_CHAT": "-1001234567890", "FFFUSION_DISCORD_GUILD_ID": "",
+        "FFFUSION_KAKAO_IMAGE_HOSTS": "secure.kakaocdn.net, 127.0.0.1:8443, [::1]", "FFFUSION_FACE_SHAPE": "0",
+        "FFFUSION_HTTP_TRUSTED_PROXIES": "10.0.0.0/8, ::1", "FFFUSION_MARK": "off",
+    })
+    assert settings.log_level == "DEBUG" and settings.web_page and settings.discord_guild_id is None
+    assert settings.kakao_image_hosts == ("secure.kakaocdn.net", "127.0.0.1:8443", "[::1]")
+    assert settings.http_trusted_proxies == ("10.0.0.0/8", "::1") and not settings.limits.mark
+    assert settings.limits.face_shape == 0
+
+
+def test_a_misspelt_environment_name_is_named_with_the_closest_real_one() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(env={"FFFUSION_TELEGRAM_TOKN": "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0"})
+    assert caught.value.key == "config.unknown"
+    assert caught.value.params["names"] == "FFFUSION_TELEGRAM_TOKN (FFFUSION_TELEGRAM_TOKEN?)"
+    with pytest.raises(ConfigError) as caught:
+        load_settings(env={"FFFUSION_ZZZ": "1"})
+    assert caught.value.params["names"] == "FFFUSION_ZZZ"
+    # the tests' and benchmarks' own variables are not settings and not refused
+    load_settings(env={"FFFUSION_CHROMIUM": "/usr/bin/chromium", "FFFUSION_SCREENSHOTS": "/tmp"})
+
+
+def test_a_bad_value_in_the_file_is_named_as_the_file_names_it(tmp_path: Path) -> None:
+    config = tmp_path / "fffusion.toml"
+    config.write_text("workers = -1\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(config)
+    assert caught.value.params["name"] == f"{config}: workers"
+    assert "FFFUSION_WORKERS" not in explain(caught.value, "en")
+    config.write_text('workers = "3"\nlearn_from_use = false\nkakao_image_hosts = ["a.example.com"]\n',
+                      encoding="utf-8")
+    settings = load_settings(config)
+    assert (settings.workers, settings.learn_from_use, settings.kakao_image_hosts) == (3, False, ("a.example.com",))
+    config.write_text("workers = true\n", encoding="utf-8")  # TOML's own types are checked too
+    with pytest.raises(ConfigError):
+        load_settings(config)
+
+
+def test_where_each_value_came_from(tmp_path: Path) -> None:
+    config = tmp_path / "fffusion.toml"
+    config.write_text("workers = 3\nrate_per_minute = 7\n", encoding="utf-8")
+    loaded = read_settings(config, env={"FFFUSION_RATE_PER_MINUTE": "9"})
+    assert loaded.origins["workers"] == "file" and loaded.origins["rate_per_minute"] == "env"
+    assert loaded.origins["lang"] == "default" and loaded.settings.limits.rate_per_minute == 9

@@ -85,6 +85,8 @@ async def test_one_process_serves_every_platform(tmp_path: Path, worker_config: 
 
             proc.send_signal(signal.SIGTERM)
             assert await asyncio.to_thread(proc.wait, 60) == 0
+            # nothing in the log that means nothing to this bot's operator (it never joins a voice channel)
+            assert proc.stderr is not None and "voice will NOT be supported" not in proc.stderr.read().decode()
         finally:
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGKILL)

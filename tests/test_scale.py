@@ -130,6 +130,7 @@ async def cluster(
         FFFUSION_KAKAO_BUDGET_S="4.5",
         FFFUSION_RATE_PER_MINUTE="1000",
         FFFUSION_STUDIO_TOKEN=STUDIO_TOKEN,
+        FFFUSION_WEB_PAGE="true",  # `fffusion run` serves the try page only when told (issue 30)
         FFFUSION_LOG_LEVEL="INFO",
         PYTHONIOENCODING="utf-8",
     )

@@ -19,12 +19,15 @@ import yarl
 
 from adapters.discord.commands import ActionButton, Handlers, Texts, build_tree, log_discord_failure
 from core.errors import ConfigError, ServiceError
+from core.messages import localized
 from core.service.service import MemeService
 
 log = logging.getLogger(__name__)
 
 DISCORD_API = "https://discord.com/api/v10"
 DISCORD_GATEWAY = "wss://gateway.discord.gg/"
+# The bot never joins a voice channel: discord.py's warnings that voice libraries are missing mean nothing here
+discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
 
 
 class DiscordSettings(Protocol):
@@ -57,7 +60,8 @@ def parse_shards(text: str) -> tuple[list[int], int] | None:
     except ValueError:
         ids, total = [], 0
     if not ids or ids[0] < 0 or ids[-1] >= total:
-        raise ConfigError("config.bad_value", name="FFFUSION_DISCORD_SHARDS", value=text)
+        raise ConfigError("config.bad_value", name="FFFUSION_DISCORD_SHARDS", value=text,
+                          expected=localized("config.expect.shards"))
     return ids, total
 
 

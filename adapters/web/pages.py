@@ -9,6 +9,7 @@ from importlib import resources
 from string import Template
 
 from core.catalog.catalog import Meme
+from core.catalog.check import CheckReport
 from core.catalog.edit import subtitle_text
 from core.messages import render
 from core.service.worker import MemeFaces
@@ -46,9 +47,12 @@ def texts(lang: str, *keys: str, **params: object) -> dict[str, str]:
     return {key.split(".", 1)[1]: render(key, lang, **params) for key in keys}
 
 
-def ranking(lang: str, rows: list[tuple[str, str, float]]) -> Markup:
+def ranking(lang: str, rows: list[tuple[str, str, float]], version: str) -> Markup:
+    """The sentence test's top memes, each with its thumbnail (a link to its card below)."""
     items = "".join(
-        f'<li data-rank="{n}"><span class="score">{score:.3f}</span> {esc(caption)} <code>{esc(meme_id)}</code></li>'
+        f'<li data-rank="{n}"><a href="#m-{esc(meme_id)}"><img src="/studio/image/{esc(meme_id)}?v={esc(version)}" '
+        f'alt="" loading="lazy"></a><span><span class="score">{score:.3f}</span> {esc(caption)} '
+        f'<code>{esc(meme_id)}</code></span></li>'
         for n, (meme_id, caption, score) in enumerate(rows, 1)
     )
     label = esc(render("studio.score", lang))
@@ -66,19 +70,35 @@ def _boxes(faces: MemeFaces) -> Markup:
     return Markup("".join(rects))
 
 
-def card(lang: str, meme: Meme, faces: MemeFaces | None, version: str, csrf: str) -> str:
+_WHY = {"swap.pose_mismatch": "studio.why.pose", "swap.target_too_small": "studio.why.small"}
+
+
+def _swap_badge(lang: str, meme: Meme, faces: MemeFaces | None) -> tuple[str, str]:
+    """The card's badge (class, text): no face at all, or whether the sample face swaps and, if not, why."""
     if faces is None or not faces.boxes:
-        swap_class, swap_key = "none", "studio.no_face"
-    elif faces.sample_swaps is None:  # no sample face installed: nothing to say
-        swap_class, swap_key = "none", ""
-    else:
-        swap_class, swap_key = ("yes", "studio.swaps") if faces.sample_swaps else ("no", "studio.no_swap")
+        return "no", render("studio.no_face", lang)
+    beyond = [i for i in meme.faces if i >= len(faces.boxes)]
+    if beyond:  # the catalog names faces the picture does not have: the largest is swapped instead
+        return "no", render("studio.why.faces", lang, faces=", ".join(map(str, beyond)), count=len(faces.boxes))
+    if faces.sample_swaps is None:  # no sample face installed: nothing to say
+        return "none", ""
+    if faces.sample_swaps:
+        return "yes", render("studio.swaps", lang)
+    why = next((_WHY[key] for key in faces.sample_notices if key in _WHY), "studio.no_swap")
+    return "no", render(why, lang)
+
+
+def card(lang: str, meme: Meme, faces: MemeFaces | None, version: str, csrf: str, note: str = "") -> str:
+    """One meme of the studio's grid; `note` says what was just done to it (saved, added)."""
+    swap_class, swap_text = _swap_badge(lang, meme, faces)
     return fill(
         "card.html",
-        id=meme.id, version=version, caption=meme.caption, csrf=csrf,
+        id=meme.id, version=version, caption=meme.caption, csrf=csrf, note=note, note_hidden=hidden(not note),
+        edit=render("studio.edit", lang), delete_confirm=render("studio.delete_confirm", lang),
+        delete_yes=render("studio.delete_yes", lang),
         width=faces.width if faces else 1, height=faces.height if faces else 1,
         boxes=_boxes(faces) if faces else Markup(""),
-        swap_class=swap_class, swap_text=render(swap_key, lang) if swap_key else "",
+        swap_class=swap_class, swap_text=swap_text,
         examples="\n".join(meme.examples), subtitle=subtitle_text(meme.subtitle),
         subtitle_label=render("studio.subtitle", lang), tags=", ".join(meme.tags),
         faces=", ".join(map(str, meme.faces)),
@@ -86,3 +106,25 @@ def card(lang: str, meme: Meme, faces: MemeFaces | None, version: str, csrf: str
         tags_label=render("studio.tags", lang), faces_label=render("studio.faces", lang),
         save=render("studio.save", lang), delete=render("studio.delete", lang),
     )
+
+
+def check_report(lang: str, report: CheckReport, memes: int) -> Markup:
+    """`fffusion catalog check` in the studio: the pairs the recommender confuses and the memes no example
+    reaches, each linked to its card."""
+
+    def link(meme: Meme) -> str:
+        return f'<a href="#m-{esc(meme.id)}"><code>{esc(meme.id)}</code></a> {esc(meme.caption)}'
+
+    summary = render("catalog.check.summary", lang, memes=memes, pairs=len(report.confusable),
+                     unreached=len(report.unreached))
+    parts = [f'<p class="hint">{esc(summary)}</p>']
+    if report.confusable:
+        items = "".join(f'<li>{link(p.first)}<br>↔ {link(p.second)} <span class="score">{p.similarity:.2f}</span></li>'
+                        for p in report.confusable)
+        title = render("catalog.check.confusable", lang, count=len(report.confusable))
+        parts.append(f'<h3>{esc(title)}</h3><ul class="check">{items}</ul>')
+    if report.unreached:
+        items = "".join(f"<li>{link(u.meme)}<br>“{esc(u.example)}” → {link(u.went_to)}</li>" for u in report.unreached)
+        title = render("catalog.check.unreached", lang, count=len(report.unreached))
+        parts.append(f'<h3>{esc(title)}</h3><ul class="check">{items}</ul>')
+    return Markup("".join(parts))

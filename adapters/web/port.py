@@ -11,6 +11,7 @@ from pathlib import Path
 
 from core.catalog import edit
 from core.catalog.catalog import Catalog
+from core.catalog.check import CheckReport
 from core.errors import InputError
 from core.images import check_size
 from core.resources import sample_face
@@ -54,6 +55,7 @@ class WebPort:
         self._edit_lock = asyncio.Lock()  # one catalog write at a time
         self._sample: bytes | bool | None = False  # False: not looked for yet
         self._inspected: tuple[str, list[MemeFaces]] | None = None  # per catalog version
+        self._checked: tuple[str, CheckReport] | None = None
 
     @staticmethod
     def person(user_id: str, lang: str) -> Person:
@@ -146,6 +148,14 @@ class WebPort:
             self._inspected = await self.service.inspect_catalog(self._sample)
         return self._inspected
 
+    async def check(self) -> CheckReport:
+        """`fffusion catalog check`'s report on the catalog being served, once per catalog version."""
+        await self.service.follow_catalog()
+        version = self.service.catalog_version
+        if self._checked is None or self._checked[0] != version:
+            self._checked = (version, await self.service.check_catalog())
+        return self._checked[1]
+
     async def _edited(self, change: object, *args: object) -> None:
         async with self._edit_lock:
             await asyncio.to_thread(change, self.catalog_dir, *args)  # type: ignore[arg-type]
@@ -153,7 +163,15 @@ class WebPort:
 
     async def update(self, meme_id: str, caption: str, examples: list[str], tags: list[str],
                      faces: list[int], subtitle: list[str]) -> None:
+        """Face numbers must name faces found in the picture: a number past them would be ignored in silence."""
         lines = edit.parse_subtitle_text(subtitle)
+        _, inspected = await self.inspect()
+        found = next((len(f.boxes) for f in inspected if f.meme_id == meme_id), 0)
+        beyond = [n for n in faces if n >= found]
+        if beyond and not found:
+            raise InputError("studio.no_faces_to_pick")
+        if beyond:
+            raise InputError("studio.face_not_found", count=found, last=found - 1, value=", ".join(map(str, faces)))
         await self._edited(edit.update_meme, meme_id, caption, examples, tags, faces, lines)
 
     async def delete(self, meme_id: str) -> None:

@@ -34,7 +34,7 @@ from adapters.web import pages
 from adapters.web.pages import Markup, hidden
 from adapters.web.port import Shown, WebPort
 from core.bounded import Bounded
-from core.catalog.catalog import ID_RE
+from core.catalog.catalog import ID_RE, Meme
 from core.catalog.edit import NewMeme
 from core.errors import FffusionError, InputError
 from core.messages import render
@@ -46,7 +46,6 @@ from core.text import face_number
 
 log = logging.getLogger(__name__)
 
-MIN_STUDIO_TOKEN = 16
 CSP = ("default-src 'self'; img-src 'self' blob: data:; script-src 'self'; style-src 'self'; "
        "frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
 VISITOR_COOKIE = "fffusion_id"
@@ -269,11 +268,12 @@ class WebPages:
         self.assets = hashlib.sha256(b"".join(self._static.values())).hexdigest()[:10]
         self.studio_enabled = bool(settings.studio_token)
 
-    def add_routes(self, app: web.Application) -> None:
-        app.router.add_get("/", self.try_page)
-        app.router.add_post("/try", self.try_post)
-        app.router.add_post("/next", self.next_post)
-        app.router.add_post("/forget", self.forget_post)
+    def add_routes(self, app: web.Application, try_page: bool = True) -> None:
+        if try_page:
+            app.router.add_get("/", self.try_page)
+            app.router.add_post("/try", self.try_post)
+            app.router.add_post("/next", self.next_post)
+            app.router.add_post("/forget", self.forget_post)
         app.router.add_get("/static/{name}", self.static)
         if self.studio_enabled:
             app.router.add_get("/studio", self.studio)
@@ -283,6 +283,8 @@ class WebPages:
             app.router.add_post("/studio/meme/{id}", self._studio_only(self.studio_update))
             app.router.add_post("/studio/meme/{id}/delete", self._studio_only(self.studio_delete))
             app.router.add_get("/studio/image/{id}", self._studio_only(self.studio_image))
+        else:
+            app.router.add_get("/studio", self.studio_off)
 
     async def start(self) -> None:
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="web-face-sweep")
@@ -369,7 +371,8 @@ class WebPages:
         lang = lang_of(request)
         t = pages.texts(lang, "web.title", "web.lede", "web.face_label", "web.text_label", "web.text_placeholder",
                         "web.submit", "web.working", "web.next", "web.download", "web.forget", "web.footer",
-                        "web.own_subtitle")
+                        "web.own_subtitle", "web.pick_photo", "web.take_photo", "web.no_photo",
+                        "web.forget_confirm", "web.forget_yes", "web.same_meme")
         hours = max(1, round(self.settings.web_face_ttl_s / 3600))
         face_hint = render("web.face_saved_hint", lang) if has_face else render("web.face_hint", lang, hours=hours)
         title = t.pop("title")
@@ -380,7 +383,7 @@ class WebPages:
             result_hidden=hidden(shown is None), meme_url=shown.url if shown else "",
             caption=shown.caption if shown else "", notice=shown.notice if shown else "",
             notice_hidden=hidden(not (shown and shown.notice)), request_id=shown.request_id if shown else "",
-            next_hidden=hidden(not (shown and shown.has_next)),
+            next_hidden=hidden(not (shown and shown.has_next)), forget_hidden=hidden(not has_face),
         )
 
     async def try_page(self, request: web.Request) -> web.StreamResponse:
@@ -507,15 +510,27 @@ class WebPages:
         resp.del_cookie(STUDIO_COOKIE, path="/studio")
         return resp
 
+    async def studio_off(self, request: web.Request) -> web.StreamResponse:
+        """/studio without a studio token: say so, and how the operator turns it on (404: there is no studio)."""
+        sid, new = self._visitor(request)
+        lang = lang_of(request)
+        page = pages.page("off.html", lang, render("studio.title", lang), self.assets,
+                          message=render("studio.off", lang))
+        return self._html(request, page, sid, new, 404)
+
     async def studio(self, request: web.Request, alert: str = "", error: bool = False,
-                     status: int = 200) -> web.StreamResponse:
+                     status: int = 200, kept: Form | None = None) -> web.StreamResponse:
+        """The studio; `kept`: a refused form, whose typed text is shown again."""
         sid, new = self._visitor(request)
         if not await self._studio_session(request):
             return self._html(request, self._login_html(request, sid), sid, new)
         lang = lang_of(request)
-        if not alert:
-            alert = _done_notice(request, lang)
+        done, names = _done(request)
+        touched = set(names) if done in ("studio.saved", "studio.added") else set()
+        if done and not alert and not touched:  # saved and added are said on their cards, where the page jumps
+            alert = render(done, lang, name=names[0], names=", ".join(names), count=len(names))
         sentence = request.query.get("sentence", "")
+        query = request.query.get("q", "").strip()
         rows: list[tuple[str, str, float]] = []
         if sentence:
             try:
@@ -525,31 +540,48 @@ class WebPages:
         version, inspected = await self.port.inspect()
         by_id: dict[str, MemeFaces] = {f.meme_id: f for f in inspected}
         csrf = self._csrf(sid)
-        cards = "".join(pages.card(lang, m, by_id.get(m.id), version, csrf) for m in self.port.catalog.memes)
+        memes = [m for m in self.port.catalog.memes if _matches(m, query)]
+
+        def note(meme_id: str) -> str:
+            """What was just done to this card; a picture added without a face is warned about."""
+            if meme_id not in touched:
+                return ""
+            if done == "studio.added" and meme_id in by_id and not by_id[meme_id].boxes:
+                return render("studio.faceless_added", lang, names=meme_id)
+            return render(done, lang, name=meme_id, names=meme_id, count=1)
+
+        cards = "".join(pages.card(lang, m, by_id.get(m.id), version, csrf, note(m.id)) for m in memes)
         summary = render("studio.summary", lang, memes=len(self.port.catalog.memes),
                          faces=sum(len(f.boxes) for f in inspected),
                          swaps=sum(1 for f in inspected if f.sample_swaps))
         t = pages.texts(lang, "studio.title", "studio.logout", "studio.test_title", "studio.test",
                         "studio.add_title", "studio.add_images", "studio.add_captions", "studio.add",
-                        "studio.legend")
+                        "studio.legend", "studio.search", "studio.search_button", "studio.search_clear")
         title = t.pop("title")
+        found = render("studio.search_count", lang, query=query, count=len(memes)) if query else ""
+        check = pages.check_report(lang, await self.port.check(), len(self.port.catalog.memes))
         page = pages.page(
             "studio.html", lang, title, self.assets, csrf=csrf, sentence=sentence,
-            placeholder=render("web.text_placeholder", lang), ranking=pages.ranking(lang, rows),
+            placeholder=render("web.text_placeholder", lang), ranking=pages.ranking(lang, rows, version),
             cards=Markup(cards), summary=summary, alert=alert, alert_hidden=hidden(not alert),
-            alert_kind=" error" if error else " ok", **t,
+            alert_kind=" error" if error else " ok", query=query, found=found, found_hidden=hidden(not query),
+            check=check, check_title=render("studio.check_title", lang),
+            add_caption=kept.text("caption") if kept is not None and request.path == "/studio/add" else "", **t,
         )
         return self._html(request, page, sid, new, status)
 
     async def _studio_change(self, request: web.Request, change: Callable[[Form], Awaitable[str]],
                              max_files: int = 0) -> web.StreamResponse:
         sid, new = self._visitor(request)
+        form = Form()
         try:
             form = await self._form(request, sid, new, max_files)
             where = await change(form)
         except FffusionError as err:
             message = render(err.key, lang_of(request), **err.params)
-            return await self.studio(request, alert=message, error=True, status=400)
+            if form.files:  # a browser cannot be handed files back: say so, and keep what was typed
+                message += "\n" + render("studio.pick_again", lang_of(request))
+            return await self.studio(request, alert=message, error=True, status=400, kept=form)
         return self._respond(request, _see_other(where), sid, new)
 
     async def studio_update(self, request: web.Request) -> web.StreamResponse:
@@ -583,7 +615,7 @@ class WebPages:
                 raise InputError("studio.captions_mismatch", images=len(images), captions=len(captions))
             added = await self.port.add([NewMeme(name or "meme.jpg", data, caption)
                                          for (name, data), caption in zip(images, captions, strict=True)])
-            return f"/studio?done=added&count={len(added)}&name={','.join(added)}#m-{added[0]}"
+            return f"/studio?done=added&name={','.join(added)}#m-{added[0]}"
 
         return await self._studio_change(request, add, MAX_STUDIO_FILES)
 
@@ -601,15 +633,20 @@ class WebPages:
         return web.Response(body=thumb, headers=headers)
 
 
-def _done_notice(request: web.Request, lang: str) -> str:
-    """News of a change the studio just made, from its redirect's query: a fixed message whose values must be
-    meme ids and a count, so that a link cannot put words of its own on the studio page."""
+def _done(request: web.Request) -> tuple[str, list[str]]:
+    """The change the studio just made (its message key, the memes it touched; "" when none), from its redirect's
+    query: a fixed key whose values must be meme ids, so that a link cannot put words of its own on the page."""
     key = _DONE.get(request.query.get("done", ""))
     names = request.query.get("name", "").split(",")
-    count = face_number(request.query.get("count", "1"))
-    if key is None or count is None or not all(ID_RE.match(n) for n in names):
-        return ""
-    return render(key, lang, name=names[0], names=", ".join(names), count=count)
+    if key is None or not all(ID_RE.match(n) for n in names):
+        return "", []
+    return key, names
+
+
+def _matches(meme: Meme, query: str) -> bool:
+    """The studio's search: the words of `query`, each somewhere in the meme's id, caption, examples or tags."""
+    text = " ".join((meme.id, *meme.texts, *meme.tags)).lower()
+    return all(word in text for word in query.lower().split())
 
 
 def _thumbnail(data: bytes) -> bytes:

@@ -18,6 +18,7 @@ from pathlib import Path
 from core.catalog.catalog import (
     CATALOG_FILE,
     ID_RE,
+    PACKAGE_PREFIX,
     Catalog,
     Meme,
     invalid_catalog,
@@ -184,14 +185,23 @@ def update_meme(
 
 
 def delete_meme(directory: Path, meme_id: str) -> Catalog:
-    """The entry goes; its image file stays (it may be shared, and the backup still names it)."""
+    """The entry goes, and its image file with it once the new catalog is written, unless another meme still
+    uses that file or it lies outside the catalog's folder (a package's picture, a shared folder)."""
     memes = _current(directory)
     kept = [m for m in memes if m.id != meme_id]
     if len(kept) == len(memes):
         raise InputError("catalog.no_such_meme", name=meme_id)
     if not kept:
         raise InputError("catalog.last_meme")
-    return write_catalog(directory, kept)
+    gone = next(m for m in memes if m.id == meme_id)
+    catalog = write_catalog(directory, kept)
+    if gone.image.startswith(PACKAGE_PREFIX) or gone.image in {m.image for m in kept}:
+        return catalog
+    root = Path(directory).resolve()
+    image = (root / gone.image).resolve()
+    if image.is_relative_to(root):
+        image.unlink(missing_ok=True)
+    return catalog
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Protocol
 
+from core.catalog.check import CheckReport
 from core.recommend.feedback import Learning
 from core.service.picture_jobs import GroupComposed, PictureSwapped, job_compose_group, job_swap_picture
 from core.service.worker import (
@@ -17,6 +18,7 @@ from core.service.worker import (
     MemeFaces,
     Ranked,
     Registered,
+    job_check,
     job_compose,
     job_inspect,
     job_make,
@@ -91,6 +93,11 @@ class Jobs:
         """Every meme's faces and whether the sample face record swaps onto it (the studio's grid)."""
         faces: list[MemeFaces] = await self.pool.run(job_inspect, self.catalog, sample)
         return faces
+
+    async def check(self, too_close: float) -> CheckReport:
+        """The catalog's confusable pairs and unreached memes (core/catalog/check.py)."""
+        report: CheckReport = await self.pool.run(job_check, self.catalog, too_close)
+        return report
 
     async def swap_picture(self, image: bytes, record: bytes, target: str) -> PictureSwapped:
         swapped: PictureSwapped = await self.pool.run(job_swap_picture, image, record, target)

@@ -64,6 +64,8 @@ def die_with(parent: int) -> None:
 
 def _boot(parent: int, initializer: Callable[..., None], *initargs: Any) -> None:
     global _boot_error
+    # Ctrl-C reaches the terminal's whole process group: the server stops this process, without a traceback here
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     die_with(parent)
     try:
         initializer(*initargs)

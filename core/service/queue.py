@@ -55,6 +55,7 @@ from redis.exceptions import RedisError
 from core.errors import ConfigError, FffusionError, InputError, ServiceError
 from core.limits import Limits
 from core.loop import run as run_loop
+from core.messages import localized
 from core.service import catalogs
 from core.service.jobs import OWNER
 from core.service.picture_jobs import job_compose_group, job_swap_picture
@@ -63,6 +64,7 @@ from core.service.worker import (
     WorkerConfig,
     follow_shared_catalogs,
     init_worker,
+    job_check,
     job_compose,
     job_inspect,
     job_make,
@@ -76,7 +78,7 @@ QUEUE = "fffusion:jobs"
 NEW_JOBS = "fffusion:new-jobs"  # the nudge channel
 OWNED = "fffusion:owned:"  # + owner (core.service.jobs.OWNER): the ids of the jobs their requests added
 JOBS: tuple[Callable[..., Any], ...] = (
-    job_rank, job_make, job_register, job_compose, job_inspect, job_swap_picture, job_compose_group
+    job_rank, job_make, job_register, job_compose, job_inspect, job_swap_picture, job_compose_group, job_check
 )
 RESULT_KEEP_S = 15  # the asking instance reads (and deletes) a result within milliseconds; the rest expire
 #: how often a caller looks for its result without a "done" message: a last resort, since a lost channel wakes
@@ -98,7 +100,8 @@ def redis_settings(url: str) -> RedisSettings:
     try:
         settings = RedisSettings.from_dsn(url)
     except (RuntimeError, ValueError):
-        raise ConfigError("config.bad_value", name="FFFUSION_REDIS_URL", value=url.split("@")[-1]) from None
+        raise ConfigError("config.bad_value", name="FFFUSION_REDIS_URL", value=url.split("@")[-1],
+                          expected=localized("config.expect.redis_url")) from None
     settings.conn_timeout = 5
     return settings
 

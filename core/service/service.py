@@ -20,6 +20,7 @@ from typing import Protocol
 
 from core.bounded import Bounded, Locks
 from core.catalog.catalog import CATALOG_FILE, Catalog, load_catalog
+from core.catalog.check import CheckReport
 from core.catalog.edit import catalog_version
 from core.errors import FffusionError, InputError, ServiceError
 from core.images import check_size
@@ -319,6 +320,11 @@ class MemeService:
         except Exception as err:  # whatever the driver raises for a database that is down, hung or refusing
             problems.append(f"the database does not answer ({type(err).__name__})")
         return problems
+
+    async def check_catalog(self) -> CheckReport:
+        """What the catalog's curator should rewrite: confusable pairs and memes no example reaches."""
+        await self.follow_catalog()
+        return await self.jobs.check(self.limits.confusable_similarity)
 
     async def stale_people(self, platform: str, older_than_s: float) -> list[str]:
         """User ids of the platform's people whose newest face (or, without one, whose first visit) is older

@@ -15,6 +15,7 @@ import numpy as np
 from core.bounded import Bounded
 from core.catalog.cache import DiskCache
 from core.catalog.catalog import load_catalog
+from core.catalog.check import CheckReport, check_catalog
 from core.catalog.edit import catalog_version
 from core.catalog.prepare import PreparedCatalog, prepare_catalog
 from core.errors import FffusionError
@@ -326,6 +327,14 @@ class MemeFaces:
     boxes: tuple[tuple[int, int, int, int], ...]
     default: tuple[int, ...]
     sample_swaps: bool | None
+    sample_notices: tuple[str, ...] = ()  # why the sample face did not swap (message keys), when it did not
+
+
+def job_check(catalog: str | None, too_close: float) -> CheckReport:
+    """`fffusion catalog check` for the studio: the memes the recommender confuses, and those no example reaches."""
+    s = state()
+    sync_catalog(s, catalog)
+    return check_catalog(s.prepared.recommender, too_close)
 
 
 def job_inspect(catalog: str | None, sample: bytes | None) -> list[MemeFaces]:
@@ -343,5 +352,6 @@ def job_inspect(catalog: str | None, sample: bytes | None) -> list[MemeFaces]:
             tuple(tuple(round(float(v)) for v in f.bbox[:4]) for f in faces),  # type: ignore[misc]
             tuple(choose_targets(faces, "default", meme.faces or None)),
             None if source is None else bool(outcome and outcome.swapped),
+            tuple(outcome.notices) if outcome else (),
         ))
     return out

@@ -255,7 +255,10 @@ class Shard:
 
 
 class FakeDiscord:
-    def __init__(self, token: str = "fake-bot-token", ack_window: float = 3.0) -> None:
+    # shaped like a real bot token (three base64url parts joined by dots): the settings check the shape
+    TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GfakeT.fake-bot-token-fake-bot-token-0"
+
+    def __init__(self, token: str = TOKEN, ack_window: float = 3.0) -> None:
         self.token = token
         self.ack_window = ack_window
         self.app_id = snowflake()

@@ -97,6 +97,11 @@ async def test_ready_and_localized_command_sync(fake: FakeDiscord, start_bot: St
     assert commands["subtitle"]["name_localizations"] == {"ko": "자막"}
     (mode,) = commands["subtitle"]["options"]
     assert [c["value"] for c in mode["choices"]] == ["on", "off"] and mode["name_localizations"] == {"ko": "설정"}
+    # every description reads in English for English clients, the options' too
+    for command in sent:
+        for part in [command, *command.get("options", [])]:
+            if part.get("description"):
+                assert set(part.get("description_localizations") or {}) >= {"en-US", "en-GB"}, part
 
     # Development: the same commands go to one guild (instant there) and the globals are left alone.
     await bot.stop()

@@ -117,7 +117,10 @@ def _resized_jpeg(data: bytes, side: int) -> bytes:
 
 
 class BotApiServer:
-    def __init__(self, token: str = "123456:TEST-fffusion", bot_username: str = "fffusion_test_bot") -> None:
+    # shaped like a real token (the bot's id, a colon, 35 characters): the settings check the shape
+    TOKEN = "123456:TEST-fffusion-AAAAAAAAAAAAAAAAAAAAAA"
+
+    def __init__(self, token: str = TOKEN, bot_username: str = "fffusion_test_bot") -> None:
         self.token = token
         self.bot_id = int(token.split(":", 1)[0])
         self.bot_user: JSON = {"id": self.bot_id, "is_bot": True, "first_name": "무한짤봇", "username": bot_username,

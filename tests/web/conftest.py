@@ -31,6 +31,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-backg
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 #: where the browser tests save their screenshots (the README's two are copied from here by hand)
 SCREENSHOTS = Path(os.environ.get("FFFUSION_SCREENSHOTS", REPO / "build" / "screenshots"))
+PHONE = {"width": 390, "height": 844}
 
 
 @dataclass
@@ -87,7 +88,7 @@ async def site(web_service: MemeService, web_catalog: Path, tmp_path_factory: py
     settings = dataclasses.replace(
         Settings(), data_dir=tmp_path_factory.mktemp("web-media"), http_host="127.0.0.1", http_port=port,
         public_url=f"http://127.0.0.1:{port}", studio_token=STUDIO_TOKEN, kakao_secret=SECRET,
-        kakao_image_hosts=("127.0.0.1",),
+        kakao_image_hosts=("127.0.0.1",), web_page=True,
         # every test of the session comes from 127.0.0.1; tests/web/test_abuse.py checks these limits on its own
         web_rate_per_address=10_000, studio_logins_per_minute=10_000,
     )
@@ -125,3 +126,27 @@ async def browser() -> AsyncIterator[Any]:
 def screenshots() -> Path:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     return SCREENSHOTS
+
+
+@pytest.fixture
+async def phone(browser: Any) -> AsyncIterator[Any]:
+    context = await browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True,
+                                        locale="ko-KR")
+    page = await context.new_page()
+    errors: list[str] = []
+    # script errors and CSP violations; the refusals the tests provoke (HTTP 400) are expected
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda msg: errors.append(msg.text)
+            if msg.type == "error" and "Failed to load resource" not in msg.text else None)
+    yield page
+    await context.close()
+    assert not errors, errors  # no CSP violation, no script error
+
+
+async def shown_meme(page: Any, after: str | None) -> str:
+    """Waits until img#meme shows a new, loaded meme; returns its URL."""
+    await page.wait_for_function(
+        "(old) => { const m = document.querySelector('img#meme');"
+        " return m && !document.getElementById('result').hidden && m.complete && m.naturalWidth > 0"
+        " && m.getAttribute('src') !== old; }", arg=after or "")
+    return await page.get_attribute("img#meme", "src")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
@@ -220,6 +221,13 @@ async def test_studio_token_guesses_are_throttled(own_site: MakeSite, client: ai
             assert said in {render("service.rate_limited", "ko", seconds=n) for n in range(1, 62)}, said
 
 
+def _notes(html: str) -> dict[str, str]:
+    """The studio cards' notes that show ("what was just done to this meme"), by meme id."""
+    cards = (re.search(r'id="m-([^"]+)".*<p class="note" role="status">([^<]*)</p>', card, re.S)
+             for card in html.split("<article")[1:])
+    return {found[1]: found[2] for found in cards if found}
+
+
 async def test_the_studio_shows_no_words_from_a_link_and_takes_no_superscript_faces(
     site: Site, client: aiohttp.ClientSession
 ) -> None:
@@ -228,13 +236,16 @@ async def test_the_studio_shows_no_words_from_a_link_and_takes_no_superscript_fa
         assert resp.status == 200
         csrf = csrf_of(await resp.text())
     lure = "토큰이 만료됐어요. evil.example 에서 다시 로그인하세요"
-    for query in ({"done": "saved", "name": lure}, {"done": "added", "count": "²", "name": "poker-table"},
-                  {"done": "nothing", "name": "poker-table"}):
+    for query in ({"done": "saved", "name": lure}, {"done": "added", "name": f"poker-table,{lure}"},
+                  {"done": "deleted", "name": lure}, {"done": "nothing", "name": "poker-table"}):
         async with client.get(site.base + "/studio", params=query) as resp:
-            assert resp.status == 200
-            assert alert_of(await resp.text()) == "", query
+            html = await resp.text()
+            assert resp.status == 200 and alert_of(html) == "" and lure not in html, query
+            assert _notes(html) == {}, query
     async with client.get(site.base + "/studio", params={"done": "saved", "name": "poker-table"}) as resp:
-        assert alert_of(await resp.text()) == render("studio.saved", "ko", name="poker-table")
+        assert _notes(await resp.text()) == {"poker-table": render("studio.saved", "ko", name="poker-table")}
+    async with client.get(site.base + "/studio", params={"done": "deleted", "name": "gone-meme"}) as resp:
+        assert alert_of(await resp.text()) == render("studio.deleted", "ko", name="gone-meme")
     edit = {"csrf": csrf, "caption": "포커 테이블", "examples": "", "tags": "", "faces": "²"}
     async with client.post(site.base + "/studio/meme/poker-table", data=edit) as resp:
         assert resp.status == 400

@@ -14,25 +14,9 @@ import pytest
 from core.messages import render
 from tests.faceutil import identity_distance
 from tests.kakao.kakaoside import OpenBuilder, PhotoServer, image_url, text_of
-from tests.web.conftest import STUDIO_TOKEN, Site
+from tests.web.conftest import PHONE, STUDIO_TOKEN, Site, shown_meme
 
-PHONE = {"width": 390, "height": 844}
 HUNGRY = "배고파 죽겠다"
-
-
-@pytest.fixture
-async def phone(browser: Any) -> AsyncIterator[Any]:
-    context = await browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True,
-                                        locale="ko-KR")
-    page = await context.new_page()
-    errors: list[str] = []
-    # script errors and CSP violations; the refusals the tests provoke (HTTP 400) are expected
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("console", lambda msg: errors.append(msg.text)
-            if msg.type == "error" and "Failed to load resource" not in msg.text else None)
-    yield page
-    await context.close()
-    assert not errors, errors  # no CSP violation, no script error
 
 
 @pytest.fixture
@@ -48,29 +32,20 @@ async def _image(site: Site, page: Any) -> bytes:
         return await resp.read()
 
 
-async def _shown(page: Any, after: str | None) -> str:
-    """Waits until img#meme shows a new, loaded meme; returns its URL."""
-    await page.wait_for_function(
-        "(old) => { const m = document.querySelector('img#meme');"
-        " return m && !document.getElementById('result').hidden && m.complete && m.naturalWidth > 0"
-        " && m.getAttribute('src') !== old; }", arg=after or "")
-    return await page.get_attribute("img#meme", "src")
-
-
 async def test_a_visitor_makes_a_meme_and_another(site: Site, phone: Any, photo_a: bytes, screenshots: Path
                                                   ) -> None:
     await phone.goto(site.base + "/")
     await phone.screenshot(path=screenshots / "try-empty-phone.png", full_page=True)
-    await phone.set_input_files("input[type=file][name=face]",
+    await phone.set_input_files("#face",
                                 files=[{"name": "me.jpg", "mimeType": "image/jpeg", "buffer": photo_a}])
     await phone.fill("[name=text]", HUNGRY)
     await phone.click("#make button[type=submit]")
-    first = await _shown(phone, None)
+    first = await shown_meme(phone, None)
     assert identity_distance(await _image(site, phone), photo_a) < 0.6  # the visitor's face is in the meme
     assert phone.url == site.base + "/"  # the script kept the page in place
     await phone.screenshot(path=screenshots / "try-phone.png", full_page=True)
     await phone.click("#next")
-    second = await _shown(phone, first)
+    second = await shown_meme(phone, first)
     assert second != first
     caption = await phone.text_content("#caption")
     assert caption and caption in [m.caption for m in site.service.catalog.memes]
@@ -82,7 +57,7 @@ async def test_bad_files_and_empty_sentences_show_a_message(site: Site, phone: A
     await phone.click("#make button[type=submit]")
     await alert.wait_for(state="visible")
     assert await alert.text_content() == render("text.empty", "ko")
-    await phone.set_input_files("input[type=file][name=face]",
+    await phone.set_input_files("#face",
                                 files=[{"name": "notes.jpg", "mimeType": "image/jpeg", "buffer": b"not a photo"}])
     await phone.fill("[name=text]", HUNGRY)
     await phone.click("#make button[type=submit]")

@@ -17,14 +17,15 @@ import aiohttp
 import pytest
 from PIL import Image
 
+from adapters.web import pages
 from adapters.web.routes import CSP, VISITOR_COOKIE
 from bot.config import Settings
 from bot.web import start_web
-from core.catalog.catalog import load_catalog
+from core.catalog.catalog import Meme, load_catalog
 from core.catalog.edit import write_catalog
 from core.messages import render
 from core.service.service import MemeService, Person
-from core.service.worker import WorkerConfig
+from core.service.worker import MemeFaces, WorkerConfig
 from tests.faceutil import identity_distance
 from tests.kakao.kakaoside import SECRET, free_port
 from tests.web.conftest import REPO, STUDIO_TOKEN, Site, alert_of, csrf_of
@@ -177,6 +178,10 @@ async def test_no_studio_without_its_token(web_service: MemeService, tmp_path: P
             for path in ("/studio", "/studio/image/poker-table", "/kakao/x"):
                 async with session.get(f"http://127.0.0.1:{port}{path}") as resp:
                     assert resp.status == 404, path
+            # not a bare "404: Not Found": what the studio needs, in the visitor's language
+            for lang, header in (("ko", "ko-KR,ko"), ("en", "en-US,en")):
+                async with session.get(f"http://127.0.0.1:{port}/studio", headers={"Accept-Language": header}) as resp:
+                    assert render("studio.off", lang) in await resp.text()
             async with session.get(f"http://127.0.0.1:{port}/") as resp:
                 assert resp.status == 200
     finally:
@@ -309,3 +314,35 @@ async def test_the_face_sweep_deletes_stale_visitors_on_postgresql(
     finally:
         await server.stop()
         await service.close()
+
+
+def test_a_card_says_why_the_sample_face_does_not_swap() -> None:
+    meme = Meme("m", "설명", faces=(7,))
+    two = MemeFaces("m", 100, 100, ((0, 0, 40, 40), (50, 50, 80, 80)), (0,), False, ("swap.pose_mismatch",))
+    assert render("studio.why.faces", "ko", faces="7", count=2) in pages.card("ko", meme, two, "v", "c")
+    turned = dataclasses.replace(meme, faces=())
+    assert render("studio.why.pose", "en") in pages.card("en", turned, two, "v", "c")
+    assert render("studio.no_face", "ko") in pages.card("ko", turned, None, "v", "c")
+
+
+async def test_the_studio_shows_what_catalog_check_finds(site: Site, client: aiohttp.ClientSession) -> None:
+    catalog = load_catalog(site.catalog_dir)
+    first = catalog.memes[0]
+    twin = dataclasses.replace(first, id="twin")  # the same texts: confusable with the first, and never ranked first
+    write_catalog(site.catalog_dir, [*catalog.memes, twin])
+    try:
+        status, html = await _login(client, site.base, STUDIO_TOKEN)
+        assert status == 200
+        report = await site.service.check_catalog()
+    finally:
+        write_catalog(site.catalog_dir, catalog.memes)
+    assert [{p.first.id, p.second.id} for p in report.confusable] == [{first.id, "twin"}]
+    assert "twin" in [u.meme.id for u in report.unreached]
+    summary = render("catalog.check.summary", "ko", memes=len(catalog.memes) + 1, pairs=len(report.confusable),
+                     unreached=len(report.unreached))
+    section = html[html.index('<details id="check"'):html.index("</details>", html.index('<details id="check"'))]
+    assert summary in section
+    for pair in report.confusable:
+        assert f'href="#m-{pair.first.id}"' in section and f'href="#m-{pair.second.id}"' in section
+    for miss in report.unreached:
+        assert f'href="#m-{miss.meme.id}"' in section

@@ -6,6 +6,7 @@
   const alertBox = $("alert");
   const result = $("result");
   const meme = $("meme");
+  const wide = window.matchMedia("(min-width: 960px)"); // the form and the meme side by side
 
   function say(text) {
     alertBox.textContent = text;
@@ -14,7 +15,9 @@
     if (text) alertBox.scrollIntoView({ block: "nearest" });
   }
 
-  function show(data) {
+  function show(data, fresh) {
+    // a new sentence that picks the meme already shown: say so, or nothing seems to happen
+    const same = fresh && !result.hidden && data.caption === $("caption").textContent;
     const loaded = new Promise((resolve) => {
       meme.onload = resolve;
       meme.onerror = resolve;
@@ -29,11 +32,15 @@
     $("next").hidden = !data.has_next;
     if (data.face_saved) {
       $("face-hint").textContent = data.face_hint;
-      $("face").value = "";
+      clearPicks();
+      $("forget-box").hidden = false; // there is a face to delete now
     }
     return loaded.then(() => {
       result.hidden = false;
-      result.scrollIntoView({ block: "start", behavior: "smooth" });
+      $("same").hidden = !same;
+      result.classList.remove("again");
+      if (same) requestAnimationFrame(() => result.classList.add("again"));
+      if (!wide.matches) result.scrollIntoView({ block: "start", behavior: "smooth" });
       meme.dataset.requestId = data.request_id;
       meme.dataset.shown = String(Date.now());
     });
@@ -44,6 +51,7 @@
     const label = button.textContent;
     button.disabled = true;
     button.textContent = button.dataset.working || label;
+    say(""); // an old refusal does not stay up while the new request runs
     try {
       const resp = await fetch(form.action, {
         method: "POST",
@@ -55,8 +63,7 @@
       if (!resp.ok || data.error) {
         say(data.error || resp.statusText);
       } else {
-        say("");
-        await show(data);
+        await show(data, form.id === "make");
       }
     } catch (err) {
       form.submit(); // the script could not talk to the server: let the plain form try
@@ -73,13 +80,27 @@
     });
   }
 
-  // A preview of the picked photo, read locally (blob: URL; nothing is sent until the form is).
+  // A preview of the picked photo, read locally (blob: URL; nothing is sent until the form is). The photo comes
+  // from the file picker or the camera: one of the two, so the other is emptied.
   const preview = $("face-preview");
+  const picks = [$("face"), $("camera")];
+  const picked = $("face-name");
   preview.onerror = () => { preview.hidden = true; }; // not a picture: the server will say so
-  $("face").addEventListener("change", (event) => {
-    const file = event.target.files[0];
-    if (preview.src) URL.revokeObjectURL(preview.src);
-    preview.hidden = !file;
-    if (file) preview.src = URL.createObjectURL(file);
-  });
+
+  function clearPicks() {
+    for (const input of picks) input.value = "";
+    picked.textContent = picked.dataset.none;
+    preview.hidden = true;
+  }
+
+  for (const input of picks) {
+    input.addEventListener("change", () => {
+      const file = input.files[0];
+      for (const other of picks) if (other !== input) other.value = "";
+      if (preview.src) URL.revokeObjectURL(preview.src);
+      preview.hidden = !file;
+      picked.textContent = file ? file.name : picked.dataset.none;
+      if (file) preview.src = URL.createObjectURL(file);
+    });
+  }
 })();
