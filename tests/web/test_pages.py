@@ -32,6 +32,7 @@ from tests.web.conftest import REPO, STUDIO_TOKEN, Site, alert_of, csrf_of
 
 HUNGRY = "배고파 죽겠다"
 SLEEPY = "너무 졸려 죽겠다"
+PAYDAY = "월급 들어왔다 신난다"  # chandler-winning: open eyes, a face large enough to judge identity on
 PAGE_BUDGET = 50 * 1024  # the try page over the wire, before the meme
 
 
@@ -72,7 +73,7 @@ async def test_a_face_and_a_sentence_make_a_swapped_meme_without_javascript(
     site: Site, client: aiohttp.ClientSession, photo_a: bytes
 ) -> None:
     _, html = await _page(client, site.base + "/")
-    async with client.post(site.base + "/try", data=_face_form(csrf_of(html), HUNGRY, photo_a)) as resp:
+    async with client.post(site.base + "/try", data=_face_form(csrf_of(html), PAYDAY, photo_a)) as resp:
         assert resp.status == 200
         html = await resp.text()
     src = re.search(r'<img id="meme" src="([^"]+)"', html).group(1)
