@@ -49,9 +49,10 @@ def test_swap_reads_no_device_fifo_or_folder(run_cli, tmp_path: Path, photo_b: b
 
 
 def test_a_face_file_over_the_cap_is_read_no_further(run_cli, cli_env: dict[str, str], tmp_path: Path) -> None:
-    cli_env["FFFUSION_MAX_IMAGE_BYTES"] = "1000"
+    cli_env["FFFUSION_MAX_IMAGE_BYTES"] = "2048"  # the smallest cap the setting allows is 1024 bytes
     big = tmp_path / "big.jpg"
     big.write_bytes(_jpeg((400, 400)))
+    assert big.stat().st_size > 2048
     result = run_cli("swap", "--face", str(big), "--meme", str(big), "-o", str(tmp_path / "o.jpg"), timeout=60)
     _one_line(result)
     assert "MB" in result.stderr
