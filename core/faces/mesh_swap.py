@@ -8,13 +8,9 @@
 - Pose: triangles hidden by the meme's head turn are drawn behind the visible ones; triangles the person's
   photo does not show (turned away from the camera) cannot be painted, so the person is mirrored when that
   shows more, and the face is skipped when too much is missing or the turn is past MAX_YAW_GAP.
-- Eyes: over the meme's shut eyes the person's lids follow the meme's and the meme's eyes show between them;
-  a shut eye of the person's over an open one of the meme's leaves the meme its whole eye.
-- Colour: LAB statistics and low-frequency light from the meme (core.swap.match_colour_lab), the meme's light
-  at a finer scale over bare skin (relight), the tone carried across the border (continue_tone); sharpness
-  and the meme's own skin texture (match_texture); a greyscale person takes the meme's colours.
-- Hair and glasses over the person's forehead or temples (and the meme's) are left out by a skin test; on a
-  bearded meme only above the mouth, and the beard around the person's jaw is painted over.
+- Colour: LAB statistics and low-frequency light from the meme (core.swap.match_colour), then grain and
+  sharpness matched to the meme's; a greyscale person takes the meme's colours.
+- Hair and glasses over the person's forehead or temples (and the meme's) are left out by a skin test.
 """
 
 from __future__ import annotations
@@ -37,39 +33,14 @@ MAX_HIDDEN_SHARE = 0.08
 #: grain added to it
 _SHARPNESS_SLACK = 1.15
 _BLUR_STEPS = (0.5, 0.8, 1.2, 1.8, 2.6)
-#: the meme's fine detail taken as skin texture is clipped at this many times its median size (past it: edges)
-_TEXTURE_CLIP = 2.5
 #: skin test limits (robust z-scores over the wide skin sample: any LAB channel, darker; core.faces.swap) for
 #: the person's photo (strict: a fringe left on the forehead shows as a brown smudge) and for the meme
 _SOURCE_SKIN_LIMITS = (2.2, 0.9)
 _MEME_SKIN_LIMITS = (2.5, 1.2)
-_KERNEL3 = np.ones((3, 3), np.uint8)
-#: holes in the warped face up to this many pixels are the warp's, not the face's (the mouth, a hidden part)
-_PINHOLE = 6
-#: the chin under the lower lip (mesh points), and how much darker than the skin (L, 0..100) it is under a beard
-_CHIN = (84, 17, 314, 377, 152, 148)
-_BEARD_DARKER = 20.0
 #: (outer corner, inner corner, upper lid, lower lid) of the image-left and image-right eye
 _EYE_LIDS = ((33, 133, 159, 145), (263, 362, 386, 374))
 #: how much less open the person's eye may be than the meme's and still be stretched into it
 _EYE_GAP = 0.08
-#: the meme's eyes (both eyes' mean openness, see eye_openness) count as shut below this: the person's eye
-#: openings are not painted, their lids follow the meme's and its own eyes show between them (an open eye
-#: squeezed into a shut one still reads as open). Lowered lids (~0.26) still take the person's eyes: without
-#: them dlib no longer sees the person (0.55 -> 0.68 on rachel-exam)
-_SHUT_EYES = 0.225
-#: how much less open the person's eye may be than the meme's before the meme keeps its whole eye
-_SHUT_GAP = 0.1
-#: the ring where the tone is measured (continue_tone), in feathers inside the border; the outlier limit (robust
-#: z-score over the ring, any LAB channel) and its least spread; the membrane's blur in eye distances
-_RING = 1.5
-_TONE_OUTLIER = 2.5
-_TONE_SPREAD_FLOOR = np.array([2.0, 1.5, 1.5], np.float32)
-_MEMBRANE = 0.25
-#: how far into the face (eye distances) the border's tone correction reaches before it has faded to a third
-_TONE_REACH = 0.3
-#: the scale (eye distances) at which the meme's light replaces the person's (relight)
-_RELIGHT = 0.2
 
 
 @dataclass(frozen=True)
@@ -99,11 +70,9 @@ def eye_openness(mesh: np.ndarray) -> tuple[float, float]:
 
 
 def _triangles(target: np.ndarray, source: np.ndarray) -> np.ndarray:
-    """The mesh's triangles, plus each eye's opening when the meme's eyes are open and the person's eye is about
-    as open as the meme's or more: otherwise the meme keeps its own eye between the person's lids, so shut
-    eyes stay shut."""
-    if np.mean(eye_openness(target)) < _SHUT_EYES:
-        return topology().triangles.astype(np.int32)
+    """The mesh's triangles, plus each eye's opening when the person's eye is about as open as the meme's
+    or more (squeezed shut, it still reads as an eye; a shut eye stretched open smears): otherwise the meme
+    keeps its eyeball inside the person's lids."""
     fans = [fan for fan, meme, person in zip(_eye_fans(), eye_openness(target), eye_openness(source), strict=True)
             if person >= meme - _EYE_GAP]
     return np.vstack([topology().triangles, *fans]).astype(np.int32)
@@ -174,24 +143,12 @@ def paste_face(image: np.ndarray, target: np.ndarray, source: MeshSource, shape:
     if area is None:
         return "swap.target_too_small"
     rendered = _render(area.work, area.local(dst), target[:, 2], source, feather * area.scale)
-    if isinstance(rendered, str):
-        return rendered
-    coloured, alpha, skin = rendered
-    if area.scale < 1.0:
-        # texture is matched at the meme's own scale, so a face larger than the person's crop gets the meme's grain
-        size = (area.roi.shape[1], area.roi.shape[0])
-        coloured = cv2.resize(coloured, size, interpolation=cv2.INTER_CUBIC)
-        alpha = cv2.resize(alpha, size, interpolation=cv2.INTER_LINEAR)
-        skin = cv2.resize(skin, size, interpolation=cv2.INTER_LINEAR)
-    coloured = match_texture(coloured, area.roi.astype(np.float32), skin)
-    return classical.blend_back(area.roi, (coloured, alpha))
+    return classical.blend_back(area.roi, rendered)
 
 
 def _render(
     roi: np.ndarray, dst: np.ndarray, depth: np.ndarray, source: MeshSource, feather: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray] | str:
-    """The person's face over `roi` (dst: the shaped target's points in its coordinates): colour-matched RGB
-    (float32), its 0..1 alpha, and the 0..1 weight of its bare skin (where the meme's texture may show)."""
+) -> tuple[np.ndarray, np.ndarray] | str:
     target_eyes = eye_distance(np.hstack([dst, depth[:, None]]))
     ratio = target_eyes / max(eye_distance(source.mesh), 1.0)
     crop, coverage, src = source.crop, source.coverage, source.mesh[:, :2]
@@ -217,167 +174,21 @@ def _render(
     mask = warped[:, :, 3].copy()
     mask[mask < 250] = 0
     mask[mask > 0] = 255
-    # lone pixels from past the lips' or a fold's edge show as dots once coloured; pinholes (a stray pixel the warp
-    # left out) are filled from around them
-    mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, _KERNEL3)
-    _fill_pinholes(warped, mask)
-    _keep_meme_eyes(mask, dst, src)
     src_lab = cv2.cvtColor(warped[:, :, :3].astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
     dst_lab = cv2.cvtColor(roi.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
     inner, features = _feature_masks(dst, mask.shape, target_eyes)
     # skin is sampled over the whole face but the eyes, brows and lips: a wide sample tolerates shading
     reference = (mask > 0) & (features == 0)
-    upper = _upper_face(dst, mask.shape) > 0
-    beard = _bearded(dst, dst_lab, reference & upper)
-    # on a bearded meme, its light, tone and texture are read from its bare skin only, not from the beard the
-    # face now covers (elsewhere a wider sample keeps more of the person's own shading: dlib agrees)
-    meme_skin = _skin_like(dst_lab, reference & upper, _MEME_SKIN_LIMITS) if beard else np.ones(mask.shape, bool)
-    # on a bearded meme, its hair is looked for above the mouth only: the person's lower face covers the beard
     classical.drop_occlusions(mask, inner, reference.astype(np.uint8), src_lab, dst_lab, _SOURCE_SKIN_LIMITS,
-                               _MEME_SKIN_LIMITS, meme_area=upper if beard else None)
+                               _MEME_SKIN_LIMITS)
     inside = mask > 127
     if inside.sum() < 16:
         return "swap.target_too_small"
-    skin = inside & (features == 0) & meme_skin
-    if skin.sum() < 16:
-        skin = inside & (features == 0)
-    # the colour statistics too: a moustache of the meme's would shade the person's upper lip
-    sample = (inside & meme_skin) if skin.sum() > 16 else inside
-    coloured_lab = classical.match_colour_lab(src_lab, dst_lab, sample, source.greyscale, target_eyes)
-    coloured_lab = relight(coloured_lab, dst_lab, skin, target_eyes)
-    coloured_lab = continue_tone(coloured_lab, dst_lab, mask, skin, feather, target_eyes)
-    coloured = np.clip(cv2.cvtColor(coloured_lab, cv2.COLOR_LAB2RGB) * 255.0, 0, 255)
-    alpha = classical.feathered(mask, feather)
-    if beard:
-        rim = (_lower_rim(dst, mask | inner, feather) > 0) & ~upper & ~meme_skin
-        coloured, alpha = _cover_beard(coloured, alpha, roi, rim, feather)
-    texture = cv2.GaussianBlur(skin.astype(np.float32), (0, 0), max(1.0, feather / 2))
-    return coloured, alpha, texture
+    coloured = classical.match_colour(src_lab, dst_lab, inside, source.greyscale, target_eyes)
+    coloured = match_texture(coloured, roi.astype(np.float32), inside)
+    return coloured, classical.feathered(mask, feather)
 
 
-def _bearded(points: np.ndarray, lab: np.ndarray, skin: np.ndarray) -> bool:
-    """Whether the meme's chin (under the lower lip) is far darker than its skin (`skin`: a sample): a beard."""
-    chin = np.zeros(skin.shape, np.uint8)
-    cv2.fillConvexPoly(chin, cv2.convexHull(np.round(points[list(_CHIN)]).astype(np.int32)), 255)
-    inside = chin > 0
-    if inside.sum() < 16 or skin.sum() < 16:
-        return False
-    return float(np.median(lab[:, :, 0][skin]) - np.median(lab[:, :, 0][inside])) > _BEARD_DARKER
-
-
-def _lower_rim(points: np.ndarray, face: np.ndarray, feather: float) -> np.ndarray:
-    """The band along the face's outline (`face`: the mask, its eyes and mouth filled), where the meme's face
-    shows around the person's narrower or feathered jaw."""
-    hull = np.zeros(face.shape, np.uint8)
-    cv2.fillConvexPoly(hull, cv2.convexHull(np.round(points[topology().face_oval]).astype(np.int32)), 255)
-    size = max(1, round(feather))
-    grown = cv2.dilate(hull, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * size + 1, 2 * size + 1)))
-    grown[cv2.erode(face, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (4 * size + 1, 4 * size + 1))) > 0] = 0
-    return grown
-
-
-def _cover_beard(coloured: np.ndarray, alpha: np.ndarray, meme: np.ndarray, beard: np.ndarray,
-                 feather: float) -> tuple[np.ndarray, np.ndarray]:
-    """The meme's beard or stubble around the person's lower face (`beard`: not skin-coloured, below the mouth,
-    in the outline band) painted over with the person's skin, drawn in from around it (inpainting), so a
-    beardless face does not wear the meme's beard as a fringe."""
-    if beard.sum() < 4:
-        return coloured, alpha
-    canvas = coloured * alpha[:, :, None] + meme.astype(np.float32) * (1 - alpha[:, :, None])
-    holes = (beard & (alpha < 0.95)).astype(np.uint8)
-    filled = cv2.inpaint(np.clip(canvas + 0.5, 0, 255).astype(np.uint8), holes, max(2.0, feather), cv2.INPAINT_TELEA)
-    cover = np.maximum(alpha, cv2.GaussianBlur(holes.astype(np.float32), (0, 0), max(0.7, feather / 4)))
-    keep = holes == 0
-    filled = filled.astype(np.float32)
-    filled[keep] = canvas[keep]  # already the face over the meme: blended again at a higher alpha it stays so
-    return filled, cover
-
-
-def _skin_like(lab: np.ndarray, reference: np.ndarray, limits: tuple[float, float]) -> np.ndarray:
-    """Pixels whose colour (float LAB) is like the skin of `reference` (core.faces.swap.not_skin)."""
-    sample = lab[reference]
-    if len(sample) < 16:
-        return np.ones(lab.shape[:2], bool)
-    return ~classical.not_skin(lab, sample[:: max(1, len(sample) // classical._SKIN_SAMPLE)], limits)
-
-
-def _fill_pinholes(warped: np.ndarray, mask: np.ndarray) -> None:
-    """Holes of a few pixels in the warped face's mask filled, in place, from their neighbours."""
-    count, labels, stats, _ = cv2.connectedComponentsWithStats((mask == 0).astype(np.uint8), connectivity=4)
-    tiny = np.nonzero(stats[1:, cv2.CC_STAT_AREA] <= _PINHOLE)[0] + 1
-    if count < 2 or not tiny.size:
-        return
-    holes = np.isin(labels, tiny)
-    # the mean of the good pixels in the 5x5 around each hole pixel
-    good = (~holes & (mask > 0)).astype(np.float32)
-    total = cv2.boxFilter(warped.astype(np.float32) * good[:, :, None], -1, (5, 5), normalize=False)
-    count = cv2.boxFilter(good, -1, (5, 5), normalize=False)
-    warped[holes] = np.clip(total[holes] / np.maximum(count[holes], 1.0)[:, None] + 0.5, 0, 255).astype(np.uint8)
-    mask[holes] = 255
-
-
-def _keep_meme_eyes(mask: np.ndarray, dst: np.ndarray, src: np.ndarray) -> None:
-    """An eye the person has (nearly) shut over an open one of the meme's (a wink, a squint) would be stretched
-    into a smear: there the meme keeps its whole eye, lids included."""
-    topo = topology()
-    for eye, meme, person in zip((topo.left_eye, topo.right_eye), eye_openness(dst), eye_openness(src),
-                                 strict=True):
-        if person >= meme - _SHUT_GAP:
-            continue
-        points = dst[eye]
-        centre = points.mean(axis=0)
-        grown = centre + (points - centre) * np.array([1.35, 2.2], np.float32)  # up to the brow, down the lid
-        cv2.fillConvexPoly(mask, cv2.convexHull(np.round(grown).astype(np.int32)), 0, lineType=cv2.LINE_AA)
-
-
-def _upper_face(points: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """The face above the mouth (forehead, temples, cheeks): where hair or a hand over the meme's face is kept.
-    Below it, a beard, stubble or a shadow of the meme's is covered by the person's lower face."""
-    topo = topology()
-    oval = points[topo.face_oval]
-    # the line through the mouth corners, its normal pointing up the face (toward the forehead's top)
-    corner_a, corner_b = points[61], points[291]
-    up = points[10] - (corner_a + corner_b) / 2
-    above = (oval - corner_a) @ up > 0
-    region = np.zeros(shape, np.uint8)
-    cv2.fillConvexPoly(region, cv2.convexHull(np.round(np.vstack([oval[above], corner_a, corner_b]))
-                                              .astype(np.int32)), 255)
-    return region
-
-
-def relight(face: np.ndarray, meme: np.ndarray, skin: np.ndarray, eyes: float) -> np.ndarray:
-    """The meme's light on the person's skin at a finer scale than match_colour's: the low frequencies of both
-    taken over bare skin only (the eyes, brows and lips would darken it), so the person keeps their features
-    and the shape of their face, and the meme's highlights and shadows (a lit forehead) fall on them."""
-    weight = skin.astype(np.float32)
-    sigma = _RELIGHT * eyes
-    shift = classical._masked_blur(meme, weight, sigma) - classical._masked_blur(face, weight, sigma)
-    return face + shift
-
-
-def continue_tone(face: np.ndarray, meme: np.ndarray, mask: np.ndarray, skin: np.ndarray, feather: float,
-                  eyes: float) -> np.ndarray:
-    """The face (float LAB) shifted so its tone meets the meme's along its border and the shift fades smoothly
-    toward its middle: the difference measured on a ring just inside the border, spread inward by a normalised
-    blur (a cheap membrane, as in gradient-domain cloning). Ring pixels that are not like the rest (hair the border
-    runs along) are left out, and only bare skin (`skin`: not the eyes, brows, lips or a beard) counts."""
-    size = max(1, round(feather * _RING))
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * size + 1, 2 * size + 1))
-    ring = (mask > 127) & (cv2.erode(mask, kernel) <= 127) & skin
-    if ring.sum() < 16:
-        return face
-    difference = meme - face
-    values = difference[ring]
-    median = np.median(values, axis=0)
-    spread = np.maximum(1.4826 * np.median(np.abs(values - median), axis=0), _TONE_SPREAD_FLOOR)
-    typical = (np.abs(values - median) / spread).max(axis=1) < _TONE_OUTLIER
-    weight = np.zeros(mask.shape, np.float32)
-    weight[ring] = typical
-    membrane = classical._masked_blur(difference, weight, _MEMBRANE * eyes)
-    # full at the border, fading toward the middle of the face, which keeps the person's own tone and shading
-    depth = cv2.distanceTransform((mask > 0).astype(np.uint8), cv2.DIST_L2, 3)
-    fade = np.exp(-depth / (_TONE_REACH * eyes))
-    return face + membrane * fade[:, :, None]
 def _feature_masks(points: np.ndarray, shape: tuple[int, ...], eyes: float) -> tuple[np.ndarray, np.ndarray]:
     """The hull of the eyes, brows and lips (the occlusion test looks outside it), and those features
     themselves, grown a little."""
@@ -393,26 +204,16 @@ def _feature_masks(points: np.ndarray, shape: tuple[int, ...], eyes: float) -> t
     return inner, features
 
 
-def _fine(rgb: np.ndarray) -> np.ndarray:
-    """The finest detail (and noise): grey minus its 1 px blur."""
-    grey = rgb.mean(axis=2)
-    return grey - cv2.GaussianBlur(grey, (0, 0), 1.0)
-
-
 def _detail(rgb: np.ndarray, inside: np.ndarray) -> float:
-    """Size of the finest detail in the face: mean |fine detail| over `inside`."""
-    return float(np.abs(_fine(rgb)[inside]).mean()) + 1e-3
+    """Size of the finest detail (and noise) in the face: mean |grey - its 1 px blur|."""
+    grey = rgb.mean(axis=2)
+    fine = grey - cv2.GaussianBlur(grey, (0, 0), 1.0)
+    return float(np.abs(fine[inside]).mean()) + 1e-3
 
 
-def match_texture(face: np.ndarray, meme: np.ndarray, skin: np.ndarray) -> np.ndarray:
-    """Soften a face sharper than the meme's; give a softer one (a small or greyscale photo, a face larger than
-    the person's crop) the meme's own skin texture where it is bare skin (`skin`, 0..1): the meme's pores and
-    grain at their own places and scale, not noise, with its edges (wrinkles, its features) clipped out."""
-    inside = skin > 0.5
-    if inside.sum() < 16:
-        return face
-    meme_fine = _fine(meme)
-    meme_detail, face_detail = float(np.abs(meme_fine[inside]).mean()) + 1e-3, _detail(face, inside)
+def match_texture(face: np.ndarray, meme: np.ndarray, inside: np.ndarray) -> np.ndarray:
+    """Soften a face sharper than the meme's, or add the grain of a noisier meme, inside the face."""
+    meme_detail, face_detail = _detail(meme, inside), _detail(face, inside)
     if face_detail > meme_detail * _SHARPNESS_SLACK:
         for sigma in _BLUR_STEPS:
             softened = cv2.GaussianBlur(face, (0, 0), sigma)
@@ -420,9 +221,9 @@ def match_texture(face: np.ndarray, meme: np.ndarray, skin: np.ndarray) -> np.nd
                 break
         return softened
     if meme_detail > face_detail * _SHARPNESS_SLACK:
-        limit = _TEXTURE_CLIP * float(np.median(np.abs(meme_fine[inside]))) + 1e-3
-        texture = np.clip(meme_fine, -limit, limit) * skin
-        # detail adds up like noise (squares); texture clipped at its edges carries a little less than measured
-        gain = min(1.0, np.sqrt(meme_detail**2 - face_detail**2) / meme_detail)
-        return np.clip(face + (gain * texture)[:, :, None], 0, 255)
+        # the mean |fine detail| of Gaussian grain is about 0.45 of its sigma after the 1 px blur's share
+        extra = np.sqrt(meme_detail**2 - face_detail**2) / 0.45
+        rng = np.random.default_rng(int(inside.sum()))
+        grain = rng.normal(0.0, extra, face.shape[:2]).astype(np.float32)
+        return np.clip(face + grain[:, :, None], 0, 255)
     return face

@@ -274,32 +274,15 @@ def warp_triangles(
     per_pixel = coeffs.astype(np.float32)[labels]  # (H, W, 3, 2)
     map_x = xs * per_pixel[..., 0, 0] + ys * per_pixel[..., 1, 0] + per_pixel[..., 2, 0]
     map_y = xs * per_pixel[..., 0, 1] + ys * per_pixel[..., 1, 1] + per_pixel[..., 2, 1]
-    # A pixel the rasteriser gives to a sliver triangle it barely touches extrapolates that triangle's affine
-    # and can land anywhere in the source (a lone dark or white dot): past its triangle's source box it is
-    # treated as outside.
-    box = np.tile(np.float32([-2e4, -2e4, 2e4, 2e4]), (count + 1, 1))
-    box[:count, :2], box[:count, 2:] = src_t.min(axis=1) - 1.0, src_t.max(axis=1) + 1.0
-    lo_x, lo_y, hi_x, hi_y = np.moveaxis(box[labels], -1, 0)
-    stray = (map_x < lo_x) | (map_x > hi_x) | (map_y < lo_y) | (map_y > hi_y)
-    map_x[stray] = -1e4
-    map_y[stray] = -1e4
     return cv2.remap(src, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
 
 def match_colour(
     src_lab: np.ndarray, dst_lab: np.ndarray, inside: np.ndarray, greyscale: bool, eyes: float
 ) -> np.ndarray:
-    """match_colour_lab as float32 RGB 0..255."""
-    rgb = cv2.cvtColor(match_colour_lab(src_lab, dst_lab, inside, greyscale, eyes), cv2.COLOR_LAB2RGB)
-    return np.clip(rgb * 255.0, 0, 255)
-
-
-def match_colour_lab(
-    src_lab: np.ndarray, dst_lab: np.ndarray, inside: np.ndarray, greyscale: bool, eyes: float
-) -> np.ndarray:
     """The warped source (float LAB) in the target's colours: LAB mean/std inside the face, then the
     target's lighting (low frequencies) with the source's detail (high frequencies). Greyscale sources keep
-    the target's chroma entirely."""
+    the target's chroma entirely. Returns float32 RGB 0..255."""
     src_in, dst_in = src_lab[inside], dst_lab[inside]
     low, high = _GAIN_RANGE.T
     gain = np.clip(dst_in.std(axis=0) / np.maximum(src_in.std(axis=0), 1e-3), low, high)
@@ -312,8 +295,9 @@ def match_colour_lab(
     sigma = 0.45 * eyes
     src_low = _masked_blur(src_lab, weight, sigma)
     dst_low = _masked_blur(dst_lab, weight, sigma)
-    src_lab += dst_low - src_low  # everywhere: pixels left out of the sample get their neighbours' light
-    return src_lab
+    src_lab += (dst_low - src_low) * weight[:, :, None]
+    rgb = cv2.cvtColor(src_lab, cv2.COLOR_LAB2RGB)
+    return np.clip(rgb * 255.0, 0, 255)
 
 
 def _masked_blur(image: np.ndarray, weight: np.ndarray, sigma: float) -> np.ndarray:
@@ -401,25 +385,14 @@ def _drop_occlusions(mask: np.ndarray, target: np.ndarray, source_lab: np.ndarra
     drop_occlusions(mask, inner, reference, source_lab, meme_lab)
 
 
-def not_skin(pixels: np.ndarray, sample: np.ndarray, limits: tuple[float, float]) -> np.ndarray:
-    """Which LAB `pixels` (..., 3) are not like the skin `sample` (N, 3): farther from its median than
-    limits[0] robust z-scores in any channel, or darker by more than limits[1] (hair is mostly darker than skin,
-    so a smaller step darker counts too)."""
-    median = np.median(sample, axis=0)
-    spread = np.maximum(1.4826 * np.median(np.abs(sample - median), axis=0), _SKIN_SPREAD_FLOOR)
-    distance = (np.abs(pixels - median) / spread).max(axis=-1)
-    darker = (median[0] - pixels[..., 0]) / spread[0]
-    return (distance > limits[0]) | (darker > limits[1])
-
-
 def drop_occlusions(
     mask: np.ndarray, inner: np.ndarray, reference: np.ndarray, source_lab: np.ndarray, meme_lab: np.ndarray,
     source_limits: tuple[float, float] = (_SKIN_DISTANCE, _SKIN_DARKER),
-    meme_limits: tuple[float, float] = (_SKIN_DISTANCE, _SKIN_DARKER), meme_area: np.ndarray | None = None,
+    meme_limits: tuple[float, float] = (_SKIN_DISTANCE, _SKIN_DARKER),
 ) -> None:
     """Hair, hands or glasses frames on the forehead, cheeks and temples (the mask outside `inner`), in either
-    picture, are not skin: there the meme keeps its own pixels (the meme's only inside `meme_area`, when given).
-    Skin is told by its distance from the median colour (LAB) of the `reference` area (the cheeks)."""
+    picture, are not skin: there the meme keeps its own pixels. Skin is told by its distance from the median
+    colour (LAB) of the `reference` area (the cheeks)."""
     band = (mask > 0) & (inner == 0)
     reference = (reference > 0) & (mask > 0)
     if not band.any() or reference.sum() < 16:
@@ -427,9 +400,15 @@ def drop_occlusions(
     occluded = np.zeros(mask.shape, bool)
     hits = np.zeros(int(band.sum()), bool)
     step = max(1, int(reference.sum()) // _SKIN_SAMPLE)
-    meme_where = np.ones(hits.shape, bool) if meme_area is None else meme_area[band]
-    for lab, limits, where in ((source_lab, source_limits, True), (meme_lab, meme_limits, meme_where)):
-        hits |= not_skin(lab[band], lab[reference][::step], limits) & where
+    for lab, (distance_limit, darker_limit) in ((source_lab, source_limits), (meme_lab, meme_limits)):
+        ref = lab[reference][::step]
+        median = np.median(ref, axis=0)
+        spread = np.maximum(1.4826 * np.median(np.abs(ref - median), axis=0), _SKIN_SPREAD_FLOOR)
+        pixels = lab[band]
+        distance = (np.abs(pixels - median) / spread).max(axis=1)
+        # hair is mostly darker than skin: a smaller step darker counts too
+        darker = (median[0] - pixels[:, 0]) / spread[0]
+        hits |= (distance > distance_limit) | (darker > darker_limit)
     occluded[band] = hits
     # Only what reaches the outline is an occlusion; blobs inside the face are shading or freckles.
     rim = (mask > 0) & (cv2.erode(mask, _KERNEL3, iterations=2) == 0)
