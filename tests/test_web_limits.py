@@ -22,7 +22,7 @@ async def server(service: MemeService, tmp_path: Path) -> AsyncIterator[WebServe
     settings = dataclasses.replace(
         Settings(), data_dir=tmp_path / "web", http_host="127.0.0.1", http_port=port,
         public_url=f"http://127.0.0.1:{port}", kakao_secret=SECRET,
-        http_header_timeout_s=1.0, http_body_timeout_s=1.0, http_max_connections=5,
+        http_header_timeout_s=1.0, http_body_timeout_s=1.0, http_max_connections=5, web_page=True,
     )
     web = await start_web(service, settings)
     yield web
