@@ -18,7 +18,8 @@ import numpy as np
 from bench.recommend import DEV_MEMES, meme_set
 from core.recommend.confidence import Calibration, Decision, confidence
 from core.recommend.load import load_embedder
-from core.recommend.recommender import Recommender
+from core.recommend.recommender import Recommender, top_indices
+from core.recommend.tone import sounds_hurt
 
 L2 = 1e-3  # keeps the fit finite where the classes separate
 
@@ -54,13 +55,16 @@ def reliability(p: np.ndarray, y: np.ndarray, label: str) -> None:
 
 
 def rows(recommender: Recommender, lines: list[dict]) -> list[dict]:
+    ids = [m.id for m in recommender.catalog.memes]
+    vectors = recommender.embedder.embed([item["query"] for item in lines])
     out = []
-    for item in lines:
-        kept = recommender.rank(item["query"], top=3)
-        left_out = recommender.rank(item["query"], top=3, exclude={item["gold"]})
-        out.append({"situation": item["gold"], "with": [r.score for r in kept], "without": [r.score for r in left_out],
-                    "first_right": kept[0].meme_id == item["gold"],
-                    "in_three": item["gold"] in [r.meme_id for r in kept]})
+    for item, vector in zip(lines, vectors, strict=True):
+        scores = recommender.scores_of(vector, sounds_hurt(item["query"]))
+        kept = [ids[i] for i in top_indices(scores, 3)]
+        without = np.where(np.arange(len(ids)) == ids.index(item["gold"]), -np.inf, scores)
+        out.append({"situation": item["gold"], "with": sorted(scores, reverse=True)[:3],
+                    "without": sorted(without, reverse=True)[:3],
+                    "first_right": kept[0] == item["gold"], "in_three": item["gold"] in kept})
     return out
 
 

@@ -34,6 +34,7 @@ from bench.common import median, peak_rss_mb
 from bench.train_head import HOLDOUT_BANK, HOLDOUT_HEAD
 from core.catalog.cache import DiskCache, content_key
 from core.catalog.catalog import Catalog, Meme, load_captions
+from core.recommend.confidence import Decision, confidence
 from core.recommend.embedders import Embedder
 from core.recommend.load import BUNDLED, load_embedder
 from core.recommend.recommender import Recommender, embed_cached, meme_texts
@@ -55,7 +56,13 @@ def korsts(embedder: Embedder, data: Path, cache: DiskCache) -> float:
 
 def topk(recommender: Recommender, lines: list[dict]) -> tuple[float, float, float]:
     """top-1, top-3 accuracy and median single-query latency (ms)."""
-    hits1 = hits3 = 0
+    top1, top3, ms, _ = topk_offered(recommender, lines)
+    return top1, top3, ms
+
+
+def topk_offered(recommender: Recommender, lines: list[dict]) -> tuple[float, float, float, float]:
+    """topk() and how often the bot would offer a choice (or say nothing fits) instead of one meme."""
+    hits1 = hits3 = offered = 0
     times = []
     for item in lines:
         start = time.perf_counter()
@@ -64,7 +71,8 @@ def topk(recommender: Recommender, lines: list[dict]) -> tuple[float, float, flo
         ids = [r.meme_id if isinstance(item["gold"], str) else int(r.meme_id) for r in ranked]
         hits1 += ids[0] == item["gold"]
         hits3 += item["gold"] in ids
-    return hits1 / len(lines), hits3 / len(lines), median(times)
+        offered += confidence([r.score for r in ranked]).decision is not Decision.ONE
+    return hits1 / len(lines), hits3 / len(lines), median(times), offered / len(lines)
 
 
 def large_catalog_ms(embedder: Embedder, size: int = 10_000, texts_per_meme: int = 3) -> float:
@@ -153,8 +161,8 @@ def main() -> None:
     catalog, lines = meme_set(NEW_MEMES)
     sets.append(("new memes", Recommender(catalog, embedder), lines))
     for name, ranker, lines in sets:
-        top1, top3, ms = topk(ranker, lines)
-        print(f"{name:18s} top-1 {top1:.3f}  top-3 {top3:.3f}  median query {ms:.1f} ms")
+        top1, top3, ms, offered = topk_offered(ranker, lines)
+        print(f"{name:18s} top-1 {top1:.3f}  top-3 {top3:.3f}  choice offered {offered:.2f}  median query {ms:.1f} ms")
     print(f"10,000-meme catalog: median rank {large_catalog_ms(embedder):.1f} ms per query")
     print(f"peak RSS: {peak_rss_mb():.0f} MB")
     # Last, after the peak RSS of the configuration itself: a head trained without these situations.

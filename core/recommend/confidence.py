@@ -28,9 +28,9 @@ class Decision(StrEnum):
 @dataclass(frozen=True)
 class Calibration:
     #: P(a meme fits) = sigmoid(fits[0] + fits[1] * first + fits[2] * margin)
-    fits: tuple[float, float, float] = (-14.05, 16.79, 9.32)
+    fits: tuple[float, float, float] = (-39.94, 43.16, 37.85)
     #: P(the first is right | a meme fits) = sigmoid(first_right[0] + first_right[1] * first + ... * margin)
-    first_right: tuple[float, float, float] = (-8.96, 10.70, 21.66)
+    first_right: tuple[float, float, float] = (-30.51, 32.30, 86.22)
     #: send one meme when P(a meme fits) * P(the first is right) reaches this
     one_at: float = 0.5
     #: below this P(a meme fits), say nothing fits
