@@ -83,3 +83,14 @@ def card(lang: str, meme: Meme, faces: MemeFaces | None, version: str, csrf: str
         tags_label=render("studio.tags", lang), faces_label=render("studio.faces", lang),
         save=render("studio.save", lang), delete=render("studio.delete", lang),
     )
+
+
+def choices(items: tuple[tuple[str, str, int], ...], csrf: str, request_id: str) -> Markup:
+    """A choice of memes: each picture is the button that picks it (a form, so it works without the script)."""
+    return Markup("".join(
+        f'<form class="choice" method="post" action="/pick"><input type="hidden" name="csrf" value="{esc(csrf)}">'
+        f'<input type="hidden" name="request_id" value="{esc(request_id)}">'
+        f'<input type="hidden" name="index" value="{esc(index)}">'
+        f'<button type="submit"><img src="{esc(url)}" alt="{esc(caption)}"><span>{n}. {esc(caption)}</span></button>'
+        f"</form>"
+        for n, (url, caption, index) in enumerate(items, 1)))

@@ -467,6 +467,8 @@ class MemeService:
                      decision: Decision) -> Offer:
         """The memes as they are (cached after the first time), for the person to pick from."""
         composed = await asyncio.gather(*(self._composed(None, m, person, generation) for m in memes))
+        for m, (key, _) in zip(memes, composed, strict=True):  # no one's face: a platform's copy may stay
+            await self.store.add_result(key, None, m)
         offered = tuple(Offered(m, self.catalog.by_id[m].caption, made.image, key, request.candidates.index(m))
                         for m, (key, made) in zip(memes, composed, strict=True))
         return Offer(request.id, decision, offered, len(request.shown) < len(request.candidates))
