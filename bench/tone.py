@@ -44,7 +44,8 @@ def ranked(recommender: Recommender, item: dict) -> list[str]:
     """The memes for a query, best first; its vector is embedded once and kept in the item."""
     if "vector" not in item:
         item["vector"] = recommender.embedder.embed([item["query"]])[0]
-    scores = recommender.scores_of(item["vector"], sounds_hurt(item["query"]))
+    hurt = bool(recommender_module.HURT) and sounds_hurt(item["query"])  # the rule off: its words count neither
+    scores = recommender.scores_of(item["vector"], hurt)
     ids = [m.id for m in recommender.catalog.memes]
     return [ids[i] for i in top_indices(scores, len(scores)) if np.isfinite(scores[i])]
 
