@@ -55,8 +55,9 @@ def evaluate(recommender: Recommender, queries: list[dict]) -> dict[str, float]:
     for item in queries:
         order = ranked(recommender, item)
         top1 += order[0] == item["gold"]
-        # a twin left out of the ranking (the hurt rule) ranks below everything
-        pair += item["twin"] not in order or order.index(item["gold"]) < order.index(item["twin"])
+        # a meme left out of the ranking (the hurt rule) ranks below everything
+        rank = {meme: n for n, meme in enumerate(order)}
+        pair += rank.get(item["gold"], len(order)) < rank.get(item["twin"], len(order) + 1)
         if item["tone"] in HURT:
             hurt += 1
             mocked += order[0] == item["twin"] and item["twin_tone"] in UNKIND  # the set's own tone, not the inferred

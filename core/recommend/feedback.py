@@ -46,11 +46,12 @@ class Signal:
 @dataclass(frozen=True)
 class FeedbackSettings:
     enabled: bool = True
-    #: largest change of a meme's score, in cosine units (chosen with bench/learning.py on its dev situations)
-    strength: float = 0.15
+    #: largest change of a meme's score, in cosine units; with `radius`, the best of a grid on bench/learning.py's
+    #: dev situations (0.1-0.3 x 0.82-0.88: stronger or wider learning did worse)
+    strength: float = 0.1
     #: cosine between two sentences below which one says nothing about the other (under the default, chat lines
     #: of unrelated bank situations sit at 0.82 on average, lines of one situation at 0.88)
-    radius: float = 0.86
+    radius: float = 0.88
     #: agreeing people-equivalents that give tanh(1) ~ 76 % of the strength
     saturation: float = 3.0
     #: what a signal of each kind weighs
