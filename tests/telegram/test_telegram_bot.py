@@ -436,12 +436,12 @@ async def test_a_choice_is_an_album_with_numbered_buttons(botapi: BotApiServer, 
     caption = captions[0].split(". ", 1)[1]
     assert _caption(meme).startswith(caption)
     _assert_face(service, meme.photo, caption, photo_a, photo_b)
-    botapi.press(mo, choice.result, pick)  # tapped again: the same meme, still one vote
-    await botapi.expect("sendPhoto", chat)
-    (vote,) = await service.learning.recent(10)
+    (vote,) = await service.learning.recent(10)  # one pick, one vote (a second tap: tests/test_choices.py)
     assert vote.vote == PICK_VOTE and service.catalog.by_id[vote.meme_id].caption == caption
 
-    botapi.press(mo, choice.result, more)  # the next three
+    # "골라보기" under the meme: the next three
+    assert meme.button_data() == [f"n|8003|{more.split('|')[2]}", more]
+    botapi.press(mo, meme.result, more)
     again = await botapi.expect("sendMediaGroup", chat)
     assert not {item["caption"].split(". ", 1)[1] for item in again.params["media"]} & {
         c.split(". ", 1)[1] for c in captions}
