@@ -16,7 +16,7 @@ from core.recommend.tone import STORED, feeling_of, labelled_texts, read_stored
 # one topic, opposite feelings: a sad sentence must never get the mocking one
 BREAKUP = [
     Meme(id="crying", caption="연인과 헤어져서 혼자 울고 있다."),
-    Meme(id="mocking", caption="차인 친구를 보며 비웃고 놀리고 있다."),
+    Meme(id="mocking", caption="차인 친구를 보며 비웃고 놀리고 있다.", tone="mockery"),
     Meme(id="lunch", caption="점심 메뉴를 고르며 고민하고 있다."),
 ]
 

@@ -2,7 +2,7 @@
 
 A meme's score is its best match over its caption and example sentences, plus `TONE_WEIGHT` times how much the
 sentence's feelings and the meme's agree (core/recommend/tone.py). A sad or hurt sentence (by the tone model, or
-by its words: core.recommend.tone.HURT_WORDS) never ranks a mocking meme at all.
+by its words: core.recommend.tone.HURT_WORDS) never ranks a meme whose declared tone is mocking at all.
 """
 
 from __future__ import annotations
@@ -93,8 +93,8 @@ class Recommender:
         for i, meme in enumerate(catalog.memes):
             if meme.tone is not None:
                 self._feelings[i] = np.eye(len(FEELINGS), dtype=np.float32)[FEELINGS.index(meme.tone)]
-        unkind = [FEELINGS.index(f) for f in UNKIND]
-        self._unkind = self._feelings[:, unkind].sum(axis=1) >= 0.5
+        # only a declared tone keeps a meme from hurt sentences: the model reads "허탈하게 웃고" as mockery too often
+        self._unkind = np.array([meme.tone in UNKIND for meme in catalog.memes], bool)
         #: what people kept or skipped for similar sentences (core.recommend.feedback); None = ranking by text alone
         self.feedback: Feedback | None = None
 
