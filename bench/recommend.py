@@ -36,6 +36,7 @@ from bench.common import median, peak_rss_mb
 from bench.train_head import HOLDOUT_BANK, HOLDOUT_HEAD
 from core.catalog.cache import DiskCache, content_key
 from core.catalog.catalog import Catalog, Meme, load_captions, load_catalog
+from core.recommend.confidence import Decision, confidence
 from core.recommend.embedders import Embedder
 from core.recommend.load import BUNDLED, load_embedder
 from core.recommend.recommender import Recommender, embed_cached, meme_texts
@@ -56,9 +57,10 @@ def korsts(embedder: Embedder, data: Path, cache: DiskCache) -> float:
     return 100 * float(spearmanr((a * b).sum(1), [r[2] for r in rows]).statistic)
 
 
-def topk(recommender: Recommender, lines: list[dict]) -> tuple[float, float, float]:
-    """top-1, top-3 accuracy and median single-query latency (ms)."""
-    hits1 = hits3 = 0
+def topk(recommender: Recommender, lines: list[dict]) -> tuple[float, float, float, float]:
+    """top-1, top-3 accuracy, median single-query latency (ms), and how often the bot would offer a choice (or
+    say nothing fits) instead of one meme."""
+    hits1 = hits3 = offered = 0
     times = []
     for item in lines:
         start = time.perf_counter()
@@ -67,7 +69,8 @@ def topk(recommender: Recommender, lines: list[dict]) -> tuple[float, float, flo
         ids = [r.meme_id if isinstance(item["gold"], str) else int(r.meme_id) for r in ranked]
         hits1 += ids[0] == item["gold"]
         hits3 += item["gold"] in ids
-    return hits1 / len(lines), hits3 / len(lines), median(times)
+        offered += confidence([r.score for r in ranked]).decision is not Decision.ONE
+    return hits1 / len(lines), hits3 / len(lines), median(times), offered / len(lines)
 
 
 def large_catalog_ms(embedder: Embedder, size: int = 10_000, texts_per_meme: int = 3) -> float:
@@ -137,8 +140,9 @@ def query_sets(data: Path) -> dict[str, list[dict]]:
 
 def report(sets: list[tuple[str, Recommender, list[dict]]]) -> None:
     for name, ranker, lines in sets:
-        top1, top3, ms = topk(ranker, lines)
-        print(f"{name:18s} top-1 {top1:.3f}  top-3 {top3:.3f}  median query {ms:.1f} ms  ({len(lines)} queries)")
+        top1, top3, ms, offered = topk(ranker, lines)
+        print(f"{name:18s} top-1 {top1:.3f}  top-3 {top3:.3f}  choice offered {offered:.2f}  "
+              f"median query {ms:.1f} ms  ({len(lines)} queries)")
 
 
 def main() -> None:
@@ -185,7 +189,7 @@ def main() -> None:
             return
         embedder = load_embedder(args.model, head=HOLDOUT_HEAD, chat_bank=HOLDOUT_BANK)
     catalog, lines = held_out_set()
-    top1, top3, _ = topk(Recommender(catalog, embedder), lines)
+    top1, top3, _, _ = topk(Recommender(catalog, embedder), lines)
     sizes = f"{len(catalog.memes)} situations, {len(lines)} lines"
     print(f"held-out situations top-1 {top1:.3f}  top-3 {top3:.3f}  ({sizes})")
 

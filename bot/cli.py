@@ -259,6 +259,22 @@ def cmd_db_migrate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_learning_reset(args: argparse.Namespace, settings: Settings) -> int:
+    """Forget every vote of learning from use: the ranking is the catalog's own again, on every instance within
+    FeedbackSettings.refresh_s (switching learning off is FFFUSION_LEARN_FROM_USE=false)."""
+
+    async def reset() -> int:
+        store = make_store(settings)
+        await store.open()
+        try:
+            return await store.forget_votes()
+        finally:
+            await store.close()
+
+    print(render("learning.reset", pick_lang(settings.lang), count=run_loop(reset())))
+    return 0
+
+
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     """Run queue jobs (rank, register, compose) for every bot instance, until SIGINT or SIGTERM."""
     logging.getLogger().setLevel(logging.DEBUG if args.debug else settings.log_level.upper())
@@ -410,6 +426,10 @@ def build_parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="the store's database").add_subparsers(dest="db_command", required=True)
     migrate = db.add_parser("migrate", help="apply the schema migrations the code has and the database lacks")
     migrate.set_defaults(func=cmd_db_migrate)
+    learning = sub.add_parser("learning", help="what the bot learned from people's picks").add_subparsers(
+        dest="learning_command", required=True)
+    forget = learning.add_parser("reset", help="forget every vote (the ranking is the catalog's own again)")
+    forget.set_defaults(func=cmd_learning_reset)
     page = sub.add_parser("web", help="serve the web page alone (try page, and the studio with its token)")
     page.set_defaults(func=cmd_web)
 

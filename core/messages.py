@@ -23,6 +23,21 @@ TEXTS: dict[str, dict[str, str]] = {
     # what a conversation offers on every platform (core/service/conversation.py); a platform words a text its
     # own way under "<platform>.<name>", e.g. "kakao.delete.done"
     "meme.next_label": {"ko": "다른 짤", "en": "Another meme"},
+    "learning.reset": {"ko": "학습한 선택 {count}개를 모두 지웠어요.", "en": "Forgot all {count} learned votes."},
+    # a choice of memes (core/recommend/confidence.py decides when)
+    "meme.choices_label": {"ko": "골라보기", "en": "Let me choose"},
+    "meme.pick_label": {"ko": "{n}번", "en": "No. {n}"},
+    "meme.choice_line": {"ko": "{n}. {caption}", "en": "{n}. {caption}"},
+    "meme.choose": {"ko": "어떤 짤이 맞을까요? 골라 주시면 얼굴을 넣어 드릴게요.",
+                    "en": "Which one fits? Pick one and I'll put your face in it."},
+    "meme.nothing_fits": {
+        "ko": "딱 맞는 짤은 못 찾았어요. 그나마 가까운 짤들이에요. 마음에 드는 게 있으면 골라 주세요.",
+        "en": "I couldn't find a meme that really fits. These are the closest; pick one if you like.",
+    },
+    "meme.nothing_fits_none": {
+        "ko": "이 문장에 어울리는 짤을 찾지 못했어요. 다르게 말해 보시겠어요?",
+        "en": "I couldn't find a meme for that. Could you say it another way?",
+    },
     "delete.confirm": {
         "ko": "등록한 얼굴과 내 기록을 모두 지울까요? 되돌릴 수 없어요.",
         "en": "Delete your faces and everything the bot keeps about you? This cannot be undone.",

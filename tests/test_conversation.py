@@ -32,10 +32,11 @@ async def test_a_conversation_from_face_to_deletion(service: MemeService, photo_
     saved = await talk.handle(ALICE, PhotoIntent(photo, "회사용"))
     assert saved.lines == (render("kakao.face_saved", "ko", name="회사용"),) and saved.image and saved.private
     meme = await talk.handle(ALICE, TextIntent("배고파 죽겠다"))
-    (next_,) = meme.buttons
+    next_, choose = meme.buttons
     assert meme.error is None and meme.image and meme.result_key and not meme.private
     assert (next_.action, next_.label, next_.request_id, next_.enabled) == (
         Action.NEXT, "다른 짤", meme.request_id, True)
+    assert (choose.action, choose.label, choose.request_id) == (Action.CHOICES, "골라보기", meme.request_id)
     other = await talk.handle(ALICE, NextIntent(meme.request_id or ""))
     assert other.request_id == meme.request_id and other.result_key != meme.result_key
 

@@ -19,7 +19,7 @@ from tests.kakao.kakaoside import SECRET, free_port, payload
 from tests.telegram.botapi_server import BotApiServer
 
 REPO = Path(__file__).resolve().parent.parent
-HUNGRY = "배고파 죽겠다"
+PAYDAY = "월급 들어왔다 신난다"  # the ranking is sure of it: one meme, not a choice
 
 
 def _is_jpeg(data: bytes | None) -> bool:
@@ -62,20 +62,20 @@ async def test_one_process_serves_every_platform(tmp_path: Path, worker_config: 
             # Telegram: a private message gets the meme photo.
             alice = telegram.user(2001, "Alice")
             chat = telegram.private_chat(alice)
-            telegram.send_text(alice, chat, HUNGRY)
+            telegram.send_text(alice, chat, PAYDAY)
             photo = await telegram.expect("sendPhoto", chat, timeout=60)
             assert _is_jpeg(photo.photo)
 
             # Discord: /meme defers, then the meme arrives as a file.
             bob = discord.add_member("bob")
-            ix = await discord.slash("meme", {"text": HUNGRY}, member=bob)
+            ix = await discord.slash("meme", {"text": PAYDAY}, member=bob)
             answer = await ix.answer()
             assert _is_jpeg(answer.attachments[0].data)
 
             # KakaoTalk: the skill answers with an image URL this same process serves.
             async with aiohttp.ClientSession() as http:
                 skill = f"http://127.0.0.1:{port}/kakao/{SECRET}"
-                async with http.post(skill, json=payload("carol", HUNGRY)) as resp:
+                async with http.post(skill, json=payload("carol", PAYDAY)) as resp:
                     assert resp.status == 200
                     body = await resp.json()
                 outputs = body["template"]["outputs"]

@@ -40,7 +40,7 @@ from tests.servers import PostgresServer, RedisServer
 from tests.web.conftest import STUDIO_TOKEN, alert_of, csrf_of
 
 REPO = Path(__file__).resolve().parent.parent
-HUNGRY = "배고파 죽겠다"
+PAYDAY = "월급 들어왔다 신난다"  # the ranking is sure of it: one meme, not a choice
 JOB_TIMEOUT_S = 5  # a job lost with a killed worker runs again after this (+2 s)
 # what deploy/compose.yaml runs, with the variables every process shares (tests/test_deploy.py holds them equal)
 COMMANDS = {"migrate": ("db", "migrate"), "worker": ("worker",), "bot": ("run",)}
@@ -171,7 +171,7 @@ async def test_any_instance_serves_any_request(cluster: Cluster, photo_a: bytes,
     assert render("kakao.face_saved", "ko", name="기본") in kakao_text(saved)
 
     # a face registered through instance 1 is used by instance 2
-    first = await _swapped_for(two, "alice", HUNGRY, photo_a, photo_b)
+    first = await _swapped_for(two, "alice", PAYDAY, photo_a, photo_b)
     # "다른 짤" pressed on instance 1 continues the request made on instance 2
     reply = quick_reply(first, render("meme.next_label", "ko"))
     second = await one.final("alice", reply["messageText"], extra=reply["extra"])
@@ -200,7 +200,7 @@ async def test_the_web_page_and_the_studio_through_both_instances(cluster: Clust
             csrf = csrf_of(await resp.text())
         form = aiohttp.FormData()
         form.add_field("csrf", csrf)
-        form.add_field("text", HUNGRY)
+        form.add_field("text", PAYDAY)
         form.add_field("face", photo_a, filename="me.jpg", content_type="image/jpeg")
         json = {"Accept": "application/json"}
         async with browser.post(cluster.base(1) + "/try", data=form, headers=json) as resp:
@@ -231,7 +231,7 @@ async def test_the_web_page_and_the_studio_through_both_instances(cluster: Clust
 
 async def test_a_worker_killed_in_a_burst_loses_no_answer(cluster: Cluster) -> None:
     people = [f"burst{n}" for n in range(12)]
-    asks = [asyncio.create_task(cluster.bot(n % 2).final(user, HUNGRY)) for n, user in enumerate(people)]
+    asks = [asyncio.create_task(cluster.bot(n % 2).final(user, PAYDAY)) for n, user in enumerate(people)]
     await asyncio.sleep(1.0)  # the burst is being worked on
     assert _kill(cluster.workers[0]) == -signal.SIGKILL
     answers = await asyncio.wait_for(asyncio.gather(*asks), 120)
@@ -269,7 +269,7 @@ async def test_deleteface_through_one_instance_leaves_nothing_anywhere(
     cluster.photos.files["c.jpg"] = out.getvalue()
     one, two = cluster.bot(0), cluster.bot(1)
     saved = await one.final("carol", "/setface", params=secure_image(cluster.photos.url("c.jpg")))
-    first = await two.final("carol", HUNGRY)
+    first = await two.final("carol", PAYDAY)
     reply = quick_reply(first, render("meme.next_label", "ko"))
     second = await one.final("carol", reply["messageText"], extra=reply["extra"])  # a vote, too
     urls = [image_url(answer) for answer in (saved, first, second)]

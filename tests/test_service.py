@@ -242,7 +242,7 @@ async def test_a_meme_that_takes_the_face_beats_an_equal_one_that_cannot(
 async def test_skips_teach_the_ranking_without_one_person_flooding_it(
     worker_config: WorkerConfig, tmp_path: Path
 ) -> None:
-    sentence, best = "피곤해", "rachel-sleepy"
+    sentence, best = "눈치 보여", "mind-game"  # the second meme is near: a few voices can move it
 
     async def top_for(service: MemeService, newcomer: str) -> str:
         return (await service.make_meme(Person("t", newcomer), sentence)).meme_id
@@ -256,11 +256,12 @@ async def test_skips_teach_the_ranking_without_one_person_flooding_it(
             shown = await service.make_meme(flooder, sentence)
             await service.next_meme(flooder, shown.request_id)
         assert await top_for(service, "after-one") == best
-        second = Person("t", "second")
-        shown = await service.make_meme(second, sentence)
-        assert shown.meme_id == best
-        await service.next_meme(second, shown.request_id)
-        assert await top_for(service, "after-two") != best  # people agreeing move it
+        for name in ("second", "third", "fourth"):
+            other = Person("t", name)
+            shown = await service.make_meme(other, sentence)
+            assert shown.meme_id == best
+            await service.next_meme(other, shown.request_id)
+        assert await top_for(service, "after-four") != best  # people agreeing move it
     finally:
         await service.close()
 

@@ -81,12 +81,13 @@ _Button = discord.ui.Button[Any]
 
 
 class ActionButton(discord.ui.DynamicItem[_Button],
-                   template=r"fffusion:(?P<kind>next|delete):(?P<uid>\d+):(?P<payload>[\w-]+)"):
-    """A reply's button: '다른 짤' (payload: the request id; the same message is edited) or /deleteface's
-    confirm and cancel (payload: yes or no). Its state lives in the custom_id, so it works after a restart."""
+                   template=r"fffusion:(?P<kind>next|choices|pick|delete):(?P<uid>\d+):(?P<payload>[\w.-]+)"):
+    """A reply's button: '다른 짤' (payload: the request id; the same message is edited), '골라보기' or a choice's
+    '다른 짤' (the request id), a choice's number (request id.index) or /deleteface's confirm and cancel (payload:
+    yes or no). Its state lives in the custom_id, so it works after a restart."""
 
     def __init__(self, uid: int, kind: str, payload: str, label: str = "", disabled: bool = False) -> None:
-        style = discord.ButtonStyle.primary if kind == "next" else (
+        style = discord.ButtonStyle.primary if kind in ("next", "pick") else (
             discord.ButtonStyle.danger if payload == "yes" else discord.ButtonStyle.secondary)
         custom_id = f"fffusion:{kind}:{uid}:{payload}"
         super().__init__(discord.ui.Button(label=label or None, style=style, custom_id=custom_id, disabled=disabled))
@@ -96,6 +97,10 @@ class ActionButton(discord.ui.DynamicItem[_Button],
     def of(cls, uid: int, button: talk.Button) -> ActionButton:
         if button.action is talk.Action.NEXT:
             return cls(uid, "next", button.request_id, button.label, disabled=not button.enabled)
+        if button.action is talk.Action.CHOICES:
+            return cls(uid, "choices", button.request_id, button.label, disabled=not button.enabled)
+        if button.action is talk.Action.PICK:
+            return cls(uid, "pick", f"{button.request_id}.{button.index}", button.label)
         return cls(uid, "delete", "yes" if button.action is talk.Action.DELETE_CONFIRM else "no", button.label)
 
     @classmethod
@@ -108,6 +113,8 @@ class ActionButton(discord.ui.DynamicItem[_Button],
         handlers = _handlers(interaction)
         if self.kind == "next":
             await handlers.next_meme(interaction, self.uid, self.payload)
+        elif self.kind in ("choices", "pick"):
+            await handlers.choose(interaction, self.uid, self.kind, self.payload)
         else:
             await handlers.delete_choice(interaction, self.uid, self.payload == "yes")
 
@@ -257,6 +264,14 @@ class Handlers:
         # Acknowledged at once (the button shows it is working), then the same message is edited.
         await self._run(interaction, "다른 짤", talk.NextIntent(request_id), defer="update", owner=uid)
 
+    async def choose(self, interaction: discord.Interaction, uid: int, kind: str, payload: str) -> None:
+        """A choice's number (the same message becomes that meme with the person's face), or '골라보기' / a
+        choice's '다른 짤' (the same message becomes the next memes to choose from)."""
+        request_id, _, index = payload.partition(".")
+        intent: talk.Intent = (talk.PickIntent(request_id, int(index)) if kind == "pick" and index.isdigit()
+                               else talk.ChoicesIntent(request_id))
+        await self._run(interaction, "골라보기", intent, defer="update", owner=uid)
+
     async def deleteface(self, interaction: discord.Interaction) -> None:
         await self._run(interaction, "/deleteface", talk.DeleteIntent())
 
@@ -309,9 +324,11 @@ class Handlers:
         message: dict[str, Any] = {"content": reply.text}
         if items or edit:
             message["view"] = _view(*items) if items else None
+        files = [discord.File(io.BytesIO(c.image), f"choice{n}.jpg") for n, c in enumerate(reply.choices, 1)]
         if reply.image is not None:
-            file = discord.File(io.BytesIO(reply.image), "face.jpg" if reply.private else "meme.jpg")
-            message.update({"attachments": [file]} if edit else {"file": file})
+            files = [discord.File(io.BytesIO(reply.image), "face.jpg" if reply.private else "meme.jpg")]
+        if files or edit:  # an edit to a text (nothing fits) drops the pictures the message had
+            message.update({"attachments": files} if edit else {"files": files})
         return message
 
     async def tell(self, interaction: discord.Interaction, text: str, what: str) -> None:

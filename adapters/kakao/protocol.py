@@ -19,6 +19,9 @@ MAX_OUTPUTS = 3
 MAX_QUICK_REPLIES = 10
 MAX_TEXT = 1000  # simpleText.text and simpleImage.altText
 MAX_LABEL = 14  # quick reply label
+MAX_CARD_TITLE = 50  # basicCard title
+MAX_CARD_DESCRIPTION = 230  # basicCard description
+MAX_CARDS = 10  # items of a carousel
 SECURE_IMAGE_PARAM = "secureimage"
 MAX_DEPTH = 16  # Open Builder's payloads nest about 5 deep
 MAX_USER_ID = 128  # a botUserKey is about 70 characters
@@ -131,6 +134,31 @@ def quick_reply(label: str, message: str, extra: Json | None = None) -> Json:
     if extra:
         reply["extra"] = extra
     return reply
+
+
+def basic_card(title: str, description: str, image_url: str, button: Json) -> Json:
+    """A card with a thumbnail, its text and one button (a carousel holds several)."""
+    card: Json = {"thumbnail": {"imageUrl": image_url, "altText": _clip(description) or "image"},
+                  "buttons": [button]}
+    if title:
+        card["title"] = title[:MAX_CARD_TITLE]
+    if description:
+        card["description"] = description[:MAX_CARD_DESCRIPTION]
+    return card
+
+
+def message_button(label: str, message: str, extra: Json | None = None) -> Json:
+    """A card button that sends `message` as the person's utterance, with `extra` as action.clientExtra."""
+    button: Json = {"label": label[:MAX_LABEL], "action": "message", "messageText": message}
+    if extra:
+        button["extra"] = extra
+    return button
+
+
+def carousel(cards: Sequence[Json]) -> Json:
+    if not 1 <= len(cards) <= MAX_CARDS:
+        raise ValueError("a Kakao carousel holds 1-10 cards")
+    return {"carousel": {"type": "basicCard", "items": list(cards)}}
 
 
 def response(outputs: Sequence[Json], quick_replies: Sequence[Json] = ()) -> Json:

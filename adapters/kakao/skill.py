@@ -49,7 +49,7 @@ _SUBTITLE_WORDS: dict[str, bool | None] = {
 _SWAP_WORDS = ("사진에 내 얼굴", "/swap")
 # Quick replies carry what they mean in extra (-> action.clientExtra): the button's action and, for "다른 짤",
 # the request it continues; so a person typing the same words is never taken for a button press.
-_EXTRA_KIND, _EXTRA_REQUEST = "fffusion", "request_id"
+_EXTRA_KIND, _EXTRA_REQUEST, _EXTRA_INDEX = "fffusion", "request_id", "index"
 REFUSALS = Refusals(not_allowed="kakao.url_not_allowed", failed="kakao.download_failed")
 _HEADERS = {"User-Agent": "fffusion-kakao/1", "Accept": "image/*"}
 
@@ -137,6 +137,11 @@ class KakaoSkill:
         kind, request_id = skill.client_extra.get(_EXTRA_KIND), skill.client_extra.get(_EXTRA_REQUEST)
         if kind == talk.Action.NEXT and isinstance(request_id, str):
             return talk.NextIntent(request_id)
+        if kind == talk.Action.CHOICES and isinstance(request_id, str):
+            return talk.ChoicesIntent(request_id)
+        index = skill.client_extra.get(_EXTRA_INDEX)
+        if kind == talk.Action.PICK and isinstance(request_id, str) and isinstance(index, int):
+            return talk.PickIntent(request_id, index)
         if kind in (talk.Action.DELETE_CONFIRM, talk.Action.DELETE_CANCEL):
             return talk.DeleteIntent(kind == talk.Action.DELETE_CONFIRM)
         url = protocol.secure_image_url(skill.params)
@@ -177,16 +182,38 @@ class KakaoSkill:
         replies (and the help one)."""
         outputs = [protocol.simple_text(reply.text)]
         if reply.image is not None:
-            media_id = await self.media.publish(self.conversation.uploads, reply.result_key, reply.image)
-            outputs.insert(0, protocol.simple_image(f"{self.public_url}/media/{media_id}.jpg", reply.title))
+            outputs.insert(0, protocol.simple_image(await self._image_url(reply.result_key, reply.image), reply.title))
+        if reply.choices:
+            outputs.append(await self._carousel(reply))
         if reply.error is not None:
             return protocol.response(outputs)
-        replies = [protocol.quick_reply(b.label, b.label, {_EXTRA_KIND: b.action.value, _EXTRA_REQUEST: b.request_id})
-                   for b in reply.buttons if b.enabled]
+        replies = [protocol.quick_reply(b.label, b.label, self._extra(b))
+                   for b in reply.buttons if b.enabled and b.action is not talk.Action.PICK]
         if reply.request_id is not None and not await self.service.chat_subtitle(person, None):
             label = render("kakao.chat_subtitle_label", person.lang)  # a meme: offer the sentence as every 자막
             replies.append(protocol.quick_reply(label, label))
         return protocol.response(outputs, [*replies, self._help_reply(person)])
+
+    async def _image_url(self, result_key: str | None, image: bytes) -> str:
+        media_id = await self.media.publish(self.conversation.uploads, result_key, image)
+        return f"{self.public_url}/media/{media_id}.jpg"
+
+    async def _carousel(self, reply: talk.Reply) -> Json:
+        """A choice as a carousel of basicCards: each meme's thumbnail, its caption, and one button that picks it."""
+        picks = [b for b in reply.buttons if b.action is talk.Action.PICK]
+        urls = await asyncio.gather(*(self._image_url(c.result_key, c.image) for c in reply.choices))
+        cards = [protocol.basic_card(pick.label, choice.caption, url,
+                                     protocol.message_button(pick.label, pick.label, self._extra(pick)))
+                 for choice, pick, url in zip(reply.choices, picks, urls, strict=True)]
+        return protocol.carousel(cards)
+
+    @staticmethod
+    def _extra(button: talk.Button) -> Json:
+        """What a button means, in its action.clientExtra: a person typing its label is never taken for a press."""
+        extra: Json = {_EXTRA_KIND: button.action.value, _EXTRA_REQUEST: button.request_id}
+        if button.action is talk.Action.PICK:
+            extra[_EXTRA_INDEX] = button.index
+        return extra
 
     async def _deliver(self, task: asyncio.Task[Json], callback_url: str) -> None:
         body = await task

@@ -66,7 +66,7 @@ CAPTION_MAX = 1024
 BUTTON_TEXT_MAX = 64
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".heic", ".tif", ".tiff")
 # callback data (<= 64 bytes): kind | owner's user id | payload
-NEXT, DELETE = "n", "d"
+NEXT, DELETE, CHOICES, PICK = "n", "d", "c", "p"
 ALLOWED_UPDATES = ("message", "edited_message", "callback_query", "inline_query")
 COMMANDS = (("meme", "telegram.cmd_meme"), ("setface", "telegram.cmd_setface"), ("faces", "telegram.cmd_faces"),
             ("swap", "telegram.cmd_swap"), ("shareface", "telegram.cmd_shareface"),
@@ -134,6 +134,7 @@ class TelegramHandlers:
             MessageHandler(new, self._guarded(self.unsupported)),
             CallbackQueryHandler(self._guarded(self.next_meme), pattern=rf"^{NEXT}\|"),
             CallbackQueryHandler(self._guarded(self.delete_answer), pattern=rf"^{DELETE}\|"),
+            CallbackQueryHandler(self._guarded(self.choose), pattern=rf"^({CHOICES}|{PICK})\|"),
             InlineQueryHandler(self._guarded(self.inline)),
         ])
         app.add_error_handler(self._on_error)
@@ -203,8 +204,15 @@ class TelegramHandlers:
             return await self.conversation.handle(person, intent)
 
     async def _reply(self, message: Message, person: Person, reply: talk.Reply) -> None:
-        """A reply under the person's message: text with its buttons, or a photo with the text as caption."""
+        """A reply under the person's message: text with its buttons, or a photo with the text as caption; a
+        choice is an album of the memes, numbered, then the text with one button per number."""
         markup = _markup(reply, person)
+        if reply.choices:
+            album = [InputMediaPhoto(c.image, caption=_clip(f"{n}. {c.caption}", CAPTION_MAX))
+                     for n, c in enumerate(reply.choices, 1)]
+            await message.reply_media_group(album)
+            await message.reply_text(reply.text, reply_markup=markup)
+            return
         if reply.image is None:
             await message.reply_text(reply.text, reply_markup=markup)
             return
@@ -361,6 +369,33 @@ class TelegramHandlers:
         finally:
             self._editing.discard(key)
 
+    async def choose(self, update: Update, context: Context, person: Person) -> None:
+        """A tap on a choice's number (the meme, with the person's face) or on "골라보기" / a choice's "다른 짤"
+        (the next memes to choose from), answered under the message that had the button."""
+        query = update.callback_query
+        payload = await self._button_payload(query, person)
+        if query is None or payload is None:
+            return
+        if query.message is None or not query.message.is_accessible:
+            await query.answer(render("telegram.no_longer", person.lang), show_alert=True)
+            return
+        key = (query.message.chat.id, query.message.message_id)
+        if key in self._editing:  # a double tap: the first is being answered
+            await query.answer(render("telegram.busy", person.lang))
+            return
+        self._editing.add(key)
+        try:
+            await query.answer()
+            request_id, _, index = payload.partition(".")
+            assert query.data is not None
+            intent: talk.Intent = (talk.PickIntent(request_id, int(index)) if query.data.startswith(PICK)
+                                   else talk.ChoicesIntent(request_id))
+            reply = await self._handle(context.bot, query.message.chat.id, person, intent)
+            assert isinstance(query.message, Message)
+            await self._reply(query.message, person, reply)
+        finally:
+            self._editing.discard(key)
+
     # -------------------------------------------------------------------------------------- faces
     async def setface_command(self, update: Update, context: Context, person: Person) -> None:
         message = update.effective_message
@@ -486,6 +521,10 @@ def _markup(reply: talk.Reply, person: Person) -> InlineKeyboardMarkup | None:
             continue
         if button.action is talk.Action.NEXT:
             data = f"{NEXT}|{person.user_id}|{button.request_id}"
+        elif button.action is talk.Action.CHOICES:
+            data = f"{CHOICES}|{person.user_id}|{button.request_id}"
+        elif button.action is talk.Action.PICK:
+            data = f"{PICK}|{person.user_id}|{button.request_id}.{button.index}"
         else:
             data = f"{DELETE}|{person.user_id}|{'yes' if button.action is talk.Action.DELETE_CONFIRM else 'no'}"
         if len(data.encode()) > 64:  # Telegram's limit; request ids are short, but never send a broken button

@@ -128,3 +128,14 @@ def check_report(lang: str, report: CheckReport, memes: int) -> Markup:
         title = render("catalog.check.unreached", lang, count=len(report.unreached))
         parts.append(f'<h3>{esc(title)}</h3><ul class="check">{items}</ul>')
     return Markup("".join(parts))
+
+
+def choices(items: tuple[tuple[str, str, int], ...], csrf: str, request_id: str) -> Markup:
+    """A choice of memes: each picture is the button that picks it (a form, so it works without the script)."""
+    return Markup("".join(
+        f'<form class="choice" method="post" action="/pick"><input type="hidden" name="csrf" value="{esc(csrf)}">'
+        f'<input type="hidden" name="request_id" value="{esc(request_id)}">'
+        f'<input type="hidden" name="index" value="{esc(index)}">'
+        f'<button type="submit"><img src="{esc(url)}" alt="{esc(caption)}"><span>{n}. {esc(caption)}</span></button>'
+        f"</form>"
+        for n, (url, caption, index) in enumerate(items, 1)))

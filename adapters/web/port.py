@@ -37,6 +37,8 @@ class Shown:
     has_next: bool = False
     face_saved: bool = False
     error: str | None = None
+    #: a choice instead of a meme: (picture url, caption, what its pick names); `caption` then says why
+    choices: tuple[tuple[str, str, int], ...] = ()
 
     @property
     def status(self) -> int:
@@ -68,10 +70,16 @@ class WebPort:
     async def _shown(self, reply: talk.Reply, notices: tuple[str, ...] = (), face_saved: bool = False) -> Shown:
         if reply.error is not None:
             return self._failed(reply)
-        assert reply.image is not None and reply.request_id is not None
+        has_next = any(b.action in (talk.Action.NEXT, talk.Action.CHOICES) and b.enabled for b in reply.buttons)
+        if reply.choices or reply.image is None:  # a choice, or nothing fits at all (then no pictures)
+            urls = await asyncio.gather(*(self.media.publish(self.conversation.uploads, c.result_key, c.image)
+                                          for c in reply.choices))
+            choices = tuple((f"/media/{u}.jpg", c.caption, c.index) for u, c in zip(urls, reply.choices, strict=True))
+            return Shown(caption=reply.lines[0], notice="\n".join(notices), request_id=reply.request_id or "",
+                         has_next=has_next, face_saved=face_saved, choices=choices)
+        assert reply.request_id is not None
         media_id = await self.media.publish(self.conversation.uploads, reply.result_key, reply.image)
         notice = "\n".join((*notices, *(line for line in reply.lines[1:] if line)))
-        has_next = any(b.action is talk.Action.NEXT and b.enabled for b in reply.buttons)
         return Shown(f"/media/{media_id}.jpg", reply.title, notice, reply.request_id, has_next, face_saved)
 
     # the try page
@@ -107,6 +115,14 @@ class WebPort:
 
     async def next(self, person: Person, request_id: str) -> Shown:
         return await self._shown(await self.conversation.handle(person, talk.NextIntent(request_id)))
+
+    async def choices(self, person: Person, request_id: str) -> Shown:
+        return await self._shown(await self.conversation.handle(person, talk.ChoicesIntent(request_id)))
+
+    async def pick(self, person: Person, request_id: str, index: str) -> Shown:
+        if not index.isdigit():
+            raise InputError("meme.request_unknown")
+        return await self._shown(await self.conversation.handle(person, talk.PickIntent(request_id, int(index))))
 
     async def forget(self, person: Person) -> str:
         """Deletes everything of the person at once; the text that says so."""

@@ -273,6 +273,8 @@ class WebPages:
             app.router.add_get("/", self.try_page)
             app.router.add_post("/try", self.try_post)
             app.router.add_post("/next", self.next_post)
+            app.router.add_post("/choices", self.choices_post)
+            app.router.add_post("/pick", self.pick_post)
             app.router.add_post("/forget", self.forget_post)
         app.router.add_get("/static/{name}", self.static)
         if self.studio_enabled:
@@ -373,6 +375,7 @@ class WebPages:
                         "web.submit", "web.working", "web.next", "web.download", "web.forget", "web.footer",
                         "web.own_subtitle", "web.pick_photo", "web.take_photo", "web.no_photo",
                         "web.forget_confirm", "web.forget_yes", "web.same_meme")
+        choosing = bool(shown and (shown.choices or not shown.url))
         hours = max(1, round(self.settings.web_face_ttl_s / 3600))
         face_hint = render("web.face_saved_hint", lang) if has_face else render("web.face_hint", lang, hours=hours)
         title = t.pop("title")
@@ -380,10 +383,14 @@ class WebPages:
             "try.html", lang, title, self.assets, **t, csrf=self._csrf(sid), face_hint=face_hint,
             max_text=self.limits.max_text_chars, text=text, subtitle_checked=" checked" if subtitle else "",
             alert=alert, alert_hidden=hidden(not alert), alert_kind=" ok" if done else "",
-            result_hidden=hidden(shown is None), meme_url=shown.url if shown else "",
+            result_hidden=hidden(shown is None or choosing), meme_url=shown.url if shown else "",
             caption=shown.caption if shown else "", notice=shown.notice if shown else "",
             notice_hidden=hidden(not (shown and shown.notice)), request_id=shown.request_id if shown else "",
             next_hidden=hidden(not (shown and shown.has_next)), forget_hidden=hidden(not has_face),
+            choose=render("meme.choices_label", lang),
+            choices_hidden=hidden(not choosing), choices_intro=shown.caption if choosing and shown else "",
+            choice_list=pages.choices(shown.choices if shown else (), self._csrf(sid), shown.request_id if shown
+                                      else ""),
         )
 
     async def try_page(self, request: web.Request) -> web.StreamResponse:
@@ -412,7 +419,8 @@ class WebPages:
             body: dict[str, object] = {"error": shown.notice} if shown.error else {
                 "url": shown.url, "caption": shown.caption, "notice": shown.notice,
                 "request_id": shown.request_id, "has_next": shown.has_next, "face_saved": shown.face_saved,
-                "face_hint": render("web.face_saved_hint", lang)}
+                "face_hint": render("web.face_saved_hint", lang),
+                "choices": [{"url": u, "caption": c, "index": i} for u, c, i in shown.choices]}
             return self._respond(request, web.json_response(body, status=shown.status), sid, new)
         has_face = not new and await self.port.has_face(self.port.person(sid, lang))
         page = self._try_html(request, sid, has_face=has_face, shown=None if shown.error else shown,
@@ -437,6 +445,23 @@ class WebPages:
             return await self.port.next(self.port.person(sid, lang), form.text("request_id"))
 
         return await self._try_action(request, 0, another)
+
+    async def choices_post(self, request: web.Request) -> web.StreamResponse:
+        """The request's next memes to choose from: "골라보기" on a meme, "다른 짤" on a choice."""
+        sid, _ = self._visitor(request)
+
+        async def choose(form: Form, lang: str) -> Shown:
+            return await self.port.choices(self.port.person(sid, lang), form.text("request_id"))
+
+        return await self._try_action(request, 0, choose)
+
+    async def pick_post(self, request: web.Request) -> web.StreamResponse:
+        sid, _ = self._visitor(request)
+
+        async def pick(form: Form, lang: str) -> Shown:
+            return await self.port.pick(self.port.person(sid, lang), form.text("request_id"), form.text("index"))
+
+        return await self._try_action(request, 0, pick)
 
     async def forget_post(self, request: web.Request) -> web.StreamResponse:
         sid, new = self._visitor(request)

@@ -26,6 +26,8 @@ CATALOG_FILE = "catalog.toml"
 PACKAGE_PREFIX = "package:"
 ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 _HEADER_RE = re.compile(r"^\s*\[\[\s*meme\s*\]\]")
+#: the feelings a meme's `tone` may name (data/README.md; core/recommend/tone.py learns them)
+FEELINGS = ("joy", "pride", "sadness", "anger", "embarrassment", "worry", "shock", "tiredness", "mockery")
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,8 @@ class Meme:
     faces: tuple[int, ...] = ()
     crop: tuple[int, int, int, int] | None = None  # x, y, width, height
     subtitle: tuple[Line, ...] = ()  # 자막 drawn on the result (core/subtitle.py)
+    #: the meme's feeling (one of FEELINGS); None: inferred from its caption (core/recommend/tone.py)
+    tone: str | None = None
     where: str = ""  # "file:line" for messages
 
     @property
@@ -166,7 +170,10 @@ def _parse_entry(raw: dict, root: Path, check_images: bool) -> tuple[Meme | None
     examples = _strings(raw.get("examples"), "examples", problems)
     tags = _strings(raw.get("tags"), "tags", problems)
     subtitle = _subtitle(raw.get("subtitle"), problems)
-    unknown = sorted(set(raw) - {"id", "caption", "image", "crop", "faces", "examples", "tags", "subtitle"})
+    tone = raw.get("tone")
+    if tone is not None and tone not in FEELINGS:
+        problems.append(f"'tone' must be one of: {', '.join(FEELINGS)}")
+    unknown = sorted(set(raw) - {"id", "caption", "image", "crop", "faces", "examples", "tags", "subtitle", "tone"})
     if unknown:
         problems.append(f"unknown field(s): {', '.join(unknown)}")
     if check_images and isinstance(image, str) and image.strip():
@@ -184,6 +191,7 @@ def _parse_entry(raw: dict, root: Path, check_images: bool) -> tuple[Meme | None
         faces=tuple(faces),
         crop=tuple(crop) if crop else None,
         subtitle=subtitle,
+        tone=tone,
     ), []
 
 

@@ -1,15 +1,18 @@
-"""Learning from use: what people kept or skipped for similar sentences nudges the ranking for everyone.
+"""Learning from use: the sentences people used when they picked or kept a meme become that meme's learned
+examples, so the next person's differently worded sentence lands on it (docs/DESIGN.md, "Learning from use").
 
-A signal is (person, meme, the embedding of the sentence it was shown for, vote): +1 when a person keeps or
-shares the meme, -1 when they press "다른 짤" (it fitted worse than hoped). For a new sentence every past signal
-votes with a weight that grows with how similar its sentence was (nothing below `radius`), and a meme's score
-moves by
+A signal is (person, meme, the embedding of the sentence it was shown for, kind, age). Kinds differ in strength:
+a meme picked from a choice (`PICK_VOTE`) says most, a meme kept (`KEEP_VOTE`: sent, and no "다른 짤" after it)
+less, "다른 짤" (`NEXT_VOTE`) a little against the meme skipped. Old signals fade (half-life `half_life_s`). For a new
+sentence every signal counts with a weight that grows with how similar its sentence is (nothing below `radius`),
+and a meme's score moves by
 
-    strength * tanh(sum of weighted votes / saturation)
+    strength * tanh(sum over people of their weighted signals / saturation)
 
-so the change is bounded, and one person counts at most once per meme however often they press: their signals
-for one meme share a weight of 1. With the defaults one person alone moves a score by at most
-strength * tanh(1/3) ~ 0.32 * strength; several people agreeing move it up to `strength`.
+One person's signals for one meme share a weight of 1 (their newest `per_person`), and only the `memes_per_person`
+memes they signalled last count at all: whatever one person presses, they move a meme's score for anyone by at
+most strength * tanh(1 / saturation) (~0.32 * strength), and only for sentences like theirs, for that many memes.
+Several people agreeing move it up to `strength`.
 
 `Feedback` is pure and in-memory. `Learning` is the one owner of learning from use: it holds the one switch
 (`FeedbackSettings.enabled`), records the votes in the service's store, and hands the recent votes to the pool
@@ -26,34 +29,48 @@ from typing import Protocol
 
 import numpy as np
 
+PICK_VOTE = 2  # picked from a choice
+KEEP_VOTE = 1  # sent alone and kept (no "다른 짤" after it)
+NEXT_VOTE = -1  # "다른 짤": the meme shown fitted worse than hoped
+
 
 @dataclass(frozen=True)
 class Signal:
-    person_id: int  # the store's id of the person, only used to cap their weight
+    person_id: int  # the store's id of the person, only used to bound their weight
     meme_id: str
     vector: np.ndarray  # L2-normalised embedding of the sentence the meme was shown for
-    vote: int  # +1 kept or shared, -1 "다른 짤"
+    vote: int  # PICK_VOTE, KEEP_VOTE or NEXT_VOTE
+    age_s: float = 0.0  # how long ago it was given
 
 
 @dataclass(frozen=True)
 class FeedbackSettings:
     enabled: bool = True
-    #: largest change of a meme's score, in cosine units. Depends on the embedder: under the default (head and chat
-    #: bank) the best memes for a sentence are often 0.02-0.10 apart, about twice as far as under the previous
-    #: default, for which 0.05 was set
+    #: largest change of a meme's score, in cosine units; with `radius`, the best of a grid on bench/learning.py's
+    #: dev situations (0.1-0.3 x 0.82-0.88: stronger or wider learning did worse)
     strength: float = 0.1
-    #: cosine between two sentences below which one says nothing about the other. Depends on the embedder: under
-    #: the default, chat lines of unrelated bank situations sit at 0.82 on average (99th percentile 0.88; lines of
-    #: one situation 0.88); under the previous default at 0.93, where 0.93 measured best
-    radius: float = 0.82
+    #: cosine between two sentences below which one says nothing about the other (under the default, chat lines
+    #: of unrelated bank situations sit at 0.82 on average, lines of one situation at 0.88)
+    radius: float = 0.88
     #: agreeing people-equivalents that give tanh(1) ~ 76 % of the strength
     saturation: float = 3.0
+    #: what a signal of each kind weighs
+    pick: float = 1.0
+    keep: float = 0.5
+    skip: float = -0.3
+    #: signals fade to half their weight in this long
+    half_life_s: float = 30 * 86400.0
     #: latest signals kept per (person, meme); they share that person's single vote
     per_person: int = 5
+    #: memes one person's signals can move (their latest)
+    memes_per_person: int = 20
     #: the newest votes that count
     votes: int = 20_000
     #: the workers relearn at most this often (s) when there are new votes
     refresh_s: float = 30.0
+
+    def weight(self, vote: int) -> float:
+        return {PICK_VOTE: self.pick, KEEP_VOTE: self.keep, NEXT_VOTE: self.skip}.get(vote, 0.0)
 
 
 class Feedback:
@@ -63,17 +80,21 @@ class Feedback:
         self.settings = settings or FeedbackSettings()
         position = {meme_id: i for i, meme_id in enumerate(meme_ids)}
         self._memes = len(position)
-        grouped: dict[tuple[int, str], list[Signal]] = defaultdict(list)
+        grouped: dict[int, dict[str, list[Signal]]] = defaultdict(dict)
         for signal in signals:  # oldest first, as the store returns them
-            if signal.meme_id in position and signal.vote in (1, -1):
-                grouped[(signal.person_id, signal.meme_id)].append(signal)
+            if signal.meme_id in position and self.settings.weight(signal.vote):
+                memes = grouped[signal.person_id]
+                memes.setdefault(signal.meme_id, []).append(signal)
+                memes[signal.meme_id] = memes.pop(signal.meme_id)  # the meme signalled last goes last
         vectors, weights, memes = [], [], []
-        for (_, meme_id), group in grouped.items():
-            kept = group[-self.settings.per_person :]
-            for signal in kept:
-                vectors.append(np.asarray(signal.vector, np.float32))
-                weights.append(signal.vote / len(kept))
-                memes.append(position[meme_id])
+        for by_meme in grouped.values():
+            for meme_id in list(by_meme)[-self.settings.memes_per_person :]:
+                kept = by_meme[meme_id][-self.settings.per_person :]
+                for signal in kept:
+                    fade = 0.5 ** (max(0.0, signal.age_s) / self.settings.half_life_s)
+                    vectors.append(np.asarray(signal.vector, np.float32))
+                    weights.append(self.settings.weight(signal.vote) * fade / len(kept))
+                    memes.append(position[meme_id])
         self._vectors = np.stack(vectors) if vectors else np.zeros((0, 0), np.float32)
         self._weights = np.asarray(weights, np.float32)
         self._meme_of = np.asarray(memes, np.intp)
@@ -98,6 +119,7 @@ class Vote:
     text_key: str  # the sentence, as the service keys requests (core.service.service.text_key)
     meme_id: str
     vote: int
+    at: float = 0.0  # when it was given (time.time())
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,8 @@
 """Sentence -> memes: exact cosine over a normalised matrix of every caption and example sentence.
 
-A meme's score is its best match over its caption and example sentences.
+A meme's score is its best match over its caption and example sentences, plus `TONE_WEIGHT` times how much the
+sentence's feelings and the meme's agree (core/recommend/tone.py). A sad or hurt sentence (by the tone model, or
+by its words: core.recommend.tone.HURT_WORDS) never ranks a meme whose declared tone is mocking at all.
 """
 
 from __future__ import annotations
@@ -14,6 +16,13 @@ from core.catalog.cache import DiskCache, content_key
 from core.catalog.catalog import Catalog, Meme
 from core.recommend.embedders import Embedder
 from core.recommend.feedback import Feedback
+from core.recommend.tone import FEELINGS, HURT, UNKIND, load_tone, sounds_hurt
+
+#: how much the agreement of feelings (a probability product, 0..1) adds to a cosine score: chosen on the dev half
+#: of bench/data/tone_pairs.jsonl and dev_memes (bench/tone.py)
+TONE_WEIGHT = 0.05
+#: a sentence that is sad or hurt more than anything else, or at least this likely, gets no mocking or gloating meme
+HURT_AT = 0.5
 
 
 @dataclass(frozen=True)
@@ -77,6 +86,15 @@ class Recommender:
         self._position = {meme.id: i for i, meme in enumerate(catalog.memes)}
         self._matrix, self.freshly_embedded = embed_cached(embedder, texts, cache, progress)
         self.text_count = len(texts)
+        self.tone = load_tone(embedder.key, lambda labelled: embed_cached(embedder, labelled, cache)[0])
+        #: each meme's feelings: its declared `tone`, else what its caption says
+        self._feelings = self.tone.probabilities(self._matrix[self._starts]) if len(self._starts) else (
+            np.zeros((0, len(FEELINGS)), np.float32))
+        for i, meme in enumerate(catalog.memes):
+            if meme.tone is not None:
+                self._feelings[i] = np.eye(len(FEELINGS), dtype=np.float32)[FEELINGS.index(meme.tone)]
+        # only a declared tone keeps a meme from hurt sentences: the model reads "허탈하게 웃고" as mockery too often
+        self._unkind = np.array([meme.tone in UNKIND for meme in catalog.memes], bool)
         #: what people kept or skipped for similar sentences (core.recommend.feedback); None = ranking by text alone
         self.feedback: Feedback | None = None
 
@@ -91,11 +109,29 @@ class Recommender:
         """For each row of text_vectors(), the position of its meme in the catalog."""
         return np.repeat(np.arange(len(self._starts)), np.diff(self._starts, append=self.text_count))
 
+    def meme_feeling(self, meme_id: str) -> str:
+        """The feeling a meme declares or its caption says most."""
+        return FEELINGS[int(self._feelings[self._position[meme_id]].argmax())]
+
+    def feelings(self, sentence: str) -> dict[str, float]:
+        """The sentence's feelings and their probabilities."""
+        probabilities = self.tone.probabilities(self.embedder.embed([sentence]))[0]
+        return {f: float(p) for f, p in zip(FEELINGS, probabilities, strict=True)}
+
     def scores(self, sentence: str) -> np.ndarray:
-        """Each meme's score (its best cosine over its texts) for an already validated sentence."""
-        query = self.embedder.embed([sentence])[0]
+        """Each meme's score for an already validated sentence: its best cosine over its texts, moved by the
+        agreement of feelings and what people taught; -inf for a meme that would mock a hurt sentence."""
+        return self.scores_of(self.embedder.embed([sentence])[0], sounds_hurt(sentence))
+
+    def scores_of(self, query: np.ndarray, hurt: bool = False) -> np.ndarray:
+        """scores() for a sentence's vector under this recommender's embedder; `hurt`: its words say it is."""
         per_text = self._matrix @ query
         scores = np.maximum.reduceat(per_text, self._starts)
+        feelings = self.tone.probabilities(query)[0]
+        scores += TONE_WEIGHT * (self._feelings @ feelings)
+        top = FEELINGS[int(feelings.argmax())]
+        if hurt or top in HURT or sum(feelings[FEELINGS.index(f)] for f in HURT) >= HURT_AT:
+            scores[self._unkind] = -np.inf
         if self.feedback is not None:
             scores += self.feedback.adjustments(query)
         return scores

@@ -21,7 +21,7 @@ from core.limits import Limits
 from core.messages import TEXTS, render
 from core.service.friends import FriendRef, find_friends, group_meme, share_face
 from core.service.pictures import check_target, swap_picture
-from core.service.service import DEFAULT_FACE, MemeResult, MemeService, Person
+from core.service.service import DEFAULT_FACE, MemeResult, MemeService, Offer, Person
 from core.service.store import PeopleStore
 from core.text import clean_sentence
 
@@ -55,6 +55,21 @@ class NextIntent:
     """'다른 짤': the next candidate of a request."""
 
     request_id: str
+
+
+@dataclass(frozen=True)
+class ChoicesIntent:
+    """A choice of a request's next memes: "골라보기" on a meme, "다른 짤" on a choice."""
+
+    request_id: str
+
+
+@dataclass(frozen=True)
+class PickIntent:
+    """The meme the person picked from a choice: its place in the request's candidates (Choice.index)."""
+
+    request_id: str
+    index: int
 
 
 @dataclass(frozen=True)
@@ -105,12 +120,14 @@ class HelpIntent:
 
 
 Intent = (TextIntent | PhotoIntent | NextIntent | DeleteIntent | HelpIntent | SwapPictureIntent | ShareFaceIntent
-          | FacesIntent | SubtitleIntent)
+          | FacesIntent | SubtitleIntent | ChoicesIntent | PickIntent)
 
 
 # ------------------------------------------------------------------------------------------- replies
 class Action(StrEnum):
     NEXT = "next"
+    CHOICES = "choices"  # a choice of the request's next memes
+    PICK = "pick"  # one meme of a choice
     DELETE_CONFIRM = "delete_yes"
     DELETE_CANCEL = "delete_no"
 
@@ -119,8 +136,20 @@ class Action(StrEnum):
 class Button:
     action: Action
     label: str  # in the person's language
-    request_id: str = ""  # NEXT: the request it continues
+    request_id: str = ""  # NEXT, CHOICES, PICK: the request it continues
+    index: int = -1  # PICK: the meme's place in the request's candidates
     enabled: bool = True  # a platform that shows a disabled button (Discord) shows it; the others leave it out
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One meme of a choice, as it is; picking it (its PICK button) brings it with the person's face."""
+
+    meme_id: str
+    caption: str
+    image: bytes  # JPEG
+    result_key: str
+    index: int  # what its PICK button names
 
 
 @dataclass(frozen=True)
@@ -133,6 +162,8 @@ class Reply:
     result_key: str | None = None  # the image's key for reusing a platform's upload of it (Uploads)
     request_id: str | None = None  # the request a meme belongs to
     error: str | None = None  # the message key of the failure this reply tells about
+    #: a choice of memes (then no `image`): the buttons hold one PICK per choice, in the same order
+    choices: tuple[Choice, ...] = ()
 
     @property
     def text(self) -> str:
@@ -232,9 +263,13 @@ class Conversation:
             return await self._group(person, intent)
         if isinstance(intent, TextIntent):
             own = await self.service.chat_subtitle(person, intent.chat_id)
-            return self._meme(person, await self.service.make_meme(person, intent.text, intent.face, own))
+            return self._answer(person, await self.service.answer(person, intent.text, intent.face, own))
         if isinstance(intent, SubtitleIntent):
             return await self._subtitle(person, intent)
+        if isinstance(intent, ChoicesIntent):
+            return self._offer(person, await self.service.choices(person, intent.request_id))
+        if isinstance(intent, PickIntent):
+            return self._meme(person, await self.service.pick(person, intent.request_id, intent.index))
         if isinstance(intent, SwapPictureIntent):
             return await self._picture(person, intent)
         if isinstance(intent, FacesIntent):
@@ -254,11 +289,30 @@ class Conversation:
         await self.service.set_lang(person)
         return Reply((self.say(person, "help", bot=intent.bot_name),), private=True)
 
+    def _answer(self, person: Person, answer: MemeResult | Offer) -> Reply:
+        return self._offer(person, answer) if isinstance(answer, Offer) else self._meme(person, answer)
+
     def _meme(self, person: Person, result: MemeResult) -> Reply:
         lines = (result.caption, "", self.say(person, result.notice)) if result.notice else (result.caption,)
         next_ = Button(Action.NEXT, self.say(person, "meme.next_label"), result.request_id, enabled=result.has_next)
-        return Reply(lines, image=result.image, title=result.caption, buttons=(next_,),
+        choose = Button(Action.CHOICES, self.say(person, "meme.choices_label"), result.request_id,
+                        enabled=result.has_next)
+        return Reply(lines, image=result.image, title=result.caption, buttons=(next_, choose),
                      result_key=result.result_key, request_id=result.request_id)
+
+    def _offer(self, person: Person, offer: Offer) -> Reply:
+        """A choice: the memes as they are, one PICK button each, and "다른 짤" for the next ones. With nothing
+        that fits, it says so kindly and offers the nearest."""
+        if not offer.memes:
+            return Reply((self.say(person, "meme.nothing_fits_none"),), request_id=offer.request_id)
+        intro = self.say(person, "meme.nothing_fits" if offer.decision == "nothing" else "meme.choose")
+        lines = (intro, *(render("meme.choice_line", person.lang, n=n, caption=m.caption)
+                          for n, m in enumerate(offer.memes, 1)))
+        picks = tuple(Button(Action.PICK, render("meme.pick_label", person.lang, n=n), offer.request_id, m.index)
+                      for n, m in enumerate(offer.memes, 1))
+        more = Button(Action.CHOICES, self.say(person, "meme.next_label"), offer.request_id, enabled=offer.has_next)
+        choices = tuple(Choice(m.meme_id, m.caption, m.image, m.result_key, m.index) for m in offer.memes)
+        return Reply(lines, buttons=(*picks, more), request_id=offer.request_id, choices=choices)
 
     async def _faces(self, person: Person) -> Reply:
         names = await self.service.list_faces(person)

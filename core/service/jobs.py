@@ -63,11 +63,12 @@ class Jobs:
         ranked: Ranked = await self._learned(job_rank, text, top)
         return ranked
 
-    async def make(self, text: str, top: int, record: bytes | None, recent: tuple[str, ...], subtitle: str = ""
-                   ) -> Made:
+    async def make(self, text: str, top: int, record: bytes | None, recent: tuple[str, ...], subtitle: str = "",
+                   decide: bool = False) -> Made:
         """The ranking and the best fit among the memes not in `recent`, composed: one job (worker.job_make).
-        `subtitle`: the person's sentence as the 자막 ("" for the meme's own)."""
-        made: Made = await self._learned(job_make, text, top, record, recent, subtitle)
+        `subtitle`: the person's sentence as the 자막 ("" for the meme's own). `decide`: composed only when the
+        ranking is sure of it (core.recommend.confidence), else a choice follows."""
+        made: Made = await self._learned(job_make, text, top, record, recent, subtitle, decide)
         return made
 
     async def _learned(self, fn: Callable[..., Any], text: str, top: int, *rest: Any) -> Any:

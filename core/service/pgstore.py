@@ -258,10 +258,14 @@ class PostgresStore:
 
     async def votes(self, limit: int) -> list[Vote]:
         rows = await self.pool.fetch(
-            "SELECT person, text, meme, vote FROM (SELECT * FROM feedback ORDER BY at DESC LIMIT $1) AS newest"
+            "SELECT person, text, meme, vote, at FROM (SELECT * FROM feedback ORDER BY at DESC LIMIT $1) AS newest"
             " ORDER BY at", limit,
         )
         return [Vote(*r) for r in rows]
+
+    async def forget_votes(self) -> int:
+        status = await self.pool.execute("DELETE FROM feedback")
+        return int(status.split()[-1])
 
     async def votes_mark(self) -> tuple[int, float]:
         count, newest = await self.pool.fetchrow("SELECT count(*), coalesce(max(at), 0) FROM feedback")

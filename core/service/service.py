@@ -25,7 +25,8 @@ from core.catalog.edit import catalog_version
 from core.errors import FffusionError, InputError, ServiceError
 from core.images import check_size
 from core.limits import Limits
-from core.recommend.feedback import FeedbackSettings, Learning
+from core.recommend.confidence import CHOICES, Calibration, Decision, confidence
+from core.recommend.feedback import KEEP_VOTE, NEXT_VOTE, PICK_VOTE, FeedbackSettings, Learning
 from core.service.jobs import OWNER, Jobs, Pool, owner_of
 from core.service.pool import WorkerPool
 from core.service.store import PeopleStore, PersonGone, Store, StoredFace, StoredRequest
@@ -68,6 +69,28 @@ class MemeResult:
     swapped: bool
     notice: str | None
     rank: int
+    has_next: bool
+
+
+@dataclass(frozen=True)
+class Offered:
+    """One meme of a choice: shown as it is (the person's face goes in only once they pick it)."""
+
+    meme_id: str
+    caption: str
+    image: bytes  # the meme's own picture, JPEG
+    result_key: str
+    index: int  # its place in the request's candidates: what a pick names
+
+
+@dataclass(frozen=True)
+class Offer:
+    """A choice of memes for a request, when the ranking is unsure (`Decision.CHOICE`), no meme fits
+    (`Decision.NOTHING`: these are the nearest), or the person asked to choose."""
+
+    request_id: str
+    decision: Decision
+    memes: tuple[Offered, ...]
     has_next: bool
 
 
@@ -231,6 +254,8 @@ class MemeService:
         #: learning from use: the votes, and when the workers relearn them
         self.learning = Learning(self.store, feedback or FeedbackSettings())
         self.jobs = Jobs(self.pool, self.learning)
+        #: when a sentence gets one meme, a choice or "nothing fits" (the workers compose with the default's)
+        self.calibration = Calibration()
         self._rate: Limiter = rate or RateLimiter(self.limits.rate_per_minute, self.limits.people_in_memory)
         self._results: Results = results or ResultCache(results_cache_mb * 1024 * 1024)
         self._catalog: Catalog | None = None
@@ -465,10 +490,11 @@ class MemeService:
         return key, made
 
     async def _result(self, person: Person, generation: int, person_id: int, request: StoredRequest,
-                      record: bytes | None, meme_id: str, made: Composed | None = None, save: bool = True
-                      ) -> MemeResult:
+                      record: bytes | None, meme_id: str, made: Composed | None = None, save: bool = True,
+                      vote: int | None = KEEP_VOTE) -> MemeResult:
         """The result for one meme of the request, recorded in the person's history with the request (unless
-        `save` is false: it is saved already), or, if they were deleted meanwhile, nothing recorded or returned."""
+        `save` is false: it is saved already) with its `vote` for learning from use (a meme sent counts as kept
+        until "다른 짤" replaces the vote), or, if they were deleted meanwhile, nothing recorded or returned."""
         key, composed = await self._composed(record, meme_id, person, generation, made, own_subtitle(request))
         try:
             async with self._writing(person, generation):
@@ -476,6 +502,8 @@ class MemeService:
                     await self.store.upgrade_face(person_id, record, composed.upgraded.record, composed.upgraded.engine)
                 await self.store.shown(person_id, request.text_key, meme_id, key, person_id if record else None,
                                        HISTORY, request if save else None)
+                if vote is not None and self.learning.enabled:
+                    await self.learning.vote(person_id, request.text_key, meme_id, vote)
         except InputError:
             # deleted meanwhile: their face's result may have been cached just before (a deletion through another
             # instance could not see it), so it goes now
@@ -526,41 +554,108 @@ class MemeService:
 
     async def make_meme(self, person: Person, text: str, face: str | None = None, subtitle: bool = False
                         ) -> MemeResult:
-        """The best meme for the sentence; `subtitle` (or the word "--자막" in it): the sentence itself as its
-        자막 instead of the meme's own."""
+        """The best meme for the sentence, however sure the ranking is; `subtitle` (or the word "--자막" in it):
+        the sentence itself as its 자막 instead of the meme's own."""
+        made = await self._make(person, text, face, subtitle, decide=False)
+        assert isinstance(made, MemeResult)
+        return made
+
+    async def answer(self, person: Person, text: str, face: str | None = None, subtitle: bool = False
+                     ) -> MemeResult | Offer:
+        """What a sentence gets in a chat: its meme when the ranking is sure of it, else a choice of memes."""
+        return await self._make(person, text, face, subtitle, decide=True)
+
+    async def _make(self, person: Person, text: str, face: str | None, subtitle: bool, decide: bool
+                    ) -> MemeResult | Offer:
         text, flagged = subtitle_request(text)
         clean_sentence(text, self.limits)  # bad text costs no rate-limit hit
         generation = self._generation()
         async with self._counted(person):
             sentence, key, known, record, recent = await self._asking(person, text, face)
             own = key if subtitle or flagged else ""  # as stored, so "다른 짤" draws the same words
-            made = await self.jobs.make(sentence, CANDIDATES, record, tuple(sorted(recent)), own)
+            made = await self.jobs.make(sentence, CANDIDATES, record, tuple(sorted(recent)), own, decide)
             ranked = self._known(made.ranked.memes)
+            request_id = (OWN_SUBTITLE if own else "") + secrets.token_urlsafe(12)
+            sure = confidence([score for _, score in ranked[:CHOICES]], self.calibration).decision
+            if decide and sure is not Decision.ONE:
+                fresh = [m for m, _ in ranked if m not in recent] or [m for m, _ in ranked]
+                request = StoredRequest(request_id, key, face, tuple(m for m, _ in ranked), tuple(fresh[:CHOICES]))
+                person_id = await self._writer(person, generation, known)
+                async with self._writing(person, generation):
+                    await self.store.save_request(person_id, request)
+                return await self._offer(person, generation, request, request.shown, sure)
+            if not ranked:  # every meme would mock a hurt sentence
+                raise InputError("meme.nothing_fits_none")
             chosen, composed = made.meme_id, made.composed
             if chosen not in self.catalog.by_id:
                 chosen, composed = ranked[0][0], None
-            request_id = (OWN_SUBTITLE if own else "") + secrets.token_urlsafe(12)
             request = StoredRequest(request_id, key, face, tuple(m for m, _ in ranked), (chosen,))
             person_id = await self._writer(person, generation, known)
             return await self._result(person, generation, person_id, request, record, chosen, composed)
+
+    async def _offer(self, person: Person, generation: int, request: StoredRequest, memes: tuple[str, ...],
+                     decision: Decision) -> Offer:
+        """The memes as they are (cached after the first time), for the person to pick from."""
+        composed = await asyncio.gather(*(self._composed(None, m, person, generation) for m in memes))
+        for m, (key, _) in zip(memes, composed, strict=True):  # no one's face: a platform's copy may stay
+            await self.store.add_result(key, None, m)
+        offered = tuple(Offered(m, self.catalog.by_id[m].caption, made.image, key, request.candidates.index(m))
+                        for m, (key, made) in zip(memes, composed, strict=True))
+        return Offer(request.id, decision, offered, len(request.shown) < len(request.candidates))
+
+    async def _request(self, person: Person, request_id: str) -> tuple[int, StoredRequest]:
+        person_id = await self.store.find_person(person.platform, person.user_id)
+        request = await self.store.request(person_id, request_id) if person_id is not None else None
+        if person_id is None or request is None:
+            raise InputError("meme.request_unknown")
+        await self.follow_catalog()
+        return person_id, request
+
+    def _remaining(self, request: StoredRequest) -> list[str]:
+        """The request's candidates not shown yet (a meme deleted from the catalog since is skipped)."""
+        remaining = [m for m in request.candidates if m not in request.shown and m in self.catalog.by_id]
+        if not remaining:
+            raise InputError("meme.no_more")
+        return remaining
+
+    async def choices(self, person: Person, request_id: str) -> Offer:
+        """A choice of the request's next memes, asked for by the person: "골라보기" on a meme, or "다른 짤" on a
+        choice. No vote: asking to choose says nothing against the meme shown."""
+        generation = self._generation()
+        async with self._counted(person):
+            person_id, request = await self._request(person, request_id)
+            remaining = self._remaining(request)
+            request = dataclasses.replace(request, shown=(*request.shown, *remaining[:CHOICES]))
+            async with self._writing(person, generation):
+                await self.store.save_request(person_id, request)
+            return await self._offer(person, generation, request, tuple(remaining[:CHOICES]), Decision.CHOICE)
+
+    async def pick(self, person: Person, request_id: str, index: int) -> MemeResult:
+        """The meme the person picked from a choice, with their face. The pick is one vote for the meme, however
+        often it is tapped (one vote per person, sentence and meme)."""
+        generation = self._generation()
+        async with self._counted(person):
+            person_id, request = await self._request(person, request_id)
+            meme_id = request.candidates[index] if 0 <= index < len(request.candidates) else None
+            if meme_id is None or meme_id not in request.shown:
+                raise InputError("meme.request_unknown")
+            if meme_id not in self.catalog.by_id:
+                raise InputError("meme.no_more")
+            # the pick is what the request shows now: "다른 짤" after it skips the pick, not the last meme offered
+            request = dataclasses.replace(request, shown=(*(m for m in request.shown if m != meme_id), meme_id))
+            record = await self._face_record(person_id, request.face)
+            return await self._result(person, generation, person_id, request, record, meme_id, vote=PICK_VOTE)
 
     async def next_meme(self, person: Person, request_id: str) -> MemeResult:
         """'다른 짤': the next candidate of a request. The one vote of the press is recorded here."""
         generation = self._generation()
         async with self._counted(person):
-            person_id = await self.store.find_person(person.platform, person.user_id)
-            request = await self.store.request(person_id, request_id) if person_id is not None else None
-            if person_id is None or request is None:
-                raise InputError("meme.request_unknown")
-            await self.follow_catalog()
-            # a meme deleted from the catalog since the request was made is skipped
-            remaining = [m for m in request.candidates if m not in request.shown and m in self.catalog.by_id]
-            if not remaining:
-                raise InputError("meme.no_more")
+            person_id, request = await self._request(person, request_id)
+            remaining = self._remaining(request)
             # saved before the work: a second press meanwhile (a double tap) goes on to the meme after this one
             async with self._writing(person, generation):
                 if self.learning.enabled:  # the shown one fitted worse than hoped
-                    await self.learning.vote(person_id, request.text_key, request.shown[-1], -1)
+                    await self.learning.vote(person_id, request.text_key, request.shown[-1], NEXT_VOTE)
                 request = dataclasses.replace(request, shown=(*request.shown, remaining[0]))
                 await self.store.save_request(person_id, request)
             record = await self._face_record(person_id, request.face)
@@ -583,4 +678,5 @@ class MemeService:
             async with self._writing(person, generation):
                 await self.store.save_request(person_id, request)
             return list(await asyncio.gather(
-                *(self._result(person, generation, person_id, request, record, m, save=False) for m in shown)))
+                *(self._result(person, generation, person_id, request, record, m, save=False, vote=None)
+                  for m in shown)))

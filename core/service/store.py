@@ -342,10 +342,16 @@ class Store:
     async def votes(self, limit: int) -> list[Vote]:
         """The newest `limit` votes, oldest first."""
         rows = await (await self.db.execute(
-            "SELECT person, text, meme, vote FROM (SELECT * FROM feedback ORDER BY at DESC LIMIT ?) ORDER BY at",
+            "SELECT person, text, meme, vote, at FROM (SELECT * FROM feedback ORDER BY at DESC LIMIT ?) ORDER BY at",
             (limit,),
         )).fetchall()
         return [Vote(*row) for row in rows]
+
+    async def forget_votes(self) -> int:
+        """Every vote gone (the operator's reset of learning from use); how many there were."""
+        cursor = await self.db.execute("DELETE FROM feedback")
+        await self.db.commit()
+        return cursor.rowcount
 
     async def votes_mark(self) -> tuple[int, float]:
         """How many votes there are and when the newest was given: changes whenever the votes do."""
@@ -450,6 +456,7 @@ class PeopleStore(Protocol):
     async def vote(self, person: int, text_key: str, meme: str, vote: int) -> None: ...
     async def votes(self, limit: int) -> list[Vote]: ...
     async def votes_mark(self) -> tuple[int, float]: ...
+    async def forget_votes(self) -> int: ...
     async def remember_upload(self, platform: str, result_key: str, file_id: str) -> bool: ...
     async def uploaded(self, platform: str, result_key: str) -> str | None: ...
     async def share_face(self, person: int, chat: str, name: str, handle: str | None) -> None: ...

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,7 @@ from core.faces.base import DetectedFace, FaceEngine, SourceFace, SwapOutcome
 from core.faces.engines import choose_targets, load_engine
 from core.images import decode_image, encode_image
 from core.limits import Limits
+from core.recommend.confidence import CHOICES, Decision, confidence
 from core.recommend.embedders import Embedder
 from core.recommend.feedback import Feedback, Signal, Votes
 from core.recommend.load import load_embedder
@@ -220,7 +222,9 @@ def _feedback(s: _State, votes: Votes) -> Feedback:
         vectors, _ = embed_cached(s.embedder, [v.text_key for v in votes.items], cache)
     finally:
         cache.close()
-    signals = [Signal(v.person_id, v.meme_id, vector, v.vote) for v, vector in zip(votes.items, vectors, strict=True)]
+    now = time.time()
+    signals = [Signal(v.person_id, v.meme_id, vector, v.vote, now - v.at)
+               for v, vector in zip(votes.items, vectors, strict=True)]
     return Feedback(signals, [m.id for m in s.prepared.catalog.memes], votes.settings)
 
 
@@ -292,14 +296,17 @@ def _composed(s: _State, meme_id: str, source: SourceFace | None, upgraded: Upgr
 
 def job_make(
     text: str, top: int, generation: str | None, votes: Votes | None, catalog: str | None,
-    record: bytes | None, recent: tuple[str, ...], subtitle: str = "",
+    record: bytes | None, recent: tuple[str, ...], subtitle: str = "", decide: bool = False,
 ) -> Made:
     """A whole request in one job (one trip through a queue instead of two): the ranking, then the best-ranked
     meme the person has not just seen for this sentence (all seen: start over), composed. A meme that takes the
     person's face stands in for a marginally better one that cannot (a head turned too far, say). `subtitle`:
-    as job_compose's."""
+    as job_compose's. `decide`: nothing is composed unless the ranking is sure (the person will choose, and only
+    their pick is composed)."""
     ranked = job_rank(text, top, generation, votes, catalog)
     if ranked.stale or not ranked.memes:
+        return Made(ranked)
+    if decide and confidence([score for _, score in ranked.memes[:CHOICES]]).decision is not Decision.ONE:
         return Made(ranked)
     s = state()
     fresh = [(m, score) for m, score in ranked.memes if m not in recent] or list(ranked.memes)

@@ -14,6 +14,8 @@ from PIL import Image
 from adapters.discord.bot import DiscordBot, parse_shards
 from core.errors import ConfigError
 from core.messages import render
+from core.recommend.confidence import Calibration
+from core.recommend.feedback import KEEP_VOTE, NEXT_VOTE, PICK_VOTE
 from core.service.service import MemeService
 from tests.discord.conftest import StartBot
 from tests.discord.fake_discord import EPHEMERAL, FakeDiscord, Interaction, Member, Message
@@ -149,7 +151,8 @@ async def test_setface_meme_next_restart_and_deleteface(
     assert ix.original is first  # the result replaced the "thinking..." placeholder
     face = image_of(first)
     assert identity_distance(face, photo_a) < 0.6 < identity_distance(face, photo_b)
-    (button,) = first.buttons
+    button, choose = first.buttons
+    assert choose["label"] == render("meme.choices_label", "ko")
     assert button["label"] == "다른 짤" and button["custom_id"].startswith(f"fffusion:next:{alice.id}:")
 
     # "다른 짤" still works after the bot restarts: its state is in the custom_id and the service.
@@ -182,7 +185,7 @@ async def test_members_never_get_each_others_face(
     assert identity_distance(a, photo_a) < min(0.6, identity_distance(a, photo_b))
     # The astronaut's swap carries less identity (a greyish, tilted source), but it is hers, never Alice's.
     assert identity_distance(b, photo_b) < identity_distance(b, photo_a)
-    assert [x["label"] for x in his.buttons] == ["Another meme"]
+    assert [x["label"] for x in his.buttons] == ["Another meme", render("meme.choices_label", "en")]
 
     # Bob presses Alice's button: a private "not yours" in English, her meme untouched.
     click = await fake.click(mine, mine.buttons[0]["custom_id"], member=bob, locale="en-US")
@@ -301,9 +304,11 @@ async def test_one_next_press_records_one_vote(
     skipped = shown.content
     click = await fake.click(shown, shown.buttons[0]["custom_id"], member=alice)
     assert (await click.answer()).content != skipped
-    (vote,) = await service.learning.recent(10)
-    assert service.learning.recorded == 1  # the service votes, once; the adapter does not
-    assert vote.vote == -1 and skipped.startswith(service.catalog.by_id[vote.meme_id].caption)
+    # the service votes, once per meme; the adapter does not: the skipped meme -1, the one shown next kept
+    votes = {v.meme_id: v.vote for v in await service.learning.recent(10)}
+    assert service.learning.recorded == 3 and sorted(votes.values()) == [NEXT_VOTE, KEEP_VOTE]
+    (gone,) = [m for m, v in votes.items() if v == NEXT_VOTE]
+    assert skipped.startswith(service.catalog.by_id[gone].caption)
 
 
 async def test_shards_run_on_separate_instances(
@@ -340,3 +345,30 @@ def test_shards_setting() -> None:
         with pytest.raises(ConfigError) as caught:
             parse_shards(bad)
         assert caught.value.params["name"] == "FFFUSION_DISCORD_SHARDS"
+
+
+async def test_a_choice_is_three_pictures_and_a_tap_on_a_number(
+    fake: FakeDiscord, bot: DiscordBot, service: MemeService, alice: Member, photo_a: bytes
+) -> None:
+    await register(fake, alice, photo_a)
+    service.calibration = Calibration(one_at=2.0, fits_at=0.0)  # unsure of every sentence
+    _, offer = await meme(fake, alice, HUNGRY)
+    assert offer.content.startswith(render("meme.choose", "ko"))
+    assert [a.filename for a in offer.attachments] == ["choice1.jpg", "choice2.jpg", "choice3.jpg"]
+    assert [b["label"] for b in offer.buttons] == ["1번", "2번", "3번", "다른 짤"]
+    captions = offer.content.splitlines()[1:]
+    assert [c.split(". ", 1)[0] for c in captions] == ["1", "2", "3"]
+
+    click = await fake.click(offer, offer.buttons[0]["custom_id"], member=alice)
+    picked = await click.answer()  # the same message, now the picked meme with the person's face
+    caption = captions[0].split(". ", 1)[1]
+    assert picked.id == offer.id and picked.content.startswith(caption) and len(picked.attachments) == 1
+    assert identity_distance(image_of(picked), photo_a) < 0.6
+    assert [b["label"] for b in picked.buttons] == ["다른 짤", render("meme.choices_label", "ko")]
+    (vote,) = await service.learning.recent(10)
+    assert vote.vote == PICK_VOTE and service.catalog.by_id[vote.meme_id].caption == caption
+
+    # "골라보기" on the meme: the next three to choose from, in the same message
+    choose = await fake.click(picked, picked.buttons[1]["custom_id"], member=alice)
+    again = await choose.answer()
+    assert len(again.attachments) == 3 and caption not in again.content

@@ -29,7 +29,7 @@ from tests.kakao.kakaoside import (
 )
 
 REPO = Path(__file__).resolve().parents[2]
-HUNGRY = "배고파 죽겠다"
+PAYDAY = "월급 들어왔다 신난다"  # the ranking is sure of it: one meme, not a choice
 
 Spawn = Callable[[], subprocess.Popen[bytes]]
 
@@ -85,7 +85,7 @@ async def test_kill_9_and_restart_keep_the_face(
         assert text_of(await bot.say("alice", "도움말")) == render("kakao.help", "ko")
         saved = await bot.final("alice", "/setface", params=secure_image(photo_server.url("a.jpg")))
         assert render("kakao.face_saved", "ko", name="기본") in text_of(saved)
-        before = await bot.final("alice", HUNGRY)
+        before = await bot.final("alice", PAYDAY)
         assert identity_distance(await bot.image(before), photo_a) < 0.6
 
         os.killpg(first.pid, signal.SIGKILL)
@@ -95,7 +95,7 @@ async def test_kill_9_and_restart_keep_the_face(
         await wait_ready(session, base, second)
         async with session.get(image_url(before)) as resp:  # results on disk outlive the process
             assert resp.status == 200
-        after = await bot.final("alice", "오늘 너무 배고프다")
+        after = await bot.final("alice", "딱 한 판만 더 하자")
         assert render("face.not_registered", "ko") not in text_of(after)
         assert identity_distance(await bot.image(after), photo_a) < 0.6
 

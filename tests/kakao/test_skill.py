@@ -19,6 +19,8 @@ from bot.config import Settings
 from bot.web import start_web
 from core.errors import ConfigError
 from core.messages import render
+from core.recommend.confidence import Calibration
+from core.recommend.feedback import KEEP_VOTE, NEXT_VOTE, PICK_VOTE
 from core.service.service import MemeService, Person
 from tests.faceutil import identity_distance
 from tests.imagefiles import png_claiming
@@ -93,10 +95,10 @@ async def test_setface_meme_and_next(
     reply = quick_reply(first, render("meme.next_label", "ko"))
     assert reply["extra"]["request_id"]
     second = await bot.final("alice", reply["messageText"], extra=reply["extra"])
-    # one press, one vote: against the meme that was skipped, not the one shown next
-    (vote,) = await service.learning.recent(10)
-    assert service.learning.recorded == 1
-    assert vote.vote == -1 and service.catalog.by_id[vote.meme_id].caption in text_of(first)
+    # one press, one vote against the meme that was skipped; the one shown next counts as kept until skipped
+    votes = {service.catalog.by_id[v.meme_id].caption: v.vote for v in await service.learning.recent(10)}
+    assert len(votes) == 2 and [votes[c] for c in votes if c in text_of(first)] == [NEXT_VOTE]
+    assert [votes[c] for c in votes if c in text_of(second)] == [KEEP_VOTE]
     assert image_url(second) != image_url(first) and await bot.image(second) != meme
     # a bare "다른 짤" (no clientExtra reached the skill) continues from the person's last request
     third = await bot.final("alice", render("meme.next_label", "ko"))
@@ -360,3 +362,51 @@ async def test_photo_with_my_face(start_bot: StartBot, photo_server: PhotoServer
     await bot.final("alice", render("delete.yes", "ko"), extra={"fffusion": "delete_yes"})
     async with bot.session.get(url) as resp:
         assert resp.status == 404
+
+
+async def test_a_choice_is_a_carousel_and_a_pick_is_answered_with_the_swapped_meme(
+    start_bot: StartBot, photo_server: PhotoServer, photo_a: bytes, service: MemeService
+) -> None:
+    bot = await start_bot()
+    photo_server.files["a.jpg"] = photo_a
+    await bot.final("carol", "/setface", params=secure_image(photo_server.url("a.jpg")))
+    service.calibration = Calibration(one_at=2.0, fits_at=0.0)  # unsure of every sentence
+    offer = await bot.final("carol", HUNGRY)
+    assert text_of(offer).startswith(render("meme.choose", "ko"))
+    (carousel,) = [o["carousel"] for o in outputs(offer) if "carousel" in o]
+    cards = carousel["items"]
+    assert carousel["type"] == "basicCard" and len(cards) == 3
+    captions = {m.caption for m in service.catalog.memes}
+    for n, card in enumerate(cards, 1):
+        assert card["description"] in captions and card["title"] == f"{n}번"
+        async with bot.session.get(card["thumbnail"]["imageUrl"]) as resp:
+            assert resp.status == 200 and resp.content_type == "image/jpeg"
+        (button,) = card["buttons"]
+        assert button["action"] == "message" and button["extra"]["fffusion"] == "pick"
+    # "다른 짤" stays a quick reply: on a choice it brings the next three
+    more = quick_reply(offer, render("meme.next_label", "ko"))
+    assert more["extra"]["fffusion"] == "choices"
+
+    button = cards[0]["buttons"][0]  # the first: the meme whose swap the tests know
+    picked = await bot.final("carol", button["messageText"], extra=button["extra"])
+    assert text_of(picked).startswith(cards[0]["description"])
+    assert [o["simpleImage"]["altText"] for o in outputs(picked) if "simpleImage" in o] == [cards[0]["description"]]
+    assert await _distance(await bot.image(picked), photo_a) < 0.6
+    # tapped again: the same meme, still one vote
+    await bot.final("carol", button["messageText"], extra=button["extra"])
+    (vote,) = await service.learning.recent(10)
+    assert vote.vote == PICK_VOTE and service.catalog.by_id[vote.meme_id].caption == cards[0]["description"]
+    assert quick_reply(picked, render("meme.next_label", "ko"))["extra"]["fffusion"] == "next"
+
+    next_three = await bot.final("carol", more["messageText"], extra=more["extra"])
+    (again,) = [o["carousel"] for o in outputs(next_three) if "carousel" in o]
+    assert not {c["description"] for c in again["items"]} & {c["description"] for c in cards}
+
+
+async def test_nothing_fits_is_said_with_the_nearest_three(start_bot: StartBot, service: MemeService) -> None:
+    bot = await start_bot()
+    service.calibration = Calibration(fits_at=2.0)  # nothing ever fits
+    answer = await bot.final("dave", "양자역학 시험 범위가 어디까지야")
+    assert text_of(answer).startswith(render("meme.nothing_fits", "ko"))
+    (carousel,) = [o["carousel"] for o in outputs(answer) if "carousel" in o]
+    assert len(carousel["items"]) == 3

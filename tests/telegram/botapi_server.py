@@ -75,6 +75,7 @@ class Call:
     at: float = field(default_factory=time.monotonic)
     photo: bytes | None = None  # the image this call put into a chat (uploaded now or referenced by file_id)
     uploaded: bool = False  # True when the image bytes travelled with this request
+    photos: list[bytes | None] = field(default_factory=list)  # an album's images (sendMediaGroup)
     consumed: bool = False
 
     @property
@@ -593,6 +594,26 @@ class BotApiServer:
                 raise ApiError(400, "Bad Request: message caption is too long")
             msg["caption"] = caption
         return msg
+
+    async def _m_sendMediaGroup(self, params: JSON, files: dict[str, bytes], call: Call) -> list[JSON]:
+        """An album: 2-10 photos, each with its own caption; Telegram answers with one message per photo. The
+        call's `photos` holds them all (`photo`: the first)."""
+        self._chat(params.get("chat_id"))
+        media = params.get("media") or []
+        if not isinstance(media, list) or not 2 <= len(media) <= 10:
+            raise ApiError(400, "Bad Request: wrong number of media in the album")
+        messages, photos = [], []
+        for item in media:
+            if item.get("type") != "photo":
+                raise ApiError(400, "Bad Request: can't parse InputMedia: unsupported media type")
+            sizes = self._input_photo(item.get("media"), files, call)
+            photos.append(call.photo)
+            msg = self._bot_message(params, photo=sizes)
+            if item.get("caption"):
+                msg["caption"] = item["caption"]
+            messages.append(msg)
+        call.photo, call.photos = photos[0], photos
+        return messages
 
     async def _m_sendChatAction(self, params: JSON, files: dict[str, bytes], call: Call) -> bool:
         self._chat(params.get("chat_id"))

@@ -22,6 +22,8 @@ from adapters.telegram.handlers import INLINE_RESULTS
 from bot.config import Settings
 from bot.web import start_web
 from core.messages import TEXTS, render
+from core.recommend.confidence import Calibration
+from core.recommend.feedback import KEEP_VOTE, NEXT_VOTE, PICK_VOTE
 from core.service.service import MemeService, Person
 from core.service.shared import RedisPending
 from core.service.worker import WorkerConfig
@@ -459,10 +461,13 @@ async def test_one_next_press_records_one_vote(botapi: BotApiServer, service: Me
     botapi.send_text(jo, chat, SENTENCE)
     meme = await botapi.expect("sendPhoto", chat)
     botapi.press(jo, meme.result, _next_button(meme))
-    await botapi.expect("editMessageMedia", chat)
-    (vote,) = await service.learning.recent(10)
-    assert service.learning.recorded == 1  # the service votes, once; the adapter does not
-    assert vote.vote == -1 and _caption(meme).startswith(service.catalog.by_id[vote.meme_id].caption)
+    edit = await botapi.expect("editMessageMedia", chat)
+    # the service votes, once per meme; the adapter does not: the skipped meme -1, the one shown next kept
+    votes = {v.meme_id: v.vote for v in await service.learning.recent(10)}
+    assert service.learning.recorded == 3 and sorted(votes.values()) == [NEXT_VOTE, KEEP_VOTE]
+    (skipped,) = [m for m, v in votes.items() if v == NEXT_VOTE]
+    assert _caption(meme).startswith(service.catalog.by_id[skipped].caption) and not _caption(edit).startswith(
+        service.catalog.by_id[skipped].caption)
 
 
 async def test_inline_top_k_spends_one_rate_limit_hit_and_votes_nothing(
@@ -497,3 +502,39 @@ async def test_a_failed_photo_download_is_a_clear_reply(botapi: BotApiServer, ph
     assert _text(await botapi.expect("sendMessage", chat)) == render("telegram.download_failed")
     botapi.send_photo(lee, chat, photo_a, caption="/setface")  # the next try works
     assert render("telegram.face_saved", name="기본") in _caption(await botapi.expect("sendPhoto", chat))
+
+
+@pytest.mark.usefixtures("telegram_bot")
+async def test_a_choice_is_an_album_with_numbered_buttons(botapi: BotApiServer, service: MemeService,
+                                                           photo_a: bytes, photo_b: bytes) -> None:
+    mo = botapi.user(8003, "Mo")
+    chat = botapi.private_chat(mo)
+    botapi.send_photo(mo, chat, photo_a, caption="/setface")
+    await botapi.expect("sendPhoto", chat)
+    service.calibration = Calibration(one_at=2.0, fits_at=0.0)  # unsure of every sentence
+    botapi.send_text(mo, chat, "배고파 죽겠다")  # its first choice is a meme the swap serves well
+    album = await botapi.expect("sendMediaGroup", chat)
+    captions = [item["caption"] for item in album.params["media"]]
+    assert len(captions) == 3 and [c.split(". ", 1)[0] for c in captions] == ["1", "2", "3"]
+    assert all(photo for photo in album.photos)
+    choice = await botapi.expect("sendMessage", chat)
+    assert _text(choice).startswith(render("meme.choose", "ko"))
+    labels = [b["text"] for b in choice.params["reply_markup"]["inline_keyboard"][0]]
+    assert labels == ["1번", "2번", "3번", "다른 짤"]
+    pick, more = choice.button_data()[0], choice.button_data()[3]
+    assert pick.startswith("p|8003|") and more.startswith("c|8003|")
+
+    botapi.press(mo, choice.result, pick)
+    meme = await botapi.expect("sendPhoto", chat)
+    caption = captions[0].split(". ", 1)[1]
+    assert _caption(meme).startswith(caption)
+    _assert_face(service, meme.photo, caption, photo_a, photo_b)
+    (vote,) = await service.learning.recent(10)  # one pick, one vote (a second tap: tests/test_choices.py)
+    assert vote.vote == PICK_VOTE and service.catalog.by_id[vote.meme_id].caption == caption
+
+    # "골라보기" under the meme: the next three
+    assert meme.button_data() == [f"n|8003|{more.split('|')[2]}", more]
+    botapi.press(mo, meme.result, more)
+    again = await botapi.expect("sendMediaGroup", chat)
+    assert not {item["caption"].split(". ", 1)[1] for item in again.params["media"]} & {
+        c.split(". ", 1)[1] for c in captions}

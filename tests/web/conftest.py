@@ -22,6 +22,7 @@ from core.catalog.catalog import CATALOG_FILE
 from core.service.pool import WorkerPool
 from core.service.service import MemeService
 from core.service.worker import WorkerConfig, init_worker
+from tests.conftest import ONE_MEME
 from tests.kakao.kakaoside import SECRET, free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -75,6 +76,7 @@ async def web_service(
     pool = WorkerPool(1, config.limits.queue_length, init_worker, (config,))
     await pool.start()
     service = MemeService(config, tmp_path_factory.mktemp("web-data"), pool=pool)
+    service.calibration = ONE_MEME
     await service.start()
     yield service
     await service.close()

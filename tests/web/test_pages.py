@@ -24,8 +24,10 @@ from bot.web import start_web
 from core.catalog.catalog import Meme, load_catalog
 from core.catalog.edit import write_catalog
 from core.messages import render
+from core.recommend.confidence import Calibration
 from core.service.service import MemeService, Person
 from core.service.worker import MemeFaces, WorkerConfig
+from tests.conftest import ONE_MEME
 from tests.faceutil import identity_distance
 from tests.kakao.kakaoside import SECRET, free_port
 from tests.web.conftest import REPO, STUDIO_TOKEN, Site, alert_of, csrf_of
@@ -347,3 +349,36 @@ async def test_the_studio_shows_what_catalog_check_finds(site: Site, client: aio
         assert f'href="#m-{pair.first.id}"' in section and f'href="#m-{pair.second.id}"' in section
     for miss in report.unreached:
         assert f'href="#m-{miss.meme.id}"' in section
+
+
+
+async def test_a_choice_is_three_pictures_and_a_pick_is_swapped(
+    site: Site, client: aiohttp.ClientSession, photo_a: bytes
+) -> None:
+    site.service.calibration = Calibration(one_at=2.0, fits_at=0.0)  # unsure of every sentence
+    try:
+        _, html = await _page(client, site.base + "/")
+        async with client.post(site.base + "/try", data=_face_form(csrf_of(html), HUNGRY, photo_a)) as resp:
+            assert resp.status == 200
+            html = await resp.text()
+        assert render("meme.choose", "ko") in html and re.search(r'<section id="result"[^>]* hidden>', html)
+        forms = re.findall(r'<form class="choice" method="post" action="/pick">(.*?)</form>', html)
+        assert len(forms) == 3
+        pictures = [re.search(r'<img src="([^"]+)"', f).group(1) for f in forms]
+        for src in pictures:
+            async with client.get(site.base + src) as resp:
+                assert resp.status == 200 and resp.content_type == "image/jpeg"
+        fields = dict(re.findall(r'name="(\w+)" value="([^"]*)"', forms[0]))
+        async with client.post(site.base + "/pick", data=fields, headers={"Accept": "application/json"}) as resp:
+            picked = await resp.json()
+        assert resp.status == 200 and picked["choices"] == [] and picked["url"] not in pictures
+        assert picked["caption"] in forms[0]
+        async with client.get(site.base + picked["url"]) as resp:
+            assert identity_distance(await resp.read(), photo_a) < 0.6
+        # with the script: the same choice as JSON, and its "다른 짤" brings the next three
+        form = {"csrf": fields["csrf"], "request_id": fields["request_id"]}
+        async with client.post(site.base + "/choices", data=form, headers={"Accept": "application/json"}) as resp:
+            more = await resp.json()
+        assert len(more["choices"]) == 3 and not {c["caption"] for c in more["choices"]} & {picked["caption"]}
+    finally:
+        site.service.calibration = ONE_MEME

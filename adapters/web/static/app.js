@@ -15,7 +15,45 @@
     if (text) alertBox.scrollIntoView({ block: "nearest" });
   }
 
+  // A choice: each picture is a form that picks it (the same markup as the server's, pages.choices).
+  function choose(data) {
+    const list = $("choice-list");
+    const csrf = $("make").querySelector("input[name=csrf]").value;
+    list.replaceChildren(...data.choices.map((choice, n) => {
+      const form = document.createElement("form");
+      form.className = "choice";
+      form.method = "post";
+      form.action = "/pick";
+      for (const [name, value] of [["csrf", csrf], ["request_id", data.request_id], ["index", choice.index]]) {
+        const input = document.createElement("input");
+        input.type = "hidden";
+        input.name = name;
+        input.value = String(value);
+        form.append(input);
+      }
+      const button = document.createElement("button");
+      button.type = "submit";
+      const img = document.createElement("img");
+      img.src = choice.url;
+      img.alt = choice.caption;
+      const label = document.createElement("span");
+      label.textContent = `${n + 1}. ${choice.caption}`;
+      button.append(img, label);
+      form.append(button);
+      return form;
+    }));
+    $("choices-intro").textContent = data.caption;
+    $("more-request-id").value = data.request_id;
+    $("more").hidden = !data.has_next;
+    result.hidden = true;
+    $("choices").hidden = false;
+    $("choices").scrollIntoView({ block: "start", behavior: "smooth" });
+    return Promise.resolve();
+  }
+
   function show(data, fresh) {
+    if (data.choices.length || !data.url) return choose(data);
+    $("choices").hidden = true;
     // a new sentence that picks the meme already shown: say so, or nothing seems to happen
     const same = fresh && !result.hidden && data.caption === $("caption").textContent;
     const loaded = new Promise((resolve) => {
@@ -29,7 +67,9 @@
     $("notice").hidden = !data.notice;
     $("download").href = data.url;
     $("request-id").value = data.request_id;
+    $("choose-request-id").value = data.request_id;
     $("next").hidden = !data.has_next;
+    $("choose").hidden = !data.has_next;
     if (data.face_saved) {
       $("face-hint").textContent = data.face_hint;
       clearPicks();
@@ -73,12 +113,13 @@
     }
   }
 
-  for (const id of ["make", "next-form"]) {
-    $(id).addEventListener("submit", (event) => {
-      event.preventDefault();
-      send(event.target);
-    });
-  }
+  // every form of the try page but "forget" (the choices' forms come and go, so one listener for all)
+  document.addEventListener("submit", (event) => {
+    const form = event.target;
+    if (form.id === "forget-form") return;
+    event.preventDefault();
+    send(form);
+  });
 
   // A preview of the picked photo, read locally (blob: URL; nothing is sent until the form is). The photo comes
   // from the file picker or the camera: one of the two, so the other is emptied.

@@ -1,0 +1,184 @@
+"""Learning from use, played by a simulated community (core/recommend/feedback.py).
+
+python -m bench.learning [--sweep]
+
+The situations: the chat bank's held-out split (bench/chatbank.py: whole domain groups), their descriptions as the
+catalog's captions. They are held out of the expansion too: the default configuration here expands towards a bank
+without them (bench/out/bank_learning.jsonl). The head was trained on the whole bank (its held-out variant needs
+`python -m bench.train_head --holdout`), and the tone model too: both know these lines a little, alike before and
+after learning. Each situation's eight lines: the even ones are "use" (the community sends them), the odd ones the
+newcomer's. Situations are halved again by their position: the first half chooses the settings (--sweep), the
+second is reported.
+
+Ten people send the use lines (line j of a situation by person j mod 10) and act as people do: a meme sent alone
+is kept when it is the one they meant, else they press "다른 짤" (the next single meme) at most three times; from a
+choice of three they pick the meant one, else "다른 짤" brings the next three, at most three times. Votes as the
+service records them (one per person, sentence and meme; "다른 짤" replaces the kept vote); the ranking relearns after
+every message. Then a newcomer's lines: top-1, and "shown first" (the first meme sent is right, or the meant one is
+in the first choice offered). Compared: a fresh instance, the previous learning (v2: only "다른 짤" votes, its
+settings, always one meme), this learning, and this learning switched off. Last, one hostile person picks a wrong
+meme (the best-ranked one that is not meant) for 200 messages, and the newcomer is measured again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bench.chatbank import load_bank, split
+from bench.recommend import BENCH_CACHE
+from core.catalog.cache import DiskCache
+from core.catalog.catalog import Catalog, Meme
+from core.recommend.confidence import CHOICES, Decision, confidence
+from core.recommend.feedback import KEEP_VOTE, NEXT_VOTE, PICK_VOTE, Feedback, FeedbackSettings, Signal
+from core.recommend.load import load_embedder
+from core.recommend.recommender import Recommender, top_indices
+from core.recommend.situations import CHAT_BANK
+
+BANK = Path(__file__).resolve().parent / "out" / "bank_learning.jsonl"
+PEOPLE = 10
+PRESSES = 3
+HOSTILE_MESSAGES = 200
+#: the previous learning's settings (strength 0.1, radius 0.82, one vote per press, no fading, no bound on memes)
+V2 = FeedbackSettings(strength=0.1, radius=0.82, pick=0.0, keep=0.0, skip=-1.0, half_life_s=1e12,
+                      memes_per_person=10**9)
+
+
+@dataclass
+class World:
+    recommender: Recommender
+    ids: list[str]
+    use: list[tuple[int, str, np.ndarray]]  # (person, gold meme id, sentence vector)
+    newcomer: list[tuple[str, np.ndarray, bool]]  # (gold, vector, in the reported half)
+
+
+def build() -> World:
+    train, held = split(load_bank())
+    BANK.parent.mkdir(parents=True, exist_ok=True)
+    keep = {s.id for s in train}
+    lines = [line for line in CHAT_BANK.read_text(encoding="utf-8").splitlines()
+             if line.strip() and json.loads(line)["situation"] in keep]
+    BANK.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    embedder = load_embedder(chat_bank=BANK)
+    catalog = Catalog(root=None, memes=[Meme(id=s.id, caption=s.description) for s in held])
+    cache = DiskCache(BENCH_CACHE)  # the tone model's texts, embedded once for this configuration
+    recommender = Recommender(catalog, embedder, cache)
+    cache.close()
+    use_rows, new_rows = [], []
+    for number, situation in enumerate(held):
+        for j, line in enumerate(situation.lines):
+            if j % 2 == 0:
+                use_rows.append(((j // 2 + number) % PEOPLE, situation.id, line))
+            else:
+                new_rows.append((situation.id, line, number >= len(held) // 2))
+    vectors = embedder.embed([r[2] for r in use_rows] + [r[1] for r in new_rows])
+    use = [(person, gold, v) for (person, gold, _), v in zip(use_rows, vectors, strict=False)]
+    newcomer = [(gold, v, reported) for (gold, _, reported), v in zip(new_rows, vectors[len(use_rows):], strict=True)]
+    return World(recommender, [m.id for m in catalog.memes], use, newcomer)
+
+
+class Community:
+    """The votes as the service keeps them (one per person, sentence and meme), and the ranking they teach."""
+
+    def __init__(self, world: World, settings: FeedbackSettings | None, choices: bool) -> None:
+        self.world, self.settings, self.choices = world, settings, choices
+        self.votes: dict[tuple[int, int, str], tuple[np.ndarray, int]] = {}
+        self.sentences = 0
+
+    def ranked(self, vector: np.ndarray) -> tuple[list[str], Decision]:
+        recommender = self.world.recommender
+        recommender.feedback = None
+        if self.settings is not None and self.votes:
+            signals = [Signal(person, meme, v, vote) for (person, _, meme), (v, vote) in self.votes.items()]
+            recommender.feedback = Feedback(signals, self.world.ids, self.settings)
+        scores = recommender.scores_of(vector)
+        order = [self.world.ids[i] for i in top_indices(scores, len(scores)) if np.isfinite(scores[i])]
+        decision = confidence([float(s) for s in np.sort(scores)[::-1][:CHOICES]]).decision
+        return order, decision if self.choices else Decision.ONE
+
+    def send(self, person: int, vector: np.ndarray, meant: str, hostile: bool = False) -> None:
+        """One message, and what its person presses."""
+        self.sentences += 1
+        order, decision = self.ranked(vector)
+
+        def vote(meme: str, kind: int) -> None:
+            key = (person, self.sentences, meme)
+            self.votes.pop(key, None)  # the newest vote goes last, as the store orders them by time
+            self.votes[key] = (vector, kind)
+
+        if hostile:  # picks the best-ranked meme that is not the meant one
+            vote(next(m for m in order if m != meant), PICK_VOTE)
+        elif decision is Decision.ONE:
+            for meme in order[: 1 + PRESSES]:
+                vote(meme, KEEP_VOTE)
+                if meme == meant:
+                    return
+                vote(meme, NEXT_VOTE)
+        elif meant in order[: CHOICES * (1 + PRESSES)]:  # offered first, or after "다른 짤" at most three times
+            vote(meant, PICK_VOTE)
+
+    def newcomer(self, reported: bool) -> tuple[float, float, float]:
+        """top-1, shown first, and how often a choice came first, over the newcomer's lines of one half."""
+        top1 = first = offered = 0
+        rows = [(g, v) for g, v, r in self.world.newcomer if r == reported]
+        for gold, vector in rows:
+            order, decision = self.ranked(vector)
+            top1 += order[0] == gold
+            first += order[0] == gold if decision is Decision.ONE else gold in order[:CHOICES]
+            offered += decision is not Decision.ONE
+        return top1 / len(rows), first / len(rows), offered / len(rows)
+
+
+def play(world: World, settings: FeedbackSettings | None, choices: bool = True, hostile: bool = False) -> Community:
+    community = Community(world, settings, choices)
+    for person, gold, vector in world.use:
+        community.send(person, vector, gold)
+    if hostile:
+        for n in range(HOSTILE_MESSAGES):
+            _, gold, vector = world.use[n % len(world.use)]
+            community.send(666, vector, gold, hostile=True)
+    return community
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sweep", action="store_true", help="also try other settings on the dev half first")
+    args = parser.parse_args()
+    started = time.perf_counter()
+    world = build()
+    print(f"{len(world.ids)} situations, {len(world.use)} use lines by {PEOPLE} people, "
+          f"{sum(not r for _, _, r in world.newcomer)} / {sum(r for _, _, r in world.newcomer)} newcomer lines in the"
+          " dev / reported half")
+    shipped = FeedbackSettings()
+    if args.sweep:
+        for strength in (0.1, 0.15, 0.2, 0.3):
+            for radius in (0.82, 0.84, 0.86, 0.88):
+                settings = dataclasses.replace(shipped, strength=strength, radius=radius)
+                top1, first, _ = play(world, settings).newcomer(False)
+                print(f"dev half, strength {strength:.2f} radius {radius:.2f}: newcomer top-1 {top1:.3f}"
+                      f" shown first {first:.3f}", flush=True)
+    runs = [("fresh instance", None, True), ("previous learning (v2, one meme)", V2, False),
+            ("this learning", shipped, True), ("this learning, switched off", dataclasses.replace(
+                shipped, enabled=False), True)]
+    for label, settings, choices in runs:
+        community = play(world, settings, choices)
+        top1, first, offered = community.newcomer(True)
+        kinds = [vote for _, vote in community.votes.values()]
+        print(f"{label:34s} newcomer top-1 {top1:.3f}  shown first {first:.3f}  choice offered {offered:.2f}"
+              f"  (votes: {kinds.count(PICK_VOTE)} picks, {kinds.count(KEEP_VOTE)} kept,"
+              f" {kinds.count(NEXT_VOTE)} 다른 짤)", flush=True)
+    honest = play(world, shipped).newcomer(True)[0]
+    attacked = play(world, shipped, hostile=True).newcomer(True)[0]
+    print(f"one hostile person, {HOSTILE_MESSAGES} wrong picks: newcomer top-1 {honest:.3f} -> {attacked:.3f}"
+          f" ({attacked - honest:+.3f})")
+    print(f"({time.perf_counter() - started:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()
