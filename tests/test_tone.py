@@ -58,6 +58,16 @@ def test_a_sad_sentence_never_gets_a_mocking_meme(default: Embedder) -> None:
     assert gloat[0] == "mocking"
 
 
+def test_a_hurt_sentence_gets_a_cheerful_meme_only_after_every_other(default: Embedder) -> None:
+    exams = [Meme(id="passed", caption="시험에 합격해서 뿌듯해하며 자랑스럽게 웃고 있다.", tone="pride"),
+             Meme(id="failed", caption="시험을 망쳐서 머리를 감싸 쥐고 있다."),
+             Meme(id="lunch", caption="점심 메뉴를 고르며 고민하고 있다.")]
+    recommender = Recommender(Catalog(root=None, memes=exams), default)
+    assert recommender.rank("합격했다!! 시험 붙었어", top=1)[0].meme_id == "passed"
+    # the topic is the exam, yet lunch comes before the proud meme: "다른 짤" does not answer a failure with pride
+    assert [r.meme_id for r in recommender.rank("시험 완전 망했어 ㅠㅠ", top=3)] == ["failed", "lunch", "passed"]
+
+
 def test_a_declared_tone_wins_over_the_caption(default: Embedder) -> None:
     declared = [Meme(id="crying", caption=BREAKUP[0].caption, tone="mockery"), *BREAKUP[1:]]
     recommender = Recommender(Catalog(root=None, memes=declared), default)

@@ -16,13 +16,15 @@ from core.catalog.cache import DiskCache, content_key
 from core.catalog.catalog import Catalog, Meme
 from core.recommend.embedders import Embedder
 from core.recommend.feedback import Feedback
-from core.recommend.tone import FEELINGS, HURT, UNKIND, load_tone, sounds_hurt
+from core.recommend.tone import CHEERFUL, FEELINGS, HURT, UNKIND, load_tone, sounds_hurt
 
 #: how much the agreement of feelings (a probability product, 0..1) adds to a cosine score: chosen on the dev half
 #: of bench/data/tone_pairs.jsonl and dev_memes (bench/tone.py)
 TONE_WEIGHT = 0.05
 #: a sentence that is sad or hurt more than anything else, or at least this likely, gets no mocking or gloating meme
 HURT_AT = 0.5
+#: what a declared cheerful meme loses for a hurt sentence: more than any two cosines differ, so it comes last
+CHEER_BEHIND = 1.0
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,7 @@ class Recommender:
                 self._feelings[i] = np.eye(len(FEELINGS), dtype=np.float32)[FEELINGS.index(meme.tone)]
         # only a declared tone keeps a meme from hurt sentences: the model reads "허탈하게 웃고" as mockery too often
         self._unkind = np.array([meme.tone in UNKIND for meme in catalog.memes], bool)
+        self._cheerful = np.array([meme.tone in CHEERFUL for meme in catalog.memes], bool)
         #: what people kept or skipped for similar sentences (core.recommend.feedback); None = ranking by text alone
         self.feedback: Feedback | None = None
 
@@ -132,6 +135,7 @@ class Recommender:
         top = FEELINGS[int(feelings.argmax())]
         if hurt or top in HURT or sum(feelings[FEELINGS.index(f)] for f in HURT) >= HURT_AT:
             scores[self._unkind] = -np.inf
+            scores[self._cheerful] -= CHEER_BEHIND
         if self.feedback is not None:
             scores += self.feedback.adjustments(query)
         return scores

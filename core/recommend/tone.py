@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 HURT = frozenset({"sadness"})
 #: ... and never gets a meme of these
 UNKIND = frozenset({"mockery"})
+#: ... and gets a meme of these only after every other ("다른 짤" after "시험 망했어" is no "합격했어!!")
+CHEERFUL = frozenset({"joy", "pride"})
 LABELLED = bundled("feelings.jsonl")
 STORED = bundled("tone.npz")
 #: the feeling word of a bank description, checked in this order (the first match labels it; mockery first, since
