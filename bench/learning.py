@@ -17,7 +17,9 @@ service records them (one per person, sentence and meme; "다른 짤" replaces t
 every message. Then a newcomer's lines: top-1, and "shown first" (the first meme sent is right, or the meant one is
 in the first choice offered). Compared: a fresh instance, the previous learning (v2: only "다른 짤" votes, its
 settings, always one meme), this learning, and this learning switched off. Last, one hostile person picks a wrong
-meme (the best-ranked one that is not meant) for 200 messages, and the newcomer is measured again.
+meme (the best-ranked one that is not meant) for 200 messages, and the newcomer is measured again. A second report,
+with the same settings: bench/data/new_memes.jsonl (a third writer's, never used to choose anything), whose three
+sentences per meme are nearer to each other under the encoder than the bank's oblique lines.
 
 Every figure comes with its standard error, by situation (a situation's lines are not independent), and every
 learning's gain over the fresh instance as a paired difference. The diagnosis: how many picks and kept memes each
@@ -38,7 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.chatbank import load_bank, split
-from bench.recommend import BENCH_CACHE
+from bench.recommend import BENCH_CACHE, NEW_MEMES, meme_set
 from core.catalog.cache import DiskCache
 from core.catalog.catalog import Catalog, Meme
 from core.recommend.confidence import CHOICES, Decision, confidence
@@ -87,6 +89,21 @@ def build() -> World:
     use = [(person, gold, v) for (person, gold, _), v in zip(use_rows, vectors, strict=False)]
     newcomer = [(gold, v, reported) for (gold, _, reported), v in zip(new_rows, vectors[len(use_rows):], strict=True)]
     return World(recommender, [m.id for m in catalog.memes], use, newcomer)
+
+
+def new_memes(world: World) -> list[World]:
+    """bench/data/new_memes.jsonl (report only: it chose nothing, here or anywhere): 48 memes of three sentences each,
+    each sentence in turn the newcomer's and the other two the community's (two people), under the same embedder."""
+    catalog, queries = meme_set(NEW_MEMES)
+    embedder = world.recommender.embedder
+    cache = DiskCache(BENCH_CACHE)
+    recommender = Recommender(catalog, embedder, cache)
+    cache.close()
+    vectors = embedder.embed([q["query"] for q in queries])
+    rows = [(n % 3, q["gold"], v) for n, (q, v) in enumerate(zip(queries, vectors, strict=True))]
+    ids = [m.id for m in catalog.memes]
+    return [World(recommender, ids, [((j + ids.index(gold)) % PEOPLE, gold, v) for j, gold, v in rows if j != turn],
+                  [(gold, v, True) for j, gold, v in rows if j == turn]) for turn in range(3)]
 
 
 class Community:
@@ -173,33 +190,35 @@ def play(world: World, settings: FeedbackSettings | None, choices: bool = True, 
     return community
 
 
-def diagnose(world: World, community: Community) -> None:
+def diagnose(world: World, community: Community, reported: bool = False) -> None:
     """Why learning moves what it moves: the signals per meme, the move on the meant meme against the gap it has to
-    close, and how near a newcomer's line is to the community's lines of its own situation."""
+    close, and how near a newcomer's line is to the community's lines of its own situation (the dev half's lines,
+    unless `reported`)."""
     positive = [(person, meme) for (person, _, meme), (_, vote) in community.votes.items() if vote > 0]
     per_meme = np.array([sum(m == meme for _, m in positive) for meme in world.ids])
     people = np.array([len({p for p, m in positive if m == meme}) for meme in world.ids])
     print(f"signals: {per_meme.mean():.1f} picks or kept memes per meme (0-{per_meme.max()}) by {people.mean():.1f}"
           f" people; {sum(v < 0 for _, v in community.votes.values())} 다른 짤 in all")
-    rows = [(world.ids.index(g), v) for g, v, reported in world.newcomer if not reported]
+    rows = [(world.ids.index(g), v) for g, v, r in world.newcomer if r == reported]
+    half = "reported" if reported else "dev"
     recommender, feedback = world.recommender, community.learned()
     recommender.feedback = None
     base = np.stack([recommender.scores_of(v) for _, v in rows])
     meant = np.array([i for i, _ in rows])
     gap = base.max(1) - base[np.arange(len(rows)), meant]
     moved = np.array([feedback.adjustments(v)[i] for i, v in rows]) if feedback is not None else np.zeros(len(rows))
-    print(f"dev half: learning moves the meant meme by {moved.mean():+.4f} on average (at most {moved.max():+.4f});"
-          f" the first meme leads it by {np.median(gap):.4f} (median)")
+    print(f"{half} lines: learning moves the meant meme by {moved.mean():+.4f} on average (at most {moved.max():+.4f});"
+          f" where it is not first, the first leads it by {np.median(gap[gap > 0]):.4f} (median)")
     use = np.stack([v for _, _, v in world.use])
     own = np.array([world.ids.index(g) for _, g, _ in world.use])
     similarity = np.stack([v for _, v in rows]) @ use.T
     print(f"a newcomer's line is nearest to a community line of its own situation for"
-          f" {np.mean(own[similarity.argmax(1)] == meant):.3f} of the dev lines (chance {1 / len(world.ids):.3f})")
+          f" {np.mean(own[similarity.argmax(1)] == meant):.3f} of the {half} lines (chance {1 / len(world.ids):.3f})")
     # the ceiling of learning phrasing: every community line an example of its meme, as the catalog's are
     examples = np.full_like(base, -np.inf)
     np.maximum.at(examples.T, own, similarity.T)
     ceiling = np.maximum(base, examples).argmax(1) == meant
-    print(f"every community line an example of its own meme (all picked, nothing bounded): dev top-1"
+    print(f"every community line an example of its own meme (all picked, nothing bounded): {half} top-1"
           f" {np.mean(base.argmax(1) == meant):.3f} -> {ceiling.mean():.3f}")
 
 
@@ -241,6 +260,20 @@ def main() -> None:
             diagnose(world, community)
     honest = play(world, shipped).newcomer(True)
     attacked = play(world, shipped, hostile=True).newcomer(True)
+    print("new memes (48, each sentence in turn the newcomer's; the same settings), newcomer top-1 and shown first:")
+    turns = new_memes(world)
+    fresh = None
+    for label, settings, choices in runs[:3]:
+        communities = [play(turn, settings, choices) for turn in turns]
+        outs = [community.newcomer(True) for community in communities]
+        out = Outcome(*(np.concatenate([getattr(o, f.name) for o in outs]) for f in dataclasses.fields(Outcome)))
+        fresh = fresh or out
+        gain = "" if out is fresh else (f"  gain {mean_se(out.top1 - fresh.top1, out.situation)} /"
+                                        f" {mean_se(out.first - fresh.first, out.situation)}")
+        print(f"{label:34s} top-1 {mean_se(out.top1, out.situation)}  shown first {mean_se(out.first, out.situation)}"
+              f"{gain}", flush=True)
+        if settings is shipped:
+            diagnose(turns[0], communities[0], reported=True)
     print(f"one hostile person, {HOSTILE_MESSAGES} wrong picks: newcomer top-1 {honest.top1.mean():.3f} ->"
           f" {attacked.top1.mean():.3f} ({mean_se(attacked.top1 - honest.top1, honest.situation)})")
     print(f"({time.perf_counter() - started:.0f} s)")
