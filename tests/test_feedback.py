@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -11,8 +12,17 @@ import pytest
 from core.catalog.catalog import Catalog, Meme
 from core.messages import render
 from core.recommend.embedders import E5Embedder
-from core.recommend.feedback import KEEP_VOTE, NEXT_VOTE, PICK_VOTE, Feedback, FeedbackSettings, Signal
+from core.recommend.feedback import (
+    KEEP_VOTE,
+    NEXT_VOTE,
+    PICK_VOTE,
+    Feedback,
+    FeedbackSettings,
+    Learning,
+    Signal,
+)
 from core.recommend.recommender import Recommender
+from core.service.service import text_key
 from core.service.store import Store
 
 MEMES = ["angry", "hungry", "sleepy"]
@@ -120,3 +130,50 @@ async def test_the_operator_resets_learning(run_cli: Callable[..., Any], cli_env
     await store.open()
     assert await store.votes(10) == []
     await store.close()
+
+
+WET = "갑자기 비 와서 머리부터 발끝까지 젖었다"  # a newcomer's sentence, worded unlike any of the community's
+COMMUNITY = ["우산 안 챙겼다가 완전 젖었어", "갑자기 소나기 와서 물에 빠진 생쥐 됨",
+             "신발까지 다 젖음 ㅠㅠ 우산 두고 왔어", "비 쫄딱 맞고 버스 기다리는 중",
+             "우산 없는데 비 쏟아짐 ㅋㅋ 망했다"]
+
+
+async def _learned_ranking(e5: E5Embedder, tmp_path: Path, people: list[int]) -> tuple[str, str]:
+    """The newcomer's first meme before and after `people[i]` picked 'rain' for COMMUNITY[i], the votes kept in
+    a real store and learned as the workers learn them."""
+    catalog = Catalog(root=None, memes=[
+        Meme(id="rain", caption="비를 맞으며 처량하게 서 있다."),
+        Meme(id="cold", caption="추워서 몸을 웅크리고 떨고 있다."),
+        Meme(id="cry", caption="시험을 망쳐서 울고 있다."),
+        Meme(id="late", caption="지각해서 헐레벌떡 뛰어가고 있다."),
+        Meme(id="tired", caption="야근을 하며 지쳐 있다."),
+    ])
+    store = Store(tmp_path / "votes.sqlite3")
+    await store.open()
+    try:
+        learning = Learning(store, FeedbackSettings())
+        ids = {n: await store.person("kakao", f"person-{n}") for n in set(people)}
+        for n, sentence in zip(people, COMMUNITY, strict=True):
+            await learning.vote(ids[n], text_key(sentence), "rain", PICK_VOTE)
+        votes = await learning.votes(await learning.generation())
+    finally:
+        await store.close()
+    assert len(votes.items) == len(COMMUNITY)
+    vectors = e5.embed([v.text_key for v in votes.items])
+    recommender = Recommender(catalog, e5)
+    before = recommender.rank(WET, top=1)[0].meme_id
+    signals = [Signal(v.person_id, v.meme_id, x, v.vote, time.time() - v.at)
+               for v, x in zip(votes.items, vectors, strict=True)]
+    recommender.feedback = Feedback(signals, [m.id for m in catalog.memes], votes.settings)
+    return before, recommender.rank(WET, top=1)[0].meme_id
+
+
+async def test_a_meme_many_people_picked_wins_a_newcomers_differently_worded_sentence(
+    e5: E5Embedder, tmp_path: Path
+) -> None:
+    before, after = await _learned_ranking(e5, tmp_path, [1, 2, 3, 4, 5])
+    assert (before, after) == ("cold", "rain")
+
+
+async def test_one_person_picking_the_same_cannot_do_it_alone(e5: E5Embedder, tmp_path: Path) -> None:
+    assert await _learned_ranking(e5, tmp_path, [1] * len(COMMUNITY)) == ("cold", "cold")
