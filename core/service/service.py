@@ -22,7 +22,7 @@ from core.bounded import Bounded, Locks
 from core.catalog.catalog import CATALOG_FILE, Catalog, load_catalog
 from core.catalog.check import CheckReport
 from core.catalog.edit import catalog_version
-from core.errors import FffusionError, InputError, ServiceError
+from core.errors import Failure, FffusionError, InputError, ServiceError, failure_of
 from core.images import check_size
 from core.limits import Limits
 from core.recommend.confidence import CHOICES, Calibration, Decision, confidence
@@ -234,7 +234,7 @@ class PersonGuard:
         try:
             yield
         except ServiceError as err:
-            if err.key in ("service.busy", "service.unavailable"):
+            if failure_of(err) is Failure.BUSY:
                 await self.rate.take_back(person)
             raise
         finally:
@@ -429,6 +429,11 @@ class MemeService:
     async def list_faces(self, person: Person) -> list[str]:
         person_id = await self.store.find_person(person.platform, person.user_id)
         return await self.store.face_names(person_id) if person_id is not None else []
+
+    async def default_face(self, person: Person) -> str | None:
+        """The name of the face their memes carry unless they name another (None: no face, or none chosen)."""
+        person_id = await self.store.find_person(person.platform, person.user_id)
+        return await self.store.default_face(person_id) if person_id is not None else None
 
     async def delete_person(self, person: Person) -> bool:
         async with self.guard.deleting(person):  # work in flight now writes nothing
