@@ -48,7 +48,7 @@ def load_bank(path: Path) -> list[tuple[str, str]]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError("situations.unreadable", path=str(path), reason=exc.strerror or str(exc)) from None
-    pairs = []
+    pairs: list[tuple[str, str]] = []
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip() or line.startswith("#"):
             continue
@@ -149,7 +149,8 @@ class ChatEmbedder:
         toward = np.einsum("nk,nkd->nd", votes, situations[self._situation_of[nearest]])
         toward /= np.maximum(np.linalg.norm(toward, axis=1, keepdims=True), 1e-12)
         moved = vectors + weight * toward
-        return (moved / np.maximum(np.linalg.norm(moved, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+        unit: np.ndarray = (moved / np.maximum(np.linalg.norm(moved, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+        return unit
 
 
 def _read_vectors(path: Path, key: str) -> tuple[np.ndarray, np.ndarray] | None:
@@ -166,5 +167,5 @@ def _read_vectors(path: Path, key: str) -> tuple[np.ndarray, np.ndarray] | None:
 def write_vectors(path: Path, bank_key: str, lines: np.ndarray, situations: np.ndarray) -> None:
     """The bank's vectors (ChatEmbedder.embed_bank) for `bank_key`. Half precision keeps a bank of thousands of
     lines small; its error is far below VECTOR_ATOL."""
-    half = {"lines": lines.astype(np.float16), "situations": situations.astype(np.float16)}
-    np.savez_compressed(path, key=np.array(bank_key), **half)
+    np.savez_compressed(path, key=np.array(bank_key), lines=lines.astype(np.float16),
+                        situations=situations.astype(np.float16))

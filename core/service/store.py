@@ -128,8 +128,15 @@ class Store:
             await self._db.close()
             self._db = None
 
+    async def _one(self, sql: str) -> aiosqlite.Row:
+        """The one row a query always gives (an aggregate, a pragma)."""
+        row = await (await self.db.execute(sql)).fetchone()
+        if row is None:
+            raise RuntimeError(f"no row from {sql}")
+        return row
+
     async def _migrate(self) -> None:
-        (version,) = await (await self.db.execute("PRAGMA user_version")).fetchone()
+        (version,) = await self._one("PRAGMA user_version")
         for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
             # executescript commits first; the version bump rides in the same script. Foreign keys are off
             # while a table is rebuilt (SQLite's way to change a table: dropping it would cascade), then on
@@ -138,12 +145,12 @@ class Store:
                 f"PRAGMA foreign_keys=OFF;\nBEGIN;\n{script}\nPRAGMA user_version={number};\nCOMMIT;\n"
                 "PRAGMA foreign_keys=ON;"
             )
-            problems = await (await self.db.execute("PRAGMA foreign_key_check")).fetchall()
+            problems = list(await (await self.db.execute("PRAGMA foreign_key_check")).fetchall())
             if problems:
                 raise RuntimeError(f"schema {number}: foreign key problems {problems[:5]}")
 
     async def schema_version(self) -> int:
-        (version,) = await (await self.db.execute("PRAGMA user_version")).fetchone()
+        (version,) = await self._one("PRAGMA user_version")
         return int(version)
 
     async def _person_id(self, platform: str, user_id: str, create: bool) -> int | None:
@@ -355,7 +362,7 @@ class Store:
 
     async def votes_mark(self) -> tuple[int, float]:
         """How many votes there are and when the newest was given: changes whenever the votes do."""
-        count, newest = await (await self.db.execute("SELECT count(*), coalesce(max(at), 0) FROM feedback")).fetchone()
+        count, newest = await self._one("SELECT count(*), coalesce(max(at), 0) FROM feedback")
         return int(count), float(newest)
 
     # platform uploads
