@@ -157,7 +157,7 @@ async def test_per_person_state_stays_bounded_and_a_deletion_is_never_forgotten(
         assert len(service.guard.rate._hits) <= 50  # type: ignore[attr-defined]
         with pytest.raises(InputError) as caught:  # her deletion went from memory: still nothing is written
             async with service.guard.writing(alice, began):
-                await service.store.person(alice.platform, alice.user_id)
+                await service.store.ensure_person(alice.platform, alice.user_id)
         assert caught.value.key == "person.deleted"
         assert await service.store.find_person(alice.platform, alice.user_id) is None
         # work that begins now for someone not deleted is written

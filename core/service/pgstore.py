@@ -12,7 +12,7 @@ import asyncpg
 from core.errors import ConfigError
 from core.recommend.feedback import Vote
 from core.service.schema import SCHEMA_VERSION, check_version, migrations
-from core.service.store import Asker, StoredFace, StoredRequest, owned
+from core.service.store import Asker, PersonIds, StoredFace, StoredRequest, owned
 
 MIGRATIONS = migrations("postgres")
 # One migration at a time however many instances run `fffusion db migrate` at once (any constant key works).
@@ -67,7 +67,7 @@ async def _keep(conn: asyncpg.Connection) -> None:
     """A connection goes back to the pool as it is."""
 
 
-class PostgresStore:
+class PostgresStore(PersonIds):
     def __init__(self, url: str, pool_size: int = 10) -> None:
         self.url = url
         self.pool_size = pool_size
@@ -127,14 +127,6 @@ class PostgresStore:
         found: int | None = await self.pool.fetchval("SELECT id FROM people WHERE platform=$1 AND user_id=$2",
                                                      platform, user_id)
         return found
-
-    async def person(self, platform: str, user_id: str) -> int:
-        person = await self._person_id(platform, user_id, create=True)
-        assert person is not None
-        return person
-
-    async def find_person(self, platform: str, user_id: str) -> int | None:
-        return await self._person_id(platform, user_id, create=False)
 
     async def set_lang(self, person: int, lang: str) -> None:
         await self.pool.execute("UPDATE people SET lang=$1 WHERE id=$2", lang, person)

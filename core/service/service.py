@@ -413,7 +413,7 @@ class MemeService:
         name = " ".join((name or DEFAULT_FACE).split())[:32] or DEFAULT_FACE
         check_size(len(image), self.limits)
         async with self.guard.counted(person), self.guard.writing(person, self.guard.moment()):
-            person_id = await self.store.person(person.platform, person.user_id)
+            person_id = await self.store.ensure_person(person.platform, person.user_id)
             names = await self.store.face_names(person_id)
             if name not in names and len(names) >= self.limits.max_faces_per_person:
                 raise InputError("face.too_many", limit=self.limits.max_faces_per_person,
@@ -463,7 +463,7 @@ class MemeService:
         return await self.store.last_request(person_id) if person_id is not None else None
 
     async def set_lang(self, person: Person) -> None:
-        await self.store.set_lang(await self.store.person(person.platform, person.user_id), person.lang)
+        await self.store.set_lang(await self.store.ensure_person(person.platform, person.user_id), person.lang)
 
     # "내 문장으로 자막" per chat
     async def set_chat_subtitle(self, person: Person, chat_id: str | None, on: bool) -> None:
@@ -476,7 +476,7 @@ class MemeService:
         if not on and await self.store.find_person(person.platform, person.user_id) is None:
             return  # off is the default: no row for a newcomer who switched nothing on
         async with self.guard.writing(person, self.guard.moment()):
-            person_id = await self.store.person(person.platform, person.user_id)
+            person_id = await self.store.ensure_person(person.platform, person.user_id)
             await self.store.set_chat_subtitle(f"person:{person_id}", on, person_id)
 
     async def chat_subtitle(self, person: Person, chat_id: str | None) -> bool:
@@ -566,7 +566,7 @@ class MemeService:
         if known is not None:
             return known
         async with self.guard.writing(person, generation):
-            return await self.store.person(person.platform, person.user_id)
+            return await self.store.ensure_person(person.platform, person.user_id)
 
     def _known(self, ranked: tuple[tuple[str, float], ...]) -> list[tuple[str, float]]:
         """A worker that could not prepare the new catalog may name a meme this instance no longer has."""

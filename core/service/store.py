@@ -90,7 +90,24 @@ def _fk_refused(err: Exception) -> bool:
 _owned = owned(_fk_refused)
 
 
-class Store:
+class PersonIds:
+    """Finding and making a person's row, the same in both stores over each one's `_person_id` query."""
+
+    async def _person_id(self, platform: str, user_id: str, create: bool) -> int | None:
+        raise NotImplementedError
+
+    async def ensure_person(self, platform: str, user_id: str) -> int:
+        """The person's id, their row made first when they have none (a first write of theirs)."""
+        person = await self._person_id(platform, user_id, create=True)
+        assert person is not None
+        return person
+
+    async def find_person(self, platform: str, user_id: str) -> int | None:
+        """The person's id, or None: never makes a row."""
+        return await self._person_id(platform, user_id, create=False)
+
+
+class Store(PersonIds):
     def __init__(self, path: Path) -> None:
         self.path = path
         self._db: aiosqlite.Connection | None = None
@@ -165,14 +182,6 @@ class Store:
             await self.db.execute("SELECT id FROM people WHERE platform=? AND user_id=?", (platform, user_id))
         ).fetchone()
         return int(row[0]) if row else None
-
-    async def person(self, platform: str, user_id: str) -> int:
-        person = await self._person_id(platform, user_id, create=True)
-        assert person is not None
-        return person
-
-    async def find_person(self, platform: str, user_id: str) -> int | None:
-        return await self._person_id(platform, user_id, create=False)
 
     async def set_lang(self, person: int, lang: str) -> None:
         await self.db.execute("UPDATE people SET lang=? WHERE id=?", (lang, person))
@@ -440,7 +449,7 @@ class PeopleStore(Protocol):
     async def open(self, upgrade: bool = False) -> int: ...
     async def close(self) -> None: ...
     async def schema_version(self) -> int: ...
-    async def person(self, platform: str, user_id: str) -> int: ...
+    async def ensure_person(self, platform: str, user_id: str) -> int: ...
     async def find_person(self, platform: str, user_id: str) -> int | None: ...
     async def set_lang(self, person: int, lang: str) -> None: ...
     async def save_face(self, person: int, face: StoredFace, make_default: bool) -> None: ...
