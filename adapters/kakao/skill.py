@@ -58,10 +58,11 @@ class KakaoConfig:
     secret: str
     public_url: str  # where Kakao's servers fetch /media/<id>.jpg, e.g. https://bot.example.com
     image_hosts: tuple[str, ...]  # photos are downloaded from these hosts only
-    budget_s: float = 3.8  # answer (or switch to the callback) after this long; Kakao waits 5 s
+    # answer (or switch to the callback) after this long; Kakao waits 5 s (FFFUSION_KAKAO_BUDGET_S's default)
+    budget_s: float
+    callback_hosts: tuple[str, ...]  # the only hosts a callbackUrl may name (FFFUSION_KAKAO_CALLBACK_HOSTS)
     download_timeout_s: float = 10.0
     busy_retry_s: float = 1.0  # with a callback, a full queue is retried this often until the deadline
-    callback_hosts: tuple[str, ...] = ("bot-api.kakao.com",)  # the only hosts a callbackUrl may name
 
 
 class KakaoSkill:

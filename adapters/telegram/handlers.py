@@ -102,7 +102,7 @@ def _image_of(message: Message | None) -> PhotoSize | Document | None:
 
 
 class TelegramHandlers:
-    def __init__(self, service: MemeService, cache_chat: str = "", inline_cache_s: int = 60) -> None:
+    def __init__(self, service: MemeService, cache_chat: str, inline_cache_s: int) -> None:
         self.service = service
         self.conversation = talk.Conversation(service)
         chat = cache_chat.strip()  # a numeric id or "@channelname"
