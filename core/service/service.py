@@ -546,19 +546,19 @@ class MemeService:
             has_next=len(request.shown) < len(request.candidates),
         )
 
-    async def _asking(self, person: Person, text: str, face: str | None
-                      ) -> tuple[str, str, int | None, bytes | None, frozenset[str]]:
-        """What a ranking needs to know of the asker, writing nothing (a newcomer's row comes with the first
-        write): the clean sentence, its key, their id, the face record, and the memes they have just seen for it."""
-        sentence = clean_sentence(text, self.limits)
+    async def _asking(self, person: Person, sentence: str, face: str | None
+                      ) -> tuple[str, int | None, bytes | None, frozenset[str]]:
+        """What a ranking of the clean sentence needs to know of the asker, writing nothing (a newcomer's row
+        comes with the first write): the sentence's key, their id, the face record, and the memes they have just
+        seen for it."""
         key = text_key(sentence)
         asker = await self.store.asker(person.platform, person.user_id, face, key)
         if face and (asker is None or asker.record is None):  # an unknown face name fails before any work
             raise InputError("face.unknown_name", name=face)
         await self.follow_catalog()
         if asker is None:
-            return sentence, key, None, None, frozenset()
-        return sentence, key, asker.person, asker.record, asker.recent
+            return key, None, None, frozenset()
+        return key, asker.person, asker.record, asker.recent
 
     async def _writer(self, person: Person, generation: int, known: int | None) -> int:
         """The id to write a request under: the one the work began with (if their row went meanwhile, the writes
@@ -588,10 +588,10 @@ class MemeService:
     async def _make(self, person: Person, text: str, face: str | None, subtitle: bool, decide: bool
                     ) -> MemeResult | Offer:
         text, flagged = subtitle_request(text)
-        clean_sentence(text, self.limits)  # bad text costs no rate-limit hit
+        sentence = clean_sentence(text, self.limits)  # before the rate limit: bad text costs no hit
         generation = self.guard.moment()
         async with self.guard.counted(person):
-            sentence, key, known, record, recent = await self._asking(person, text, face)
+            key, known, record, recent = await self._asking(person, sentence, face)
             own = key if subtitle or flagged else ""  # as stored, so "다른 짤" draws the same words
             made = await self.jobs.make(sentence, CANDIDATES, record, tuple(sorted(recent)), own, decide)
             ranked = self._known(made.ranked.memes)
@@ -685,10 +685,10 @@ class MemeService:
         """The top k memes for a sentence, each with the person's face (inline mode): one rate-limit hit, one
         ranking, no votes. "--자막" in the sentence draws it on each of them."""
         text, own = subtitle_request(text)
-        clean_sentence(text, self.limits)
+        sentence = clean_sentence(text, self.limits)
         generation = self.guard.moment()
         async with self.guard.counted(person):
-            sentence, key, known, record, recent = await self._asking(person, text, None)
+            key, known, record, recent = await self._asking(person, sentence, None)
             ranked = self._known((await self.jobs.rank(sentence, CANDIDATES)).memes)
             candidates = tuple(m for m, _ in ranked)
             shown = tuple(m for m in candidates if m not in recent)[:k] or candidates[:k]
