@@ -22,7 +22,7 @@ from core.messages import TEXTS, render
 from core.service.friends import FriendRef, find_friends, group_meme, share_face
 from core.service.pictures import check_target, swap_picture
 from core.service.service import DEFAULT_FACE, MemeResult, MemeService, Offer, Pending, Person
-from core.service.store import PeopleStore
+from core.service.store import Uploads as UploadIds
 from core.text import clean_sentence
 
 log = logging.getLogger(__name__)
@@ -182,7 +182,7 @@ class Uploads:
     """The one upload-id cache: the id a platform gave a result image it has received (a Telegram file id, a
     media store id), so the same image is uploaded once per platform."""
 
-    def __init__(self, store: PeopleStore, forget: list[Callable[[list[tuple[str, str]]], Awaitable[None]]]) -> None:
+    def __init__(self, store: UploadIds, forget: list[Callable[[list[tuple[str, str]]], Awaitable[None]]]) -> None:
         self.store = store
         self.forget = forget  # deletes platform copies (MemeService.forget_uploads)
 
