@@ -54,9 +54,11 @@ def sweep(catalog: Catalog, lines: list[dict], head: Path | None, bank: Path) ->
     gold = np.array([ids.index(line["gold"]) for line in lines])
     results = {}
     for weight, neighbours, temperature, views, sentences_only in grid():
-        expander._weight, expander._neighbours, expander._temperature = weight, neighbours, temperature
-        moved = sentences if weight == 0 else expander._expand(sentences)
-        targets = captions if weight == 0 or sentences_only else expander._expand(captions)
+        def expand(vectors: np.ndarray, w: float = weight, k: int = neighbours, t: float = temperature) -> np.ndarray:
+            return expander.expand(vectors, w, k, t)
+
+        moved = sentences if weight == 0 else expand(sentences)
+        targets = captions if weight == 0 or sentences_only else expand(captions)
         keep = np.ones(len(texts), bool) if views else ~view
         results[(weight, neighbours, temperature, views, sentences_only)] = top1_top3(
             moved @ targets[keep].T, owner[keep], gold, len(ids))

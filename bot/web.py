@@ -223,8 +223,8 @@ def make_media(service: MemeService, settings: Settings) -> Media:
 
 
 async def start_web(service: MemeService, settings: Settings, chat: bool = True, routes: Routes = ()) -> WebServer:
-    """Start the HTTP server inside the running loop (beside Telegram and Discord); `stop()` ends it."""
-    validate(settings, chat)
+    """Start the HTTP server inside the running loop (beside Telegram and Discord); `stop()` ends it. Its
+    settings were validated before the models loaded (bot/app.serve calls `validate`)."""
     media = make_media(service, settings)
     await media.start()
     service.forget_uploads.append(media.forget)  # a deleted person's result images go with them

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from enum import StrEnum
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -56,3 +57,28 @@ def explain(err: BaseException, lang: str) -> str:
         return render(err.key, lang, **err.params)
     log.error("unexpected failure", exc_info=err)
     return render("internal", lang)
+
+
+class Failure(StrEnum):
+    """What kind of failure a reply tells about, for a platform that answers each kind its own way (an HTTP
+    status, a retry)."""
+
+    INPUT = "input"  # the person's request cannot be used as it is (or the operator's files are wrong)
+    LIMITED = "limited"  # too many requests from the person: later
+    BUSY = "busy"  # the queue was full or no worker was alive: the work was not started, and may be retried
+    UNAVAILABLE = "unavailable"  # the service failed this time (timeout, a worker died, stopping)
+    INTERNAL = "internal"  # a defect, logged
+
+
+BUSY_KEYS = frozenset({"service.busy", "service.unavailable"})
+
+
+def failure_of(err: BaseException) -> Failure:
+    """The one rule from a failure to its kind."""
+    if not isinstance(err, FffusionError):
+        return Failure.INTERNAL
+    if err.key == "service.rate_limited":
+        return Failure.LIMITED
+    if err.key in BUSY_KEYS:
+        return Failure.BUSY
+    return Failure.UNAVAILABLE if err.key.startswith("service.") else Failure.INPUT

@@ -1,10 +1,16 @@
-"""Every text a user reads, in Korean and English. Nothing else in the project builds user text."""
+"""The texts a user reads, in Korean and English: core's own here, each platform's own in its adapter
+(adapters/<platform>/texts.py, registered here). Nothing else in the project builds user text."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+log = logging.getLogger(__name__)
+
 DEFAULT_LANG = "ko"
+#: an unknown key raises instead of reading "internal" (tests/conftest.py sets it: a missing text is a defect)
+STRICT = False
 
 TEXTS: dict[str, dict[str, str]] = {
     # text input
@@ -184,68 +190,6 @@ TEXTS: dict[str, dict[str, str]] = {
     "config.unknown": {
         "ko": "알 수 없는 설정 이름이에요: {names}. 모든 이름은 `fffusion config`로 볼 수 있어요.",
         "en": "Unknown setting name(s): {names}. `fffusion config` lists every name.",
-    },
-    # KakaoTalk skill
-    "kakao.help": {
-        "ko": "문장을 보내면 딱 맞는 짤에 내 얼굴을 합성해 드려요. 예: 시험 완전 망했어\n"
-        "/setface 에서 내 얼굴 사진을 보내면 얼굴이 등록돼요 (지우기: /deleteface).\n"
-        "'사진에 내 얼굴'에서 아무 사진이나 보내면 그 사진에 내 얼굴을 넣어 드려요.\n"
-        "'자막 켜기'를 보내면 모든 짤에 내 문장이 자막으로 들어가요 ('자막 끄기'로 그만).\n"
-        "'다른 짤'을 누르면 다음 후보를 보여 드려요.",
-        "en": "Send a sentence and I answer with the best-fitting meme wearing your face.\n"
-        "Send a photo of yourself with /setface to register your face (forget it: /deleteface).\n"
-        "Send any picture with '사진에 내 얼굴' and I put your face onto it.\n"
-        "Send 'subtitle on' to have your own sentence as every meme's subtitle ('subtitle off' stops it).\n"
-        "Tap 'Another meme' for the next candidate.",
-    },
-    "kakao.help_label": {"ko": "도움말", "en": "Help"},
-    "kakao.swap_needs_photo": {
-        "ko": "'사진에 내 얼굴'에서 내 얼굴을 넣을 사진을 골라 보내 주세요.",
-        "en": "Pick the picture to put your face onto in '사진에 내 얼굴'.",
-    },
-    "kakao.working": {
-        "ko": "짤 만드는 중이에요… 잠시만 기다려 주세요!",
-        "en": "Making your meme… one moment!",
-    },
-    "kakao.slow": {
-        "ko": "지금 요청이 많아 시간 안에 못 만들었어요. 잠시 뒤에 다시 보내 주세요.",
-        "en": "I'm busy and couldn't finish in time. Please send it again in a moment.",
-    },
-    "kakao.no_previous": {
-        "ko": "먼저 문장을 보내 주세요. 그 문장에 맞는 다른 짤을 찾아 드릴게요.",
-        "en": "Send a sentence first; then I can find another meme for it.",
-    },
-    "kakao.setface_needs_photo": {
-        "ko": "/setface 에서 사진 버튼으로 내 얼굴 사진을 보내 주세요.",
-        "en": "Send a photo of your face with the photo button in /setface.",
-    },
-    "kakao.secureimage_bad": {
-        "ko": "보내 주신 사진 정보를 읽을 수 없어요. /setface 에서 사진을 다시 보내 주세요.",
-        "en": "I couldn't read the photo I was given. Please send it again with /setface.",
-    },
-    "kakao.url_not_allowed": {
-        "ko": "그 주소의 사진은 받을 수 없어요. 카카오톡에서 /setface 로 사진을 직접 보내 주세요.",
-        "en": "I can't fetch photos from that address. Send the photo itself with /setface in KakaoTalk.",
-    },
-    "kakao.download_failed": {
-        "ko": "사진을 내려받지 못했어요. 잠시 뒤 /setface 로 다시 보내 주세요.",
-        "en": "I couldn't download the photo. Please send it again with /setface in a moment.",
-    },
-    "kakao.face_saved": {
-        "ko": "얼굴을 등록했어요 ({name}). 이제 아무 문장이나 보내 보세요!",
-        "en": "Face saved ({name}). Now send me any sentence!",
-    },
-    "kakao.delete.done": {
-        "ko": "얼굴과 기록을 모두 지웠어요. 다시 쓰려면 /setface 로 얼굴 사진을 보내 주세요.",
-        "en": "Your faces and data are deleted. Send a photo with /setface to start again.",
-    },
-    "kakao.public_url_missing": {
-        "ko": "카카오가 이미지를 가져갈 공개 주소 FFFUSION_PUBLIC_URL (https://...) 을 설정해 주세요.",
-        "en": "Set FFFUSION_PUBLIC_URL (https://...), the public address Kakao fetches the images from.",
-    },
-    "web.cannot_listen": {
-        "ko": "웹 서버를 {host}:{port} 에서 열 수 없어요: {reason} (FFFUSION_HTTP_HOST / FFFUSION_HTTP_PORT)",
-        "en": "Cannot listen on {host}:{port}: {reason} (FFFUSION_HTTP_HOST / FFFUSION_HTTP_PORT)",
     },
     # images
     "image.too_big_bytes": {
@@ -466,32 +410,6 @@ TEXTS: dict[str, dict[str, str]] = {
         "ko": "이 대화의 짤에는 짤 원래 자막이 들어가요.",
         "en": "Memes in this chat carry their own subtitles.",
     },
-    "telegram.chat_subtitle.on": {
-        "ko": "이제 이 대화에서는 모든 짤에 보낸 문장이 자막으로 들어가요. 끄려면 /subtitle off",
-        "en": "From now on, every meme in this chat carries your own sentence as its subtitle. To stop: /subtitle off",
-    },
-    "telegram.chat_subtitle.off": {
-        "ko": "이 대화의 짤에는 짤 원래 자막이 들어가요. 내 문장으로 자막을 넣으려면 /subtitle on",
-        "en": "Memes in this chat carry their own subtitles. For your own sentence as the subtitle: /subtitle on",
-    },
-    "discord.chat_subtitle.on": {
-        "ko": "이제 이 서버에서는 모든 짤에 보낸 문장이 자막으로 들어가요. 끄려면 /자막 off",
-        "en": "From now on, every meme in this server carries your own sentence as its subtitle. To stop: "
-              "/subtitle off",
-    },
-    "discord.chat_subtitle.off": {
-        "ko": "이 서버의 짤에는 짤 원래 자막이 들어가요. 내 문장으로 자막을 넣으려면 /자막 on",
-        "en": "Memes in this server carry their own subtitles. For your own sentence as the subtitle: /subtitle on",
-    },
-    "kakao.chat_subtitle.on": {
-        "ko": "이제 모든 짤에 보낸 문장이 자막으로 들어가요. 끄려면 '자막 끄기'",
-        "en": "From now on, every meme carries your own sentence as its subtitle. To stop, send 'subtitle off'.",
-    },
-    "kakao.chat_subtitle.off": {
-        "ko": "짤에는 짤 원래 자막이 들어가요. 내 문장으로 자막을 넣으려면 '자막 켜기'",
-        "en": "Memes carry their own subtitles. For your own sentence as the subtitle, send 'subtitle on'.",
-    },
-    "kakao.chat_subtitle_label": {"ko": "내 문장으로 자막", "en": "Own subtitle"},
     # friends' faces in group memes, by consent per chat
     "share.on": {
         "ko": "이 채팅방의 친구들이 단체 짤에 내 얼굴을 쓸 수 있어요. 그만하려면 /shareface off",
@@ -534,149 +452,6 @@ TEXTS: dict[str, dict[str, str]] = {
         "ko": "여러 명이 들어갈 수 있는 짤이 카탈로그에 없어요.",
         "en": "The catalog has no meme with room for several faces.",
     },
-    # Discord: command and option names ("en" is the base name, "ko" its localization) and descriptions
-    # ("ko" is the base text, "en" the en-US/en-GB localization); names: lowercase, no spaces, <= 32
-    "discord.cmd.setface": {"ko": "얼굴등록", "en": "setface"},
-    "discord.cmd.setface.desc": {
-        "ko": "짤에 넣을 내 얼굴 사진을 등록해요",
-        "en": "Register a photo of your face for your memes",
-    },
-    "discord.cmd.meme": {"ko": "짤", "en": "meme"},
-    "discord.cmd.meme.desc": {
-        "ko": "문장에 딱 맞는 짤을 내 얼굴로 만들어요",
-        "en": "Make the meme that fits your sentence, with your face",
-    },
-    "discord.cmd.deleteface": {"ko": "얼굴삭제", "en": "deleteface"},
-    "discord.cmd.deleteface.desc": {
-        "ko": "등록한 얼굴과 내 기록을 모두 지워요",
-        "en": "Forget your faces and everything the bot keeps about you",
-    },
-    "discord.cmd.help": {"ko": "도움말", "en": "help"},
-    "discord.cmd.help.desc": {"ko": "무한짤봇 사용법", "en": "How to use the meme bot"},
-    "discord.opt.image": {"ko": "사진", "en": "image"},
-    "discord.opt.image.desc": {"ko": "얼굴이 정면으로 크게 나온 사진", "en": "A photo showing your face clearly"},
-    "discord.opt.name": {"ko": "이름", "en": "name"},
-    "discord.opt.name.desc": {
-        "ko": "얼굴을 여러 개 쓸 때 붙일 이름 (예: 회사용)",
-        "en": "A name for this face if you keep several (e.g. work)",
-    },
-    "discord.cmd.swap": {"ko": "얼굴바꾸기", "en": "swap"},
-    "discord.cmd.swap.desc": {"ko": "아무 사진에 내 얼굴을 넣어요", "en": "Put your face onto any picture"},
-    "discord.cmd.faces": {"ko": "얼굴목록", "en": "faces"},
-    "discord.cmd.faces.desc": {"ko": "등록한 내 얼굴 이름과 기본 얼굴", "en": "Your saved faces and the default one"},
-    "discord.cmd.shareface": {"ko": "얼굴공유", "en": "shareface"},
-    "discord.cmd.shareface.desc": {
-        "ko": "이 서버 친구들이 단체 짤에 내 얼굴을 쓸 수 있게 해요 (on) 또는 그만해요 (off)",
-        "en": "Let friends in this server put your face in group memes (on), or stop it (off)",
-    },
-    "discord.cmd.subtitle": {"ko": "자막", "en": "subtitle"},
-    "discord.cmd.subtitle.desc": {
-        "ko": "이 서버의 모든 짤에 내 문장을 자막으로 (on) 또는 짤 원래 자막으로 (off)",
-        "en": "Every meme in this server with your own sentence as its subtitle (on), or its own (off)",
-    },
-    "discord.ctx.swap": {"ko": "내 얼굴로 바꾸기", "en": "Swap my face"},
-    "discord.opt.picture.desc": {"ko": "얼굴을 바꿀 사진", "en": "The picture to put your face onto"},
-    "discord.opt.target": {"ko": "대상", "en": "target"},
-    "discord.opt.target.desc": {
-        "ko": "바꿀 얼굴: largest (가장 큰 얼굴, 기본), all (모두) 또는 번호 (0이 가장 큰 얼굴)",
-        "en": "Faces to swap: largest (default), all, or a number (0 = the largest)",
-    },
-    "discord.opt.mode": {"ko": "설정", "en": "mode"},
-    "discord.opt.mode.desc": {"ko": "on: 허락, off: 그만", "en": "on: allow, off: stop"},
-    "discord.opt.text": {"ko": "문장", "en": "text"},
-    "discord.opt.text.desc": {"ko": "지금 하고 싶은 말 (예: 시험 망했어)", "en": "What you want to say"},
-    "discord.opt.face": {"ko": "얼굴", "en": "face"},
-    "discord.opt.face.desc": {
-        "ko": "쓸 얼굴 이름 (비우면 기본 얼굴)",
-        "en": "Which of your saved faces to use (the default if empty)",
-    },
-    # Discord: answers
-    "discord.face.not_registered": {
-        "ko": "아직 얼굴이 등록되지 않아서 원본 짤을 보냈어요. /얼굴등록 으로 얼굴 사진을 보내면 내 얼굴로 바꿔 드려요.",
-        "en": "No face registered yet, so here is the original. Send a photo of yourself with /setface to star in it.",
-    },
-    "discord.faces.none": {
-        "ko": "아직 등록한 얼굴이 없어요. /얼굴등록 으로 얼굴 사진을 보내 주세요.",
-        "en": "You have no faces yet. Send a photo of yourself with /setface.",
-    },
-    "discord.face.record_invalid": {
-        "ko": "저장된 얼굴 정보를 읽을 수 없어요. /얼굴등록 으로 얼굴을 다시 등록해 주세요.",
-        "en": "Your saved face can't be read. Please register your face again with /setface.",
-    },
-    "discord.picture.needs_face": {
-        "ko": "먼저 /얼굴등록 으로 내 얼굴 사진을 등록해 주세요. 그러면 어떤 사진에든 내 얼굴을 넣어 드려요.",
-        "en": "Register your face with /setface first; then I can put it onto any picture.",
-    },
-    "discord.share.needs_face": {
-        "ko": "공유할 얼굴이 없어요. 먼저 /얼굴등록 으로 얼굴을 등록해 주세요.",
-        "en": "You have no face to share yet. Register one with /setface first.",
-    },
-    "discord.share.usage": {
-        "ko": "/얼굴공유 on 으로 켜고 /얼굴공유 off 로 꺼요 (이 서버에서만).",
-        "en": "Use /shareface on or /shareface off (for this server only).",
-    },
-    "discord.share.on": {
-        "ko": "이 서버의 친구들이 단체 짤에 내 얼굴을 쓸 수 있어요. 그만하려면 /얼굴공유 off",
-        "en": "Friends in this server may now put your face in group memes. To stop: /shareface off",
-    },
-    "discord.group.not_shared": {
-        "ko": "{names}: 이 서버에서 얼굴 공유를 허락하지 않아서 넣지 않았어요 (/얼굴공유 on 으로 허락할 수 있어요).",
-        "en": "{names}: not in it, they have not allowed their face in this server (they can with /shareface on).",
-    },
-    "web.face.not_registered": {
-        "ko": "아직 얼굴이 없어서 원본 짤을 보여 드려요. '얼굴 사진'에 내 사진을 올리면 내 얼굴로 바꿔 드려요.",
-        "en": "No face yet, so here is the original. Add your photo under 'Face photo' to star in it.",
-    },
-    "web.face.record_invalid": {
-        "ko": "저장된 얼굴 정보를 읽을 수 없어요. '얼굴 사진'에 사진을 다시 올려 주세요.",
-        "en": "Your saved face can't be read. Please add your photo under 'Face photo' again.",
-    },
-    "discord.help": {
-        "ko": "/짤 문장: 문장에 딱 맞는 짤에 내 얼굴을 합성해요. 예: /짤 시험 완전 망했어\n"
-        "/짤 문장 @친구: 얼굴 공유를 허락한 친구들과 함께 나오는 단체 짤을 만들어요.\n"
-        "/얼굴등록 사진: 내 얼굴을 등록해요 (이름을 붙여 여러 개도 돼요). /얼굴목록: 등록한 얼굴 보기.\n"
-        "사진이 있는 메시지 → 앱 → '내 얼굴로 바꾸기', 또는 /얼굴바꾸기 사진: 아무 사진에 내 얼굴을 넣어요.\n"
-        "/얼굴공유 on|off: 이 서버 친구들이 단체 짤에 내 얼굴을 쓰게 하거나 그만하게 해요.\n"
-        "/자막 on|off: 이 서버의 모든 짤에 내 문장을 자막으로 넣어요 (한 번만이면 문장 끝에 --자막).\n"
-        "/얼굴삭제: 등록한 얼굴과 기록을 모두 지워요.\n"
-        "'다른 짤'을 누르면 같은 문장의 다음 후보로 바꿔 드려요.",
-        "en": "/meme text: the meme that fits your sentence, with your face. E.g. /meme I failed the exam\n"
-        "/meme text @friend: a group meme with the friends who allowed it.\n"
-        "/setface image: register your face (add a name to keep several). /faces: your saved faces.\n"
-        "A message with a picture → Apps → 'Swap my face', or /swap image: your face onto any picture.\n"
-        "/shareface on|off: let friends in this server put your face in group memes, or stop it.\n"
-        "/subtitle on|off: your own sentence as the subtitle of every meme in this server (once: end it with --자막).\n"
-        "/deleteface: forget your faces and everything about you.\n"
-        "Press 'Another meme' to swap in the next candidate for the same sentence.",
-    },
-    "discord.face_saved": {
-        "ko": "이 얼굴로 짤을 만들게요 ({name}). 이제 /짤 을 써 보세요!",
-        "en": "I'll use this face ({name}). Now try /meme!",
-    },
-    "discord.not_yours": {
-        "ko": "이 버튼은 짤을 만든 사람만 누를 수 있어요. /짤 로 내 짤을 만들어 보세요.",
-        "en": "Only the person who made this meme can use this button. Try /meme yourself.",
-    },
-    "discord.delete.done": {
-        "ko": "모두 지웠어요. 다시 쓰려면 /얼굴등록 으로 얼굴을 등록해 주세요.",
-        "en": "Everything is deleted. Register a face with /setface to start again.",
-    },
-    "discord.cannot_post": {
-        "ko": "이 채널에 짤을 올릴 권한이 없어요. 서버 관리자에게 봇의 '파일 첨부' 권한을 요청해 주세요.",
-        "en": "I'm not allowed to post the meme in this channel. Ask a server admin to let the bot attach files.",
-    },
-    "discord.download_failed": {
-        "ko": "사진을 내려받지 못했어요. 잠시 뒤에 /얼굴등록 으로 다시 보내 주세요.",
-        "en": "I couldn't download the photo. Please try /setface again in a moment.",
-    },
-    "discord.bad_token": {
-        "ko": "디스코드 봇 토큰이 올바르지 않아요 (FFFUSION_DISCORD_TOKEN).",
-        "en": "The Discord bot token was refused (FFFUSION_DISCORD_TOKEN).",
-    },
-    "discord.unreachable": {
-        "ko": "디스코드에 연결하지 못했어요: {reason}",
-        "en": "Could not connect to Discord: {reason}",
-    },
     # generic
     "file.unreadable": {
         "ko": "파일을 읽을 수 없어요: {path}",
@@ -690,78 +465,6 @@ TEXTS: dict[str, dict[str, str]] = {
         "ko": "파일을 쓸 수 없어요: {path} ({reason})",
         "en": "Cannot write the file: {path} ({reason})",
     },
-    # telegram (adapters/telegram)
-    "telegram.help": {
-        "ko": "무한짤봇: 문장을 보내면 그 상황에 딱 맞는 짤에 내 얼굴을 합성해 드려요.\n"
-        "1) 얼굴 등록: 얼굴이 잘 보이는 사진에 캡션 /setface 를 달아 보내요 (목록: /faces, 지우기: /deleteface).\n"
-        "2) 개인 채팅은 아무 문장이나, 그룹은 /meme 문장 또는 @{bot} 멘션, 어느 채팅에서든 @{bot} 문장.\n"
-        "3) 사진에 답장으로 /swap (또는 사진 캡션 /swap): 그 사진에 내 얼굴을 넣어요 (/swap all, /swap 2 도 돼요).\n"
-        "4) 그룹에서 /shareface on: 친구들이 단체 짤에 내 얼굴을 쓸 수 있어요 (/shareface off 로 그만).\n"
-        "   /meme 문장 @친구 (또는 친구 메시지에 답장으로 /meme 문장): 허락한 친구들과 함께 나오는 단체 짤.\n"
-        "5) /subtitle on: 이 채팅의 모든 짤에 내 문장을 자막으로 넣어요 (/subtitle off 로 그만, 한 번만이면 문장 끝에 --자막).",
-        "en": "FFfusion: send a sentence and get the meme that fits it, with your face swapped in.\n"
-        "1) Register your face: send a clear photo of yourself with the caption /setface (list: /faces, forget: /deleteface).\n"
-        "2) In a private chat just type; in groups use /meme sentence or mention @{bot}; anywhere: @{bot} sentence.\n"
-        "3) /swap as a reply to a photo (or as its caption): your face onto that photo (/swap all, /swap 2 too).\n"
-        "4) In a group, /shareface on lets friends put your face in group memes (/shareface off stops it).\n"
-        "   /meme sentence @friend (or /meme as a reply to a friend): a group meme with the friends who allowed it.\n"
-        "5) /subtitle on: your own sentence as the subtitle of every meme in this chat (/subtitle off stops it; "
-        "once: end the sentence with --자막).",
-    },
-    "telegram.setface_send_photo": {
-        "ko": "이제 얼굴이 잘 보이는 사진을 보내 주세요. 그 사진으로 얼굴을 등록할게요.",
-        "en": "Now send a photo where your face is clearly visible, and I'll register it.",
-    },
-    "telegram.face_saved": {
-        "ko": "이 얼굴로 짤을 만들게요 (얼굴 이름: {name}).",
-        "en": "I'll use this face for your memes (face name: {name}).",
-    },
-    "telegram.download_failed": {
-        "ko": "사진을 내려받지 못했어요. 잠시 뒤 /setface 로 다시 보내 주세요.",
-        "en": "I couldn't download the photo. Please send it again with /setface in a moment.",
-    },
-    "telegram.photo_hint": {
-        "ko": "얼굴을 등록하려면 사진에 캡션 /setface 를 달아 보내 주세요. 짤은 문장을 보내면 만들어 드려요.",
-        "en": "To register your face, send the photo with the caption /setface. For a meme, send a sentence.",
-    },
-    "telegram.unsupported": {
-        "ko": "스티커, 음성, 동영상은 읽지 못해요. 상황을 글로 적어 보내 주세요.",
-        "en": "I can't read stickers, voice messages or videos. Describe the situation in text.",
-    },
-    "telegram.edited": {
-        "ko": "수정한 메시지로는 짤을 만들지 않아요. 새 메시지로 다시 보내 주세요.",
-        "en": "I don't make memes from edited messages. Send it again as a new message.",
-    },
-    "telegram.not_yours": {
-        "ko": "이 버튼은 요청한 사람만 누를 수 있어요.",
-        "en": "Only the person who asked can use this button.",
-    },
-    "telegram.no_longer": {
-        "ko": "오래된 짤이라 바꿀 수 없어요. 문장을 다시 보내 주세요.",
-        "en": "That meme is too old to change. Send the sentence again.",
-    },
-    "telegram.busy": {"ko": "다른 짤을 고르는 중이에요. 잠시만요!", "en": "Already picking another one, one moment!"},
-    "telegram.inline_start": {"ko": "봇과 대화해서 내 얼굴 등록하기", "en": "Open the bot to register your face"},
-    "telegram.cmd_meme": {"ko": "문장에 맞는 짤 만들기", "en": "Make a meme from a sentence"},
-    "telegram.cmd_setface": {"ko": "사진으로 내 얼굴 등록", "en": "Register your face from a photo"},
-    "telegram.cmd_deleteface": {"ko": "내 얼굴과 기록 지우기", "en": "Forget my face and data"},
-    "telegram.cmd_help": {"ko": "사용법", "en": "How to use the bot"},
-    "telegram.cmd_faces": {"ko": "등록한 내 얼굴 목록", "en": "List your saved faces"},
-    "telegram.cmd_swap": {"ko": "사진에 내 얼굴 넣기 (사진에 답장)", "en": "Your face onto a photo (reply to it)"},
-    "telegram.cmd_shareface": {"ko": "그룹 친구들에게 얼굴 공유 on/off", "en": "Share your face with this group: on/off"},
-    "telegram.cmd_subtitle": {"ko": "이 대화의 짤에 내 문장으로 자막 on/off", "en": "Your own sentence as every meme's subtitle here: on/off"},
-    "telegram.bad_token": {
-        "ko": "텔레그램이 봇 토큰을 거부했어요. FFFUSION_TELEGRAM_TOKEN 을 확인해 주세요.",
-        "en": "Telegram rejected the bot token: check FFFUSION_TELEGRAM_TOKEN.",
-    },
-    "telegram.unreachable": {
-        "ko": "텔레그램 Bot API 서버에 연결할 수 없어요 ({url}): {reason}",
-        "en": "Cannot reach the Telegram Bot API at {url}: {reason}",
-    },
-    "telegram.webhook_failed": {
-        "ko": "텔레그램 웹훅을 설정할 수 없어요 ({url}): {reason}",
-        "en": "Telegram refused the webhook {url}: {reason}",
-    },
     "catalog.no_such_meme": {
         "ko": "카탈로그에 그런 짤이 없어요: {name}",
         "en": "No meme with that id in the catalog: {name}",
@@ -770,167 +473,6 @@ TEXTS: dict[str, dict[str, str]] = {
         "ko": "마지막 남은 짤은 지울 수 없어요. 새 짤을 먼저 추가해 주세요.",
         "en": "The last meme cannot be deleted. Add another one first.",
     },
-    # the web page (adapters/web): the try page and the studio
-    "web.title": {"ko": "무한짤봇", "en": "FFfusion meme bot"},
-    "web.lede": {
-        "ko": "얼굴 사진을 고르고 문장을 입력하면, 상황에 딱 맞는 짤에 내 얼굴을 합성해 드려요.",
-        "en": "Pick a photo of your face, type a sentence, and get the meme that fits with your face on it.",
-    },
-    "web.face_label": {"ko": "얼굴 사진", "en": "Face photo"},
-    "web.face_saved_hint": {
-        "ko": "등록된 얼굴을 쓰고 있어요. 새 사진을 고르면 바뀌어요.",
-        "en": "Using your saved face. Pick a new photo to replace it.",
-    },
-    "web.face_hint": {
-        "ko": "정면 얼굴이 잘 나온 사진이 좋아요. 사진은 저장하지 않고 얼굴 정보만 {hours}시간 보관해요.",
-        "en": "A clear, front-facing photo works best. The photo is not kept; the face is kept for {hours} h.",
-    },
-    "web.text_label": {"ko": "문장", "en": "Sentence"},
-    "web.own_subtitle": {"ko": "내 문장으로 자막 넣기", "en": "My sentence as the subtitle"},
-    "web.text_placeholder": {"ko": "시험 완전 망했어 ㅠㅠ", "en": "I totally failed the exam"},
-    "web.submit": {"ko": "짤 만들기", "en": "Make the meme"},
-    "web.working": {"ko": "만드는 중…", "en": "Working…"},
-    "web.next": {"ko": "다른 짤", "en": "Another meme"},
-    "web.download": {"ko": "저장하기", "en": "Download"},
-    "web.forget": {"ko": "내 얼굴 지우기", "en": "Delete my face"},
-    "web.face_saved": {"ko": "얼굴을 등록했어요.", "en": "Your face is saved."},
-    "web.expired": {
-        "ko": "페이지가 오래됐어요. 새로고침한 뒤 다시 해 주세요.",
-        "en": "This page is out of date. Reload it and try again.",
-    },
-    "web.too_big": {
-        "ko": "보낸 내용이 너무 커요. 사진은 {limit_mb}MB까지 보낼 수 있어요.",
-        "en": "That upload is too large. Photos may be up to {limit_mb} MB.",
-    },
-    "web.bad_form": {"ko": "양식을 읽을 수 없어요. 다시 시도해 주세요.", "en": "The form could not be read. Try again."},
-    "web.too_many_fields": {
-        "ko": "양식에 칸이 너무 많아요 (최대 {limit}개). 페이지에서 다시 보내 주세요.",
-        "en": "That form has too many fields (at most {limit}). Send it again from the page.",
-    },
-    "web.form_too_big": {
-        "ko": "보낸 내용이 너무 커요. 한 번에 {limit_mb}MB까지 보낼 수 있어요.",
-        "en": "That is too much at once. Up to {limit_mb} MB per send.",
-    },
-    "web.footer": {
-        "ko": "카카오톡·텔레그램·디스코드에서도 같은 봇을 쓸 수 있어요.",
-        "en": "The same bot works on KakaoTalk, Telegram and Discord.",
-    },
-    "web.serving": {
-        "ko": "웹 페이지: {url} (Ctrl-C로 종료)",
-        "en": "Web page: {url} (Ctrl-C stops it)",
-    },
-    "web.serving_studio": {"ko": "짤 스튜디오: {url}", "en": "Meme studio: {url}"},
-    "web.pick_photo": {"ko": "사진 고르기", "en": "Choose a photo"},
-    "web.take_photo": {"ko": "카메라로 찍기", "en": "Take a photo"},
-    "web.no_photo": {"ko": "고른 사진 없음", "en": "No photo chosen"},
-    "web.forget_confirm": {
-        "ko": "등록한 얼굴을 지울까요? 지우면 되돌릴 수 없어요.",
-        "en": "Delete your saved face? This cannot be undone.",
-    },
-    "web.forget_yes": {"ko": "지우기", "en": "Delete"},
-    "web.same_meme": {
-        "ko": "이 문장에도 같은 짤이 가장 잘 맞아요. '다른 짤'을 누르면 다음 후보를 볼 수 있어요.",
-        "en": "The same meme fits this sentence best too. Press 'Another meme' for the next one.",
-    },
-    "studio.title": {"ko": "짤 스튜디오", "en": "Meme studio"},
-    "studio.token_label": {"ko": "스튜디오 토큰", "en": "Studio token"},
-    "studio.login": {"ko": "들어가기", "en": "Sign in"},
-    "studio.logout": {"ko": "나가기", "en": "Sign out"},
-    "studio.wrong_token": {"ko": "토큰이 맞지 않아요.", "en": "That token is not right."},
-    "studio.summary": {
-        "ko": "짤 {memes}개 · 얼굴 {faces}개 · 예시 얼굴이 합성되는 짤 {swaps}개",
-        "en": "{memes} memes · {faces} faces · the sample face swaps onto {swaps}",
-    },
-    "studio.legend": {
-        "ko": "노란 테두리: 기본으로 바꾸는 얼굴 · 흰 테두리: 찾은 다른 얼굴",
-        "en": "Yellow outline: the faces swapped by default · white: other faces found",
-    },
-    "studio.swaps": {"ko": "예시 얼굴 합성 됨", "en": "sample face swaps"},
-    "studio.no_swap": {"ko": "예시 얼굴 합성 안 됨", "en": "sample face does not swap"},
-    "studio.no_face": {"ko": "얼굴 없음: 원본 그대로 보내요", "en": "no face found: sent as it is"},
-    "studio.caption": {"ko": "설명", "en": "Caption"},
-    "studio.examples": {"ko": "예시 문장 (한 줄에 하나)", "en": "Example sentences (one a line)"},
-    "studio.subtitle": {
-        "ko": "자막 (한 줄에 하나, 색은 앞에 #FFE23D처럼)",
-        "en": "Subtitle (one line a row; a colour first, like #FFE23D)",
-    },
-    "studio.tags": {"ko": "태그 (쉼표로 구분)", "en": "Tags (comma-separated)"},
-    "studio.faces": {
-        "ko": "바꿀 얼굴 번호 (0 = 가장 큰 얼굴, 쉼표로 구분, 비우면 가장 큰 얼굴)",
-        "en": "Faces to swap (0 = largest, comma-separated; empty = the largest)",
-    },
-    "studio.save": {"ko": "저장", "en": "Save"},
-    "studio.delete": {"ko": "삭제", "en": "Delete"},
-    "studio.saved": {"ko": "{name} 저장했어요.", "en": "Saved {name}."},
-    "studio.deleted": {"ko": "{name} 삭제했어요.", "en": "Deleted {name}."},
-    "studio.added": {"ko": "짤 {count}개를 추가했어요: {names}", "en": "Added {count} meme(s): {names}"},
-    "studio.add_title": {"ko": "짤 추가", "en": "Add memes"},
-    "studio.add_images": {"ko": "이미지 (여러 장 가능)", "en": "Images (one or many)"},
-    "studio.add_captions": {
-        "ko": "설명 (이미지마다 한 줄, 고른 순서대로)",
-        "en": "Captions (one line per image, in the order picked)",
-    },
-    "studio.add": {"ko": "추가", "en": "Add"},
-    "studio.captions_mismatch": {
-        "ko": "이미지 {images}장에 설명 {captions}줄이에요. 이미지마다 한 줄씩 적어 주세요.",
-        "en": "{images} image(s) but {captions} caption line(s): write one line per image.",
-    },
-    "studio.too_many_files": {
-        "ko": "한 번에 {limit}장까지 올릴 수 있어요.",
-        "en": "Up to {limit} images at a time.",
-    },
-    "studio.no_images": {"ko": "이미지를 골라 주세요.", "en": "Pick at least one image."},
-    "studio.bad_faces": {
-        "ko": "얼굴 번호는 0 이상의 숫자를 쉼표로 구분해 적어 주세요: {value}",
-        "en": "Face numbers are whole numbers from 0, comma-separated: {value}",
-    },
-    # the studio, forgiving mistakes (issue 30)
-    "studio.off": {
-        "ko": "짤 스튜디오가 꺼져 있어요. 운영자가 FFFUSION_STUDIO_TOKEN (16자 이상)을 설정하면 켜져요.",
-        "en": "The meme studio is off. The operator turns it on by setting FFFUSION_STUDIO_TOKEN (16+ characters).",
-    },
-    "studio.face_not_found": {
-        "ko": "이 짤에서 찾은 얼굴은 {count}개라 0부터 {last}까지만 쓸 수 있어요: {value}",
-        "en": "{count} face(s) were found in this meme, so only numbers 0 to {last} work: {value}",
-    },
-    "studio.no_faces_to_pick": {
-        "ko": "이 짤에서는 얼굴을 찾지 못해서 바꿀 얼굴 번호를 정할 수 없어요. 비워 두세요.",
-        "en": "No face was found in this meme, so there are no face numbers to pick. Leave it empty.",
-    },
-    "studio.delete_confirm": {
-        "ko": "이 짤을 카탈로그에서 빼고 이미지 파일도 지울까요?",
-        "en": "Remove this meme from the catalog and delete its image file?",
-    },
-    "studio.delete_yes": {"ko": "지우기", "en": "Delete"},
-    "studio.edit": {"ko": "편집", "en": "Edit"},
-    "studio.faceless_added": {
-        "ko": "얼굴을 찾지 못한 짤: {names}. 얼굴 합성 없이 원본 그대로 보내요. 얼굴이 잘 보이는 사진으로 바꿔 주세요.",
-        "en": "No face found in: {names}. These are sent as they are, with no face swapped; use a picture that shows a face.",
-    },
-    "studio.why.pose": {
-        "ko": "예시 얼굴 합성 안 됨: 얼굴이 30도 넘게 돌아가 있어요",
-        "en": "sample face does not swap: the face is turned more than 30 degrees",
-    },
-    "studio.why.small": {
-        "ko": "예시 얼굴 합성 안 됨: 얼굴이 너무 작아요",
-        "en": "sample face does not swap: the face is too small",
-    },
-    "studio.why.faces": {
-        "ko": "예시 얼굴 합성 안 됨: 바꿀 얼굴 번호({faces})가 찾은 얼굴({count}개)에 없어요",
-        "en": "sample face does not swap: face numbers ({faces}) beyond the {count} found",
-    },
-    "studio.pick_again": {
-        "ko": "이미지는 다시 골라 주세요 (적은 설명은 그대로 뒀어요).",
-        "en": "Pick the images again (your captions are kept).",
-    },
-    "studio.check_title": {"ko": "카탈로그 점검 (fffusion catalog check)", "en": "Catalog check (fffusion catalog check)"},
-    "studio.search": {"ko": "짤 찾기 (id, 설명, 예시, 태그)", "en": "Find memes (id, caption, example, tag)"},
-    "studio.search_button": {"ko": "찾기", "en": "Find"},
-    "studio.search_count": {"ko": "'{query}': 짤 {count}개", "en": "'{query}': {count} meme(s)"},
-    "studio.search_clear": {"ko": "모두 보기", "en": "Show all"},
-    "studio.test_title": {"ko": "문장 테스트", "en": "Test a sentence"},
-    "studio.test": {"ko": "순위 보기", "en": "Rank"},
-    "studio.score": {"ko": "점수", "en": "score"},
     "internal": {
         "ko": "잠깐 문제가 생겼어요. 조금 뒤에 다시 해 주세요.",
         "en": "Something went wrong on our side. Please try again in a moment.",
@@ -952,8 +494,22 @@ def localized(key: str, **params: Any) -> Localized:
     return Localized({lang: render(key, lang, **params) for lang in ("ko", "en")})
 
 
+def register(texts: dict[str, dict[str, str]]) -> None:
+    """Adds a platform's own texts (adapters/<platform>/texts.py). A key means one text: registering another
+    text under a key already known is a defect."""
+    clash = [key for key in texts if TEXTS.get(key, texts[key]) != texts[key]]
+    if clash:
+        raise ValueError(f"texts registered twice: {', '.join(clash)}")
+    TEXTS.update(texts)
+
+
 def render(key: str, lang: str = DEFAULT_LANG, **params: Any) -> str:
-    texts = TEXTS.get(key) or TEXTS["internal"]
+    texts = TEXTS.get(key)
+    if texts is None:
+        if STRICT:
+            raise KeyError(f"no text for message key {key!r}")
+        log.error("no text for message key %r", key)
+        texts = TEXTS["internal"]
     template = texts.get(lang) or texts[DEFAULT_LANG]
     params = {k: v.get(lang) or v[DEFAULT_LANG] if isinstance(v, Localized) else v for k, v in params.items()}
     try:

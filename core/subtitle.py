@@ -354,10 +354,10 @@ def _mark_block(size: int) -> tuple[np.ndarray, np.ndarray]:
     return keep, paint
 
 
-_overlays: Bounded[tuple, Overlay] = Bounded(256)
+_overlays: Bounded[tuple[object, ...], Overlay] = Bounded(256)
 
 
-def _cached(key: tuple, make: Callable[[], Overlay | None]) -> Overlay | None:
+def _cached(key: tuple[object, ...], make: Callable[[], Overlay | None]) -> Overlay | None:
     overlay = _overlays.get(key)
     if overlay is None:
         overlay = make()
@@ -372,7 +372,8 @@ def finish(image: np.ndarray, faces: Sequence[Box], lines: Sequence[Line], limit
     are kept for the same lines, size and faces, so a meme's own subtitle is laid out once."""
     image, factor = upscale(image, limits.min_output_side)
     height, width = image.shape[:2]
-    boxes = tuple(tuple(round(float(v) * factor) for v in face[:4]) for face in faces)
+    boxes: tuple[Box, ...] = tuple((round(float(face[0]) * factor), round(float(face[1]) * factor),
+                                    round(float(face[2]) * factor), round(float(face[3]) * factor)) for face in faces)
     subtitle = _cached((tuple(lines), width, height, boxes), lambda: layout(lines, width, height, boxes))
     marked = None
     if limits.mark:

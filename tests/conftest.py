@@ -16,7 +16,12 @@ import asyncpg
 import pytest
 from PIL import Image
 
+import adapters.discord
+import adapters.kakao
+import adapters.telegram
+import adapters.web  # noqa: F401 (the four register their texts)
 from bot.config import DEMO_CATALOG
+from core import messages
 from core.limits import Limits
 from core.recommend.confidence import Calibration
 from core.recommend.embedders import E5Embedder
@@ -28,6 +33,7 @@ from core.service.worker import WorkerConfig, init_worker
 from tests.servers import PostgresServer, RedisServer, start_postgres, start_redis
 
 REPO = Path(__file__).resolve().parent.parent
+messages.STRICT = True  # a message key without a text fails the test that renders it
 #: tests not about choices see one meme: a score near a threshold may decide otherwise on another CPU
 #: (tests/test_choices.py and each platform's choice test set their own)
 ONE_MEME = Calibration(one_at=0.0, fits_at=0.0)

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from core.errors import InputError
+from core.errors import Failure, InputError, ServiceError, failure_of
 from core.messages import render
 from core.service.conversation import (
     Action,
@@ -39,6 +39,10 @@ async def test_a_conversation_from_face_to_deletion(service: MemeService, photo_
     assert (choose.action, choose.label, choose.request_id) == (Action.CHOICES, "골라보기", meme.request_id)
     other = await talk.handle(ALICE, NextIntent(meme.request_id or ""))
     assert other.request_id == meme.request_id and other.result_key != meme.result_key
+    # the same reply as fields, for a platform that lays it out itself: no line positions to know
+    assert (meme.headline, meme.has_next, meme.failure) == (meme.lines[0], True, None) and meme.headline == meme.title
+    assert meme.notices == tuple(line for line in meme.lines[1:] if line)
+    assert await talk.face_names(ALICE) == ["회사용"] and await talk.last_request(ALICE) == meme.request_id
 
     confirm = await talk.handle(ALICE, DeleteIntent())
     assert [b.action for b in confirm.buttons] == [Action.DELETE_CONFIRM, Action.DELETE_CANCEL]
@@ -72,4 +76,21 @@ async def test_every_failure_is_a_reply(service: MemeService, caplog: pytest.Log
     with caplog.at_level(logging.ERROR):
         internal = await talk.handle(ERIN, PhotoIntent(broken))
     assert (internal.error, internal.lines) == ("internal", (render("internal", "en"),))
+    kinds = (empty.failure, refused.failure, unknown.failure, internal.failure)
+    assert kinds == (Failure.INPUT, Failure.INPUT, Failure.INPUT, Failure.INTERNAL)
+    assert internal.headline == internal.text
     assert "a defect" in caplog.text  # logged with its traceback, never shown
+
+
+@pytest.mark.parametrize(("err", "kind"), [
+    (ServiceError("service.rate_limited", seconds=3), Failure.LIMITED),
+    (ServiceError("service.busy"), Failure.BUSY),
+    (ServiceError("service.unavailable"), Failure.BUSY),
+    (ServiceError("service.timeout"), Failure.UNAVAILABLE),
+    (ServiceError("telegram.download_failed"), Failure.INPUT),
+    (InputError("text.empty"), Failure.INPUT),
+    (ValueError("a defect"), Failure.INTERNAL),
+])
+def test_one_rule_names_the_kind_of_a_failure(err: BaseException, kind: Failure) -> None:
+    """What the web page answers with (429, 503, 400) and what the Kakao skill retries (busy) come from here."""
+    assert failure_of(err) is kind

@@ -145,28 +145,28 @@ async def test_per_person_state_stays_bounded_and_a_deletion_is_never_forgotten(
     alice, busy = Person("t", "alice"), Person("t", "busy")
     try:
         await service.register_face(alice, photo_a)
-        began = service._generation()  # Alice's request begins...
+        began = service.guard.moment()  # Alice's request begins...
         assert await service.delete_person(alice)  # ...she is deleted...
         for _ in range(2):
-            await service._rate.check(busy)
+            await service.guard.rate.check(busy)
         for n in range(3000):  # ...and 3,000 people come and go
             person = Person("t", f"stream{n}")
-            await service._rate.check(person)
+            await service.guard.rate.check(person)
             await service.delete_person(person)
-        assert len(service._deletions) <= 50 and len(service._person_locks) == 0
-        assert len(service._rate._hits) <= 50  # type: ignore[attr-defined]
+        assert len(service.guard._deletions) <= 50 and len(service.guard._locks) == 0
+        assert len(service.guard.rate._hits) <= 50  # type: ignore[attr-defined]
         with pytest.raises(InputError) as caught:  # her deletion went from memory: still nothing is written
-            async with service._writing(alice, began):
-                await service.store.person(alice.platform, alice.user_id)
+            async with service.guard.writing(alice, began):
+                await service.store.ensure_person(alice.platform, alice.user_id)
         assert caught.value.key == "person.deleted"
         assert await service.store.find_person(alice.platform, alice.user_id) is None
         # work that begins now for someone not deleted is written
         assert (await service.make_meme(Person("t", "newcomer"), HUNGRY)).image
         # the busy person, pushed out by the stream, starts a fresh window; the limit holds within it
         for _ in range(3):
-            await service._rate.check(busy)
+            await service.guard.rate.check(busy)
         with pytest.raises(ServiceError) as limited:
-            await service._rate.check(busy)
+            await service.guard.rate.check(busy)
         assert limited.value.key == "service.rate_limited"
     finally:
         await service.close()

@@ -121,7 +121,7 @@ async def test_the_operator_resets_learning(run_cli: Callable[..., Any], cli_env
     data.mkdir(parents=True)
     store = Store(data / "fffusion.sqlite3")
     await store.open()
-    person = await store.person("kakao", "reset-me")
+    person = await store.ensure_person("kakao", "reset-me")
     await store.vote(person, "시험 망했어", "rachel-exam", PICK_VOTE)
     await store.vote(person, "배고파", "joey-hungry", KEEP_VOTE)
     await store.close()

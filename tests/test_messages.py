@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from core import messages
 from core.messages import TEXTS, render
 
 REPO = Path(__file__).resolve().parent.parent
@@ -81,3 +82,55 @@ def test_each_platform_names_its_own_commands() -> None:
     for key in ("face.not_registered", "face.record_invalid"):  # what the try page can show
         web = TEXTS.get(f"web.{key}", TEXTS[key])
         assert "/" not in web["ko"] + web["en"], key
+
+
+_KEY = re.compile(r"[a-z][a-z0-9_]*(\.[a-z0-9_]+)+")
+
+
+def _used_keys() -> list[tuple[str, int, str, bool]]:
+    """(file, line, key, through say) of every literal message key the code passes to a keyed call; say() takes
+    it second, after the person."""
+    used = []
+    for path in _sources():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.Call):
+                continue
+            name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+            place = 1 if name == "say" else 0
+            if name in (*_KEYED_CALLS, "localized") and len(node.args) > place:
+                arg = node.args[place]
+                if isinstance(arg, ast.Constant) and isinstance(arg.value, str) and _KEY.fullmatch(arg.value):
+                    used.append((str(path.relative_to(REPO)), node.lineno, arg.value, name == "say"))
+    return used
+
+
+def test_every_key_the_code_uses_has_its_text_in_both_languages() -> None:
+    """Core's texts and every platform's (registered by importing the adapters, tests/conftest.py). A key said
+    through `say` needs the common text: a platform without its own wording falls back to it."""
+    used = _used_keys()
+    assert len(used) > 200  # the scan sees the code's calls
+    problems = [f"{path}:{line} {key}" for path, line, key, _ in used
+                if key not in TEXTS or set(TEXTS[key]) != {"ko", "en"} or not all(TEXTS[key].values())]
+    assert not problems, "\n".join(problems)
+
+
+def test_platform_texts_live_with_their_adapter() -> None:
+    """core/messages.py holds core's own texts; a platform's are in adapters/<platform>/texts.py."""
+    core = ast.parse((REPO / "core" / "messages.py").read_text(encoding="utf-8"))
+    keys = [node.value for node in ast.walk(core) if isinstance(node, ast.Constant) and isinstance(node.value, str)
+            and _KEY.fullmatch(node.value)]
+    assert len(keys) > 100
+    assert not [k for k in keys if k.split(".")[0] in (*PLATFORMS, "studio")]
+
+
+def test_an_unknown_key_raises_in_tests_and_reads_internal_in_production(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(KeyError, match=r"no\.such_key"):
+        render("no.such_key", "en")
+    monkeypatch.setattr(messages, "STRICT", False)
+    assert render("no.such_key", "en") == render("internal", "en")
+
+
+def test_a_key_is_registered_once() -> None:
+    messages.register({"web.serving": TEXTS["web.serving"]})  # the same text again (a module reloaded): fine
+    with pytest.raises(ValueError, match=r"web\.serving"):
+        messages.register({"web.serving": {"ko": "다른", "en": "other"}})

@@ -259,7 +259,7 @@ async def test_a_deletion_takes_the_persons_waiting_jobs_out_of_the_queue(
         assert await _becomes(lambda: one.pool.healthy, WATCH_WORKERS_S + 2)
         record = (await shared_pool.run(job_register, photo_a)).record
         face = StoredFace("기본", "mesh", record, b"")
-        await one.store.save_face(await one.store.person(alice.platform, alice.user_id), face, make_default=True)
+        await one.store.save_face(await one.store.ensure_person(alice.platform, alice.user_id), face, make_default=True)
         hers = [asyncio.create_task(one.make_meme(alice, text)) for text in ("배고파", "졸려", "시험 망했어")]
         his = asyncio.create_task(one.make_meme(bob, "배고파"))
         for _ in range(50):

@@ -278,7 +278,7 @@ async def test_an_older_engines_record_is_reanalysed_once_and_stored(service: Me
     """Someone registered before an engine change: their record is re-analysed by the worker on its first use and
     written back to the store in place of the old one (no worker keeps it), so the next request uses it as it is."""
     old = DlibEngine().make_source(decode_image(photo_a, service.limits))[0]
-    person_id = await service.store.person(ALICE.platform, ALICE.user_id)
+    person_id = await service.store.ensure_person(ALICE.platform, ALICE.user_id)
     await service.store.save_face(person_id, StoredFace("기본", old.engine_key, old.to_bytes(), b""), make_default=True)
     make, upgrades = service.jobs.make, []
 

@@ -41,7 +41,7 @@ async def test_schema_is_created_then_only_migrated_on_purpose(
 ) -> None:
     db: PeopleStore = await make_store(tmp_path) or Store(tmp_path / "fffusion.sqlite3")
     assert await db.open() == 0  # a new database: created at the code's version
-    alice = await db.person("telegram", "1")
+    alice = await db.ensure_person("telegram", "1")
     assert await db.schema_version() == SCHEMA_VERSION
     await db.close()
 
@@ -84,11 +84,11 @@ def test_run_refuses_a_newer_schema_and_db_migrate_reports(run_cli, cli_env: dic
 async def test_a_deleted_persons_id_is_never_given_to_a_newcomer(db: PeopleStore) -> None:
     seen = set()
     for n in range(5):
-        alice = await db.person("t", f"alice{n}")  # the newest row: SQLite would reuse max(id) + 1
+        alice = await db.ensure_person("t", f"alice{n}")  # the newest row: SQLite would reuse max(id) + 1
         assert alice not in seen
         seen.add(alice)
         await db.delete_person("t", f"alice{n}")
-    assert await db.person("t", "bob") not in seen
+    assert await db.ensure_person("t", "bob") not in seen
 
 
 async def test_a_version_1_sqlite_database_upgrades_with_every_row(tmp_path: Path) -> None:
@@ -109,13 +109,13 @@ async def test_a_version_1_sqlite_database_upgrades_with_every_row(tmp_path: Pat
         await store.delete_person("t", "b")  # the cascade still holds after the rebuild
         assert await store.face(2, "기본") is None
         assert await store.asker("t", "b", None, "hi") is None
-        assert await store.person("t", "c") == 3  # not 2: deleted ids stay unused
+        assert await store.ensure_person("t", "c") == 3  # not 2: deleted ids stay unused
     finally:
         await store.close()
 
 
 async def test_consent_is_per_chat_and_goes_with_the_person(db: PeopleStore) -> None:
-    bob = await db.person("telegram", "2")
+    bob = await db.ensure_person("telegram", "2")
     await db.share_face(bob, "telegram:chat1", "Bob", "bobby")
     assert await db.sharing("telegram:chat1", "telegram", None, "bobby") == (bob, "Bob")
     assert await db.sharing("telegram:chat1", "telegram", "2", None) == (bob, "Bob")
@@ -126,12 +126,12 @@ async def test_consent_is_per_chat_and_goes_with_the_person(db: PeopleStore) -> 
     assert await db.unshare_face(bob, "telegram:chat1") is False
     assert await db.sharing("telegram:chat1", "telegram", "2", None) is None
     await db.delete_person("telegram", "2")
-    newcomer = await db.person("telegram", "2")  # the same user id again: none of the old consent
+    newcomer = await db.ensure_person("telegram", "2")  # the same user id again: none of the old consent
     assert await db.sharing("telegram:chat2", "telegram", "2", None) is None and newcomer != bob
 
 
 async def test_a_chats_subtitle_setting_and_a_private_one_that_goes_with_the_person(db: PeopleStore) -> None:
-    kim = await db.person("kakao", "kim")
+    kim = await db.ensure_person("kakao", "kim")
     assert await db.chat_subtitle("telegram:-100") is False  # off unless asked for
     await db.set_chat_subtitle("telegram:-100", True, None)
     await db.set_chat_subtitle("telegram:-100", True, None)  # twice is still on, once
@@ -151,7 +151,7 @@ async def test_a_chats_subtitle_setting_and_a_private_one_that_goes_with_the_per
 async def test_what_was_shown_is_recorded_and_read_back(db: PeopleStore) -> None:
     """A meme sent is recorded (request, result, history) by one call and what the next ranking needs is read by
     one; a fresh meme for a repeated sentence needs only the newest history entries: older ones go."""
-    alice, bob = await db.person("t", "alice"), await db.person("t", "bob")
+    alice, bob = await db.ensure_person("t", "alice"), await db.ensure_person("t", "bob")
     await db.save_face(alice, StoredFace("기본", "e", b"\x01", b"\x02"), make_default=True)
     await db.save_face(alice, StoredFace("고양이", "e", b"\x03", b"\x04"), make_default=False)
     await db.shown(bob, "hi", "b0", "kb", None, 3)
@@ -202,8 +202,8 @@ def test_both_backends_offer_exactly_the_protocol() -> None:
 
 async def test_stale_people_are_those_whose_newest_face_or_first_visit_is_old(db: PeopleStore) -> None:
     """The web page deletes its visitors after a while, by what this returns, on either backend."""
-    old, fresh, _ = [await db.person("web", user) for user in ("old", "fresh", "faceless")]
-    await db.person("kakao", "other")
+    old, fresh, _ = [await db.ensure_person("web", user) for user in ("old", "fresh", "faceless")]
+    await db.ensure_person("kakao", "other")
     await db.save_face(old, StoredFace("기본", "e", b"\x01", b"\x02"), make_default=True)
     await db.save_face(fresh, StoredFace("기본", "e", b"\x03", b"\x04"), make_default=True)
     assert await db.stale_people("web", time.time() - 3600) == []

@@ -257,7 +257,7 @@ class Handlers:
 
     async def face_names(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
         """Autocomplete for /meme face: this person's saved faces."""
-        names = await self.service.list_faces(person_of(interaction))
+        names = await self.conversation.face_names(person_of(interaction))
         return [app_commands.Choice(name=n, value=n) for n in names if current.lower() in n.lower()][:25]
 
     async def next_meme(self, interaction: discord.Interaction, uid: int, request_id: str) -> None:

@@ -22,7 +22,7 @@ from adapters import fetch
 from adapters.fetch import GuardedFetcher, Refusals
 from adapters.kakao import protocol
 from adapters.kakao.protocol import BadPayload, Json, SkillRequest
-from core.errors import InputError
+from core.errors import Failure, InputError
 from core.messages import pick_lang, render
 from core.service import conversation as talk
 from core.service.media import Media
@@ -33,7 +33,6 @@ log = logging.getLogger(__name__)
 PLATFORM = "kakao"
 CALLBACK_DEADLINE_S = 55.0  # a callbackUrl is valid for one minute
 # a full queue, or no worker alive yet: worth retrying while a callback can still deliver
-BUSY_KEYS = frozenset({"service.busy", "service.unavailable"})
 _URL_RE = re.compile(r"^https?://\S+$", re.IGNORECASE)
 _HELP_WORDS = {"help", "/help", "/start", "도움말", "도움", "?"}
 _DELETE_WORDS = {"/deleteface", "얼굴 삭제", "얼굴삭제"}
@@ -59,10 +58,11 @@ class KakaoConfig:
     secret: str
     public_url: str  # where Kakao's servers fetch /media/<id>.jpg, e.g. https://bot.example.com
     image_hosts: tuple[str, ...]  # photos are downloaded from these hosts only
-    budget_s: float = 3.8  # answer (or switch to the callback) after this long; Kakao waits 5 s
+    # answer (or switch to the callback) after this long; Kakao waits 5 s (FFFUSION_KAKAO_BUDGET_S's default)
+    budget_s: float
+    callback_hosts: tuple[str, ...]  # the only hosts a callbackUrl may name (FFFUSION_KAKAO_CALLBACK_HOSTS)
     download_timeout_s: float = 10.0
     busy_retry_s: float = 1.0  # with a callback, a full queue is retried this often until the deadline
-    callback_hosts: tuple[str, ...] = ("bot-api.kakao.com",)  # the only hosts a callbackUrl may name
 
 
 class KakaoSkill:
@@ -125,7 +125,7 @@ class KakaoSkill:
         while True:
             try:
                 reply = await self.conversation.handle(person, await self._intent(skill, person))
-                if busy is None or reply.error not in BUSY_KEYS or time.monotonic() >= deadline:
+                if busy is None or reply.failure is not Failure.BUSY or time.monotonic() >= deadline:
                     return await self._response(person, reply)
             except Exception as err:
                 return await self._response(person, self.conversation.failure(person, err))
@@ -169,7 +169,7 @@ class KakaoSkill:
         if words in _SUBTITLE_WORDS or text == render("kakao.chat_subtitle_label", person.lang):
             return talk.SubtitleIntent(_SUBTITLE_WORDS.get(words, True))
         if text in (render("meme.next_label", "ko"), render("meme.next_label", "en")):
-            last = await self.service.last_request(person)  # from the store: any instance knows it
+            last = await self.conversation.last_request(person)  # from the store: any instance knows it
             if last is None:
                 raise InputError("kakao.no_previous")
             return talk.NextIntent(last)
@@ -189,7 +189,7 @@ class KakaoSkill:
             return protocol.response(outputs)
         replies = [protocol.quick_reply(b.label, b.label, self._extra(b))
                    for b in reply.buttons if b.enabled and b.action is not talk.Action.PICK]
-        if reply.request_id is not None and not await self.service.chat_subtitle(person, None):
+        if reply.request_id is not None and not await self.conversation.own_subtitle(person):
             label = render("kakao.chat_subtitle_label", person.lang)  # a meme: offer the sentence as every 자막
             replies.append(protocol.quick_reply(label, label))
         return protocol.response(outputs, [*replies, self._help_reply(person)])

@@ -102,7 +102,7 @@ def _image_of(message: Message | None) -> PhotoSize | Document | None:
 
 
 class TelegramHandlers:
-    def __init__(self, service: MemeService, cache_chat: str = "", inline_cache_s: int = 60) -> None:
+    def __init__(self, service: MemeService, cache_chat: str, inline_cache_s: int) -> None:
         self.service = service
         self.conversation = talk.Conversation(service)
         chat = cache_chat.strip()  # a numeric id or "@channelname"
@@ -406,14 +406,14 @@ class TelegramHandlers:
             await self._register(message, message.reply_to_message, context.bot, person, name)
             return
         # kept by the service (in Redis with several instances): the photo may reach another instance
-        await self.service.pending.put(person, str(message.chat.id), name or "")
+        await self.conversation.pending.put(person, str(message.chat.id), name or "")
         await message.reply_text(render("telegram.setface_send_photo", person.lang))
 
     async def image(self, update: Update, context: Context, person: Person) -> None:
         message = update.effective_message
         assert message is not None and update.effective_user is not None
         command = _caption_command(message.caption, context.bot.username)
-        waiting = await self.service.pending.pop(person, str(message.chat.id))
+        waiting = await self.conversation.pending.pop(person, str(message.chat.id))
         if command is not None and command[0] == "setface":
             await self._register(message, message, context.bot, person, command[1] or waiting or None)
         elif command is not None and command[0] == "swap":
@@ -442,7 +442,7 @@ class TelegramHandlers:
         await query.answer()
         reply = await self.conversation.handle(person, talk.DeleteIntent(answer == "yes"))
         if answer == "yes":
-            await self.service.pending.forget(person)
+            await self.conversation.pending.forget(person)
         await query.edit_message_text(reply.text)
 
     # ------------------------------------------------------------------------- what cannot be used
@@ -469,7 +469,7 @@ class TelegramHandlers:
             await query.answer([], cache_time=self.inline_cache_s, is_personal=True, button=start)
             return
         # read before the work: an answer made while the person is deleted is kept under the stamp they had
-        key = (person.user_id, await self.service.stamp(person), sentence)
+        key = (person.user_id, await self.conversation.stamp(person), sentence)
         cached = self._inline.get(key)
         if cached is None:
             self._inline_latest[person.user_id] = query.id
@@ -478,12 +478,11 @@ class TelegramHandlers:
                 return  # the person kept typing; Telegram drops the unanswered query
             del self._inline_latest[person.user_id]
             # the top k at once: one rate-limit hit, no votes (nothing was skipped)
-            memes = await self.service.top(person, sentence, INLINE_RESULTS)
-            replies = self.conversation.memes(person, memes)
+            replies = await self.conversation.top(person, sentence, INLINE_RESULTS)
             photos = await asyncio.gather(*(self._inline_photo(context.bot, n, reply) for n, reply in
                                             enumerate(replies)))
             results = [photo for photo in photos if photo is not None]
-            cached = (results, not results or any(meme.notice == "face.not_registered" for meme in memes))
+            cached = (results, not results or not await self.conversation.face_names(person))
             self._inline.put(key, cached)
         results, offer_setface = cached
         # is_personal: results carry this person's face and must never be shown to anyone else

@@ -12,7 +12,7 @@ from pathlib import Path
 from core.catalog import edit
 from core.catalog.catalog import Catalog
 from core.catalog.check import CheckReport
-from core.errors import InputError
+from core.errors import Failure, InputError
 from core.images import check_size
 from core.resources import sample_face
 from core.service import conversation as talk
@@ -37,15 +37,17 @@ class Shown:
     has_next: bool = False
     face_saved: bool = False
     error: str | None = None
+    failure: Failure | None = None  # the kind of the error
     #: a choice instead of a meme: (picture url, caption, what its pick names); `caption` then says why
     choices: tuple[tuple[str, str, int], ...] = ()
 
     @property
     def status(self) -> int:
         """The HTTP status of a failure: 429 rate-limited, 503 the service cannot now, 400 bad input."""
-        if self.error is None:
-            return 200
-        return 429 if self.error == "service.rate_limited" else 503 if self.error.startswith("service.") else 400
+        return 200 if self.failure is None else STATUS.get(self.failure, 400)
+
+
+STATUS = {Failure.LIMITED: 429, Failure.BUSY: 503, Failure.UNAVAILABLE: 503}
 
 
 class WebPort:
@@ -65,30 +67,29 @@ class WebPort:
 
     @staticmethod
     def _failed(reply: talk.Reply) -> Shown:
-        return Shown(notice=reply.text, error=reply.error)
+        return Shown(notice=reply.text, error=reply.error, failure=reply.failure)
 
     async def _shown(self, reply: talk.Reply, notices: tuple[str, ...] = (), face_saved: bool = False) -> Shown:
         if reply.error is not None:
             return self._failed(reply)
-        has_next = any(b.action in (talk.Action.NEXT, talk.Action.CHOICES) and b.enabled for b in reply.buttons)
         if reply.choices or reply.image is None:  # a choice, or nothing fits at all (then no pictures)
             urls = await asyncio.gather(*(self.media.publish(self.conversation.uploads, c.result_key, c.image)
                                           for c in reply.choices))
             choices = tuple((f"/media/{u}.jpg", c.caption, c.index) for u, c in zip(urls, reply.choices, strict=True))
-            return Shown(caption=reply.lines[0], notice="\n".join(notices), request_id=reply.request_id or "",
-                         has_next=has_next, face_saved=face_saved, choices=choices)
+            return Shown(caption=reply.headline, notice="\n".join(notices), request_id=reply.request_id or "",
+                         has_next=reply.has_next, face_saved=face_saved, choices=choices)
         assert reply.request_id is not None
         media_id = await self.media.publish(self.conversation.uploads, reply.result_key, reply.image)
-        notice = "\n".join((*notices, *(line for line in reply.lines[1:] if line)))
-        return Shown(f"/media/{media_id}.jpg", reply.title, notice, reply.request_id, has_next, face_saved)
+        notice = "\n".join((*notices, *reply.notices))
+        return Shown(f"/media/{media_id}.jpg", reply.headline, notice, reply.request_id, reply.has_next, face_saved)
 
     # the try page
     async def has_face(self, person: Person) -> bool:
-        return bool(await self.service.list_faces(person))
+        return bool(await self.conversation.face_names(person))
 
     async def own_subtitle(self, person: Person) -> bool:
         """Whether the visitor asked for their sentence as every meme's 자막 (the checkbox, remembered)."""
-        return await self.service.chat_subtitle(person, None)
+        return await self.conversation.own_subtitle(person)
 
     async def make(self, person: Person, text: str, face: bytes | None, subtitle: bool = False) -> Shown:
         """A face photo (optional: the saved one is used) and a sentence -> the meme; `subtitle`: the checkbox
@@ -110,7 +111,7 @@ class WebPort:
                 person, talk.PhotoIntent(photo, check=lambda: check_size(len(face), self.limits)))
             if saved.error is not None:
                 return self._failed(saved)
-            notices = saved.lines[1:]  # what the first line (saved) does not say: which face was used
+            notices = saved.notices  # what "saved" does not say: which face was used
         return await self._shown(await self.conversation.handle(person, sentence), notices, face is not None)
 
     async def next(self, person: Person, request_id: str) -> Shown:
@@ -130,10 +131,7 @@ class WebPort:
 
     async def sweep(self, ttl_s: float) -> int:
         """Deletes the web's people whose face is older than ttl_s; returns how many went."""
-        stale = await self.service.stale_people(PLATFORM, ttl_s)
-        for user_id in stale:
-            await self.service.delete_person(Person(PLATFORM, user_id))
-        return len(stale)
+        return await self.conversation.sweep(PLATFORM, ttl_s)
 
     # the studio
     @property

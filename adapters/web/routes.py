@@ -36,7 +36,7 @@ from adapters.web.port import Shown, WebPort
 from core.bounded import Bounded
 from core.catalog.catalog import ID_RE, Meme
 from core.catalog.edit import NewMeme
-from core.errors import FffusionError, InputError
+from core.errors import FffusionError, InputError, failure_of
 from core.messages import render
 from core.service.ephemeral import Ephemeral
 from core.service.media import Media
@@ -414,7 +414,7 @@ class WebPages:
             form = await self._form(request, sid, new, max_files)
             shown = await act(form, lang)
         except FffusionError as err:  # the form itself: unreadable, too big, or not from this page
-            shown = Shown(notice=render(err.key, lang, **err.params), error=err.key)
+            shown = Shown(notice=render(err.key, lang, **err.params), error=err.key, failure=failure_of(err))
         if wants_json:
             body: dict[str, object] = {"error": shown.notice} if shown.error else {
                 "url": shown.url, "caption": shown.caption, "notice": shown.notice,
@@ -508,7 +508,7 @@ class WebPages:
             await self.shared.logins.check(Person(STUDIO_LOGIN, self._address(request).user_id))
             form = await self._form(request, sid, new)
         except FffusionError as err:
-            status = 429 if err.key == "service.rate_limited" else 400
+            status = Shown(error=err.key, failure=failure_of(err)).status
             alert = render(err.key, lang, **err.params)
             return self._html(request, self._login_html(request, sid, alert), sid, new, status)
         given = hashlib.sha256(form.text("token").encode()).digest()
@@ -648,7 +648,7 @@ class WebPages:
         meme = self.port.catalog.by_id.get(request.match_info["id"])
         if meme is None:
             raise web.HTTPNotFound()
-        key = (self.port.service.catalog_version, meme.id)
+        key = (self.port.catalog_version, meme.id)
         thumb = self._thumbs.get(key)
         if thumb is None:
             thumb = await asyncio.to_thread(_thumbnail, self.port.catalog.image_bytes(meme))

@@ -36,7 +36,9 @@ class HeadEmbedder:
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         mapped = self._base.embed(texts) @ self._weight + self._bias
-        return (mapped / np.maximum(np.linalg.norm(mapped, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+        norms = np.maximum(np.linalg.norm(mapped, axis=1, keepdims=True), 1e-12)
+        unit: np.ndarray = (mapped / norms).astype(np.float32)
+        return unit
 
 
 def read_head(data: bytes) -> tuple[str, np.ndarray, np.ndarray]:

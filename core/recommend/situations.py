@@ -48,7 +48,7 @@ def load_bank(path: Path) -> list[tuple[str, str]]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError("situations.unreadable", path=str(path), reason=exc.strerror or str(exc)) from None
-    pairs = []
+    pairs: list[tuple[str, str]] = []
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip() or line.startswith("#"):
             continue
@@ -107,7 +107,7 @@ class ChatEmbedder:
         vectors = self._base.embed([normalise(t) for t in texts])
         if not self._pairs or not len(vectors):
             return vectors
-        return self._expand(vectors)
+        return self.expand(vectors)
 
     def bank_texts(self) -> tuple[list[str], list[str]]:
         """The bank's chat lines and its situation descriptions, in the order of embed_bank's rows."""
@@ -133,18 +133,24 @@ class ChatEmbedder:
         fresh = self._base.embed([normalise(self._pairs[i][1]) for i in picks])
         return len(lines) == len(self._pairs) and agrees(lines[picks], fresh)
 
-    def _expand(self, vectors: np.ndarray) -> np.ndarray:
+    def expand(self, vectors: np.ndarray, weight: float | None = None, neighbours: int | None = None,
+               temperature: float | None = None) -> np.ndarray:
+        """Moves vectors towards their nearest situations; the keywords override the embedder's own settings
+        (bench/sweep.py tries several on one set of vectors)."""
+        weight = self._weight if weight is None else weight
+        temperature = self._temperature if temperature is None else temperature
         lines, situations = self._load_bank_vectors()
-        k = min(self._neighbours, len(lines))
+        k = min(self._neighbours if neighbours is None else neighbours, len(lines))
         similarity = vectors @ lines.T
         nearest = np.argpartition(-similarity, k - 1, axis=1)[:, :k]
         near = np.take_along_axis(similarity, nearest, axis=1)
-        votes = np.exp((near - near.max(axis=1, keepdims=True)) / self._temperature)
+        votes = np.exp((near - near.max(axis=1, keepdims=True)) / temperature)
         votes /= votes.sum(axis=1, keepdims=True)
         toward = np.einsum("nk,nkd->nd", votes, situations[self._situation_of[nearest]])
         toward /= np.maximum(np.linalg.norm(toward, axis=1, keepdims=True), 1e-12)
-        moved = vectors + self._weight * toward
-        return (moved / np.maximum(np.linalg.norm(moved, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+        moved = vectors + weight * toward
+        unit: np.ndarray = (moved / np.maximum(np.linalg.norm(moved, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+        return unit
 
 
 def _read_vectors(path: Path, key: str) -> tuple[np.ndarray, np.ndarray] | None:
@@ -161,5 +167,5 @@ def _read_vectors(path: Path, key: str) -> tuple[np.ndarray, np.ndarray] | None:
 def write_vectors(path: Path, bank_key: str, lines: np.ndarray, situations: np.ndarray) -> None:
     """The bank's vectors (ChatEmbedder.embed_bank) for `bank_key`. Half precision keeps a bank of thousands of
     lines small; its error is far below VECTOR_ATOL."""
-    half = {"lines": lines.astype(np.float16), "situations": situations.astype(np.float16)}
-    np.savez_compressed(path, key=np.array(bank_key), **half)
+    np.savez_compressed(path, key=np.array(bank_key), lines=lines.astype(np.float16),
+                        situations=situations.astype(np.float16))

@@ -34,8 +34,8 @@ def squeeze_elongation(text: str) -> str:
     for ch in text:
         here = _syllable(ch)
         before = _syllable(out[-1]) if out else None
-        repeats_vowel = before is not None and here is not None and here[1] == _VOWEL_TAIL.get(before[1], before[1])
-        if repeats_vowel and here[0] == _SILENT_INITIAL and here[2] == 0 and before[2] == 0:
+        if (before is not None and here is not None and here[1] == _VOWEL_TAIL.get(before[1], before[1])
+                and here[0] == _SILENT_INITIAL and here[2] == 0 and before[2] == 0):
             continue
         out.append(ch)
     return "".join(out)
@@ -218,4 +218,9 @@ def caption_views(caption: str) -> list[str]:
     bare = re.sub(r"\s*(하고|고)? 있다$", "", text)
     views = [plain, ongoing, bare, f"나 지금 {plain}"]
     seen = {caption, text}
-    return [v for v in views if v and not (v in seen or seen.add(v))]
+    fresh = []
+    for view in views:
+        if view and view not in seen:
+            seen.add(view)
+            fresh.append(view)
+    return fresh

@@ -133,7 +133,8 @@ class ToneModel:
         logits = self.scale * (np.atleast_2d(vectors) @ self.weight + self.bias)
         logits -= logits.max(axis=1, keepdims=True)
         p = np.exp(logits)
-        return (p / p.sum(axis=1, keepdims=True)).astype(np.float32)
+        shares: np.ndarray = (p / p.sum(axis=1, keepdims=True)).astype(np.float32)
+        return shares
 
     def to_bytes(self, key: str) -> bytes:
         out = io.BytesIO()

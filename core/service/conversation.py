@@ -2,8 +2,8 @@
 intent, calls `Conversation.handle`, and turns the typed `Reply` into its platform's API calls; it keeps only
 what is truly its platform's own (Discord's defer rules, Telegram's inline mode, Kakao's 5-second callback).
 
-Texts a platform words its own way live in core/messages.py as "<platform>.<name>" (e.g. "kakao.face_saved",
-which names Kakao's commands); `Conversation` picks the person's platform's text.
+Texts a platform words its own way live with its adapter (adapters/<platform>/texts.py) as "<platform>.<name>"
+(e.g. "kakao.face_saved", which names Kakao's commands); `Conversation` picks the person's platform's text.
 """
 
 from __future__ import annotations
@@ -15,14 +15,14 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from core.errors import FffusionError, InputError, explain
+from core.errors import Failure, FffusionError, InputError, explain, failure_of
 from core.images import check_size
 from core.limits import Limits
 from core.messages import TEXTS, render
 from core.service.friends import FriendRef, find_friends, group_meme, share_face
 from core.service.pictures import check_target, swap_picture
-from core.service.service import DEFAULT_FACE, MemeResult, MemeService, Offer, Person
-from core.service.store import PeopleStore
+from core.service.service import DEFAULT_FACE, MemeResult, MemeService, Offer, Pending, Person
+from core.service.store import Uploads as UploadIds
 from core.text import clean_sentence
 
 log = logging.getLogger(__name__)
@@ -154,6 +154,9 @@ class Choice:
 
 @dataclass(frozen=True)
 class Reply:
+    """What the bot answers, in two readings: `lines` for a chat message, and the same as fields (`headline`,
+    `notices`, `has_next`, `failure`) for a platform that lays a reply out itself (the web page)."""
+
     lines: tuple[str, ...] = ()  # already in the person's language; an empty line separates paragraphs
     image: bytes | None = None  # JPEG
     title: str = ""  # the image in words: the meme's caption or the face's name
@@ -162,8 +165,12 @@ class Reply:
     result_key: str | None = None  # the image's key for reusing a platform's upload of it (Uploads)
     request_id: str | None = None  # the request a meme belongs to
     error: str | None = None  # the message key of the failure this reply tells about
+    failure: Failure | None = None  # its kind
     #: a choice of memes (then no `image`): the buttons hold one PICK per choice, in the same order
     choices: tuple[Choice, ...] = ()
+    headline: str = ""  # the first line: a meme's caption, what a choice is, what was done
+    notices: tuple[str, ...] = ()  # the lines after the headline that tell something (no blank ones)
+    has_next: bool = False  # the request has memes not shown yet ("다른 짤", "골라보기")
 
     @property
     def text(self) -> str:
@@ -175,7 +182,7 @@ class Uploads:
     """The one upload-id cache: the id a platform gave a result image it has received (a Telegram file id, a
     media store id), so the same image is uploaded once per platform."""
 
-    def __init__(self, store: PeopleStore, forget: list[Callable[[list[tuple[str, str]]], Awaitable[None]]]) -> None:
+    def __init__(self, store: UploadIds, forget: list[Callable[[list[tuple[str, str]]], Awaitable[None]]]) -> None:
         self.store = store
         self.forget = forget  # deletes platform copies (MemeService.forget_uploads)
 
@@ -248,7 +255,7 @@ class Conversation:
         own = f"{person.platform}.{key}"  # the platform's own wording ("discord.share.usage"), as in say()
         text = render(own, person.lang, **err.params) if own in TEXTS and isinstance(err, FffusionError) else (
             explain(err, person.lang))
-        return Reply((text,), private=True, error=key)
+        return Reply((text,), private=True, error=key, failure=failure_of(err), headline=text)
 
     def say(self, person: Person, name: str, /, **params: Any) -> str:
         """The platform's own wording of a text when it has one ("kakao.help"), else the common one."""
@@ -282,8 +289,10 @@ class Conversation:
         if isinstance(intent, PhotoIntent):
             face = await self.service.register_face(person, await intent.fetch(), intent.name)
             await self.service.set_lang(person)
-            lines = (self.say(person, "face_saved", name=face.name), *(self.say(person, k) for k in face.notices))
-            return Reply(lines, image=face.crop_jpeg, title=face.name, private=True, result_key=face.result_key)
+            notices = tuple(self.say(person, k) for k in face.notices)
+            saved = self.say(person, "face_saved", name=face.name)
+            return Reply((saved, *notices), image=face.crop_jpeg, title=face.name, private=True,
+                         result_key=face.result_key, headline=saved, notices=notices)
         if isinstance(intent, DeleteIntent):
             return await self._delete(person, intent.confirmed)
         await self.service.set_lang(person)
@@ -298,13 +307,15 @@ class Conversation:
         choose = Button(Action.CHOICES, self.say(person, "meme.choices_label"), result.request_id,
                         enabled=result.has_next)
         return Reply(lines, image=result.image, title=result.caption, buttons=(next_, choose),
-                     result_key=result.result_key, request_id=result.request_id)
+                     result_key=result.result_key, request_id=result.request_id, headline=result.caption,
+                     notices=lines[2:], has_next=result.has_next)
 
     def _offer(self, person: Person, offer: Offer) -> Reply:
         """A choice: the memes as they are, one PICK button each, and "다른 짤" for the next ones. With nothing
         that fits, it says so kindly and offers the nearest."""
         if not offer.memes:
-            return Reply((self.say(person, "meme.nothing_fits_none"),), request_id=offer.request_id)
+            nothing = self.say(person, "meme.nothing_fits_none")
+            return Reply((nothing,), request_id=offer.request_id, headline=nothing)
         intro = self.say(person, "meme.nothing_fits" if offer.decision == "nothing" else "meme.choose")
         lines = (intro, *(render("meme.choice_line", person.lang, n=n, caption=m.caption)
                           for n, m in enumerate(offer.memes, 1)))
@@ -312,14 +323,14 @@ class Conversation:
                       for n, m in enumerate(offer.memes, 1))
         more = Button(Action.CHOICES, self.say(person, "meme.next_label"), offer.request_id, enabled=offer.has_next)
         choices = tuple(Choice(m.meme_id, m.caption, m.image, m.result_key, m.index) for m in offer.memes)
-        return Reply(lines, buttons=(*picks, more), request_id=offer.request_id, choices=choices)
+        return Reply(lines, buttons=(*picks, more), request_id=offer.request_id, choices=choices, headline=intro,
+                     has_next=offer.has_next)
 
     async def _faces(self, person: Person) -> Reply:
         names = await self.service.list_faces(person)
         if not names:
             return Reply((self.say(person, "faces.none"),), private=True)
-        person_id = await self.service.store.find_person(person.platform, person.user_id)
-        default = (await self.service.store.default_face(person_id) if person_id is not None else None) or names[0]
+        default = await self.service.default_face(person) or names[0]
         shown = [render("faces.unnamed", person.lang) if name == DEFAULT_FACE else name for name in names]
         shown = [render("faces.default_mark", person.lang, name=s) if n == default else s
                  for n, s in zip(names, shown, strict=True)]
@@ -353,9 +364,40 @@ class Conversation:
         on = intent.on if intent.on is not None else await self.service.chat_subtitle(person, intent.chat_id)
         return Reply((self.say(person, "chat_subtitle.on" if on else "chat_subtitle.off"),), private=True)
 
-    def memes(self, person: Person, results: list[MemeResult]) -> list[Reply]:
-        """Replies for several memes at once (Telegram's inline results)."""
-        return [self._meme(person, result) for result in results]
+    async def top(self, person: Person, text: str, k: int) -> list[Reply]:
+        """The top k memes for a sentence at once, each with the person's face (Telegram's inline results).
+        Raises what `handle` would reply: the platform answers the whole batch its own way."""
+        return [self._meme(person, result) for result in await self.service.top(person, text, k)]
+
+    # what a platform asks about a person outside a message
+    @property
+    def pending(self) -> Pending:
+        """What a person was asked to send next in a chat (Telegram's "/setface", then the photo)."""
+        return self.service.pending
+
+    async def face_names(self, person: Person) -> list[str]:
+        return await self.service.list_faces(person)
+
+    async def own_subtitle(self, person: Person, chat_id: str | None = None) -> bool:
+        """Whether the chat (None: the person's private one) draws the sentence as every meme's 자막."""
+        return await self.service.chat_subtitle(person, chat_id)
+
+    async def last_request(self, person: Person) -> str | None:
+        """The person's request shown last, from the store (any instance knows it): a bare "다른 짤"."""
+        return await self.service.last_request(person)
+
+    async def stamp(self, person: Person) -> str | None:
+        """Changes whenever what the person's memes carry may have (MemeService.stamp): keys a platform's own
+        cache of answers."""
+        return await self.service.stamp(person)
+
+    async def sweep(self, platform: str, ttl_s: float) -> int:
+        """Deletes the platform's people whose newest face (or first visit) is older than ttl_s: a platform
+        whose people are anonymous visitors. Returns how many went."""
+        stale = await self.service.stale_people(platform, ttl_s)
+        for user_id in stale:
+            await self.service.delete_person(Person(platform, user_id))
+        return len(stale)
 
     async def _delete(self, person: Person, confirmed: bool | None) -> Reply:
         if confirmed is None:

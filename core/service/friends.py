@@ -63,12 +63,12 @@ async def share_face(
     if not chat_id:
         raise InputError("share.needs_chat")
     chat = chat_key(person.platform, chat_id)
-    async with service._writing(person, service._generation()):  # never beside a deletion
+    async with service.guard.writing(person, service.guard.moment()):  # never beside a deletion
         pid = await service.store.find_person(person.platform, person.user_id)
         if not on:
             unshared = pid is not None and await service.store.unshare_face(pid, chat)
             return "share.off" if unshared else "share.was_off"
-        if pid is None or await service._face_record(pid, None) is None:
+        if pid is None or await service.face_record(pid, None) is None:
             raise InputError("share.needs_face")
         await service.store.share_face(pid, chat, " ".join(name.split())[:64] or person.user_id, _handle(handle))
     return "share.on"
@@ -87,7 +87,7 @@ async def find_friends(service: MemeService, person: Person, chat_id: str | None
             found = await service.store.sharing(chat, person.platform, ref.user_id, _handle(ref.handle))
         if found is not None and found[0] in (me, *seen):
             continue  # the requester themself, or someone named twice
-        record = await service._face_record(found[0], None) if found is not None else None
+        record = await service.face_record(found[0], None) if found is not None else None
         if found is None or record is None:
             if ref.user_id != person.user_id and ref.label not in refused:
                 refused.append(ref.label)
@@ -106,7 +106,7 @@ async def group_meme(
     `subtitle` (or "--자막" in the text): the sentence on the picture, as for one person."""
     text, flagged = subtitle_request(text)
     sentence = clean_sentence(text, service.limits)
-    async with service._counted(person):
+    async with service.guard.counted(person):
         return await _group_meme(service, person, sentence, friends, face, sentence if subtitle or flagged else "")
 
 
@@ -116,7 +116,7 @@ async def _group_meme(
 ) -> GroupMeme:
     # writes nothing: a group meme is neither cached nor recorded (it carries several people's faces)
     pid = await service.store.find_person(person.platform, person.user_id)
-    mine = await service._face_record(pid, face) if pid is not None else None
+    mine = await service.face_record(pid, face) if pid is not None else None
     if pid is None and face:
         raise InputError("face.unknown_name", name=face)
     await service.follow_catalog()

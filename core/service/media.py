@@ -159,7 +159,11 @@ class MediaStore(Sweeping):
     async def forget(self, uploads: list[tuple[str, str]]) -> None:
         """Delete the files among (platform, file id) uploads that this store served (a deleted person's)."""
         doomed = [self.root / (i + SUFFIX) for i in self.media_ids(uploads)]
-        await asyncio.to_thread(lambda: [path.unlink(missing_ok=True) for path in doomed])
+        def unlink() -> None:
+            for path in doomed:
+                path.unlink(missing_ok=True)
+
+        await asyncio.to_thread(unlink)
 
     async def alive(self, media_id: str) -> bool:
         return self.path(media_id) is not None

@@ -42,9 +42,10 @@ class PostgresMediaStore(Sweeping):
         """The bytes of a live image; None for a malformed, unknown or expired id."""
         if not self.valid_id(media_id):
             return None
-        return await self.store.pool.fetchval(
+        jpeg: bytes | None = await self.store.pool.fetchval(
             "SELECT jpeg FROM media WHERE id=$1 AND created > $2", media_id, time.time() - self.max_age_s
         )
+        return jpeg
 
     async def _sweep(self) -> SweepReport:
         """Expired images go, then the oldest until the rest fit max_bytes (any instance may sweep; the deletes

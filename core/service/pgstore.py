@@ -12,7 +12,7 @@ import asyncpg
 from core.errors import ConfigError
 from core.recommend.feedback import Vote
 from core.service.schema import SCHEMA_VERSION, check_version, migrations
-from core.service.store import Asker, StoredFace, StoredRequest, owned
+from core.service.store import Asker, PersonIds, StoredFace, StoredRequest, owned
 
 MIGRATIONS = migrations("postgres")
 # One migration at a time however many instances run `fffusion db migrate` at once (any constant key works).
@@ -67,7 +67,7 @@ async def _keep(conn: asyncpg.Connection) -> None:
     """A connection goes back to the pool as it is."""
 
 
-class PostgresStore:
+class PostgresStore(PersonIds):
     def __init__(self, url: str, pool_size: int = 10) -> None:
         self.url = url
         self.pool_size = pool_size
@@ -124,15 +124,9 @@ class PostgresStore:
                 "INSERT INTO people (platform, user_id, created) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
                 platform, user_id, time.time(),
             )
-        return await self.pool.fetchval("SELECT id FROM people WHERE platform=$1 AND user_id=$2", platform, user_id)
-
-    async def person(self, platform: str, user_id: str) -> int:
-        person = await self._person_id(platform, user_id, create=True)
-        assert person is not None
-        return person
-
-    async def find_person(self, platform: str, user_id: str) -> int | None:
-        return await self._person_id(platform, user_id, create=False)
+        found: int | None = await self.pool.fetchval("SELECT id FROM people WHERE platform=$1 AND user_id=$2",
+                                                     platform, user_id)
+        return found
 
     async def set_lang(self, person: int, lang: str) -> None:
         await self.pool.execute("UPDATE people SET lang=$1 WHERE id=$2", lang, person)
@@ -164,7 +158,8 @@ class PostgresStore:
         return [r[0] for r in rows]
 
     async def default_face(self, person: int) -> str | None:
-        return await self.pool.fetchval("SELECT default_face FROM people WHERE id=$1", person)
+        found: str | None = await self.pool.fetchval("SELECT default_face FROM people WHERE id=$1", person)
+        return found
 
     async def face(self, person: int, name: str | None) -> StoredFace | None:
         row = await self.pool.fetchrow(
@@ -232,9 +227,10 @@ class PostgresStore:
         return StoredRequest(row[0], row[1], row[2], tuple(json.loads(row[3])), tuple(json.loads(row[4])))
 
     async def last_request(self, person: int) -> str | None:
-        return await self.pool.fetchval(
+        found: str | None = await self.pool.fetchval(
             "SELECT id FROM requests WHERE person=$1 ORDER BY created DESC LIMIT 1", person
         )
+        return found
 
     @_owned
     async def shown(self, person: int, text: str, meme: str, result: str, owner: int | None, keep: int,
@@ -288,9 +284,10 @@ class PostgresStore:
         return True
 
     async def uploaded(self, platform: str, result_key: str) -> str | None:
-        return await self.pool.fetchval(
+        found: str | None = await self.pool.fetchval(
             "SELECT file_id FROM uploads WHERE platform=$1 AND result_key=$2", platform, result_key
         )
+        return found
 
     # consent to lend one's face to friends, per chat (core/service/friends.py)
     @_owned
@@ -302,7 +299,8 @@ class PostgresStore:
         )
 
     async def unshare_face(self, person: int, chat: str) -> bool:
-        return await self.pool.execute("DELETE FROM shares WHERE person=$1 AND chat=$2", person, chat) != "DELETE 0"
+        status: str = await self.pool.execute("DELETE FROM shares WHERE person=$1 AND chat=$2", person, chat)
+        return status != "DELETE 0"
 
     async def sharing(
         self, chat: str, platform: str, user_id: str | None, handle: str | None

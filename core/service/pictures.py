@@ -49,10 +49,10 @@ async def swap_picture(
     spec = check_target(target)
     if size is not None:
         check_size(size, service.limits)
-    generation = service._generation()  # a deletion meanwhile wins: the result is then not recorded
-    async with service._counted(person):
+    generation = service.guard.moment()  # a deletion meanwhile wins: the result is then not recorded
+    async with service.guard.counted(person):
         pid = await service.store.find_person(person.platform, person.user_id)
-        record = await service._face_record(pid, face) if pid is not None else None
+        record = await service.face_record(pid, face) if pid is not None else None
         if pid is None or record is None:
             raise InputError("picture.needs_face")
         picture = await fetch()
@@ -60,6 +60,6 @@ async def swap_picture(
         swapped = await service.jobs.swap_picture(picture, record, spec)
         digest = hashlib.sha256(picture).digest()
         key = hashlib.sha256(b"picture\0" + digest + record + spec.encode()).hexdigest()[:32]
-        async with service._writing(person, generation):
+        async with service.guard.writing(person, generation):
             await service.store.add_result(key, pid, "picture")
     return PictureResult(swapped.image, swapped.faces, swapped.swapped, swapped.notices, key)

@@ -22,7 +22,7 @@ from core.bounded import Bounded, Locks
 from core.catalog.catalog import CATALOG_FILE, Catalog, load_catalog
 from core.catalog.check import CheckReport
 from core.catalog.edit import catalog_version
-from core.errors import FffusionError, InputError, ServiceError
+from core.errors import Failure, FffusionError, InputError, ServiceError, failure_of
 from core.images import check_size
 from core.limits import Limits
 from core.recommend.confidence import CHOICES, Calibration, Decision, confidence
@@ -213,6 +213,61 @@ class Results(Protocol):
     async def drop(self, keys: list[str]) -> None: ...
 
 
+class PersonGuard:
+    """The one per-person guard of every use case (memes, faces, friends, pictures): the rate-limit hit of a
+    piece of work, the moment it began, and the person's lock for its writes, so a deletion wins over
+    everything in flight for that person."""
+
+    def __init__(self, rate: Limiter, people: int) -> None:
+        self.rate = rate
+        self._deletions = Deletions(people)
+        # One registration or deletion at a time per person, so they never interleave.
+        self._locks: Locks[tuple[str, str]] = Locks()
+
+    @contextlib.asynccontextmanager
+    async def counted(self, person: Person) -> AsyncIterator[None]:
+        """One rate-limit hit for the work inside, taken back when the queue was full or no worker was alive: a
+        message that waits out a busy queue (the Kakao skill retries it) counts once, when it is finally served.
+        The jobs started inside are the person's (a deletion withdraws those still waiting)."""
+        await self.rate.check(person)
+        owner = OWNER.set(owner_of(person.platform, person.user_id))
+        try:
+            yield
+        except ServiceError as err:
+            if failure_of(err) is Failure.BUSY:
+                await self.rate.take_back(person)
+            raise
+        finally:
+            OWNER.reset(owner)
+
+    def moment(self) -> int:
+        """The moment work begins, for `writing` to tell whether its person was deleted since."""
+        return self._deletions.now
+
+    def deleted_since(self, person: Person, moment: int) -> bool:
+        return self._deletions.since((person.platform, person.user_id), moment)
+
+    @contextlib.asynccontextmanager
+    async def writing(self, person: Person, moment: int) -> AsyncIterator[None]:
+        """Hold the person's lock for writes of work that began at `moment`; if the person was deleted since,
+        nothing is written and the work ends with a message. A deletion waits for a write in progress and then
+        removes it with the rest, so nothing of a deleted person is written after the deletion."""
+        async with self._locks.hold((person.platform, person.user_id)):
+            if self.deleted_since(person, moment):
+                raise InputError("person.deleted")
+            try:
+                yield
+            except PersonGone:  # deleted through another instance: the database refused the write
+                raise InputError("person.deleted") from None
+
+    @contextlib.asynccontextmanager
+    async def deleting(self, person: Person) -> AsyncIterator[None]:
+        """The person's lock for their deletion: work in flight from now on writes nothing."""
+        async with self._locks.hold((person.platform, person.user_id)):
+            self._deletions.delete((person.platform, person.user_id))
+            yield
+
+
 def text_key(text: str) -> str:
     """Sentences that differ only in case, spacing or width count as the same request."""
     return " ".join(unicodedata.normalize("NFKC", text).lower().split())
@@ -256,7 +311,8 @@ class MemeService:
         self.jobs = Jobs(self.pool, self.learning)
         #: when a sentence gets one meme, a choice or "nothing fits" (the workers compose with the default's)
         self.calibration = Calibration()
-        self._rate: Limiter = rate or RateLimiter(self.limits.rate_per_minute, self.limits.people_in_memory)
+        self.guard = PersonGuard(rate or RateLimiter(self.limits.rate_per_minute, self.limits.people_in_memory),
+                                 self.limits.people_in_memory)
         self._results: Results = results or ResultCache(results_cache_mb * 1024 * 1024)
         self._catalog: Catalog | None = None
         self._catalog_stamp: tuple[int, int, int] | None = None  # catalog.toml's stat when last looked at
@@ -264,10 +320,6 @@ class MemeService:
         #: called with the (platform, file id) uploads of a deleted person's results, e.g. to delete
         #: media files served by URL; a platform that can delete its copies registers here
         self.forget_uploads: list[Callable[[list[tuple[str, str]]], Awaitable[None]]] = []
-        # Work that began before a person's deletion writes nothing (see _writing)
-        self._deletions = Deletions(self.limits.people_in_memory)
-        # One registration or deletion at a time per person, so they never interleave.
-        self._person_locks: Locks[tuple[str, str]] = Locks()
 
     @property
     def catalog(self) -> Catalog:
@@ -356,49 +408,12 @@ class MemeService:
         than this: a platform whose people are anonymous visitors deletes them after a while."""
         return await self.store.stale_people(platform, time.time() - older_than_s)
 
-    @contextlib.asynccontextmanager
-    async def _counted(self, person: Person) -> AsyncIterator[None]:
-        """One rate-limit hit for the work inside, taken back when the queue was full or no worker was alive: a
-        message that waits out a busy queue (the Kakao skill retries it) counts once, when it is finally served.
-        The jobs started inside are the person's (a deletion withdraws those still waiting)."""
-        await self._rate.check(person)
-        owner = OWNER.set(owner_of(person.platform, person.user_id))
-        try:
-            yield
-        except ServiceError as err:
-            if err.key in ("service.busy", "service.unavailable"):
-                await self._rate.take_back(person)
-            raise
-        finally:
-            OWNER.reset(owner)
-
-    # a deletion wins over everything in flight for that person
-    def _generation(self) -> int:
-        """The moment work begins, for _writing to tell whether its person was deleted since."""
-        return self._deletions.now
-
-    def _deleted_since(self, person: Person, generation: int) -> bool:
-        return self._deletions.since((person.platform, person.user_id), generation)
-
-    @contextlib.asynccontextmanager
-    async def _writing(self, person: Person, generation: int) -> AsyncIterator[None]:
-        """Hold the person's lock for writes of work that began at `generation`; if the person was deleted
-        since, nothing is written and the work ends with a message. A deletion waits for a write in progress
-        and then removes it with the rest, so nothing of a deleted person is written after the deletion."""
-        async with self._person_locks.hold((person.platform, person.user_id)):
-            if self._deleted_since(person, generation):
-                raise InputError("person.deleted")
-            try:
-                yield
-            except PersonGone:  # deleted through another instance: the database refused the write
-                raise InputError("person.deleted") from None
-
     # faces
     async def register_face(self, person: Person, image: bytes, name: str | None = None) -> FaceRegistration:
         name = " ".join((name or DEFAULT_FACE).split())[:32] or DEFAULT_FACE
         check_size(len(image), self.limits)
-        async with self._counted(person), self._writing(person, self._generation()):
-            person_id = await self.store.person(person.platform, person.user_id)
+        async with self.guard.counted(person), self.guard.writing(person, self.guard.moment()):
+            person_id = await self.store.ensure_person(person.platform, person.user_id)
             names = await self.store.face_names(person_id)
             if name not in names and len(names) >= self.limits.max_faces_per_person:
                 raise InputError("face.too_many", limit=self.limits.max_faces_per_person,
@@ -415,16 +430,20 @@ class MemeService:
         person_id = await self.store.find_person(person.platform, person.user_id)
         return await self.store.face_names(person_id) if person_id is not None else []
 
+    async def default_face(self, person: Person) -> str | None:
+        """The name of the face their memes carry unless they name another (None: no face, or none chosen)."""
+        person_id = await self.store.find_person(person.platform, person.user_id)
+        return await self.store.default_face(person_id) if person_id is not None else None
+
     async def delete_person(self, person: Person) -> bool:
-        async with self._person_locks.hold((person.platform, person.user_id)):
-            self._deletions.delete((person.platform, person.user_id))  # work in flight now writes nothing
+        async with self.guard.deleting(person):  # work in flight now writes nothing
             await self.pool.withdraw(owner_of(person.platform, person.user_id))  # waiting jobs carry their face
             person_id = await self.store.find_person(person.platform, person.user_id)
             if person_id is None:
                 return False
             keys, uploads = await self.store.delete_person(person.platform, person.user_id)
             await self._results.drop(keys)
-            await self._rate.forget(person)
+            await self.guard.rate.forget(person)
             for forget in self.forget_uploads:
                 try:
                     await forget(uploads)
@@ -444,7 +463,7 @@ class MemeService:
         return await self.store.last_request(person_id) if person_id is not None else None
 
     async def set_lang(self, person: Person) -> None:
-        await self.store.set_lang(await self.store.person(person.platform, person.user_id), person.lang)
+        await self.store.set_lang(await self.store.ensure_person(person.platform, person.user_id), person.lang)
 
     # "내 문장으로 자막" per chat
     async def set_chat_subtitle(self, person: Person, chat_id: str | None, on: bool) -> None:
@@ -456,8 +475,8 @@ class MemeService:
             return
         if not on and await self.store.find_person(person.platform, person.user_id) is None:
             return  # off is the default: no row for a newcomer who switched nothing on
-        async with self._writing(person, self._generation()):
-            person_id = await self.store.person(person.platform, person.user_id)
+        async with self.guard.writing(person, self.guard.moment()):
+            person_id = await self.store.ensure_person(person.platform, person.user_id)
             await self.store.set_chat_subtitle(f"person:{person_id}", on, person_id)
 
     async def chat_subtitle(self, person: Person, chat_id: str | None) -> bool:
@@ -467,7 +486,8 @@ class MemeService:
         person_id = await self.store.find_person(person.platform, person.user_id)
         return person_id is not None and await self.store.chat_subtitle(f"person:{person_id}")
 
-    async def _face_record(self, person_id: int, face: str | None) -> bytes | None:
+    async def face_record(self, person_id: int, face: str | None) -> bytes | None:
+        """The record of the person's named face, or of their default one (None: they have none)."""
         stored = await self.store.face(person_id, face)  # None: the default face, in the same query
         if stored is None and face:
             raise InputError("face.unknown_name", name=face)
@@ -485,7 +505,7 @@ class MemeService:
             if cached is not None:
                 return key, cached
             made = await self.jobs.compose(meme_id, record, "default", subtitle)
-        if not self._deleted_since(person, generation):  # a deleted person's face is not cached again
+        if not self.guard.deleted_since(person, generation):  # a deleted person's face is not cached again
             await self._results.put(key, dataclasses.replace(made, upgraded=None))
         return key, made
 
@@ -497,7 +517,7 @@ class MemeService:
         until "다른 짤" replaces the vote), or, if they were deleted meanwhile, nothing recorded or returned."""
         key, composed = await self._composed(record, meme_id, person, generation, made, own_subtitle(request))
         try:
-            async with self._writing(person, generation):
+            async with self.guard.writing(person, generation):
                 if record is not None and composed.upgraded is not None:  # an older engine's record, re-analysed
                     await self.store.upgrade_face(person_id, record, composed.upgraded.record, composed.upgraded.engine)
                 await self.store.shown(person_id, request.text_key, meme_id, key, person_id if record else None,
@@ -526,27 +546,27 @@ class MemeService:
             has_next=len(request.shown) < len(request.candidates),
         )
 
-    async def _asking(self, person: Person, text: str, face: str | None
-                      ) -> tuple[str, str, int | None, bytes | None, frozenset[str]]:
-        """What a ranking needs to know of the asker, writing nothing (a newcomer's row comes with the first
-        write): the clean sentence, its key, their id, the face record, and the memes they have just seen for it."""
-        sentence = clean_sentence(text, self.limits)
+    async def _asking(self, person: Person, sentence: str, face: str | None
+                      ) -> tuple[str, int | None, bytes | None, frozenset[str]]:
+        """What a ranking of the clean sentence needs to know of the asker, writing nothing (a newcomer's row
+        comes with the first write): the sentence's key, their id, the face record, and the memes they have just
+        seen for it."""
         key = text_key(sentence)
         asker = await self.store.asker(person.platform, person.user_id, face, key)
         if face and (asker is None or asker.record is None):  # an unknown face name fails before any work
             raise InputError("face.unknown_name", name=face)
         await self.follow_catalog()
         if asker is None:
-            return sentence, key, None, None, frozenset()
-        return sentence, key, asker.person, asker.record, asker.recent
+            return key, None, None, frozenset()
+        return key, asker.person, asker.record, asker.recent
 
     async def _writer(self, person: Person, generation: int, known: int | None) -> int:
         """The id to write a request under: the one the work began with (if their row went meanwhile, the writes
         are refused rather than made under a new row for a deleted person), or a newcomer's new row."""
         if known is not None:
             return known
-        async with self._writing(person, generation):
-            return await self.store.person(person.platform, person.user_id)
+        async with self.guard.writing(person, generation):
+            return await self.store.ensure_person(person.platform, person.user_id)
 
     def _known(self, ranked: tuple[tuple[str, float], ...]) -> list[tuple[str, float]]:
         """A worker that could not prepare the new catalog may name a meme this instance no longer has."""
@@ -568,10 +588,10 @@ class MemeService:
     async def _make(self, person: Person, text: str, face: str | None, subtitle: bool, decide: bool
                     ) -> MemeResult | Offer:
         text, flagged = subtitle_request(text)
-        clean_sentence(text, self.limits)  # bad text costs no rate-limit hit
-        generation = self._generation()
-        async with self._counted(person):
-            sentence, key, known, record, recent = await self._asking(person, text, face)
+        sentence = clean_sentence(text, self.limits)  # before the rate limit: bad text costs no hit
+        generation = self.guard.moment()
+        async with self.guard.counted(person):
+            key, known, record, recent = await self._asking(person, sentence, face)
             own = key if subtitle or flagged else ""  # as stored, so "다른 짤" draws the same words
             made = await self.jobs.make(sentence, CANDIDATES, record, tuple(sorted(recent)), own, decide)
             ranked = self._known(made.ranked.memes)
@@ -581,7 +601,7 @@ class MemeService:
                 fresh = [m for m, _ in ranked if m not in recent] or [m for m, _ in ranked]
                 request = StoredRequest(request_id, key, face, tuple(m for m, _ in ranked), tuple(fresh[:CHOICES]))
                 person_id = await self._writer(person, generation, known)
-                async with self._writing(person, generation):
+                async with self.guard.writing(person, generation):
                     await self.store.save_request(person_id, request)
                 return await self._offer(person, generation, request, request.shown, sure)
             if not ranked:  # every meme would mock a hurt sentence
@@ -621,20 +641,20 @@ class MemeService:
     async def choices(self, person: Person, request_id: str) -> Offer:
         """A choice of the request's next memes, asked for by the person: "골라보기" on a meme, or "다른 짤" on a
         choice. No vote: asking to choose says nothing against the meme shown."""
-        generation = self._generation()
-        async with self._counted(person):
+        generation = self.guard.moment()
+        async with self.guard.counted(person):
             person_id, request = await self._request(person, request_id)
             remaining = self._remaining(request)
             request = dataclasses.replace(request, shown=(*request.shown, *remaining[:CHOICES]))
-            async with self._writing(person, generation):
+            async with self.guard.writing(person, generation):
                 await self.store.save_request(person_id, request)
             return await self._offer(person, generation, request, tuple(remaining[:CHOICES]), Decision.CHOICE)
 
     async def pick(self, person: Person, request_id: str, index: int) -> MemeResult:
         """The meme the person picked from a choice, with their face. The pick is one vote for the meme, however
         often it is tapped (one vote per person, sentence and meme)."""
-        generation = self._generation()
-        async with self._counted(person):
+        generation = self.guard.moment()
+        async with self.guard.counted(person):
             person_id, request = await self._request(person, request_id)
             meme_id = request.candidates[index] if 0 <= index < len(request.candidates) else None
             if meme_id is None or meme_id not in request.shown:
@@ -643,39 +663,39 @@ class MemeService:
                 raise InputError("meme.no_more")
             # the pick is what the request shows now: "다른 짤" after it skips the pick, not the last meme offered
             request = dataclasses.replace(request, shown=(*(m for m in request.shown if m != meme_id), meme_id))
-            record = await self._face_record(person_id, request.face)
+            record = await self.face_record(person_id, request.face)
             return await self._result(person, generation, person_id, request, record, meme_id, vote=PICK_VOTE)
 
     async def next_meme(self, person: Person, request_id: str) -> MemeResult:
         """'다른 짤': the next candidate of a request. The one vote of the press is recorded here."""
-        generation = self._generation()
-        async with self._counted(person):
+        generation = self.guard.moment()
+        async with self.guard.counted(person):
             person_id, request = await self._request(person, request_id)
             remaining = self._remaining(request)
             # saved before the work: a second press meanwhile (a double tap) goes on to the meme after this one
-            async with self._writing(person, generation):
+            async with self.guard.writing(person, generation):
                 if self.learning.enabled:  # the shown one fitted worse than hoped
                     await self.learning.vote(person_id, request.text_key, request.shown[-1], NEXT_VOTE)
                 request = dataclasses.replace(request, shown=(*request.shown, remaining[0]))
                 await self.store.save_request(person_id, request)
-            record = await self._face_record(person_id, request.face)
+            record = await self.face_record(person_id, request.face)
             return await self._result(person, generation, person_id, request, record, remaining[0], save=False)
 
     async def top(self, person: Person, text: str, k: int) -> list[MemeResult]:
         """The top k memes for a sentence, each with the person's face (inline mode): one rate-limit hit, one
         ranking, no votes. "--자막" in the sentence draws it on each of them."""
         text, own = subtitle_request(text)
-        clean_sentence(text, self.limits)
-        generation = self._generation()
-        async with self._counted(person):
-            sentence, key, known, record, recent = await self._asking(person, text, None)
+        sentence = clean_sentence(text, self.limits)
+        generation = self.guard.moment()
+        async with self.guard.counted(person):
+            key, known, record, recent = await self._asking(person, sentence, None)
             ranked = self._known((await self.jobs.rank(sentence, CANDIDATES)).memes)
             candidates = tuple(m for m, _ in ranked)
             shown = tuple(m for m in candidates if m not in recent)[:k] or candidates[:k]
             request_id = (OWN_SUBTITLE if own else "") + secrets.token_urlsafe(12)
             request = StoredRequest(request_id, key, None, candidates, shown)
             person_id = await self._writer(person, generation, known)
-            async with self._writing(person, generation):
+            async with self.guard.writing(person, generation):
                 await self.store.save_request(person_id, request)
             return list(await asyncio.gather(
                 *(self._result(person, generation, person_id, request, record, m, save=False, vote=None)

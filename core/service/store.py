@@ -90,7 +90,24 @@ def _fk_refused(err: Exception) -> bool:
 _owned = owned(_fk_refused)
 
 
-class Store:
+class PersonIds:
+    """Finding and making a person's row, the same in both stores over each one's `_person_id` query."""
+
+    async def _person_id(self, platform: str, user_id: str, create: bool) -> int | None:
+        raise NotImplementedError
+
+    async def ensure_person(self, platform: str, user_id: str) -> int:
+        """The person's id, their row made first when they have none (a first write of theirs)."""
+        person = await self._person_id(platform, user_id, create=True)
+        assert person is not None
+        return person
+
+    async def find_person(self, platform: str, user_id: str) -> int | None:
+        """The person's id, or None: never makes a row."""
+        return await self._person_id(platform, user_id, create=False)
+
+
+class Store(PersonIds):
     def __init__(self, path: Path) -> None:
         self.path = path
         self._db: aiosqlite.Connection | None = None
@@ -128,8 +145,15 @@ class Store:
             await self._db.close()
             self._db = None
 
+    async def _one(self, sql: str) -> aiosqlite.Row:
+        """The one row a query always gives (an aggregate, a pragma)."""
+        row = await (await self.db.execute(sql)).fetchone()
+        if row is None:
+            raise RuntimeError(f"no row from {sql}")
+        return row
+
     async def _migrate(self) -> None:
-        (version,) = await (await self.db.execute("PRAGMA user_version")).fetchone()
+        (version,) = await self._one("PRAGMA user_version")
         for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
             # executescript commits first; the version bump rides in the same script. Foreign keys are off
             # while a table is rebuilt (SQLite's way to change a table: dropping it would cascade), then on
@@ -138,12 +162,12 @@ class Store:
                 f"PRAGMA foreign_keys=OFF;\nBEGIN;\n{script}\nPRAGMA user_version={number};\nCOMMIT;\n"
                 "PRAGMA foreign_keys=ON;"
             )
-            problems = await (await self.db.execute("PRAGMA foreign_key_check")).fetchall()
+            problems = list(await (await self.db.execute("PRAGMA foreign_key_check")).fetchall())
             if problems:
                 raise RuntimeError(f"schema {number}: foreign key problems {problems[:5]}")
 
     async def schema_version(self) -> int:
-        (version,) = await (await self.db.execute("PRAGMA user_version")).fetchone()
+        (version,) = await self._one("PRAGMA user_version")
         return int(version)
 
     async def _person_id(self, platform: str, user_id: str, create: bool) -> int | None:
@@ -158,14 +182,6 @@ class Store:
             await self.db.execute("SELECT id FROM people WHERE platform=? AND user_id=?", (platform, user_id))
         ).fetchone()
         return int(row[0]) if row else None
-
-    async def person(self, platform: str, user_id: str) -> int:
-        person = await self._person_id(platform, user_id, create=True)
-        assert person is not None
-        return person
-
-    async def find_person(self, platform: str, user_id: str) -> int | None:
-        return await self._person_id(platform, user_id, create=False)
 
     async def set_lang(self, person: int, lang: str) -> None:
         await self.db.execute("UPDATE people SET lang=? WHERE id=?", (lang, person))
@@ -355,7 +371,7 @@ class Store:
 
     async def votes_mark(self) -> tuple[int, float]:
         """How many votes there are and when the newest was given: changes whenever the votes do."""
-        count, newest = await (await self.db.execute("SELECT count(*), coalesce(max(at), 0) FROM feedback")).fetchone()
+        count, newest = await self._one("SELECT count(*), coalesce(max(at), 0) FROM feedback")
         return int(count), float(newest)
 
     # platform uploads
@@ -423,47 +439,80 @@ class Store:
         return row is not None
 
 
-class PeopleStore(Protocol):
-    """What the service asks of its store. `Store` keeps it in one SQLite file; `PostgresStore`
-    (core/service/pgstore.py) in PostgreSQL, shared by any number of bot instances. Same methods, same tests:
-    tests/test_store.py holds both to exactly this list (only their connection, `db` or `pool`, is their own)."""
+class People(Protocol):
+    """A person's row: made on their first write, found by (platform, user id), deleted with everything of
+    theirs."""
 
-    @property
-    def where(self) -> str: ...  # for messages: the file, or the URL without its password
-    async def open(self, upgrade: bool = False) -> int: ...
-    async def close(self) -> None: ...
-    async def schema_version(self) -> int: ...
-    async def person(self, platform: str, user_id: str) -> int: ...
+    async def ensure_person(self, platform: str, user_id: str) -> int: ...
     async def find_person(self, platform: str, user_id: str) -> int | None: ...
     async def set_lang(self, person: int, lang: str) -> None: ...
-    async def save_face(self, person: int, face: StoredFace, make_default: bool) -> None: ...
-    async def upgrade_face(self, person: int, old: bytes, new: bytes, engine: str) -> None: ...
-    async def face_names(self, person: int) -> list[str]: ...
-    async def default_face(self, person: int) -> str | None: ...
-    async def face(self, person: int, name: str | None) -> StoredFace | None: ...  # None: their default
-    async def asker(self, platform: str, user_id: str, face: str | None, text: str) -> Asker | None: ...
     # changes when the person is deleted (even if they come back) or saves a new default face; None: unknown
     async def stamp(self, platform: str, user_id: str) -> str | None: ...
     async def delete_person(self, platform: str, user_id: str) -> tuple[list[str], list[tuple[str, str]]]: ...
     # user ids of the platform's people whose newest face (or, without one, whose first visit) is before `before`
     async def stale_people(self, platform: str, before: float) -> list[str]: ...
+
+
+class Faces(Protocol):
+    """A person's saved faces, one of them their default."""
+
+    async def save_face(self, person: int, face: StoredFace, make_default: bool) -> None: ...
+    async def upgrade_face(self, person: int, old: bytes, new: bytes, engine: str) -> None: ...
+    async def face_names(self, person: int) -> list[str]: ...
+    async def default_face(self, person: int) -> str | None: ...
+    async def face(self, person: int, name: str | None) -> StoredFace | None: ...  # None: their default
+
+
+class Requests(Protocol):
+    """Meme requests and what each person was shown (their history, the results that carry their face), and
+    the per-chat "내 문장으로 자막" setting their requests follow."""
+
+    async def asker(self, platform: str, user_id: str, face: str | None, text: str) -> Asker | None: ...
     async def add_result(self, key: str, person: int | None, meme: str) -> None: ...
     async def save_request(self, person: int, request: StoredRequest) -> None: ...
     async def request(self, person: int, request_id: str) -> StoredRequest | None: ...
     async def last_request(self, person: int) -> str | None: ...  # shown last
     async def shown(self, person: int, text: str, meme: str, result: str, owner: int | None, keep: int,
                     request: StoredRequest | None = None) -> None: ...
+    #: person: whose private chat it is (the row goes with them); None for a group chat
+    async def set_chat_subtitle(self, chat: str, on: bool, person: int | None) -> None: ...
+    async def chat_subtitle(self, chat: str) -> bool: ...
+
+
+class Votes(Protocol):
+    """Learning from use: one vote per person, sentence and meme (core/recommend/feedback.py)."""
+
     async def vote(self, person: int, text_key: str, meme: str, vote: int) -> None: ...
     async def votes(self, limit: int) -> list[Vote]: ...
     async def votes_mark(self) -> tuple[int, float]: ...
     async def forget_votes(self) -> int: ...
+
+
+class Uploads(Protocol):
+    """The id a platform gave a result image it received, so it is uploaded once (conversation.Uploads)."""
+
     async def remember_upload(self, platform: str, result_key: str, file_id: str) -> bool: ...
     async def uploaded(self, platform: str, result_key: str) -> str | None: ...
+
+
+class Shares(Protocol):
+    """Consent per chat to be swapped into friends' group memes (core/service/friends.py)."""
+
     async def share_face(self, person: int, chat: str, name: str, handle: str | None) -> None: ...
     async def unshare_face(self, person: int, chat: str) -> bool: ...
-    #: person: whose private chat it is (the row goes with them); None for a group chat
-    async def set_chat_subtitle(self, chat: str, on: bool, person: int | None) -> None: ...
-    async def chat_subtitle(self, chat: str) -> bool: ...
     async def sharing(
         self, chat: str, platform: str, user_id: str | None, handle: str | None
     ) -> tuple[int, str] | None: ...
+
+
+class PeopleStore(People, Faces, Requests, Votes, Uploads, Shares, Protocol):
+    """What the service asks of its store, one protocol per aggregate above. `Store` keeps it in one SQLite
+    file; `PostgresStore` (core/service/pgstore.py) in PostgreSQL, shared by any number of bot instances. Same
+    methods, same tests: tests/test_store.py holds both to exactly this list (only their connection, `db` or
+    `pool`, is their own)."""
+
+    @property
+    def where(self) -> str: ...  # for messages: the file, or the URL without its password
+    async def open(self, upgrade: bool = False) -> int: ...
+    async def close(self) -> None: ...
+    async def schema_version(self) -> int: ...
