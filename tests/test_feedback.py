@@ -152,7 +152,7 @@ async def _learned_ranking(e5: E5Embedder, tmp_path: Path, people: list[int]) ->
     await store.open()
     try:
         learning = Learning(store, FeedbackSettings())
-        ids = {n: await store.person("kakao", f"person-{n}") for n in set(people)}
+        ids = {n: await store.ensure_person("kakao", f"person-{n}") for n in set(people)}
         for n, sentence in zip(people, COMMUNITY, strict=True):
             await learning.vote(ids[n], text_key(sentence), "rain", PICK_VOTE)
         votes = await learning.votes(await learning.generation())
