@@ -86,7 +86,9 @@ class Feedback:
                 memes = grouped[signal.person_id]
                 memes.setdefault(signal.meme_id, []).append(signal)
                 memes[signal.meme_id] = memes.pop(signal.meme_id)  # the meme signalled last goes last
-        vectors, weights, memes = [], [], []
+        vectors: list[np.ndarray] = []
+        weights: list[float] = []
+        positions: list[int] = []
         for by_meme in grouped.values():
             for meme_id in list(by_meme)[-self.settings.memes_per_person :]:
                 kept = by_meme[meme_id][-self.settings.per_person :]
@@ -94,10 +96,10 @@ class Feedback:
                     fade = 0.5 ** (max(0.0, signal.age_s) / self.settings.half_life_s)
                     vectors.append(np.asarray(signal.vector, np.float32))
                     weights.append(self.settings.weight(signal.vote) * fade / len(kept))
-                    memes.append(position[meme_id])
+                    positions.append(position[meme_id])
         self._vectors = np.stack(vectors) if vectors else np.zeros((0, 0), np.float32)
         self._weights = np.asarray(weights, np.float32)
-        self._meme_of = np.asarray(memes, np.intp)
+        self._meme_of = np.asarray(positions, np.intp)
 
     def __len__(self) -> int:
         return len(self._weights)

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.catalog.cache import DiskCache, content_key
-from core.catalog.catalog import Catalog, Meme
+from core.catalog.catalog import FEELINGS, Catalog, Meme
 from core.recommend.embedders import Embedder
 from core.recommend.feedback import Feedback
-from core.recommend.tone import CHEERFUL, FEELINGS, HURT, UNKIND, load_tone, sounds_hurt
+from core.recommend.tone import CHEERFUL, HURT, UNKIND, load_tone, sounds_hurt
 
 #: how much the agreement of feelings (a probability product, 0..1) adds to a cosine score: chosen on the dev half
 #: of bench/data/tone_pairs.jsonl and dev_memes (bench/tone.py)
@@ -51,7 +51,7 @@ def embed_cached(
     missing = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in found}.items())
     if missing:
         step = PROGRESS_BATCH if progress else len(missing)
-        vectors = []
+        vectors: list[np.ndarray] = []
         for start in range(0, len(missing), step):
             vectors.extend(embedder.embed([t for _, t in missing[start : start + step]]))
             if progress:

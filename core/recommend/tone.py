@@ -164,7 +164,7 @@ def write_stored(path: Path, models: dict[str, ToneModel]) -> None:
     for i, model in enumerate(models.values()):
         arrays[f"weight{i}"] = model.weight.astype(np.float16)
         arrays[f"bias{i}"] = model.bias.astype(np.float16)
-    np.savez_compressed(path, **arrays)
+    np.savez_compressed(path, allow_pickle=False, **arrays)
 
 
 def load_tone(key: str, embed: Callable[[list[str]], np.ndarray], stored: Path = STORED) -> ToneModel:

@@ -16,6 +16,7 @@ import os
 import secrets
 import shutil
 from pathlib import Path, PurePosixPath
+from typing import cast
 
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
@@ -88,13 +89,15 @@ class SharedCatalogs:
         folder = self.root / version
         if (folder / CATALOG_FILE).is_file():  # complete: a folder appears whole (renamed into place)
             return folder
-        raw = self._redis.get(_version_key(version))
+        # the synchronous client's methods are typed as maybe-awaitable; they return at once
+        raw = cast("bytes | None", self._redis.get(_version_key(version)))
         if raw is None:
             raise ServiceError("catalog.not_shared")
         manifest: dict[str, str] = json.loads(raw)
         digests = sorted(set(manifest.values()))
-        blobs = dict(zip(digests, self._redis.mget([_file_key(d) for d in digests]), strict=True))
-        if any(blob is None or hashlib.sha256(blob).hexdigest() != d for d, blob in blobs.items()):
+        found = cast("list[bytes | None]", self._redis.mget([_file_key(d) for d in digests]))
+        blobs = {d: blob for d, blob in zip(digests, found, strict=True) if blob is not None}
+        if len(blobs) < len(digests) or any(hashlib.sha256(blob).hexdigest() != d for d, blob in blobs.items()):
             raise ServiceError("catalog.not_shared")
         if version_of(blobs[manifest[CATALOG_FILE]]) != version:
             raise ServiceError("catalog.not_shared")
