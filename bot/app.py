@@ -12,7 +12,6 @@ from bot.config import Settings
 from core.catalog.catalog import load_catalog
 from core.compute.contract import WorkerConfig
 from core.errors import ConfigError
-from core.faces import insight_engine
 from core.recommend.feedback import FeedbackSettings
 from core.service.service import MemeService
 from core.service.store import PeopleStore, Store
@@ -83,6 +82,8 @@ def check_start(settings: Settings) -> None:
     if settings.face_backend == "insightface":
         if settings.models_dir is None:
             raise ConfigError("face.models_dir_missing")
+        from core.faces import insight_engine  # here: the face engines load OpenCV, which the bot side never needs
+
         insight_engine.check_files(settings.models_dir)
 
 

@@ -16,11 +16,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
 from core.errors import InputError
-from core.subtitle import PALETTE, Line, parse_color
+from core.lines import PALETTE, Line, parse_color
 
 CATALOG_FILE = "catalog.toml"
 PACKAGE_PREFIX = "package:"
@@ -146,7 +147,7 @@ def _subtitle(raw: object, problems: list[str]) -> tuple[Line, ...]:
     return tuple(line for line in lines if line is not None)
 
 
-def _parse_entry(raw: dict, root: Path, check_images: bool) -> tuple[Meme | None, list[str]]:
+def _parse_entry(raw: dict[str, Any], root: Path, check_images: bool) -> tuple[Meme | None, list[str]]:
     problems: list[str] = []
     meme_id = raw.get("id")
     if not isinstance(meme_id, str) or not ID_RE.match(meme_id):
@@ -180,7 +181,7 @@ def _parse_entry(raw: dict, root: Path, check_images: bool) -> tuple[Meme | None
         error = _check_image(root, image, tuple(crop) if crop else None)
         if error:
             problems.append(error)
-    if problems:
+    if problems or not isinstance(meme_id, str) or not isinstance(caption, str) or not isinstance(image, str):
         return None, problems
     return Meme(
         id=meme_id,

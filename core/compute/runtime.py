@@ -45,12 +45,13 @@ from core.errors import FffusionError, InputError
 from core.faces.base import DetectedFace, FaceEngine, SourceFace, SwapOutcome
 from core.faces.engines import choose_targets, load_engine
 from core.images import decode_image, encode_image
+from core.lines import Line
 from core.recommend.confidence import CHOICES, Decision, confidence
 from core.recommend.embedders import Embedder
 from core.recommend.feedback import Feedback, Signal, Votes
 from core.recommend.load import load_embedder
 from core.recommend.recommender import embed_cached
-from core.subtitle import Line, finish, sentence_lines
+from core.subtitle import finish, sentence_lines
 
 log = logging.getLogger(__name__)
 A = TypeVar("A")

@@ -1,4 +1,4 @@
-"""The two arq internals the queue's worker overrides, in one place. arq 0.26's `Worker._poll_iteration` reads the
+"""The two arq internals the queue's worker overrides, in one place. arq 0.28's `Worker._poll_iteration` reads the
 queue's head and then checks and marks each job in four round trips (WATCH, EXISTS, ZSCORE, MULTI), and leaves
 the jobs being run at the head until they end; `_release_sem_dec_counter_on_complete` is its only hook for "a
 slot is free". Claiming in one script and waking on a free slot halve the queue's cost per job (bench/scale.py),
@@ -14,9 +14,9 @@ from typing import Any
 from arq.constants import in_progress_key_prefix
 from arq.utils import timestamp_ms
 from arq.worker import Worker
+from redis.exceptions import RedisError
 
 from core.compute.redis.common import NEW_JOBS
-from redis.exceptions import RedisError
 
 _CLAIM_JOBS = """
 local claimed = {}

@@ -15,11 +15,12 @@ from arq.connections import ArqRedis
 from arq.constants import health_check_key_suffix, in_progress_key_prefix, job_key_prefix, result_key_prefix
 from arq.jobs import deserialize_result, serialize_job
 from arq.utils import timestamp_ms
+from redis.exceptions import RedisError
 
 from core.compute.client import OWNER
 from core.compute.contract import Job
 from core.compute.redis.common import (
-        NEW_JOBS,
+    NEW_JOBS,
     OWNED,
     QUEUE,
     WATCH_WORKERS_S,
@@ -29,7 +30,6 @@ from core.compute.redis.common import (
 from core.errors import FffusionError, InputError, ServiceError
 from core.limits import Limits
 from core.service import catalogs
-from redis.exceptions import RedisError
 
 log = logging.getLogger(__name__)
 A = TypeVar("A")

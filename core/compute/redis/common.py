@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from arq import create_pool
 from arq.connections import ArqRedis, RedisSettings
+from redis.exceptions import RedisError
 
 from core.errors import ConfigError
 from core.messages import localized
-from redis.exceptions import RedisError
 
 QUEUE = "fffusion:jobs"
 NEW_JOBS = "fffusion:new-jobs"  # the nudge channel

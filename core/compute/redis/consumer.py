@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from arq.worker import func
+from redis.exceptions import RedisError
 
 from core.compute.contract import JOBS, Job
 from core.compute.local import failure
@@ -21,7 +22,6 @@ from core.compute.redis.arq_private import NudgedWorker
 from core.compute.redis.common import HEARTBEAT_S, HUNG_EXIT_S, QUEUE, RECONNECT_S, RESULT_KEEP_S, connect, done_channel
 from core.compute.runtime import Context
 from core.errors import ConfigError, FffusionError, ServiceError
-from redis.exceptions import RedisError
 
 log = logging.getLogger(__name__)
 
