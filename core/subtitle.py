@@ -347,8 +347,8 @@ def finish(image: np.ndarray, faces: Sequence[Box], lines: Sequence[Line], limit
     are kept for the same lines, size and faces, so a meme's own subtitle is laid out once."""
     image, factor = upscale(image, limits.min_output_side)
     height, width = image.shape[:2]
-    boxes = tuple((float(round(face[0] * factor)), float(round(face[1] * factor)), float(round(face[2] * factor)),
-                   float(round(face[3] * factor))) for face in faces)
+    boxes: tuple[Box, ...] = tuple((round(float(face[0]) * factor), round(float(face[1]) * factor),
+                                    round(float(face[2]) * factor), round(float(face[3]) * factor)) for face in faces)
     subtitle = _cached((tuple(lines), width, height, boxes), lambda: layout(lines, width, height, boxes))
     marked = None
     if limits.mark:

@@ -181,7 +181,7 @@ def _parse_entry(raw: dict[str, Any], root: Path, check_images: bool) -> tuple[M
         error = _check_image(root, image, tuple(crop) if crop else None)
         if error:
             problems.append(error)
-    if problems or not isinstance(meme_id, str) or not isinstance(caption, str) or not isinstance(image, str):
+    if problems or not (isinstance(meme_id, str) and isinstance(caption, str) and isinstance(image, str)):
         return None, problems
     return Meme(
         id=meme_id,
