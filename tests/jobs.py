@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar, cast
 
 from core.compute.contract import Job, WorkerConfig
 from core.compute.local import Executor, Runtime
@@ -26,8 +26,7 @@ class _Sleeper:
     def execute(self, job: Job[A]) -> A:
         if isinstance(job, Sleep):
             time.sleep(job.seconds)
-            pid: Any = os.getpid()
-            return pid  # type: ignore[no-any-return]
+            return cast(A, os.getpid())
         if self.runtime is None:
             raise RuntimeError(f"this pool runs only Sleep, not {job.name}")
         return self.runtime.execute(job)
