@@ -50,10 +50,11 @@ def _measure(path: str, register: bool) -> None:
     data = Path(path).read_bytes()
     if register:
         from bot.config import DEMO_CATALOG
-        from core.service import worker
+        from core.compute import runtime
+        from core.compute.contract import RegisterJob, WorkerConfig
 
-        worker.init_worker(worker.WorkerConfig(catalog_dir=DEMO_CATALOG, cache_dir=Path(tempfile.gettempdir())
-                                               / "fffusion-bench-cache"))
+        ctx = runtime.start(WorkerConfig(catalog_dir=DEMO_CATALOG, cache_dir=Path(tempfile.gettempdir())
+                                         / "fffusion-bench-cache"))
     from core.errors import InputError
     from core.images import decode_image
 
@@ -61,7 +62,7 @@ def _measure(path: str, register: bool) -> None:
     started = time.perf_counter()
     try:
         if register:
-            worker.job_register(data)
+            ctx.execute(RegisterJob(data))
         else:
             decode_image(data, Limits())
     except InputError as err:  # a flat picture has no face: the photo's cost is paid all the same

@@ -11,11 +11,12 @@ import os
 import signal
 import time
 
-from core.service.pool import WorkerPool
+from core.compute.local import WorkerPool
+from tests.jobs import Sleep, WithSleep
 
 
 async def main() -> None:
-    pool = WorkerPool(2, 4, time.sleep, (0,), job_timeout_s=20)
+    pool = WorkerPool(2, 4, WithSleep(), job_timeout_s=20)
     await pool.start()
     for pid in pool.pids:
         os.kill(pid, signal.SIGSTOP)
@@ -25,9 +26,9 @@ async def main() -> None:
     print(f"SIGSTOP both workers -> unhealthy after {1000*(time.monotonic()-t):.1f} ms")
     await pool.close()
     # a worker hung inside a job (not stopped): unhealthy once the job outlives its deadline
-    pool = WorkerPool(1, 4, time.sleep, (0,), job_timeout_s=3)
+    pool = WorkerPool(1, 4, WithSleep(), job_timeout_s=3)
     await pool.start()
-    job = asyncio.ensure_future(pool.run(time.sleep, 60))
+    job = asyncio.ensure_future(pool.run(Sleep(60)))
     t = time.monotonic()
     await asyncio.sleep(0.05)
     while pool.healthy:

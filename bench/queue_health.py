@@ -24,11 +24,12 @@ from bench.common import median
 from bench.scale import start_worker
 from bot.config import DEMO_CATALOG
 from bot.web import health_handler
+from core.compute.contract import WorkerConfig
+from core.compute.redis.client import QueuePool
+from core.compute.redis.common import QUEUE
 from core.errors import ServiceError
 from core.loop import run as run_loop
-from core.service.queue import QUEUE, QueuePool
 from core.service.service import MemeService
-from core.service.worker import WorkerConfig
 from tests.loopback import start_loopback
 from tests.servers import start_redis
 

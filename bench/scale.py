@@ -41,15 +41,15 @@ from bot.config import DEMO_CATALOG
 from core.catalog.cache import DiskCache
 from core.catalog.catalog import load_catalog
 from core.catalog.prepare import prepare_catalog
+from core.compute.contract import RankJob, WorkerConfig
+from core.compute.redis.client import QueuePool
 from core.faces.engines import load_engine
 from core.limits import Limits
 from core.loop import run as run_loop
 from core.recommend.load import load_embedder
 from core.service.pgstore import PostgresStore
-from core.service.queue import QueuePool
 from core.service.service import MemeService, Person, ResultCache
 from core.service.shared import RedisRateLimiter
-from core.service.worker import WorkerConfig, job_rank
 from tests.conftest import postgres_database
 from tests.servers import start_postgres, start_redis
 
@@ -95,7 +95,7 @@ async def overhead_run(service: MemeService, jobs: int) -> float:
     times = []
     for _ in range(jobs):
         start = time.perf_counter()
-        await service.pool.run(job_rank, "배고파 죽겠다", 10, None)
+        await service.pool.run(RankJob("배고파 죽겠다", 10, None))
         times.append((time.perf_counter() - start) * 1000)
     return median(times)
 

@@ -24,12 +24,12 @@ from bot.config import DEMO_CATALOG
 from core.catalog.cache import DiskCache
 from core.catalog.catalog import load_catalog
 from core.catalog.prepare import prepare_catalog
+from core.compute.contract import WorkerConfig
 from core.faces.engines import load_engine
 from core.limits import Limits
 from core.loop import run as run_loop
 from core.recommend.load import load_embedder
 from core.service.service import MemeService, Person
-from core.service.worker import WorkerConfig
 
 SENTENCES = [
     "시험 완전 망했어 ㅠㅠ",

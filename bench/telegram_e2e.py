@@ -28,9 +28,9 @@ from adapters.telegram import TelegramBot
 from bench.common import percentile
 from bench.kakao_e2e import SENTENCES, people_photos
 from bot.config import DEMO_CATALOG, Settings
+from core.compute.contract import WorkerConfig
 from core.limits import Limits
 from core.service.service import MemeService
-from core.service.worker import WorkerConfig
 from tests.telegram.botapi_server import JSON, BotApiServer, Call
 
 ANSWER_TIMEOUT_S = 120.0

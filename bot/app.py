@@ -10,12 +10,11 @@ from typing import Any, Protocol
 
 from bot.config import Settings
 from core.catalog.catalog import load_catalog
+from core.compute.contract import WorkerConfig
 from core.errors import ConfigError
-from core.faces import insight_engine
 from core.recommend.feedback import FeedbackSettings
 from core.service.service import MemeService
 from core.service.store import PeopleStore, Store
-from core.service.worker import WorkerConfig
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +51,7 @@ def make_service(settings: Settings) -> MemeService:
     if settings.redis_url:
         if not settings.database_url:
             raise ConfigError("scale.redis_needs_database")
-        from core.service.queue import QueuePool
+        from core.compute.redis.client import QueuePool
         from core.service.shared import RedisPending, RedisRateLimiter, RedisResultCache
 
         limits = settings.limits
@@ -83,6 +82,8 @@ def check_start(settings: Settings) -> None:
     if settings.face_backend == "insightface":
         if settings.models_dir is None:
             raise ConfigError("face.models_dir_missing")
+        from core.faces import insight_engine  # here: the face engines load OpenCV, which the bot side never needs
+
         insight_engine.check_files(settings.models_dir)
 
 

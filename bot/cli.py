@@ -24,6 +24,7 @@ from core.catalog.catalog import Catalog, load_captions, load_catalog
 from core.catalog.check import check_catalog
 from core.catalog.edit import add_meme
 from core.catalog.prepare import prepare_catalog
+from core.compute import runtime
 from core.errors import ConfigError, FffusionError, InputError, explain
 from core.faces.engines import choose_targets, load_engine
 from core.images import decode_image, encode_image, format_for_path, read_image_file
@@ -32,7 +33,6 @@ from core.messages import pick_lang, render
 from core.recommend.load import load_embedder
 from core.recommend.recommender import Recommender
 from core.resources import sample_face
-from core.service import worker
 from core.service.schema import SCHEMA_VERSION
 from core.subtitle import finish
 from core.text import clean_sentence
@@ -204,13 +204,13 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     # The photo is read (size checked first) and decoded before any model loads.
     face = read_image_file(args.face, settings.limits) if args.face else decode_image(sample_face(), settings.limits)
     config = dataclasses.replace(worker_config(settings), catalog_dir=args.catalog or settings.catalog)
-    state = worker.load_state(config)
+    state = runtime.load_context(config)
     source, notices = state.engine.make_source(face)
     best = state.prepared.recommender.rank(sentence, top=1)[0]
-    outcome = worker.compose(state, best.meme_id, source, args.target)
-    image = outcome.image if outcome is not None else worker.meme_image(state, best.meme_id)
-    lines = worker.subtitle_lines(state, best.meme_id, sentence if args.subtitle else "")
-    image = worker.finished(state, image, state.prepared.targets.get(best.meme_id, []), lines)
+    outcome = runtime.compose(state, best.meme_id, source, args.target)
+    image = outcome.image if outcome is not None else runtime.meme_image(state, best.meme_id)
+    lines = runtime.subtitle_lines(state, best.meme_id, sentence if args.subtitle else "")
+    image = runtime.finished(state, image, state.prepared.targets.get(best.meme_id, []), lines)
     data = encode_image(image, fmt, max_side=settings.limits.max_output_side, provenance=True)
     _write_atomically(args.output, data)
     for key in (*notices, *(outcome.notices if outcome else ("meme.no_swappable_face",))):
@@ -281,7 +281,8 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     if not settings.redis_url:
         raise ConfigError("worker.needs_redis")
     check_start(settings)
-    from core.service.queue import HEARTBEAT_S, run_worker
+    from core.compute.redis.common import HEARTBEAT_S
+    from core.compute.redis.supervisor import run_worker
 
     async def beat(path: Path) -> None:
         """Touch the heartbeat file while the worker runs: a container's health check reads its age."""

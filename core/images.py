@@ -11,7 +11,6 @@ import os
 import stat
 from pathlib import Path
 
-import cv2
 import numpy as np
 from PIL import ExifTags, Image, ImageFile, ImageOps, PngImagePlugin
 
@@ -187,6 +186,8 @@ def upscale(rgb: np.ndarray, long_side: int) -> tuple[np.ndarray, float]:
     if factor <= 1.0:
         return rgb, 1.0
     size = (round(width * factor), round(height * factor))
+    import cv2  # here, not at the top: the bot side checks and reads images without loading OpenCV
+
     big = cv2.resize(rgb, size, interpolation=cv2.INTER_LANCZOS4)
     soft = cv2.GaussianBlur(big, (0, 0), sigmaX=0.8 * factor)
     return cv2.addWeighted(big, 1.35, soft, -0.35, 0), factor

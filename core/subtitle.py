@@ -10,7 +10,6 @@ everything it depends on, so a meme's own subtitle costs a blend of its box per 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -23,18 +22,16 @@ from PIL import Image, ImageDraw, ImageFont
 from core.bounded import Bounded
 from core.images import upscale
 from core.limits import Limits
+from core.lines import PALETTE, Line, default_lines
 
 FONT_PACKAGE = "manimgx_fonts_cjk"
 FONT_FILE = "NotoSansCJK-VF.otf.ttc"
 FONT_INDEX = 1  # the collection's members: JP, KR, SC, TC, HK; KR has Korean punctuation and spacing
 FONT_WEIGHT = b"Black"
 
-#: line colours when the catalog names none: white, the show's yellow, sky blue, pink, in turn
-PALETTE: tuple[tuple[int, int, int], ...] = ((255, 255, 255), (255, 226, 61), (120, 220, 255), (255, 150, 200))
 OUTLINE = (12, 12, 12)
 _SQUARE = cv2.getStructuringElement(cv2.MORPH_RECT, (3, 3))
 _CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
-COLOR_RE = re.compile(r"^#[0-9A-Fa-f]{6}$")
 
 # Proportions of the picture's width, chosen by eye on the demo catalog at 640 px (README's contact sheet).
 _MAX_SIZE = 0.085  # the largest letters: ~54 px at 640
@@ -49,28 +46,6 @@ _REFERENCE = 100  # letters are measured once at this size and scaled
 MARK = "FFfusion"
 _MARK_SIZE = 0.026  # ~17 px at 640
 _MARK_OPACITY = 0.75
-
-
-@dataclass(frozen=True)
-class Line:
-    text: str
-    color: tuple[int, int, int] = PALETTE[0]
-
-
-def parse_color(value: str) -> tuple[int, int, int] | None:
-    """'#RRGGBB' -> (r, g, b); None for anything else."""
-    if not COLOR_RE.match(value):
-        return None
-    return int(value[1:3], 16), int(value[3:5], 16), int(value[5:7], 16)
-
-
-def color_hex(color: tuple[int, int, int]) -> str:
-    return "#{:02X}{:02X}{:02X}".format(*color)
-
-
-def default_lines(texts: Sequence[str]) -> tuple[Line, ...]:
-    """Plain sentences as subtitle lines in the palette's colours, in turn."""
-    return tuple(Line(t, PALETTE[i % len(PALETTE)]) for i, t in enumerate(texts) if t.strip())
 
 
 @lru_cache(maxsize=64)

@@ -22,14 +22,15 @@ import adapters.telegram
 import adapters.web  # noqa: F401 (the four register their texts)
 from bot.config import DEMO_CATALOG
 from core import messages
+from core.compute.contract import WorkerConfig
+from core.compute.local import WorkerPool
 from core.limits import Limits
 from core.recommend.confidence import Calibration
 from core.recommend.embedders import E5Embedder
 from core.service.pgstore import PostgresStore
-from core.service.pool import WorkerPool
 from core.service.service import MemeService
 from core.service.store import PeopleStore
-from core.service.worker import WorkerConfig, init_worker
+from tests.jobs import WithSleep
 from tests.servers import PostgresServer, RedisServer, start_postgres, start_redis
 
 REPO = Path(__file__).resolve().parent.parent
@@ -109,7 +110,7 @@ def worker_config(tmp_path_factory: pytest.TempPathFactory) -> WorkerConfig:
 @pytest.fixture(scope="session")
 async def shared_pool(worker_config: WorkerConfig) -> AsyncIterator[WorkerPool]:
     """One pool of real workers (real models) for the whole session; services borrow it."""
-    pool = WorkerPool(2, worker_config.limits.queue_length, init_worker, (worker_config,))
+    pool = WorkerPool(2, worker_config.limits.queue_length, WithSleep(worker_config))
     await pool.start()
     yield pool
     await pool.close()

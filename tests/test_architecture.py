@@ -4,6 +4,9 @@ know no other adapter. Every import counts, also the ones inside functions (docs
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -118,3 +121,32 @@ def test_adapters_import_no_other_adapter_and_no_bot() -> None:
                                  and (own in shared or parts[1] not in shared)):
             wrong.append((name, target))
     assert not wrong, wrong
+
+
+HEAVY = ("cv2", "onnxruntime", "dlib")  # what only a worker loads: OpenCV and the face and text models' runtimes
+#: what runs the workers' jobs, and the offline CLI (`fffusion demo`, `catalog check` run the models in-process)
+WORKER_SIDE = ("core.compute.runtime", "core.compute.redis.consumer", "core.compute.redis.supervisor", "bot.cli")
+
+
+def _bot_side() -> list[str]:
+    """The modules of the bot process: the adapters, bot/, the service and the typed seam to the workers."""
+    return sorted(name for name in _modules()
+                  if name.split(".")[0] in ("adapters", "bot") or name.startswith(("core.service", "core.compute"))
+                  if name not in WORKER_SIDE)
+
+
+def _heavy_after_import(module: str) -> list[str]:
+    """The heavy modules loaded by importing `module` in a fresh interpreter."""
+    script = f"import sys, {module}; print(' '.join(m for m in {HEAVY!r} if m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.split()
+
+
+def test_the_bot_side_loads_no_opencv_onnxruntime_or_dlib() -> None:
+    modules = _bot_side()
+    assert {"adapters.web.port", "bot.app", "core.service.service", "core.compute.client"} <= set(modules)
+    with ThreadPoolExecutor(2) as run:
+        heavy = dict(zip(modules, run.map(_heavy_after_import, modules), strict=True))
+    assert not {m: found for m, found in heavy.items() if found}
+    assert "cv2" in _heavy_after_import("core.compute.runtime")  # the check sees what a worker loads

@@ -16,10 +16,11 @@ import pytest
 from redis.asyncio import Redis
 
 from core.catalog.edit import NewMeme, add_memes, catalog_version, update_meme
+from core.compute.contract import WorkerConfig
+from core.compute.redis.client import QueuePool
+from core.compute.redis.supervisor import run_worker
 from core.service.catalogs import FOLDER
-from core.service.queue import QueuePool, run_worker
 from core.service.service import MemeService, Person
-from core.service.worker import WorkerConfig
 from tests.servers import RedisServer
 
 ASKED = "드디어 화성에 도착했다 감격스러워"
@@ -29,7 +30,7 @@ async def test_a_studio_edit_reaches_a_worker_with_its_own_catalog_and_cache(
     redis_server: RedisServer, worker_config: WorkerConfig, photo_a: bytes, tmp_path: Path,
     caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str],
 ) -> None:
-    caplog.set_level(logging.INFO, logger="core.service.queue")  # the worker process logs at this level
+    caplog.set_level(logging.INFO, logger="core.compute.redis.supervisor")  # the worker process logs at this level
     instance_dir, worker_dir = tmp_path / "instance-catalog", tmp_path / "worker-catalog"
     for folder in (instance_dir, worker_dir):
         shutil.copytree(worker_config.catalog_dir, folder)

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from core.compute.contract import WorkerConfig
+from core.compute.local import WorkerPool
 from core.errors import InputError, ServiceError
-from core.service.pool import WorkerPool
 from core.service.service import MemeService, Person, _result_key
-from core.service.worker import WorkerConfig
 
 HUNGRY = "배고파 죽겠다"
 TABLES = ("faces", "requests", "history", "feedback", "results")

@@ -18,9 +18,10 @@ from aiohttp import web
 from bot.app import make_service
 from bot.config import Settings
 from bot.web import health_handler
+from core.compute.contract import WorkerConfig
+from core.compute.redis.common import HEARTBEAT_S, WATCH_WORKERS_S
+from core.compute.redis.supervisor import run_worker
 from core.errors import ServiceError
-from core.service.queue import HEARTBEAT_S, WATCH_WORKERS_S, run_worker
-from core.service.worker import WorkerConfig
 from tests.conftest import postgres_database
 from tests.loopback import start_loopback
 from tests.servers import start_postgres, start_redis

@@ -117,16 +117,17 @@ def test_workers_reanalyse_an_old_record_and_hand_it_back(engine: MeshEngine, tm
     """An older engine's record is re-analysed and goes back with the answer for the service to store; the worker
     keeps no face of its own."""
     from core.bounded import Bounded
-    from core.service import worker
+    from core.compute import runtime
+    from core.compute.contract import WorkerConfig
 
-    state = worker._State(worker.WorkerConfig(tmp_path, tmp_path), None, engine, None, Bounded(1))
+    state = runtime.Context(WorkerConfig(tmp_path, tmp_path), None, engine, None, Bounded(1))
     old = DlibEngine().make_source(fx.astronaut())[0].to_bytes()
-    source, upgraded = worker._source(state, old)
+    source, upgraded = runtime.source_of(state, old)
     assert source is not None and source.landmarks.shape == (468, 3)
     assert upgraded is not None and upgraded.engine == engine.key
     assert SourceFace.from_bytes(upgraded.record).engine_key == engine.key
     current = engine.make_source(fx.tom_hanks())[0]
-    assert worker._source(state, current.to_bytes())[1] is None  # a record of this engine is used as it is
+    assert runtime.source_of(state, current.to_bytes())[1] is None  # a record of this engine is used as it is
 
 
 # --- the swap -----------------------------------------------------------------------------------------------

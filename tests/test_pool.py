@@ -14,10 +14,11 @@ import pytest
 from aiohttp import web
 
 from bot.web import health_handler
+from core.compute.contract import WorkerConfig
+from core.compute.local import WorkerPool
 from core.errors import ServiceError
-from core.service.pool import WorkerPool
 from core.service.service import MemeService
-from core.service.worker import WorkerConfig
+from tests.jobs import Sleep, WithSleep
 from tests.loopback import start_loopback
 
 DEADLINE_S = 2.0
@@ -45,7 +46,7 @@ async def _health(session: aiohttp.ClientSession, url: str) -> int:
 
 
 async def test_stopped_workers_time_out_and_are_replaced(worker_config: WorkerConfig, tmp_path: Path) -> None:
-    pool = WorkerPool(2, 4, time.sleep, (0,), job_timeout_s=DEADLINE_S)
+    pool = WorkerPool(2, 4, WithSleep(), job_timeout_s=DEADLINE_S)
     await pool.start()
     service = MemeService(worker_config, tmp_path, pool=pool)
     await service.store.open()  # the health check asks the store too
@@ -67,7 +68,7 @@ async def test_stopped_workers_time_out_and_are_replaced(worker_config: WorkerCo
         assert await _health(session, health) == 503 and not pool.healthy
         loop = asyncio.get_running_loop()
         started = loop.time()
-        outcomes = await asyncio.gather(*(pool.run(os.getpid) for _ in range(3)), return_exceptions=True)
+        outcomes = await asyncio.gather(*(pool.run(Sleep()) for _ in range(3)), return_exceptions=True)
         waited = loop.time() - started
         assert [getattr(o, "key", o) for o in outcomes] == ["service.timeout"] * 3
         assert waited < DEADLINE_S + 1.5, waited
@@ -78,7 +79,7 @@ async def test_stopped_workers_time_out_and_are_replaced(worker_config: WorkerCo
             await asyncio.sleep(0.1)
         assert pool.healthy and not set(pool.pids) & set(stopped)
         assert await _health(session, health) == 200
-        assert await pool.run(os.getpid) in pool.pids
+        assert await pool.run(Sleep()) in pool.pids
         assert all([await _gone(pid) for pid in stopped])
         assert pool.replaced == 2
     finally:
@@ -89,20 +90,20 @@ async def test_stopped_workers_time_out_and_are_replaced(worker_config: WorkerCo
 
 
 async def test_a_job_past_its_deadline_frees_its_worker() -> None:
-    pool = WorkerPool(1, 2, time.sleep, (0,), job_timeout_s=DEADLINE_S)
+    pool = WorkerPool(1, 2, WithSleep(), job_timeout_s=DEADLINE_S)
     await pool.start()
     try:
         (pid,) = pool.pids
         with pytest.raises(ServiceError) as caught:
-            await pool.run(time.sleep, 60)
+            await pool.run(Sleep(60))
         assert caught.value.key == "service.timeout"
-        assert await pool.run(os.getpid) != pid
+        assert await pool.run(Sleep()) != pid
     finally:
         await pool.close()
 
 
 async def test_close_does_not_wait_for_a_stopped_worker() -> None:
-    pool = WorkerPool(1, 2, time.sleep, (0,), job_timeout_s=60)
+    pool = WorkerPool(1, 2, WithSleep(), job_timeout_s=60)
     await pool.start()
     (pid,) = pool.pids
     os.kill(pid, signal.SIGSTOP)
@@ -115,13 +116,13 @@ async def test_close_does_not_wait_for_a_stopped_worker() -> None:
 async def test_a_worker_killed_while_idle_is_replaced_before_a_job_reaches_it() -> None:
     """kill -9 of an idle worker: its death is noticed at once (no job has to reach it first), the other worker
     serves meanwhile, and 20 requests right after all succeed."""
-    pool = WorkerPool(2, 32, time.sleep, (0,), job_timeout_s=20)
+    pool = WorkerPool(2, 32, WithSleep(), job_timeout_s=20)
     await pool.start()
     try:
         killed = pool.pids[0]
         os.kill(killed, signal.SIGKILL)
         await asyncio.sleep(0.3)  # the kill lands; no job was sent to find out
-        outcomes = await asyncio.gather(*(pool.run(os.getpid) for _ in range(20)), return_exceptions=True)
+        outcomes = await asyncio.gather(*(pool.run(Sleep()) for _ in range(20)), return_exceptions=True)
         assert [o for o in outcomes if not isinstance(o, int)] == []
         assert killed not in outcomes
         for _ in range(200):  # replaced without a job going to the dead worker
@@ -129,6 +130,6 @@ async def test_a_worker_killed_while_idle_is_replaced_before_a_job_reaches_it() 
                 break
             await asyncio.sleep(0.1)
         assert killed not in pool.pids and pool.replaced == 1
-        assert set(await asyncio.gather(*(pool.run(os.getpid) for _ in range(8)))) <= set(pool.pids)
+        assert set(await asyncio.gather(*(pool.run(Sleep()) for _ in range(8)))) <= set(pool.pids)
     finally:
         await pool.close()

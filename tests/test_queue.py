@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import hashlib
+import inspect
 import os
 import signal
 import time
@@ -17,18 +19,21 @@ from pathlib import Path
 import pytest
 from arq.constants import health_check_key_suffix, in_progress_key_prefix, job_key_prefix
 from arq.utils import timestamp_ms
-from arq.worker import func
+from arq.worker import Worker, func
 
 from bot.app import make_service
 from bot.config import Settings
+from core.compute.contract import RankJob, RegisterJob, WorkerConfig
+from core.compute.local import WorkerPool
+from core.compute.redis import client as queue_client
+from core.compute.redis.arq_private import NudgedWorker
+from core.compute.redis.client import QueuePool
+from core.compute.redis.common import HEARTBEAT_S, QUEUE, WATCH_WORKERS_S, connect
+from core.compute.redis.supervisor import run_worker
 from core.errors import InputError, ServiceError
 from core.messages import render
-from core.service import queue
-from core.service.pool import WorkerPool
-from core.service.queue import HEARTBEAT_S, QUEUE, WATCH_WORKERS_S, NudgedWorker, QueuePool, connect, run_worker
 from core.service.service import MemeService, Person
 from core.service.store import StoredFace
-from core.service.worker import WorkerConfig, job_rank, job_register
 from tests.conftest import postgres_database
 from tests.servers import PostgresServer, RedisServer, start_redis
 
@@ -44,7 +49,7 @@ async def test_a_full_queue_answers_busy_at_once(redis_server: RedisServer) -> N
     try:
         await pool.redis.delete(QUEUE)
         start = time.monotonic()
-        burst = [asyncio.create_task(pool.run(job_rank, "배고파", 3, None)) for _ in range(10)]
+        burst = [asyncio.create_task(pool.run(RankJob("배고파", 3, None))) for _ in range(10)]
         done, waiting = await asyncio.wait(burst, timeout=1.0)
         assert time.monotonic() - start < 1.5 and len(done) == 8 and len(waiting) == 2
         assert all(isinstance(t.exception(), ServiceError) and t.exception().key == "service.busy" for t in done)
@@ -97,7 +102,7 @@ async def test_a_job_past_its_deadline_fails_and_its_worker_process_is_replaced(
     process that ran it exits and is replaced (a deadline of 1 ms: every real job outlives it)."""
     async with _worker_and_pool(redis_server, worker_config, 0.001) as (pool, pids):
         with pytest.raises(ServiceError) as caught:
-            await asyncio.wait_for(pool.run(job_rank, "배고파", 3, None), 5)
+            await asyncio.wait_for(pool.run(RankJob("배고파", 3, None)), 5)
         assert caught.value.key == "service.timeout"
         for _ in range(600):
             if any("replacing it" in r.getMessage() for r in caplog.records) and not _alive(pids[0]):
@@ -113,18 +118,18 @@ async def test_a_result_announced_while_the_channel_was_lost_is_read_once_it_is_
     """The instance's result channel is cut while its job waits; the job ends and is announced to nobody. When the
     channel is back, every caller looks for its result: the answer comes then, not at the next fallback poll (made
     30 s here)."""
-    monkeypatch.setattr(queue, "FALLBACK_POLL_S", 30.0)
+    monkeypatch.setattr(queue_client, "FALLBACK_POLL_S", 30.0)
     async with _worker_and_pool(redis_server, worker_config, 10) as (pool, pids):
-        assert (await pool.run(job_rank, "배고파", 3, None)).memes
+        assert (await pool.run(RankJob("배고파", 3, None))).memes
         os.kill(pids[0], signal.SIGSTOP)  # the job waits until the channel is cut
         try:
-            waiting = asyncio.create_task(pool.run(job_rank, "배고파", 3, None))
+            waiting = asyncio.create_task(pool.run(RankJob("배고파", 3, None)))
             await asyncio.sleep(0.3)
             assert await pool.redis.client_kill_filter(_type="pubsub") >= 1
         finally:
             os.kill(pids[0], signal.SIGCONT)
         assert (await asyncio.wait_for(waiting, 10)).memes
-        assert (await asyncio.wait_for(pool.run(job_rank, "배고파", 3, None), 10)).memes  # announced again
+        assert (await asyncio.wait_for(pool.run(RankJob("배고파", 3, None)), 10)).memes  # announced again
 
 
 @contextlib.asynccontextmanager
@@ -204,7 +209,7 @@ async def test_with_no_worker_alive_a_request_is_refused_at_once(redis_server: R
         assert pool.trouble == "no worker process is alive"
         started = time.monotonic()
         with pytest.raises(ServiceError) as caught:
-            await asyncio.wait_for(pool.run(job_rank, "배고파", 3, None), 5)
+            await asyncio.wait_for(pool.run(RankJob("배고파", 3, None)), 5)
         assert caught.value.key == "service.unavailable" and time.monotonic() - started < 0.5
         assert render("service.unavailable", "ko") != render("service.worker_died", "ko")
         assert await pool.redis.zcard(QUEUE) == 0 and not await pool.redis.keys(job_key_prefix + "*")
@@ -227,13 +232,13 @@ async def test_a_worker_keeps_its_processes_through_a_redis_restart(
     try:
         await pool.start()
         assert await _becomes(lambda: bool(pids) and pool.healthy, 180), running
-        assert (await pool.run(job_rank, "배고파", 3, None)).memes
+        assert (await pool.run(RankJob("배고파", 3, None))).memes
         server.stop()
         await asyncio.sleep(HEARTBEAT_S + 2)  # the worker's heartbeat fails meanwhile
         assert not pool.healthy and pool.trouble == "Redis does not answer"
         server = start_redis(server.port)
         assert await _becomes(lambda: pool.healthy, 30)
-        assert (await asyncio.wait_for(pool.run(job_rank, "배고파", 3, None), 30)).memes
+        assert (await asyncio.wait_for(pool.run(RankJob("배고파", 3, None)), 30)).memes
         assert _alive(pids[0])
         assert not [r for r in caplog.records if "replacing it" in r.getMessage()]
     finally:
@@ -257,7 +262,7 @@ async def test_a_deletion_takes_the_persons_waiting_jobs_out_of_the_queue(
         await redis.flushall()
         await redis.set(QUEUE + health_check_key_suffix, b"a worker that takes nothing", px=60_000)
         assert await _becomes(lambda: one.pool.healthy, WATCH_WORKERS_S + 2)
-        record = (await shared_pool.run(job_register, photo_a)).record
+        record = (await shared_pool.run(RegisterJob(photo_a))).record
         face = StoredFace("기본", "mesh", record, b"")
         await one.store.save_face(await one.store.ensure_person(alice.platform, alice.user_id), face, make_default=True)
         hers = [asyncio.create_task(one.make_meme(alice, text)) for text in ("배고파", "졸려", "시험 망했어")]
@@ -290,3 +295,17 @@ async def _instance(redis_server: RedisServer, database_url: str, config: Worker
         Settings(), redis_url=redis_server.url, database_url=database_url, data_dir=data, cache_dir=config.cache_dir))
     await service.start()
     return service
+
+
+#: sha256 (first 16 hex digits) of the source of the arq methods core/compute/redis/arq_private.py overrides, as of
+#: arq 0.28.0: a release that changes either fails here, and the override is then checked against it
+ARQ_OVERRIDDEN = {"_poll_iteration": "f8d39d823a0a59f2", "_release_sem_dec_counter_on_complete": "0ed101482e942c33"}
+
+
+def test_the_arq_internals_the_worker_overrides_are_the_ones_it_was_written_for() -> None:
+    found = {name: hashlib.sha256(inspect.getsource(getattr(Worker, name)).encode()).hexdigest()[:16]
+             for name in ARQ_OVERRIDDEN}
+    assert found == ARQ_OVERRIDDEN, "arq changed a method core/compute/redis/arq_private.py overrides"
+    overridden = {name for name in vars(NudgedWorker) if name.startswith("_") and hasattr(Worker, name)
+                  and not name.startswith("__")}
+    assert overridden == set(ARQ_OVERRIDDEN)  # no other arq internal is overridden

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import aiohttp
 
-from core.service.worker import WorkerConfig
+from core.compute.contract import WorkerConfig
 from tests.discord.fake_discord import FakeDiscord
 from tests.kakao.kakaoside import SECRET, free_port, payload
 from tests.telegram.botapi_server import BotApiServer

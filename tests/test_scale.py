@@ -21,8 +21,8 @@ from PIL import Image
 from redis.asyncio import Redis
 
 from adapters.web.routes import STUDIO_COOKIE
+from core.compute.contract import WorkerConfig
 from core.messages import render
-from core.service.worker import WorkerConfig
 from tests.conftest import postgres_database
 from tests.faceutil import identity_distance
 from tests.kakao.kakaoside import (

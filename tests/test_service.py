@@ -7,22 +7,22 @@ import dataclasses
 import io
 import os
 import signal
-import time
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
+from core.compute.contract import WorkerConfig
+from core.compute.local import WorkerPool
 from core.errors import InputError, ServiceError
 from core.faces.base import SourceFace
 from core.faces.dlib_engine import DlibEngine
 from core.images import decode_image
 from core.recommend.feedback import FeedbackSettings
-from core.service.pool import WorkerPool
 from core.service.service import MemeService, Person
 from core.service.store import StoredFace
-from core.service.worker import WorkerConfig
 from tests.faceutil import identity_distance
+from tests.jobs import Sleep, WithSleep
 
 ALICE = Person("telegram", "1001")
 BOB = Person("telegram", "1002")
@@ -189,7 +189,8 @@ async def test_rate_limit(worker_config: WorkerConfig, shared_pool: WorkerPool, 
 async def test_queue_full_and_a_killed_worker(worker_config: WorkerConfig, tmp_path: Path) -> None:
     limits = dataclasses.replace(worker_config.limits, queue_length=2)
     config = dataclasses.replace(worker_config, limits=limits)
-    service = MemeService(config, tmp_path, workers=1)
+    pool = WorkerPool(1, limits.queue_length, WithSleep(config), limits.job_timeout_s)
+    service = MemeService(config, tmp_path, pool=pool, own_pool=True)
     await service.start()
     try:
         outcomes = await asyncio.gather(
@@ -200,8 +201,8 @@ async def test_queue_full_and_a_killed_worker(worker_config: WorkerConfig, tmp_p
         assert busy and done and len(busy) + len(done) == 8
 
         # Kill the only worker in the middle of a long job: that job fails clearly, the pool heals.
-        (pid,) = service.pool.pids
-        job = asyncio.create_task(service.pool.run(time.sleep, 30))
+        (pid,) = pool.pids
+        job = asyncio.create_task(pool.run(Sleep(30)))
         await asyncio.sleep(0.5)
         os.kill(pid, signal.SIGKILL)
         with pytest.raises(ServiceError) as caught:

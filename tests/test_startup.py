@@ -19,7 +19,7 @@ import pytest
 
 from bot.app import needs_http
 from bot.config import load_settings
-from core.service.worker import WorkerConfig
+from core.compute.contract import WorkerConfig
 from tests.kakao.kakaoside import free_port
 from tests.telegram.botapi_server import BotApiServer
 

@@ -16,9 +16,9 @@ from PIL import Image, ImageDraw
 
 from bot.app import worker_config
 from bot.config import load_settings
+from core.compute import runtime
 from core.images import decode_image
 from core.resources import sample_face
-from core.service import worker
 from core.subtitle import font
 
 
@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = load_settings()
     config = dataclasses.replace(worker_config(settings), catalog_dir=args.catalog or settings.catalog)
-    state = worker.load_state(config)
+    state = runtime.load_context(config)
     source, _ = state.engine.make_source(decode_image(sample_face(), settings.limits))
     label_h = 22
     memes = state.prepared.catalog.memes
@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     sheet = Image.new("RGB", (args.columns * args.tile, rows * (args.tile + label_h)), (24, 24, 24))
     draw = ImageDraw.Draw(sheet)
     for n, meme in enumerate(memes):
-        composed = worker._composed(state, meme.id, source)
+        composed = runtime.composed_with(state, meme.id, source)
         with Image.open(io.BytesIO(composed.image)) as result:
             print(f"{meme.id}: {result.size[0]}x{result.size[1]}, {len(state.prepared.targets.get(meme.id, []))} "
                   f"face(s), swapped={composed.swapped} {' '.join(composed.notices)}")

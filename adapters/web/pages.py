@@ -11,8 +11,8 @@ from string import Template
 from core.catalog.catalog import Meme
 from core.catalog.check import CheckReport
 from core.catalog.edit import subtitle_text
+from core.compute.contract import MemeFaces
 from core.messages import render
-from core.service.worker import MemeFaces
 
 
 class Markup(str):

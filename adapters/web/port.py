@@ -12,13 +12,13 @@ from pathlib import Path
 from core.catalog import edit
 from core.catalog.catalog import Catalog
 from core.catalog.check import CheckReport
+from core.compute.contract import MemeFaces
 from core.errors import Failure, InputError
 from core.images import check_size
 from core.resources import sample_face
 from core.service import conversation as talk
 from core.service.media import Media
 from core.service.service import MemeService, Person
-from core.service.worker import MemeFaces
 
 log = logging.getLogger(__name__)
 

@@ -36,12 +36,12 @@ from adapters.web.port import Shown, WebPort
 from core.bounded import Bounded
 from core.catalog.catalog import ID_RE, Meme
 from core.catalog.edit import NewMeme
+from core.compute.contract import MemeFaces
 from core.errors import FffusionError, InputError, failure_of
 from core.messages import render
 from core.service.ephemeral import Ephemeral
 from core.service.media import Media
 from core.service.service import Limiter, MemeService, Person
-from core.service.worker import MemeFaces
 from core.text import face_number
 
 log = logging.getLogger(__name__)

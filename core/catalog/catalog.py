@@ -21,7 +21,7 @@ from typing import Any
 from PIL import Image, UnidentifiedImageError
 
 from core.errors import InputError
-from core.subtitle import PALETTE, Line, parse_color
+from core.lines import PALETTE, Line, parse_color
 
 CATALOG_FILE = "catalog.toml"
 PACKAGE_PREFIX = "package:"

@@ -27,7 +27,7 @@ from core.catalog.catalog import (
 from core.errors import InputError
 from core.images import decode_image, read_file_capped
 from core.limits import Limits
-from core.subtitle import PALETTE, Line, color_hex, parse_color
+from core.lines import PALETTE, Line, color_hex, parse_color
 
 BACKUP_SUFFIX = ".bak"
 _HEADER = "# Meme catalog (format: data/README.md). Written by fffusion; edit by hand or in the studio.\n"

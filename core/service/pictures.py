@@ -2,7 +2,7 @@
 
 The order of the checks is the point: the person's face first (no download for someone who has none), then the
 size the platform reports, then the download, the size of what arrived, and in the worker the pixel count from
-the header before the picture is decoded (core/service/picture_jobs.py)."""
+the header before the picture is decoded (core/compute/runtime.py)."""
 
 from __future__ import annotations
 

@@ -22,15 +22,15 @@ from core.bounded import Bounded, Locks
 from core.catalog.catalog import CATALOG_FILE, Catalog, load_catalog
 from core.catalog.check import CheckReport
 from core.catalog.edit import catalog_version
+from core.compute.client import OWNER, ComputeClient, Pool, owner_of
+from core.compute.contract import Composed, MemeFaces, WorkerConfig
+from core.compute.local import Runtime, WorkerPool
 from core.errors import Failure, FffusionError, InputError, ServiceError, failure_of
 from core.images import check_size
 from core.limits import Limits
-from core.recommend.confidence import CHOICES, Calibration, Decision, confidence
+from core.recommend.confidence import CHOICES, Calibration, Decision
 from core.recommend.feedback import KEEP_VOTE, NEXT_VOTE, PICK_VOTE, FeedbackSettings, Learning
-from core.service.jobs import OWNER, Jobs, Pool, owner_of
-from core.service.pool import WorkerPool
 from core.service.store import PeopleStore, PersonGone, Store, StoredFace, StoredRequest
-from core.service.worker import Composed, MemeFaces, WorkerConfig, init_worker
 from core.text import clean_sentence, subtitle_request
 
 log = logging.getLogger(__name__)
@@ -304,11 +304,11 @@ class MemeService:
         self.limits: Limits = worker.limits
         size = workers or (len(os.sched_getaffinity(0)) or 1)
         self._own_pool = pool is None or own_pool
-        self.pool: Pool = pool or WorkerPool(size, self.limits.queue_length, init_worker, (self.config,),
+        self.pool: Pool = pool or WorkerPool(size, self.limits.queue_length, Runtime(self.config),
                                              job_timeout_s=self.limits.job_timeout_s)
         #: learning from use: the votes, and when the workers relearn them
         self.learning = Learning(self.store, feedback or FeedbackSettings())
-        self.jobs = Jobs(self.pool, self.learning)
+        self.jobs = ComputeClient(self.pool, self.learning)
         #: when a sentence gets one meme, a choice or "nothing fits" (the workers compose with the default's)
         self.calibration = Calibration()
         self.guard = PersonGuard(rate or RateLimiter(self.limits.rate_per_minute, self.limits.people_in_memory),
@@ -379,14 +379,14 @@ class MemeService:
         sentence = clean_sentence(text, self.limits)
         await self.follow_catalog()
         ranked = (await self.jobs.rank(sentence, top)).memes
-        return [(m, self.catalog.by_id[m].caption, score) for m, score in ranked if m in self.catalog.by_id]
+        return [(m, self.catalog.by_id[m].caption, score) for m, score in ranked]
 
     async def inspect_catalog(self, sample_photo: bytes | None) -> tuple[str, list[MemeFaces]]:
         """The catalog version and every meme's faces, with whether the face in `sample_photo` swaps in."""
         await self.follow_catalog()
         record = (await self.jobs.register(sample_photo)).record if sample_photo else None
         version = self.catalog_version
-        return version, await self.jobs.inspect(record)
+        return version, list(await self.jobs.inspect(record))
 
     async def health(self) -> list[str]:
         """What keeps this instance from serving a request now (empty: nothing): the workers (and the queue's
@@ -568,10 +568,6 @@ class MemeService:
         async with self.guard.writing(person, generation):
             return await self.store.ensure_person(person.platform, person.user_id)
 
-    def _known(self, ranked: tuple[tuple[str, float], ...]) -> list[tuple[str, float]]:
-        """A worker that could not prepare the new catalog may name a meme this instance no longer has."""
-        return [(m, score) for m, score in ranked if m in self.catalog.by_id] or list(ranked)
-
     async def make_meme(self, person: Person, text: str, face: str | None = None, subtitle: bool = False
                         ) -> MemeResult:
         """The best meme for the sentence, however sure the ranking is; `subtitle` (or the word "--자막" in it):
@@ -593,11 +589,14 @@ class MemeService:
         async with self.guard.counted(person):
             key, known, record, recent = await self._asking(person, sentence, face)
             own = key if subtitle or flagged else ""  # as stored, so "다른 짤" draws the same words
-            made = await self.jobs.make(sentence, CANDIDATES, record, tuple(sorted(recent)), own, decide)
-            ranked = self._known(made.ranked.memes)
+            # the worker decides, once, on the catalog it ranked on (only memes this instance serves: a worker
+            # behind on the catalog ranks those of the version asked for)
+            made = await self.jobs.make(sentence, CANDIDATES, record, tuple(sorted(recent)), own,
+                                        self.calibration if decide else None)
+            ranked = made.ranking.memes
             request_id = (OWN_SUBTITLE if own else "") + secrets.token_urlsafe(12)
-            sure = confidence([score for _, score in ranked[:CHOICES]], self.calibration).decision
-            if decide and sure is not Decision.ONE:
+            sure = made.decision
+            if sure is not None and sure is not Decision.ONE:
                 fresh = [m for m, _ in ranked if m not in recent] or [m for m, _ in ranked]
                 request = StoredRequest(request_id, key, face, tuple(m for m, _ in ranked), tuple(fresh[:CHOICES]))
                 person_id = await self._writer(person, generation, known)
@@ -607,8 +606,6 @@ class MemeService:
             if not ranked:  # every meme would mock a hurt sentence
                 raise InputError("meme.nothing_fits_none")
             chosen, composed = made.meme_id, made.composed
-            if chosen not in self.catalog.by_id:
-                chosen, composed = ranked[0][0], None
             request = StoredRequest(request_id, key, face, tuple(m for m, _ in ranked), (chosen,))
             person_id = await self._writer(person, generation, known)
             return await self._result(person, generation, person_id, request, record, chosen, composed)
@@ -689,7 +686,7 @@ class MemeService:
         generation = self.guard.moment()
         async with self.guard.counted(person):
             key, known, record, recent = await self._asking(person, sentence, None)
-            ranked = self._known((await self.jobs.rank(sentence, CANDIDATES)).memes)
+            ranked = (await self.jobs.rank(sentence, CANDIDATES)).memes
             candidates = tuple(m for m, _ in ranked)
             shown = tuple(m for m in candidates if m not in recent)[:k] or candidates[:k]
             request_id = (OWN_SUBTITLE if own else "") + secrets.token_urlsafe(12)

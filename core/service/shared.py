@@ -13,16 +13,16 @@ from typing import Protocol
 
 from redis.asyncio import Redis
 
+from core.compute.contract import Composed
 from core.errors import ServiceError
 from core.service.service import Person
-from core.service.worker import Composed
 
 PREFIX = "fffusion:"
 WINDOW_S = 60
 
 
 class Connected(Protocol):
-    """What holds the instance's one Redis connection pool (core.service.queue.QueuePool), open while it runs."""
+    """What holds the instance's one Redis connection pool (core.compute.redis.client.QueuePool), open while it runs."""
 
     @property
     def redis(self) -> Redis: ...
@@ -88,12 +88,16 @@ class RedisPending(_OnRedis):
 
     async def put(self, person: Person, chat: str, value: str) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:
-            await pipe.hset(self._key(person), chat, value).expire(self._key(person), self.ttl_s).execute()
+            pipe.hset(self._key(person), chat, value)
+            pipe.expire(self._key(person), self.ttl_s)
+            await pipe.execute()
 
     async def pop(self, person: Person, chat: str) -> str | None:
         """The value, taken: of two instances that read it at once, one gets it."""
         async with self.redis.pipeline(transaction=True) as pipe:
-            value, _ = await pipe.hget(self._key(person), chat).hdel(self._key(person), chat).execute()
+            pipe.hget(self._key(person), chat)
+            pipe.hdel(self._key(person), chat)
+            value, _ = await pipe.execute()
         return value.decode() if value is not None else None
 
     async def forget(self, person: Person) -> None:
@@ -113,7 +117,9 @@ class RedisResultCache(_OnRedis):
         return f"{PREFIX}result:{key}"
 
     async def get(self, key: str) -> Composed | None:
-        found = await self.redis.hgetall(self._key(key))
+        async with self.redis.pipeline(transaction=False) as pipe:  # redis-py types a bare call as maybe not async
+            pipe.hgetall(self._key(key))
+            (found,) = await pipe.execute()
         if not found:
             return None
         return Composed(found[b"image"], found[b"swapped"] == b"1", tuple(json.loads(found[b"notices"])))

@@ -14,8 +14,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from core.compute.contract import WorkerConfig
 from core.messages import render
-from core.service.worker import WorkerConfig
 from tests.faceutil import identity_distance
 from tests.kakao.kakaoside import (
     SECRET,

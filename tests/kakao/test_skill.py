@@ -7,7 +7,6 @@ import asyncio
 import dataclasses
 import io
 import socket
-import time
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from core.recommend.feedback import KEEP_VOTE, NEXT_VOTE, PICK_VOTE
 from core.service.service import MemeService, Person
 from tests.faceutil import identity_distance
 from tests.imagefiles import png_claiming
+from tests.jobs import Sleep
 from tests.kakao.conftest import StartBot
 from tests.kakao.kakaoside import (
     SECRET,
@@ -233,9 +233,9 @@ async def test_a_full_queue_defers_to_the_callback_at_once(
     bot = await start_bot(kakao_budget_s=4.5)
     pool = service.pool
     # every worker busy for a while, then every waiting slot taken: the next request finds the queue full
-    running = [asyncio.create_task(pool.run(time.sleep, 1.5)) for _ in range(pool.size)]
+    running = [asyncio.create_task(pool.run(Sleep(1.5))) for _ in range(pool.size)]
     await asyncio.sleep(0.3)
-    waiting = [asyncio.create_task(pool.run(time.sleep, 0)) for _ in range(service.limits.queue_length)]
+    waiting = [asyncio.create_task(pool.run(Sleep(0))) for _ in range(service.limits.queue_length)]
     await asyncio.sleep(0.1)
     assert pool.waiting == service.limits.queue_length
     # without a callback the person hears the queue is full; with one, the skill defers and retries

@@ -21,12 +21,12 @@ from adapters.telegram import TelegramBot, start_telegram
 from adapters.telegram.handlers import INLINE_RESULTS
 from bot.config import Settings
 from bot.web import start_web
+from core.compute.contract import WorkerConfig
 from core.messages import TEXTS, render
 from core.recommend.confidence import Calibration
 from core.recommend.feedback import KEEP_VOTE, NEXT_VOTE, PICK_VOTE
 from core.service.service import MemeService, Person
 from core.service.shared import RedisPending
-from core.service.worker import WorkerConfig
 from tests.faceutil import identity_distance
 from tests.kakao.kakaoside import free_port
 from tests.servers import RedisServer

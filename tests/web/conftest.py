@@ -19,9 +19,9 @@ import pytest
 from bot.config import DEMO_CATALOG, Settings
 from bot.web import WebServer, start_web
 from core.catalog.catalog import CATALOG_FILE
-from core.service.pool import WorkerPool
+from core.compute.contract import WorkerConfig
+from core.compute.local import Runtime, WorkerPool
 from core.service.service import MemeService
-from core.service.worker import WorkerConfig, init_worker
 from tests.conftest import ONE_MEME
 from tests.kakao.kakaoside import SECRET, free_port
 
@@ -73,7 +73,7 @@ async def web_service(
 ) -> AsyncIterator[MemeService]:
     # the session's cache already holds the demo catalog's embeddings and faces: the worker starts quickly
     config = dataclasses.replace(worker_config, catalog_dir=web_catalog)
-    pool = WorkerPool(1, config.limits.queue_length, init_worker, (config,))
+    pool = WorkerPool(1, config.limits.queue_length, Runtime(config))
     await pool.start()
     service = MemeService(config, tmp_path_factory.mktemp("web-data"), pool=pool)
     service.calibration = ONE_MEME

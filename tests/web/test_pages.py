@@ -23,10 +23,10 @@ from bot.config import Settings
 from bot.web import start_web
 from core.catalog.catalog import Meme, load_catalog
 from core.catalog.edit import write_catalog
+from core.compute.contract import MemeFaces, WorkerConfig
 from core.messages import render
 from core.recommend.confidence import Calibration
 from core.service.service import MemeService, Person
-from core.service.worker import MemeFaces, WorkerConfig
 from tests.conftest import ONE_MEME
 from tests.faceutil import identity_distance
 from tests.kakao.kakaoside import SECRET, free_port

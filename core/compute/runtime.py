@@ -1,5 +1,6 @@
-"""What runs inside a pool worker: models loaded once per process, and the jobs, each a pure function of its
-arguments (meme id, face record, options), so they can move to a distributed pool unchanged."""
+"""What runs inside a worker process: models loaded once per process into a `Context` (arq's `ctx`), and the
+jobs of core/compute/contract.py, each a pure function of the context and its request, so the same request runs
+in the local pool or on the Redis queue."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 import cv2
 import numpy as np
@@ -19,19 +21,40 @@ from core.catalog.catalog import load_catalog
 from core.catalog.check import CheckReport, check_catalog
 from core.catalog.edit import catalog_version
 from core.catalog.prepare import PreparedCatalog, prepare_catalog
-from core.errors import FffusionError
+from core.compute.contract import (
+    CheckJob,
+    Composed,
+    ComposeGroupJob,
+    ComposeJob,
+    GroupComposed,
+    InspectJob,
+    Job,
+    Made,
+    MakeJob,
+    MemeFaces,
+    PictureSwapped,
+    Ranking,
+    RankJob,
+    Registered,
+    RegisterJob,
+    SwapPictureJob,
+    Upgraded,
+    WorkerConfig,
+)
+from core.errors import FffusionError, InputError
 from core.faces.base import DetectedFace, FaceEngine, SourceFace, SwapOutcome
 from core.faces.engines import choose_targets, load_engine
 from core.images import decode_image, encode_image
-from core.limits import Limits
+from core.lines import Line
 from core.recommend.confidence import CHOICES, Decision, confidence
 from core.recommend.embedders import Embedder
 from core.recommend.feedback import Feedback, Signal, Votes
 from core.recommend.load import load_embedder
 from core.recommend.recommender import embed_cached
-from core.subtitle import Line, finish, sentence_lines
+from core.subtitle import finish, sentence_lines
 
 log = logging.getLogger(__name__)
+A = TypeVar("A")
 
 # A meme that takes the person's face may stand in for a better-ranked one that cannot, when its score is
 # within FIT_MARGIN of the best; at most FIT_TRIES such stand-ins are tried.
@@ -39,69 +62,10 @@ FIT_MARGIN = 0.03
 FIT_TRIES = 2
 
 
-@dataclass(frozen=True)
-class WorkerConfig:
-    catalog_dir: Path
-    cache_dir: Path
-    model: str = "default"
-    face_backend: str = "auto"
-    models_dir: Path | None = None
-    limits: Limits = field(default_factory=Limits)
-    decoded_memes: int = 64  # decoded meme images each worker keeps
-    #: catalog versions each worker keeps prepared beside the one it serves: instances that serve different
-    #: versions for a while (one edited in the studio, another not yet) cost no re-prepare per job
-    prepared_catalogs: int = 1
-
-
-@dataclass(frozen=True)
-class Ranked:
-    """The best memes for a sentence, best first; `stale` when the worker needs the votes to rank with."""
-
-    memes: tuple[tuple[str, float], ...]
-    stale: bool = False
-
-
-@dataclass(frozen=True)
-class Registered:
-    record: bytes  # the face record the swaps use
-    crop_jpeg: bytes  # the aligned crop, to show the person
-    notices: tuple[str, ...]  # message keys
-    engine: str
-
-
-@dataclass(frozen=True)
-class Upgraded:
-    """A person's face record re-analysed by this worker's engine from one an older engine made. It goes back with
-    the answer and the service stores it in place of the old one: it costs once, and no worker keeps a face."""
-
-    record: bytes
-    engine: str
-
-
-@dataclass(frozen=True)
-class Composed:
-    image: bytes  # JPEG
-    swapped: bool  # whether a face was swapped in
-    notices: tuple[str, ...]  # message keys about faces left as they were
-    upgraded: Upgraded | None = None  # the record that was swapped in, when it had to be re-analysed
-
-
-@dataclass(frozen=True)
-class Made:
-    """A request's ranking, the meme chosen from it and that meme composed (job_make); only the ranking while it
-    is `stale`."""
-
-    ranked: Ranked
-    meme_id: str = ""
-    composed: Composed | None = None
-
-    @property
-    def stale(self) -> bool:
-        return self.ranked.stale
-
-
 @dataclass
-class _State:
+class Context:
+    """One worker process's models and prepared catalogs: what every job runs with (arq's `ctx`)."""
+
     config: WorkerConfig
     embedder: Embedder
     engine: FaceEngine
@@ -110,14 +74,19 @@ class _State:
     learned: str | None = None  # the generation of the votes the ranking uses (None: none)
     catalog_version: str = ""  # core.catalog.edit.catalog_version of the catalog prepared
     failed_version: str = ""  # a version that did not prepare is not tried again with every job
+    #: the memes of the version that did not prepare, when its list could be read: a job for it ranks only those
+    #: of the catalog served (None: all), so no meme the bot no longer has is ever chosen
+    failed_memes: frozenset[str] | None = None
     #: other versions prepared before, with the votes' generation each ranks with
     others: Bounded[str, tuple[PreparedCatalog, str | None]] = field(default_factory=lambda: Bounded(0))
     #: where the folder of a catalog version comes from (core.service.catalogs.SharedCatalogs, for a worker on
     #: the queue); None: the configured folder, as it is on disk now
     fetch: Callable[[str], Path] | None = None
 
-
-_state: _State | None = None
+    def execute(self, job: Job[A]) -> A:
+        """Run one job request with this context: what both pools call in a worker."""
+        answer: A = _HANDLERS[type(job)](self, job)
+        return answer
 
 
 def _prepare(config: WorkerConfig, folder: Path, embedder: Embedder, engine: FaceEngine
@@ -132,21 +101,15 @@ def _prepare(config: WorkerConfig, folder: Path, embedder: Embedder, engine: Fac
         cache.close()
 
 
-def load_state(config: WorkerConfig) -> _State:
+def load_context(config: WorkerConfig) -> Context:
     embedder = load_embedder(config.model)
     engine = load_engine(config.face_backend, config.models_dir, config.limits)
     prepared, version = _prepare(config, config.catalog_dir, embedder, engine)
-    return _State(config, embedder, engine, prepared, Bounded(config.decoded_memes), catalog_version=version,
+    return Context(config, embedder, engine, prepared, Bounded(config.decoded_memes), catalog_version=version,
                   others=Bounded(config.prepared_catalogs))
 
 
-def follow_shared_catalogs(fetch: Callable[[str], Path]) -> None:
-    """In a worker on the queue: catalog versions come from `fetch` (the instances share theirs), not from this
-    machine's own catalog folder."""
-    state().fetch = fetch
-
-
-def sync_catalog(s: _State, version: str | None) -> None:
+def sync_catalog(s: Context, version: str | None) -> None:
     """Serve the version the service announces: one kept prepared, else prepared now from its folder (fetched
     once when shared; only new or changed texts and images are embedded or searched, the disk cache has the
     rest), so the running bot picks up an edit and every job after it runs on the prepared catalog."""
@@ -159,7 +122,7 @@ def sync_catalog(s: _State, version: str | None) -> None:
             prepared, found = _prepare(s.config, folder, s.embedder, s.engine)
         except FffusionError as err:  # e.g. an image over the pixel limit: keep serving the catalog prepared before
             log.error("cannot prepare catalog version %s, serving %s: %s", version, s.catalog_version, err)
-            s.failed_version = version
+            s.failed_version, s.failed_memes = version, _meme_ids(folder)
             return
         # the votes are learned against the meme list: the first rank on it asks for them
         kept, version = (prepared, None), found
@@ -169,24 +132,27 @@ def sync_catalog(s: _State, version: str | None) -> None:
     (s.prepared, s.learned), s.catalog_version = kept, version
 
 
-def init_worker(config: WorkerConfig) -> None:
-    """Pool initializer. One thread per worker: the pool already runs one worker per core, and nested
-    thread pools (OpenMP in the embedder, OpenCV's) would only fight over the same cores."""
-    global _state
+def _meme_ids(folder: Path) -> frozenset[str] | None:
+    try:
+        return frozenset(m.id for m in load_catalog(folder).memes)
+    except FffusionError:
+        return None
+
+
+def start(config: WorkerConfig, fetch: Callable[[str], Path] | None = None) -> Context:
+    """A worker process's context. One thread per worker: the pools already run one worker per core, and nested
+    thread pools (OpenMP in the embedder, OpenCV's) would only fight over the same cores. `fetch`: where catalog
+    versions come from on the queue (core.service.catalogs.SharedCatalogs), instead of the configured folder."""
     os.environ["OMP_NUM_THREADS"] = "1"  # read when the embedder's native library loads, below
     cv2.setNumThreads(1)
-    _state = load_state(config)
+    ctx = load_context(config)
+    ctx.fetch = fetch
     # Run every lazy path once now, so the first person served does not pay for it.
-    _state.prepared.recommender.rank("안녕", top=1)
+    ctx.prepared.recommender.rank("안녕", top=1)
+    return ctx
 
 
-def state() -> _State:
-    if _state is None:
-        raise RuntimeError("worker not initialised")
-    return _state
-
-
-def meme_image(s: _State, meme_id: str) -> np.ndarray:
+def meme_image(s: Context, meme_id: str) -> np.ndarray:
     image = s.images.get((s.catalog_version, meme_id))
     if image is None:
         catalog = s.prepared.catalog
@@ -195,27 +161,28 @@ def meme_image(s: _State, meme_id: str) -> np.ndarray:
     return image
 
 
-def finished(s: _State, rgb: np.ndarray, faces: list[DetectedFace], lines: tuple[Line, ...] = ()) -> np.ndarray:
+def finished(s: Context, rgb: np.ndarray, faces: list[DetectedFace], lines: tuple[Line, ...] = ()) -> np.ndarray:
     """A result as people see it: at least limits.min_output_side, its 자막 (`lines`) clear of `faces`, the
     mark (core.subtitle.finish)."""
-    return finish(rgb, [f.bbox for f in faces], lines, s.config.limits)
+    boxes = [(float(f.bbox[0]), float(f.bbox[1]), float(f.bbox[2]), float(f.bbox[3])) for f in faces]
+    return finish(rgb, boxes, lines, s.config.limits)
 
 
-def _encode(s: _State, rgb: np.ndarray, faces: list[DetectedFace], lines: tuple[Line, ...] = ()) -> bytes:
+def _encode(s: Context, rgb: np.ndarray, faces: list[DetectedFace], lines: tuple[Line, ...] = ()) -> bytes:
     """finished(), as the JPEG that is sent, with the provenance XMP."""
     limits = s.config.limits
     return encode_image(finished(s, rgb, faces, lines), "jpeg", quality=90, max_side=limits.max_output_side,
                         max_bytes=limits.max_output_bytes, provenance=True)
 
 
-def subtitle_lines(s: _State, meme_id: str, sentence: str) -> tuple[Line, ...]:
+def subtitle_lines(s: Context, meme_id: str, sentence: str) -> tuple[Line, ...]:
     """The person's sentence as 자막 when they asked for it (`sentence` not empty), else the meme's own."""
     if sentence:
         return sentence_lines(sentence, s.config.limits.subtitle_max_chars)
     return s.prepared.catalog.by_id[meme_id].subtitle
 
 
-def _feedback(s: _State, votes: Votes) -> Feedback:
+def _feedback(s: Context, votes: Votes) -> Feedback:
     """The votes as a ranking adjustment, their sentences embedded through the disk cache."""
     cache = DiskCache(s.config.cache_dir)
     try:
@@ -228,31 +195,33 @@ def _feedback(s: _State, votes: Votes) -> Feedback:
     return Feedback(signals, [m.id for m in s.prepared.catalog.memes], votes.settings)
 
 
-def job_rank(
-    text: str, top: int, generation: str | None, votes: Votes | None = None, catalog: str | None = None
-) -> Ranked:
+def rank(s: Context, job: RankJob) -> Ranking:
     """The best memes for a sentence, ranked with the votes of `generation`. A worker that has learned other
-    votes answers `stale` unless they came with the job. `catalog`: the catalog version the service serves."""
-    s = state()
-    sync_catalog(s, catalog)
+    votes answers `stale` unless they came with the job. The answer names the catalog version it ranked on: the
+    one asked for, or the one served while that did not prepare (then only memes the asked one has)."""
+    sync_catalog(s, job.catalog)
     recommender = s.prepared.recommender
-    if generation != s.learned:
-        if votes is None or votes.generation != generation:
-            return Ranked((), stale=True)
-        recommender.feedback = _feedback(s, votes) if votes.items else None
-        s.learned = generation
-    return Ranked(tuple((r.meme_id, r.score) for r in recommender.rank(text, top=top)))
+    if job.generation != s.learned:
+        if job.votes is None or job.votes.generation != job.generation:
+            return Ranking((), s.catalog_version, stale=True)
+        recommender.feedback = _feedback(s, job.votes) if job.votes.items else None
+        s.learned = job.generation
+    allowed = s.failed_memes if job.catalog and job.catalog == s.failed_version else None
+    if allowed is None:
+        ranked = recommender.rank(job.text, top=job.top)
+    else:
+        gone = sum(m.id not in allowed for m in s.prepared.catalog.memes)
+        ranked = [r for r in recommender.rank(job.text, top=job.top + gone) if r.meme_id in allowed][: job.top]
+    return Ranking(tuple((r.meme_id, r.score) for r in ranked), s.catalog_version)
 
 
-def job_register(image: bytes) -> Registered:
-    """A photo -> the face record, the aligned crop to show, notices. The photo is dropped."""
-    s = state()
-    source, notices = s.engine.make_source(decode_image(image, s.config.limits))
+def register(s: Context, job: RegisterJob) -> Registered:
+    source, notices = s.engine.make_source(decode_image(job.image, s.config.limits))
     crop = encode_image(source.crop, "jpeg", quality=92)
     return Registered(source.to_bytes(), crop, tuple(notices), s.engine.key)
 
 
-def compose(s: _State, meme_id: str, source: SourceFace | None, target: str | int = "default") -> SwapOutcome | None:
+def compose(s: Context, meme_id: str, source: SourceFace | None, target: str | int = "default") -> SwapOutcome | None:
     """The meme with the face swapped in; None when there is no face to use or none to replace."""
     meme = s.prepared.catalog.by_id[meme_id]
     faces = s.prepared.targets.get(meme_id, [])
@@ -262,7 +231,7 @@ def compose(s: _State, meme_id: str, source: SourceFace | None, target: str | in
     return s.engine.swap(meme_image(s, meme_id), chosen, s.engine.own_source(source))
 
 
-def _source(s: _State, record: bytes | None) -> tuple[SourceFace | None, Upgraded | None]:
+def source_of(s: Context, record: bytes | None) -> tuple[SourceFace | None, Upgraded | None]:
     """The person's record as this worker's engine needs it: an older engine's is re-analysed from its crop, so
     nobody has to register again, and handed back (Upgraded) for the service to store."""
     if record is None:
@@ -274,17 +243,14 @@ def _source(s: _State, record: bytes | None) -> tuple[SourceFace | None, Upgrade
     return upgraded, Upgraded(upgraded.to_bytes(), s.engine.key)
 
 
-def job_compose(
-    meme_id: str, record: bytes | None, target: str = "default", catalog: str | None = None, subtitle: str = ""
-) -> Composed:
+def compose_one(s: Context, job: ComposeJob) -> Composed:
     """The meme as JPEG with the face swapped in (the original when there is no face). `subtitle`: the
     person's sentence, drawn as the 자막 instead of the meme's own."""
-    s = state()
-    sync_catalog(s, catalog)
-    return _composed(s, meme_id, *_source(s, record), target, subtitle)
+    sync_catalog(s, job.catalog)
+    return composed_with(s, job.meme_id, *source_of(s, job.record), job.target, job.subtitle)
 
 
-def _composed(s: _State, meme_id: str, source: SourceFace | None, upgraded: Upgraded | None = None,
+def composed_with(s: Context, meme_id: str, source: SourceFace | None, upgraded: Upgraded | None = None,
               target: str = "default", subtitle: str = "") -> Composed:
     outcome = compose(s, meme_id, source, target)
     faces, lines = s.prepared.targets.get(meme_id, []), subtitle_lines(s, meme_id, subtitle)
@@ -294,61 +260,42 @@ def _composed(s: _State, meme_id: str, source: SourceFace | None, upgraded: Upgr
                     upgraded)
 
 
-def job_make(
-    text: str, top: int, generation: str | None, votes: Votes | None, catalog: str | None,
-    record: bytes | None, recent: tuple[str, ...], subtitle: str = "", decide: bool = False,
-) -> Made:
-    """A whole request in one job (one trip through a queue instead of two): the ranking, then the best-ranked
-    meme the person has not just seen for this sentence (all seen: start over), composed. A meme that takes the
-    person's face stands in for a marginally better one that cannot (a head turned too far, say). `subtitle`:
-    as job_compose's. `decide`: nothing is composed unless the ranking is sure (the person will choose, and only
-    their pick is composed)."""
-    ranked = job_rank(text, top, generation, votes, catalog)
-    if ranked.stale or not ranked.memes:
-        return Made(ranked)
-    if decide and confidence([score for _, score in ranked.memes[:CHOICES]]).decision is not Decision.ONE:
-        return Made(ranked)
-    s = state()
-    fresh = [(m, score) for m, score in ranked.memes if m not in recent] or list(ranked.memes)
-    source, upgraded = _source(s, record)
+def make(s: Context, job: MakeJob) -> Made:
+    """The ranking, then the best-ranked meme the person has not just seen for this sentence (all seen: start
+    over), composed. A meme that takes the person's face stands in for a marginally better one that cannot (a head
+    turned too far, say). `decide`: nothing is composed unless the ranking is sure (the person will choose, and
+    only their pick is composed)."""
+    ranking = rank(s, job.rank)
+    if ranking.stale:
+        return Made(ranking)
+    decision = None
+    if job.decide is not None:
+        decision = confidence([score for _, score in ranking.memes[:CHOICES]], job.decide).decision
+    if not ranking.memes or decision not in (None, Decision.ONE):
+        return Made(ranking, decision=decision)
+    fresh = [(m, score) for m, score in ranking.memes if m not in job.recent] or list(ranking.memes)
+    source, upgraded = source_of(s, job.record)
     best, best_score = fresh[0]
     first: Composed | None = None
     for meme_id, score in fresh[: 1 + FIT_TRIES] if source else fresh[:1]:
         if score < best_score - FIT_MARGIN:
             break
-        composed = _composed(s, meme_id, source, upgraded, "default", subtitle)
+        composed = composed_with(s, meme_id, source, upgraded, "default", job.subtitle)
         if composed.swapped:
-            return Made(ranked, meme_id, composed)
+            return Made(ranking, meme_id, composed, decision)
         first = first or composed
-    return Made(ranked, best, first)
+    return Made(ranking, best, first, decision)
 
 
-@dataclass(frozen=True)
-class MemeFaces:
-    """What the studio shows of one meme: its size, the faces found (x1, y1, x2, y2; largest first), the ones
-    swapped by default, and whether a sample face was swapped in (None: no sample face given)."""
-
-    meme_id: str
-    width: int
-    height: int
-    boxes: tuple[tuple[int, int, int, int], ...]
-    default: tuple[int, ...]
-    sample_swaps: bool | None
-    sample_notices: tuple[str, ...] = ()  # why the sample face did not swap (message keys), when it did not
-
-
-def job_check(catalog: str | None, too_close: float) -> CheckReport:
+def check(s: Context, job: CheckJob) -> CheckReport:
     """`fffusion catalog check` for the studio: the memes the recommender confuses, and those no example reaches."""
-    s = state()
-    sync_catalog(s, catalog)
-    return check_catalog(s.prepared.recommender, too_close)
+    sync_catalog(s, job.catalog)
+    return check_catalog(s.prepared.recommender, job.too_close)
 
 
-def job_inspect(catalog: str | None, sample: bytes | None) -> list[MemeFaces]:
-    """Every meme's faces, and whether the sample face (a face record) swaps onto it."""
-    s = state()
-    sync_catalog(s, catalog)
-    source = SourceFace.from_bytes(sample) if sample else None
+def inspect(s: Context, job: InspectJob) -> tuple[MemeFaces, ...]:
+    sync_catalog(s, job.catalog)
+    source = SourceFace.from_bytes(job.sample) if job.sample else None
     out = []
     for meme in s.prepared.catalog.memes:
         faces = s.prepared.targets.get(meme.id, [])
@@ -361,4 +308,45 @@ def job_inspect(catalog: str | None, sample: bytes | None) -> list[MemeFaces]:
             None if source is None else bool(outcome and outcome.swapped),
             tuple(outcome.notices) if outcome else (),
         ))
-    return out
+    return tuple(out)
+def swap_picture(s: Context, job: SwapPictureJob) -> PictureSwapped:
+    """Pixels are checked from the header before the picture is decoded (core.images.decode_image)."""
+    rgb = decode_image(job.image, s.config.limits)
+    faces = s.engine.detect(rgb)
+    if not faces:
+        raise InputError("picture.no_face")
+    chosen = [faces[i] for i in choose_targets(faces, job.target)]
+    outcome = s.engine.swap(rgb, chosen, s.engine.own_source(SourceFace.from_bytes(job.record)))
+    if not outcome.swapped:
+        raise InputError("picture.no_face_fits", count=len(chosen))
+    return PictureSwapped(_encode(s, outcome.image, faces), len(faces), len(outcome.swapped), outcome.notices)
+
+
+def fill_order(catalog_faces: tuple[int, ...], found: int) -> list[int]:
+    """The meme's faces in the order people fill them: the catalog's `faces` list, else the largest alone."""
+    return [i for i in dict.fromkeys(catalog_faces) if 0 <= i < found] or ([0] if found else [])
+
+
+def compose_group(s: Context, job: ComposeGroupJob) -> GroupComposed:
+    sync_catalog(s, job.catalog)
+    meme_id, records = job.meme_id, job.records
+    meme = s.prepared.catalog.by_id[meme_id]
+    faces = s.prepared.targets.get(meme_id, [])
+    image = meme_image(s, meme_id)
+    slots = fill_order(meme.faces, len(faces))
+    placed: list[int] = []
+    notices: list[str] = []
+    for k, index in enumerate(slots[: len(records)]):
+        outcome = s.engine.swap(image, [faces[index]], s.engine.own_source(SourceFace.from_bytes(records[k])))
+        image = outcome.image
+        if outcome.swapped:
+            placed.append(k)
+        notices.extend(outcome.notices)
+    encoded = _encode(s, image, faces, subtitle_lines(s, meme_id, job.subtitle))
+    return GroupComposed(encoded, len(slots), tuple(placed), tuple(dict.fromkeys(notices)))
+
+
+_HANDLERS: dict[type[Job[Any]], Callable[[Context, Any], Any]] = {
+    RankJob: rank, MakeJob: make, RegisterJob: register, ComposeJob: compose_one, InspectJob: inspect,
+    CheckJob: check, SwapPictureJob: swap_picture, ComposeGroupJob: compose_group,
+}

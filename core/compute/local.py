@@ -1,6 +1,7 @@
 """The executor pool in front of every CPU-heavy job, with a bounded queue and self-healing workers.
 
-Each worker is a single-process executor of its own, so a worker that dies (a segfault in native code, the
+A job is a typed request (core/compute/contract.py) that the worker runs with its context (core/compute/
+runtime.py). Each worker is a single-process executor of its own, so a worker that dies (a segfault in native code, the
 OOM killer) breaks only its own job: that job fails with a clear error, the worker is replaced, and the
 others keep serving. A worker that dies while idle is noticed at once (its process sentinel is watched) and
 replaced before a job reaches it. A job that outlives its deadline (a hung or stopped worker) is failed the same way and
@@ -22,9 +23,11 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
+from core.compute.contract import Job, WorkerConfig
 from core.errors import FffusionError, ServiceError
 
 log = logging.getLogger(__name__)
@@ -35,13 +38,43 @@ WATCHDOG_S = 1.0  # how often a worker checks that the server that started it is
 KILL_GRACE_S = 5.0  # on close, how long workers get to exit before they are killed
 
 
-_boot_error: FffusionError | None = None  # in a worker: why its initializer failed, told by _ping
+A = TypeVar("A")
+
+
+class Executor(Protocol):
+    """What runs the jobs in a worker process: core.compute.runtime.Context."""
+
+    def execute(self, job: Job[A]) -> A: ...
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """How a worker process of the local pool starts: the runtime with its models, loaded there (the bot process
+    never imports OpenCV or the models)."""
+
+    config: WorkerConfig
+
+    def __call__(self) -> Executor:
+        from core.compute.runtime import start
+
+        return start(self.config)
+
+
+#: in a worker process: its executor (the pool's equivalent of arq's `ctx`), or why it failed to start (told by
+#: _ping); one per process because a ProcessPoolExecutor hands its function nothing but the job
+_executor: Executor | FffusionError | None = None
 
 
 def _ping() -> int:
-    if _boot_error is not None:
-        raise _boot_error
+    if isinstance(_executor, FffusionError):
+        raise _executor
     return os.getpid()
+
+
+def _execute(job: Job[A]) -> A:
+    if _executor is None or isinstance(_executor, FffusionError):
+        raise RuntimeError("worker not started")
+    return _executor.execute(job)
 
 
 def die_with(parent: int) -> None:
@@ -62,20 +95,20 @@ def die_with(parent: int) -> None:
     threading.Thread(target=watch, name="parent-watchdog", daemon=True).start()
 
 
-def _boot(parent: int, initializer: Callable[..., None], *initargs: Any) -> None:
-    global _boot_error
+def _boot(parent: int, boot: Callable[[], Executor]) -> None:
+    global _executor
     # Ctrl-C reaches the terminal's whole process group: the server stops this process, without a traceback here
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     die_with(parent)
     try:
-        initializer(*initargs)
+        _executor = boot()
     except FffusionError as err:  # a bad catalog, say: the server hears why instead of a broken pool
-        _boot_error = err
+        _executor = err
 
 
-def failure(fn: Callable[..., Any], err: Exception) -> ServiceError:
+def failure(job: str, err: Exception) -> ServiceError:
     """What the caller hears of a job that failed unexpectedly (the details go to the log)."""
-    log.error("job %s failed", fn.__name__, exc_info=err)
+    log.error("job %s failed", job, exc_info=err)
     return ServiceError("service.worker_died" if isinstance(err, MemoryError) else "internal")
 
 
@@ -110,17 +143,17 @@ class WorkerPool:
         self,
         size: int,
         queue_length: int,
-        initializer: Callable[..., None],
-        initargs: tuple[Any, ...] = (),
+        boot: Callable[[], Executor],
         job_timeout_s: float = 20.0,
     ) -> None:
+        """`boot`: picklable, called in each worker process (Runtime(config)); `job_timeout_s`: a job's deadline
+        unless its registration names its own (core.compute.contract.JobSettings)."""
         self.size = max(1, size)
         self.job_timeout_s = job_timeout_s
-        self._initializer = initializer
-        self._initargs = initargs
+        self._boot = boot
         # spawn: forking a process that runs an event loop and threads is unsafe.
         self._context = multiprocessing.get_context("spawn")
-        self._queue: asyncio.Queue[tuple[Callable[..., Any], tuple[Any, ...], asyncio.Future[Any]]] = (
+        self._queue: asyncio.Queue[tuple[Job[Any], asyncio.Future[Any]]] = (
             asyncio.Queue(maxsize=max(1, queue_length))
         )
         self._executors: list[ProcessPoolExecutor] = []
@@ -138,7 +171,7 @@ class WorkerPool:
     def _new_executor(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(
             1, mp_context=self._context, initializer=_boot,
-            initargs=(os.getpid(), self._initializer, *self._initargs),
+            initargs=(os.getpid(), self._boot),
         )
 
     async def _warm(self, executor: ProcessPoolExecutor) -> int:
@@ -211,24 +244,27 @@ class WorkerPool:
         """Nothing to take out: waiting jobs live in this process's memory only, and the service writes nothing
         of a person deleted while their job waited."""
 
-    async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
-        """Run fn(*args) in a worker. Raises ServiceError('busy') at once when the queue is full, and
+    def _deadline(self, job: Job[Any]) -> float:
+        return job.settings.timeout_or(self.job_timeout_s)
+
+    async def run(self, job: Job[A]) -> A:
+        """Run the job in a worker. Raises ServiceError('busy') at once when the queue is full, and
         ServiceError('service.timeout') when no answer came within the job deadline (queue wait included)."""
         if self._closed:
             raise ServiceError("service.stopping")
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[A] = asyncio.get_running_loop().create_future()
         try:
-            self._queue.put_nowait((fn, args, future))
+            self._queue.put_nowait((job, future))
         except asyncio.QueueFull:
             raise ServiceError("service.busy") from None
         try:
             # on timeout or cancellation the future is cancelled: a queued job is then skipped, and a running
             # one is ended by the consumer's own deadline
-            return await asyncio.wait_for(future, self.job_timeout_s)
+            return await asyncio.wait_for(future, self._deadline(job))
         except TimeoutError:
             raise ServiceError("service.timeout") from None
 
-    async def _next(self, slot: int) -> tuple[Callable[..., Any], tuple[Any, ...], asyncio.Future[Any]] | None:
+    async def _next(self, slot: int) -> tuple[Job[Any], asyncio.Future[Any]] | None:
         """The next job, or None when the slot's process exits first (while idle)."""
         if self._exited[slot].is_set():
             return None
@@ -250,24 +286,24 @@ class WorkerPool:
                 await self._replace(slot)
             if job is None:
                 continue
-            fn, args, future = job
+            request, future = job
             if future.done():  # the caller gave up while it waited
                 continue
             self._busy_since[slot] = time.monotonic()
             try:
                 result = await asyncio.wait_for(
-                    loop.run_in_executor(self._executors[slot], fn, *args), self.job_timeout_s
+                    loop.run_in_executor(self._executors[slot], _execute, request), self._deadline(request)
                 )
             except TimeoutError:
                 log.error("worker %s (pid %s) exceeded the %.0f s deadline in %s; replacing it",
-                          slot, self._pids[slot], self.job_timeout_s, fn.__name__)
+                          slot, self._pids[slot], self._deadline(request), request.name)
                 if not future.done():
                     future.set_exception(ServiceError("service.timeout"))
                 self._kill(slot)
                 await self._replace(slot)
             except BrokenProcessPool:
                 log.error(
-                    "worker %s (pid %s) died during %s; replacing it", slot, self._pids[slot], fn.__name__
+                    "worker %s (pid %s) died during %s; replacing it", slot, self._pids[slot], request.name
                 )
                 if not future.done():
                     future.set_exception(ServiceError("service.worker_died"))
@@ -281,7 +317,7 @@ class WorkerPool:
                 raise
             except Exception as err:
                 if not future.done():
-                    future.set_exception(failure(fn, err))
+                    future.set_exception(failure(request.name, err))
             else:
                 if not future.done():
                     future.set_result(result)
@@ -320,7 +356,7 @@ class WorkerPool:
         """Stop taking work; queued jobs fail with a message, running ones are given up on."""
         self._closed = True
         while not self._queue.empty():
-            _, _, future = self._queue.get_nowait()
+            _, future = self._queue.get_nowait()
             if not future.done():
                 future.set_exception(ServiceError("service.stopping"))
         for task in self._consumers:
