@@ -68,7 +68,7 @@ class DetectedFace:
         return float(max(0.0, self.bbox[2] - self.bbox[0]) * max(0.0, self.bbox[3] - self.bbox[1]))
 
     def to_bytes(self) -> bytes:
-        return _npz(bbox=self.bbox, landmarks=self.landmarks, kps=self.kps, score=np.float32(self.score))
+        return _npz(bbox=self.bbox, landmarks=self.landmarks, kps=self.kps, score=np.array(self.score, np.float32))
 
     @classmethod
     def from_bytes(cls, data: bytes) -> DetectedFace:
@@ -257,7 +257,8 @@ def transform_points(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     """(x, y) through the 2x3 similarity; a third column (depth) is scaled with it."""
     xy = points[:, :2].astype(np.float64) @ matrix[:, :2].T + matrix[:, 2]
     if points.shape[1] == 2:
-        return xy.astype(np.float32)
+        located: np.ndarray = xy.astype(np.float32)
+        return located
     scale = float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))
     return np.hstack([xy, points[:, 2:] * scale]).astype(np.float32)
 
@@ -286,7 +287,7 @@ def files_key(prefix: str, paths: Sequence[Path]) -> str:
 
 def _npz(**arrays: np.ndarray) -> bytes:
     out = io.BytesIO()
-    np.savez(out, version=np.int32(1), **arrays)
+    np.savez(out, allow_pickle=False, version=np.int32(1), **arrays)
     return out.getvalue()
 
 
@@ -306,10 +307,11 @@ def _decode_crop(arrays: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]
             raise FaceRecordError()
         bgr, coverage = bgra[:, :, :3], bgra[:, :, 3]
     elif "crop_jpeg" in arrays and "coverage_png" in arrays:
-        bgr = cv2.imdecode(arrays["crop_jpeg"].astype(np.uint8), cv2.IMREAD_COLOR)
-        coverage = cv2.imdecode(arrays["coverage_png"].astype(np.uint8), cv2.IMREAD_GRAYSCALE)
-        if bgr is None or coverage is None or bgr.shape[:2] != coverage.shape:
+        colour = cv2.imdecode(arrays["crop_jpeg"].astype(np.uint8), cv2.IMREAD_COLOR)
+        mask = cv2.imdecode(arrays["coverage_png"].astype(np.uint8), cv2.IMREAD_GRAYSCALE)
+        if colour is None or mask is None or colour.shape[:2] != mask.shape:
             raise FaceRecordError()
+        bgr, coverage = colour, mask
     else:
         raise FaceRecordError()
     return np.ascontiguousarray(bgr[:, :, ::-1]), np.ascontiguousarray(coverage)

@@ -56,8 +56,9 @@ def _eye_fans() -> tuple[np.ndarray, np.ndarray]:
     """Triangles over each eye opening (image-left, image-right): the mesh leaves the eyes open, like the
     mouth, whose inside the meme keeps."""
     topo = topology()
-    return tuple(np.array([[eye[0], eye[i], eye[i + 1]] for i in range(1, len(eye) - 1)], np.int32)
-                 for eye in (topo.left_eye, topo.right_eye))
+    left, right = (np.array([[eye[0], eye[i], eye[i + 1]] for i in range(1, len(eye) - 1)], np.int32)
+                   for eye in (topo.left_eye, topo.right_eye))
+    return left, right
 
 
 def eye_openness(mesh: np.ndarray) -> tuple[float, float]:
@@ -113,7 +114,8 @@ def fit_similarity_3d(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     fix = np.diag([1.0, 1.0, d])
     rotation = u @ fix @ vt
     scale = float((sigma * np.diag(fix)).sum() / ((a**2).sum() or 1.0))
-    return (scale * a @ rotation.T + mu_d).astype(np.float32)
+    moved: np.ndarray = (scale * a @ rotation.T + mu_d).astype(np.float32)
+    return moved
 
 
 def shaped_target(target: np.ndarray, source: np.ndarray, shape: float) -> np.ndarray:
@@ -124,7 +126,8 @@ def shaped_target(target: np.ndarray, source: np.ndarray, shape: float) -> np.nd
     shift = (posed[:, :2] - target[:, :2]) * shape
     for group in _expression_groups():
         shift[group] = shift[group].mean(axis=0)
-    return (target[:, :2] + shift).astype(np.float32)
+    shifted: np.ndarray = (target[:, :2] + shift).astype(np.float32)
+    return shifted
 
 
 def paste_face(image: np.ndarray, target: np.ndarray, source: MeshSource, shape: float) -> str | None:
@@ -157,8 +160,8 @@ def _render(
         coverage = cv2.resize(coverage, None, fx=ratio, fy=ratio, interpolation=cv2.INTER_AREA)
         src = src * np.float32(ratio)
     triangles = _triangles(dst, src)
-    dst_area = classical._signed_areas(dst, triangles)
-    src_area = classical._signed_areas(src, triangles)
+    dst_area = classical.signed_areas(dst, triangles)
+    src_area = classical.signed_areas(src, triangles)
     # triangles turn one way on a face toward the camera (tools/convert_face_mesh.py): the other way = hidden
     visible = dst_area > 0
     # visible in the meme but turned away (or collapsed) in the person's photo: nothing to paint there
@@ -197,11 +200,11 @@ def _feature_masks(points: np.ndarray, shape: tuple[int, ...], eyes: float) -> t
     for part in (topo.left_eye, topo.right_eye, topo.outer_lips, topo.left_brow, topo.right_brow):
         cv2.fillConvexPoly(features, cv2.convexHull(np.round(points[part]).astype(np.int32)), 255)
     size = max(1, round(0.12 * eyes))
-    features = cv2.dilate(features, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * size + 1, 2 * size + 1)))
+    grown: np.ndarray = cv2.dilate(features, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * size + 1, 2 * size + 1)))
     parts = np.concatenate([topo.left_eye, topo.right_eye, topo.left_brow, topo.right_brow, topo.outer_lips])
     inner = np.zeros(shape, np.uint8)
     cv2.fillConvexPoly(inner, cv2.convexHull(np.round(points[parts]).astype(np.int32)), 255)
-    return inner, features
+    return inner, grown
 
 
 def _detail(rgb: np.ndarray, inside: np.ndarray) -> float:

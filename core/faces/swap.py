@@ -163,7 +163,8 @@ class WorkArea:
     stretch: np.ndarray
 
     def local(self, points: np.ndarray) -> np.ndarray:
-        return (points[:, :2] - self.origin) * self.stretch
+        local: np.ndarray = (points[:, :2] - self.origin) * self.stretch
+        return local
 
 
 def work_area(image: np.ndarray, span: np.ndarray, target_eyes: float, feather: float) -> WorkArea | None:
@@ -233,8 +234,8 @@ def _render(roi: np.ndarray, target: np.ndarray, source: Source, feather: float)
 
 def torn_share(dst: np.ndarray, src: np.ndarray, triangles: np.ndarray) -> float:
     """Share of the target's face area in triangles that flip or collapse when mapped from the source."""
-    dst_area = _signed_areas(dst, triangles)
-    src_area = _signed_areas(src, triangles)
+    dst_area = signed_areas(dst, triangles)
+    src_area = signed_areas(src, triangles)
     # compare shapes, not sizes: normalise each side by its total area
     dst_rel = dst_area / (np.abs(dst_area).sum() or 1.0)
     src_rel = src_area / (np.abs(src_area).sum() or 1.0)
@@ -244,9 +245,10 @@ def torn_share(dst: np.ndarray, src: np.ndarray, triangles: np.ndarray) -> float
     return float(np.abs(dst_rel[bad]).sum())
 
 
-def _signed_areas(points: np.ndarray, triangles: np.ndarray) -> np.ndarray:
+def signed_areas(points: np.ndarray, triangles: np.ndarray) -> np.ndarray:
     a, b, c = points[triangles[:, 0]], points[triangles[:, 1]], points[triangles[:, 2]]
-    return 0.5 * ((b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0]))
+    areas: np.ndarray = 0.5 * ((b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0]))
+    return areas
 
 
 def warp_triangles(
@@ -265,10 +267,11 @@ def warp_triangles(
     ones = np.ones((count, 3, 1), np.float64)
     dst_h = np.concatenate([corners.astype(np.float64), ones], axis=2)  # (T, 3, 3)
     src_t = src_points[triangles].astype(np.float64)  # (T, 3, 2)
-    safe = np.abs(_signed_areas(dst_points, triangles)) > 5e-7  # det(dst_h) is twice the area
+    safe = np.abs(signed_areas(dst_points, triangles)) > 5e-7  # det(dst_h) is twice the area
     coeffs = np.zeros((count + 1, 3, 2), np.float64)
     coeffs[:count][safe] = np.linalg.solve(dst_h[safe], src_t[safe])
-    coeffs[count] = [[0, 0], [0, 0], [-1e4, -1e4]]  # outside every triangle: far outside the source
+    # outside every triangle: far outside the source
+    coeffs[count] = np.array([[0, 0], [0, 0], [-1e4, -1e4]], np.float64)
     labels[labels < 0] = count
     ys, xs = np.mgrid[0 : shape[0], 0 : shape[1]].astype(np.float32)
     per_pixel = coeffs.astype(np.float32)[labels]  # (H, W, 3, 2)
@@ -297,7 +300,8 @@ def match_colour(
     dst_low = _masked_blur(dst_lab, weight, sigma)
     src_lab += (dst_low - src_low) * weight[:, :, None]
     rgb = cv2.cvtColor(src_lab, cv2.COLOR_LAB2RGB)
-    return np.clip(rgb * 255.0, 0, 255)
+    clipped: np.ndarray = np.clip(rgb * 255.0, 0, 255)
+    return clipped
 
 
 def _masked_blur(image: np.ndarray, weight: np.ndarray, sigma: float) -> np.ndarray:
@@ -312,7 +316,8 @@ def _masked_blur(image: np.ndarray, weight: np.ndarray, sigma: float) -> np.ndar
     num = cv2.GaussianBlur(small_i, (0, 0), blur_sigma)
     den = cv2.GaussianBlur(small_w, (0, 0), blur_sigma)
     low = num / np.maximum(den, 1e-4)[:, :, None]
-    return cv2.resize(low, (width, height), interpolation=cv2.INTER_LINEAR)
+    full: np.ndarray = cv2.resize(low, (width, height), interpolation=cv2.INTER_LINEAR)
+    return full
 
 
 def feathered(mask: np.ndarray, radius: float) -> np.ndarray:
@@ -342,7 +347,8 @@ def _mouth_shape(landmarks: np.ndarray) -> np.ndarray:
     width = float(np.linalg.norm(axis)) or 1.0
     cos, sin = axis / width
     level = np.array([[cos, sin], [-sin, cos]])
-    return (lips - lips.mean(axis=0)) @ level.T / width
+    levelled: np.ndarray = (lips - lips.mean(axis=0)) @ level.T / width
+    return levelled
 
 
 def eye_openness(landmarks: np.ndarray, eye: np.ndarray) -> float:
