@@ -61,6 +61,8 @@ def _entry(meme: Meme) -> str:
     for name in ("examples", "tags", "faces"):
         if getattr(meme, name):
             lines.append(f"{name} = {_toml_list(getattr(meme, name))}")
+    if meme.tone is not None:
+        lines.append(f"tone = {_toml_string(meme.tone)}")
     if meme.subtitle:
         lines.append(f"subtitle = [{', '.join(_subtitle_item(line, i) for i, line in enumerate(meme.subtitle))}]")
     return "\n".join(lines) + "\n"
