@@ -150,7 +150,7 @@ async def test_a_polling_telegram_bot_serves_no_http_unless_asked(env: dict[str,
         with _started(env, "run") as proc:
             alice = telegram.user(3001, "Alice")
             chat = telegram.private_chat(alice)
-            telegram.send_text(alice, chat, "배고파 죽겠다")
+            telegram.send_text(alice, chat, "월급 들어왔다 신난다")  # sure: one meme, not a choice
             await telegram.expect("sendPhoto", chat, timeout=120)  # up and serving
             assert _listening(port) == set()
             code, err = await asyncio.to_thread(_ctrl_c, proc)  # the Bot API server answers meanwhile

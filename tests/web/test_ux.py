@@ -16,7 +16,7 @@ from core.messages import render
 from tests.web.conftest import PHONE, STUDIO_TOKEN, Site, shown_meme
 
 DESKTOP = {"width": 1280, "height": 800}
-HUNGRY = "배고파 죽겠다"
+ONE_MORE = "딱 한 판만 더 하자"  # the ranking is sure of it (chandler-onemore)
 
 
 async def _context(browser: Any, locale: str, phone: bool) -> Any:
@@ -60,7 +60,7 @@ async def test_the_try_page_on_a_phone(site: Site, phone: Any, photo_a: bytes, s
         await route.continue_()
 
     await phone.route("**/try", slow)
-    await phone.fill("#text", HUNGRY)
+    await phone.fill("#text", ONE_MORE)
     await phone.click("#go")
     await phone.wait_for_function("() => document.getElementById('go').disabled")
     assert await alert.is_hidden()  # while the request runs
@@ -73,7 +73,7 @@ async def test_the_try_page_on_a_phone(site: Site, phone: Any, photo_a: bytes, s
 
     # another sentence that picks the meme already shown: the page says so instead of seeming to do nothing
     before = await phone.text_content("#caption")
-    await phone.fill("#text", "배고파서 쓰러질 것 같아")
+    await phone.fill("#text", "한 판만 더 하고 잘게")
     await phone.click("#go")
     await phone.locator("#same").wait_for(state="visible")  # the same picture, even the same URL (cached)
     assert await phone.text_content("#caption") == before
@@ -130,7 +130,7 @@ async def test_the_studio_forgives_mistakes(site: Site, browser: Any, photo_b: b
     context, page = await _studio(browser, site)
     try:
         # the sentence test shows each meme with its picture
-        await page.fill("[name=sentence]", HUNGRY)
+        await page.fill("[name=sentence]", ONE_MORE)
         await page.click("#test button[type=submit]")
         await page.wait_for_selector("[data-rank='5']")
         thumb = page.locator("[data-rank='1'] img")
