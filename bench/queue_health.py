@@ -97,7 +97,8 @@ async def main() -> None:
             env.update(FFFUSION_REDIS_URL=redis.url, FFFUSION_CACHE_DIR=str(config.cache_dir),
                        FFFUSION_WORKERS="1", FFFUSION_LOG_LEVEL="INFO")
             queue = QueuePool(redis.url, 32, job_timeout_s=config.limits.job_timeout_s)
-            service = MemeService(config, Path(tmp) / "data", pool=queue, own_pool=True)
+            await queue.start()
+            service = MemeService(config, Path(tmp) / "data", pool=queue)
             await service.start()
             app = web.Application()
             app.router.add_get("/healthz", health_handler(service))
@@ -109,6 +110,7 @@ async def main() -> None:
             finally:
                 await runner.cleanup()
                 await service.close()
+                await queue.close()
     finally:
         redis.stop()
     print(f"the only worker killed (kill -9), {args.rounds} rounds (medians; each round):")

@@ -191,10 +191,11 @@ async def main() -> None:
             workers = [start_worker(env) for _ in range(2)]
             try:
                 queue = QueuePool(redis.url, QUEUE_LENGTH, job_timeout_s=20)
+                await queue.start()
                 shared = MemeService(
                     config, Path(tmp) / "shared",
                     store=PostgresStore(await postgres_database(postgres, "bench")),
-                    pool=queue, own_pool=True, rate=RedisRateLimiter(queue, limits.rate_per_minute),
+                    pool=queue, rate=RedisRateLimiter(queue, limits.rate_per_minute),
                     results=ResultCache(0),
                 )
                 await shared.start()
@@ -204,6 +205,7 @@ async def main() -> None:
                     rows += queued
                 finally:
                     await shared.close()
+                    await queue.close()
             finally:
                 for proc in workers:
                     proc.terminate()

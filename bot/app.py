@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol
 
 from bot.config import Settings
@@ -43,36 +44,43 @@ def make_store(settings: Settings) -> PeopleStore:
     return Store(settings.data_dir / "fffusion.sqlite3")
 
 
-def make_service(settings: Settings) -> MemeService:
-    """The embedded set-up (SQLite, the in-process pool, state in memory) or, with FFFUSION_REDIS_URL, a bot
-    instance that holds no state: jobs on the Redis queue, rate limits and results cache in Redis, the rest in
-    PostgreSQL."""
-    shared: dict[str, Any] = {}
-    if settings.redis_url:
-        if not settings.database_url:
-            raise ConfigError("scale.redis_needs_database")
-        from core.compute.redis.client import QueuePool
-        from core.service.shared import RedisPending, RedisRateLimiter, RedisResultCache
+@contextlib.asynccontextmanager
+async def running_service(settings: Settings) -> AsyncIterator[MemeService]:
+    """The service, started, and closed on the way out: the embedded set-up (SQLite, the in-process pool the
+    service makes and closes itself, state in memory) or, with FFFUSION_REDIS_URL, a bot instance that holds no
+    state: jobs on the Redis queue (made, started and closed here), rate limits and results cache in Redis, the
+    rest in PostgreSQL."""
+    async with contextlib.AsyncExitStack() as stack:
+        shared: dict[str, Any] = {}
+        if settings.redis_url:
+            if not settings.database_url:
+                raise ConfigError("scale.redis_needs_database")
+            from core.compute.redis.client import QueuePool
+            from core.service.shared import RedisPending, RedisRateLimiter, RedisResultCache
 
-        limits = settings.limits
-        queue = QueuePool(settings.redis_url, limits.queue_length, limits.job_timeout_s, tries=limits.job_tries,
-                          rerun_after_s=limits.job_rerun_after_s, wait_margin_s=limits.job_wait_margin_s)
-        shared = dict(
-            pool=queue,
-            own_pool=True,
-            rate=RedisRateLimiter(queue, settings.limits.rate_per_minute),
-            results=RedisResultCache(queue, settings.results_cache_s),
-            pending=RedisPending(queue, limits.reply_wait_s),
+            limits = settings.limits
+            queue = QueuePool(settings.redis_url, limits.queue_length, limits.job_timeout_s, tries=limits.job_tries,
+                              rerun_after_s=limits.job_rerun_after_s, wait_margin_s=limits.job_wait_margin_s)
+            await queue.start()
+            stack.push_async_callback(queue.close)
+            shared = dict(
+                pool=queue,
+                rate=RedisRateLimiter(queue, settings.limits.rate_per_minute),
+                results=RedisResultCache(queue, settings.results_cache_s),
+                pending=RedisPending(queue, limits.reply_wait_s),
+            )
+        service = MemeService(
+            worker_config(settings),
+            settings.data_dir,
+            workers=settings.workers,
+            results_cache_mb=settings.results_cache_mb,
+            feedback=FeedbackSettings(enabled=settings.learn_from_use),
+            store=make_store(settings),
+            **shared,
         )
-    return MemeService(
-        worker_config(settings),
-        settings.data_dir,
-        workers=settings.workers,
-        results_cache_mb=settings.results_cache_mb,
-        feedback=FeedbackSettings(enabled=settings.learn_from_use),
-        store=make_store(settings),
-        **shared,
-    )
+        await service.start()
+        stack.push_async_callback(service.close)
+        yield service
 
 
 def check_start(settings: Settings) -> None:
@@ -115,8 +123,8 @@ async def serve(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    service = make_service(settings)
-    await service.start()
+    running = contextlib.AsyncExitStack()
+    service = await running.enter_async_context(running_service(settings))
     runners: list[Runner] = []
     try:
         telegram = None
@@ -148,7 +156,7 @@ async def serve(
                 await runner.stop()
             except Exception:
                 log.exception("stopping %s failed", type(runner).__name__)
-        await service.close()
+        await running.aclose()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
     return 0

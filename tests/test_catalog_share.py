@@ -42,7 +42,8 @@ async def test_a_studio_edit_reaches_a_worker_with_its_own_catalog_and_cache(
     running = asyncio.create_task(run_worker(own, redis_server.url, 1, 20, 0.05, stop, pids.extend))
     pool = QueuePool(redis_server.url, queue_length=8, job_timeout_s=20)
     config = dataclasses.replace(worker_config, catalog_dir=instance_dir, cache_dir=tmp_path / "instance-cache")
-    service = MemeService(config, tmp_path / "data", pool=pool, own_pool=True)
+    await pool.start()
+    service = MemeService(config, tmp_path / "data", pool=pool)
     await service.start()
     try:
         while not (pids and pool.healthy):
@@ -81,4 +82,5 @@ async def test_a_studio_edit_reaches_a_worker_with_its_own_catalog_and_cache(
         stop.set()
         await asyncio.wait_for(running, 60)
         await service.close()
+        await pool.close()
         await redis.aclose()

@@ -21,7 +21,7 @@ from arq.constants import health_check_key_suffix, in_progress_key_prefix, job_k
 from arq.utils import timestamp_ms
 from arq.worker import Worker, func
 
-from bot.app import make_service
+from bot.app import running_service
 from bot.config import Settings
 from core.compute.contract import RankJob, RegisterJob, WorkerConfig
 from core.compute.local import WorkerPool
@@ -255,7 +255,9 @@ async def test_a_deletion_takes_the_persons_waiting_jobs_out_of_the_queue(
     instance, nothing of hers is left in Redis, her three requests end at once with "deleted" (not at the queue's
     deadline), and someone else's waiting job stays."""
     url = await postgres_database(postgres_server, "withdraw")
-    one, two = [await _instance(redis_server, url, worker_config, tmp_path / f"instance{n}") for n in range(2)]
+    instances = contextlib.AsyncExitStack()
+    one, two = [await _instance(instances, redis_server, url, worker_config, tmp_path / f"instance{n}")
+                for n in range(2)]
     redis = one.pool.redis  # type: ignore[attr-defined]
     alice, bob = Person("kakao", "alice"), Person("kakao", "bob")
     try:
@@ -285,16 +287,15 @@ async def test_a_deletion_takes_the_persons_waiting_jobs_out_of_the_queue(
         his.cancel()
     finally:
         await redis.delete(QUEUE + health_check_key_suffix)
-        for service in (one, two):
-            await service.close()
+        await instances.aclose()
 
 
-async def _instance(redis_server: RedisServer, database_url: str, config: WorkerConfig, data: Path) -> MemeService:
-    """A bot instance as `fffusion run` makes it with FFFUSION_REDIS_URL: jobs, rate limits and results in Redis."""
-    service = make_service(dataclasses.replace(
-        Settings(), redis_url=redis_server.url, database_url=database_url, data_dir=data, cache_dir=config.cache_dir))
-    await service.start()
-    return service
+async def _instance(running: contextlib.AsyncExitStack, redis_server: RedisServer, database_url: str,
+                    config: WorkerConfig, data: Path) -> MemeService:
+    """A bot instance as `fffusion run` makes it with FFFUSION_REDIS_URL (jobs, rate limits and results in
+    Redis), running until `running` closes."""
+    return await running.enter_async_context(running_service(dataclasses.replace(
+        Settings(), redis_url=redis_server.url, database_url=database_url, data_dir=data, cache_dir=config.cache_dir)))
 
 
 #: sha256 (first 16 hex digits) of the source of the arq methods core/compute/redis/arq_private.py overrides, as of

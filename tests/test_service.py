@@ -190,7 +190,8 @@ async def test_queue_full_and_a_killed_worker(worker_config: WorkerConfig, tmp_p
     limits = dataclasses.replace(worker_config.limits, queue_length=2)
     config = dataclasses.replace(worker_config, limits=limits)
     pool = WorkerPool(1, limits.queue_length, WithSleep(config), limits.job_timeout_s)
-    service = MemeService(config, tmp_path, pool=pool, own_pool=True)
+    await pool.start()  # made here, so started and closed here
+    service = MemeService(config, tmp_path, pool=pool)
     await service.start()
     try:
         outcomes = await asyncio.gather(
@@ -212,6 +213,7 @@ async def test_queue_full_and_a_killed_worker(worker_config: WorkerConfig, tmp_p
         assert service.pool.replaced == 1 and service.pool.pids != [pid]
     finally:
         await service.close()
+        await pool.close()
 
 
 async def test_a_meme_that_takes_the_face_beats_an_equal_one_that_cannot(

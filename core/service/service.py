@@ -295,7 +295,6 @@ class MemeService:
         store: PeopleStore | None = None,
         rate: Limiter | None = None,
         results: Results | None = None,
-        own_pool: bool = False,
         pending: Pending | None = None,
     ) -> None:
         self.store: PeopleStore = store or Store(Path(data_dir) / "fffusion.sqlite3")
@@ -303,7 +302,9 @@ class MemeService:
         self.config = worker
         self.limits: Limits = worker.limits
         size = workers or (len(os.sched_getaffinity(0)) or 1)
-        self._own_pool = pool is None or own_pool
+        #: the one who makes a pool starts and closes it: the in-process pool made here is this service's; one
+        #: passed in (the Redis queue, a test's shared pool) is its maker's
+        self._own_pool = pool is None
         self.pool: Pool = pool or WorkerPool(size, self.limits.queue_length, Runtime(self.config),
                                              job_timeout_s=self.limits.job_timeout_s)
         #: learning from use: the votes, and when the workers relearn them
