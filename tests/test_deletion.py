@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from core.compute.contract import WorkerConfig
+from core.compute.contract import WorkerConfig, meme_result_key
 from core.compute.local import WorkerPool
 from core.errors import InputError, ServiceError
-from core.service.service import MemeService, Person, _result_key
+from core.service.service import MemeService, Person
 
 HUNGRY = "배고파 죽겠다"
 TABLES = ("faces", "requests", "history", "feedback", "results")
@@ -63,7 +63,9 @@ async def test_a_deletion_wins_over_a_slow_render_in_flight(
         assert bob_id not in alice_ids and not bobs.swapped  # Bob has no face: never Alice's
         assert _rows_of(service.store.path, alice_id) == dict.fromkeys((*TABLES, "people"), 0)
         assert await service.store.find_person(alice.platform, alice.user_id) is None
-        keys = [_result_key(record, meme.id, f"default\0{service.catalog_version}") for meme in service.catalog.memes]
+        version = service.catalog_version
+        assert bobs.result_key == meme_result_key(None, bobs.meme_id, "default", version, "")  # keys as served
+        keys = [meme_result_key(record, meme.id, "default", version, "") for meme in service.catalog.memes]
         assert [key for key in keys if await service._results.get(key) is not None] == []
         await service.delete_person(bob)
 
@@ -126,7 +128,7 @@ async def test_a_deletion_through_another_instance_wins_over_a_request_in_flight
             await in_flight
         assert caught.value.key == "person.deleted"
         assert await one.store.find_person(alice.platform, alice.user_id) is None
-        keys = [_result_key(record, meme.id, f"default\0{one.catalog_version}") for meme in one.catalog.memes]
+        keys = [meme_result_key(record, meme.id, "default", one.catalog_version, "") for meme in one.catalog.memes]
         assert [key for key in keys if await one._results.get(key) is not None] == []
     finally:
         await one.close()

@@ -15,6 +15,7 @@ import signal
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 from arq.constants import health_check_key_suffix, in_progress_key_prefix, job_key_prefix
@@ -23,9 +24,10 @@ from arq.worker import Worker, func
 
 from bot.app import running_service
 from bot.config import Settings
-from core.compute.contract import RankJob, RegisterJob, WorkerConfig
+from core.compute.contract import Composed, Job, Kept, Made, RankJob, RegisterJob, WorkerConfig
 from core.compute.local import WorkerPool
 from core.compute.redis import client as queue_client
+from core.compute.redis import results
 from core.compute.redis.arq_private import NudgedWorker
 from core.compute.redis.client import QueuePool
 from core.compute.redis.common import HEARTBEAT_S, QUEUE, WATCH_WORKERS_S, connect
@@ -36,6 +38,8 @@ from core.service.service import MemeService, Person
 from core.service.store import StoredFace
 from tests.conftest import postgres_database
 from tests.servers import PostgresServer, RedisServer, start_redis
+
+A = TypeVar("A")
 
 
 async def test_a_full_queue_answers_busy_at_once(redis_server: RedisServer) -> None:
@@ -287,6 +291,80 @@ async def test_a_deletion_takes_the_persons_waiting_jobs_out_of_the_queue(
         his.cancel()
     finally:
         await redis.delete(QUEUE + health_check_key_suffix)
+        await instances.aclose()
+
+
+async def test_a_result_image_crosses_the_queue_once(
+    redis_server: RedisServer, postgres_server: PostgresServer, worker_config: WorkerConfig, photo_a: bytes,
+    tmp_path: Path,
+) -> None:
+    """Over Redis the worker puts the meme it composed in the shared results cache and answers with where it is
+    (Kept): the answer holds no image bytes, the bot writes no image to Redis, and what the person gets is what the
+    cache holds, for a whole request (MakeJob) and for "다른 짤" (ComposeJob). Deleted through either instance
+    after the worker kept her result and before the bot wrote it down, nothing of hers stays in the cache."""
+    url = await postgres_database(postgres_server, "kept")
+    instances = contextlib.AsyncExitStack()
+    one, two = [await _instance(instances, redis_server, url, worker_config, tmp_path / f"instance{n}")
+                for n in range(2)]
+    stop, pids = asyncio.Event(), []
+    running = asyncio.create_task(run_worker(worker_config, redis_server.url, 1, 30, 0.05, stop, pids.extend))
+    answers: list[object] = []
+    run, put = one.pool.run, one._results.put
+    puts: list[str] = []
+
+    async def recorded(job: Job[A]) -> A:
+        answer = await run(job)
+        answers.append(answer)
+        return answer
+
+    async def recorded_put(key: str, item: Composed) -> None:
+        puts.append(key)
+        await put(key, item)
+
+    one.pool.run, one._results.put = recorded, recorded_put  # type: ignore[method-assign]
+    redis = one.pool.redis  # type: ignore[attr-defined]
+    try:
+        assert await _becomes(lambda: bool(pids) and one.pool.healthy, 180)
+        alice = Person("kakao", "alice-kept")
+        await one.register_face(alice, photo_a)
+        made = await one.make_meme(alice, "배고파 죽겠다")
+        following = await one.next_meme(alice, made.request_id)
+        composed = [a.composed if isinstance(a, Made) else a for a in answers if isinstance(a, Made | Composed)]
+        composed = [c for c in composed if c is not None]  # not the rankings alone
+        assert len(composed) == 2 and puts == []
+        for answer, result in zip(composed, (made, following), strict=True):
+            assert answer is not None and answer.image == b"" and answer.swapped
+            assert answer.kept == Kept(result.result_key, len(result.image))
+            assert (await results.get(redis, result.result_key)).image == result.image  # type: ignore[union-attr]
+
+        make = one.jobs.make
+        for deleting in (one, two):
+            await one.register_face(alice, photo_a)
+            answered, proceed = asyncio.Event(), asyncio.Event()
+
+            async def held(*args: Any, answered: asyncio.Event = answered, proceed: asyncio.Event = proceed,
+                           **kwargs: Any) -> Made:
+                answer = await make(*args, **kwargs)
+                answered.set()
+                await proceed.wait()
+                return answer
+
+            one.jobs.make = held  # type: ignore[method-assign]
+            in_flight = asyncio.create_task(one.make_meme(alice, "시험 완전 망했어"))
+            await asyncio.wait_for(answered.wait(), 60)
+            kept = answers[-1].composed.kept  # type: ignore[attr-defined]
+            assert kept is not None and await redis.exists(results.key_of(kept.key))  # the worker kept it
+            assert await deleting.delete_person(alice)
+            proceed.set()
+            with pytest.raises(InputError) as caught:
+                await in_flight
+            assert caught.value.key == "person.deleted"
+            assert not await redis.exists(results.key_of(kept.key))
+            assert not [k async for k in redis.scan_iter(results.PREFIX + "*")]  # nor the earlier two
+            one.jobs.make = make  # type: ignore[method-assign]
+    finally:
+        stop.set()
+        await asyncio.wait_for(running, 60)
         await instances.aclose()
 
 

@@ -22,6 +22,7 @@ from redis.asyncio import Redis
 
 from adapters.web.routes import STUDIO_COOKIE
 from core.compute.contract import WorkerConfig
+from core.compute.redis import results
 from core.messages import render
 from tests.conftest import postgres_database
 from tests.faceutil import identity_distance
@@ -286,6 +287,8 @@ async def test_deleteface_through_one_instance_leaves_nothing_anywhere(
         # the skipped meme and the kept one
         assert await db.fetchval("SELECT count(*) FROM feedback WHERE person=$1", carol) == 2
         assert await redis.exists("fffusion:rate:kakao:carol")
+        # her two memes, in the shared results cache where the worker that made each put it
+        assert sum([await redis.exists(results.key_of(k)) for k in keys]) == 2
 
         yes = quick_reply(await two.final("carol", "/deleteface"), render("delete.yes", "ko"))
         done = await two.final("carol", yes["messageText"], extra=yes["extra"])

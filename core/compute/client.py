@@ -79,10 +79,10 @@ class ComputeClient:
         return await self._learned(lambda generation, votes: RankJob(text, top, generation, votes, self.catalog))
 
     async def make(self, text: str, top: int, record: bytes | None, recent: tuple[str, ...], subtitle: str = "",
-                   decide: Calibration | None = None) -> Made:
+                   decide: Calibration | None = None, keep_s: int = 0) -> Made:
         """The ranking and the best fit among the memes not in `recent`, composed: one job (MakeJob)."""
         return await self._learned(lambda generation, votes: MakeJob(
-            RankJob(text, top, generation, votes, self.catalog), record, recent, subtitle, decide))
+            RankJob(text, top, generation, votes, self.catalog), record, recent, subtitle, decide, keep_s))
 
     async def _learned(self, job: Callable[[str | None, Votes | None], Job[S]]) -> S:
         """A ranking job with the current votes. The votes travel only to a worker that has not learned them
@@ -96,9 +96,9 @@ class ComputeClient:
     async def register(self, image: bytes) -> Registered:
         return await self.pool.run(RegisterJob(image))
 
-    async def compose(self, meme_id: str, record: bytes | None, target: str = "default", subtitle: str = ""
-                      ) -> Composed:
-        return await self.pool.run(ComposeJob(meme_id, record, target, self.catalog, subtitle))
+    async def compose(self, meme_id: str, record: bytes | None, target: str = "default", subtitle: str = "",
+                      keep_s: int = 0) -> Composed:
+        return await self.pool.run(ComposeJob(meme_id, record, target, self.catalog, subtitle, keep_s))
 
     async def inspect(self, sample: bytes | None) -> tuple[MemeFaces, ...]:
         """Every meme's faces and whether the sample face record swaps onto it (the studio's grid)."""

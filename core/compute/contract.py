@@ -7,6 +7,7 @@ a worker, core/compute/client.py is the only caller of a pool."""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
@@ -106,11 +107,22 @@ class Upgraded:
 
 
 @dataclass(frozen=True)
+class Kept:
+    """Where a worker on the queue put a result image instead of answering with its bytes: the shared results
+    cache (core/compute/redis/results.py) under `key`, which every bot instance reads, so the image crosses the
+    queue once."""
+
+    key: str
+    size: int  # bytes
+
+
+@dataclass(frozen=True)
 class Composed:
-    image: bytes  # JPEG
+    image: bytes  # JPEG; empty when `kept` says where it is
     swapped: bool  # whether a face was swapped in
     notices: tuple[str, ...]  # message keys about faces left as they were
     upgraded: Upgraded | None = None  # the record that was swapped in, when it had to be re-analysed
+    kept: Kept | None = None
 
 
 @dataclass(frozen=True)
@@ -158,8 +170,23 @@ class GroupComposed:
     notices: tuple[str, ...]
 
 
+def result_key(record: bytes | None, meme_id: str, target: str) -> str:
+    """What names a result wherever it is kept (results caches, uploads, a person's history): the face record, the
+    meme and what else decides its pixels."""
+    face = hashlib.sha256(record).hexdigest() if record else "original"
+    return hashlib.sha256(f"{face}\0{meme_id}\0{target}".encode()).hexdigest()[:32]
+
+
+def meme_result_key(record: bytes | None, meme_id: str, target: str, catalog: str, subtitle: str) -> str:
+    """A composed meme's result key: the catalog version is part of it (an edit may change which faces of a meme
+    are swapped), and so is the 자막 drawn."""
+    return result_key(record, meme_id, f"{target}\0{catalog}\0{subtitle}")
+
+
 # requests. `catalog`: the catalog version the bot serves (a worker that has another one prepares it first);
-# `generation` and `votes`: the votes the ranking learns from (core.recommend.feedback).
+# `generation` and `votes`: the votes the ranking learns from (core.recommend.feedback); `keep_s`: how long a
+# worker on the queue keeps the result image in the shared results cache and answers with where (Composed.kept;
+# 0: the answer carries the bytes, as in the in-process pool, which always answers so).
 
 
 @dataclass(frozen=True, repr=False)
@@ -183,6 +210,7 @@ class MakeJob(Job[Made], name="make"):
     recent: tuple[str, ...]
     subtitle: str = ""
     decide: Calibration | None = None
+    keep_s: int = 0
 
 
 @dataclass(frozen=True, repr=False)
@@ -199,6 +227,7 @@ class ComposeJob(Job[Composed], name="compose"):
     target: str = "default"
     catalog: str = ""
     subtitle: str = ""
+    keep_s: int = 0
 
 
 @dataclass(frozen=True, repr=False)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import hashlib
 import logging
 import os
 import secrets
@@ -23,7 +22,7 @@ from core.catalog.catalog import CATALOG_FILE, Catalog, load_catalog
 from core.catalog.check import CheckReport
 from core.catalog.edit import catalog_version
 from core.compute.client import OWNER, ComputeClient, Pool, owner_of
-from core.compute.contract import Composed, MemeFaces, WorkerConfig
+from core.compute.contract import Composed, MemeFaces, WorkerConfig, meme_result_key, result_key
 from core.compute.local import Runtime, WorkerPool
 from core.errors import Failure, FffusionError, InputError, ServiceError, failure_of
 from core.images import check_size
@@ -159,6 +158,8 @@ class Deletions:
 class ResultCache:
     """Finished images by result key, in memory, bounded in bytes (least recently used out first)."""
 
+    keep_s = 0  # workers answer with the image: only this process keeps it
+
     def __init__(self, max_bytes: int) -> None:
         self._items: Bounded[str, Composed] = Bounded(max_bytes, lambda c: len(c.image))
 
@@ -208,6 +209,8 @@ class PendingReplies:
 class Results(Protocol):
     """ResultCache in memory, or core.service.shared.RedisResultCache shared by several instances."""
 
+    @property
+    def keep_s(self) -> int: ...  # how long a worker on the queue keeps a result here itself (0: it does not)
     async def get(self, key: str) -> Composed | None: ...
     async def put(self, key: str, item: Composed) -> None: ...
     async def drop(self, keys: list[str]) -> None: ...
@@ -276,11 +279,6 @@ def text_key(text: str) -> str:
 def own_subtitle(request: StoredRequest) -> str:
     """The sentence to draw as the 자막 of a request's memes ("" for each meme's own)."""
     return request.text_key if request.id.startswith(OWN_SUBTITLE) else ""
-
-
-def _result_key(record: bytes | None, meme_id: str, target: str) -> str:
-    face = hashlib.sha256(record).hexdigest() if record else "original"
-    return hashlib.sha256(f"{face}\0{meme_id}\0{target}".encode()).hexdigest()[:32]
 
 
 class MemeService:
@@ -423,7 +421,7 @@ class MemeService:
             is_default = not names or name == DEFAULT_FACE or await self.store.default_face(person_id) == name
             stored = StoredFace(name, face.engine, face.record, face.crop_jpeg)
             await self.store.save_face(person_id, stored, make_default=is_default)
-            crop_key = _result_key(face.record, "face-crop", name)
+            crop_key = result_key(face.record, "face-crop", name)
             await self.store.add_result(crop_key, person_id, f"face:{name}")
         return FaceRegistration(name, face.crop_jpeg, face.notices, is_default, crop_key)
 
@@ -498,13 +496,23 @@ class MemeService:
     async def _composed(self, record: bytes | None, meme_id: str, person: Person, generation: int,
                         made: Composed | None = None, subtitle: str = "") -> tuple[str, Composed]:
         """The meme composed with the record (and `subtitle`, the person's sentence as its 자막): `made` when a
-        job already did it, else from the results cache or a compose job."""
-        # the catalog version is part of the key: an edit may change which faces of a meme are swapped
-        key = _result_key(record, meme_id, f"default\0{self.catalog_version}\0{subtitle}")
+        job already did it, else from the results cache or a compose job. A worker on the queue puts what it
+        composes in the shared results cache itself (`made.kept`): its bytes are read from there."""
+        key = meme_result_key(record, meme_id, "default", self.catalog_version, subtitle)
         if made is None:
             cached = await self._results.get(key)
             if cached is not None:
                 return key, cached
+            made = await self.jobs.compose(meme_id, record, "default", subtitle, self._results.keep_s)
+        if made.kept is not None:
+            key = made.kept.key  # named by the catalog version the job was sent with
+            if self.guard.deleted_since(person, generation):  # a deleted person's face is not left in the cache
+                await self._results.drop([key])
+                raise InputError("person.deleted")
+            cached = await self._results.get(key)
+            if cached is not None:
+                return key, dataclasses.replace(made, image=cached.image, kept=None)
+            # gone within its lifetime (Redis evicted it, or restarted): composed again, bytes in the answer
             made = await self.jobs.compose(meme_id, record, "default", subtitle)
         if not self.guard.deleted_since(person, generation):  # a deleted person's face is not cached again
             await self._results.put(key, dataclasses.replace(made, upgraded=None))
@@ -593,7 +601,7 @@ class MemeService:
             # the worker decides, once, on the catalog it ranked on (only memes this instance serves: a worker
             # behind on the catalog ranks those of the version asked for)
             made = await self.jobs.make(sentence, CANDIDATES, record, tuple(sorted(recent)), own,
-                                        self.calibration if decide else None)
+                                        self.calibration if decide else None, self._results.keep_s)
             ranked = made.ranking.memes
             request_id = (OWN_SUBTITLE if own else "") + secrets.token_urlsafe(12)
             sure = made.decision

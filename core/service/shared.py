@@ -5,7 +5,6 @@ core/service/pgmedia.py.)"""
 
 from __future__ import annotations
 
-import json
 import math
 import secrets
 import time
@@ -14,6 +13,7 @@ from typing import Protocol
 from redis.asyncio import Redis
 
 from core.compute.contract import Composed
+from core.compute.redis import results
 from core.errors import ServiceError
 from core.service.service import Person
 
@@ -106,31 +106,23 @@ class RedisPending(_OnRedis):
 
 class RedisResultCache(_OnRedis):
     """Finished images by result key, each kept `ttl_s`: the time bounds the bytes (about the rate of new memes
-    times `ttl_s` times their size)."""
+    times `ttl_s` times their size). A worker on the queue puts the results it composes here itself (`keep_s`;
+    core/compute/redis/results.py), so an image crosses the queue once."""
 
     def __init__(self, connected: Connected, ttl_s: int) -> None:
         super().__init__(connected)
         self.ttl_s = ttl_s
 
-    @staticmethod
-    def _key(key: str) -> str:
-        return f"{PREFIX}result:{key}"
+    @property
+    def keep_s(self) -> int:
+        return self.ttl_s
 
     async def get(self, key: str) -> Composed | None:
-        async with self.redis.pipeline(transaction=False) as pipe:  # redis-py types a bare call as maybe not async
-            pipe.hgetall(self._key(key))
-            (found,) = await pipe.execute()
-        if not found:
-            return None
-        return Composed(found[b"image"], found[b"swapped"] == b"1", tuple(json.loads(found[b"notices"])))
+        return await results.get(self.redis, key)
 
     async def put(self, key: str, item: Composed) -> None:
-        mapping = {"image": item.image, "swapped": int(item.swapped), "notices": json.dumps(item.notices)}
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(self._key(key), mapping=mapping)
-            pipe.expire(self._key(key), self.ttl_s)
-            await pipe.execute()
+        await results.put(self.redis, key, item, self.ttl_s)
 
     async def drop(self, keys: list[str]) -> None:
         if keys:
-            await self.redis.delete(*(self._key(k) for k in keys))
+            await self.redis.delete(*(results.key_of(k) for k in keys))

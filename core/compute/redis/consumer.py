@@ -18,6 +18,7 @@ from redis.exceptions import RedisError
 
 from core.compute.contract import JOBS, Job
 from core.compute.local import failure
+from core.compute.redis import results
 from core.compute.redis.arq_private import NudgedWorker
 from core.compute.redis.common import HEARTBEAT_S, HUNG_EXIT_S, QUEUE, RECONNECT_S, RESULT_KEEP_S, connect, done_channel
 from core.compute.runtime import Context
@@ -34,14 +35,15 @@ def _without_arguments(data: dict[str, Any]) -> bytes:
 
 def _threaded(runner: ThreadPoolExecutor, name: str, timeout_s: float) -> Callable[..., Any]:
     """The arq function of the job `name`: runs the request with the process's runtime context (arq's ctx) in its
-    one compute thread, so the event loop (arq's in-progress marks, the nudges) stays responsive. A job past its
-    deadline cannot be stopped inside native code: it fails with the timeout message and the process exits once
-    arq has stored that, to be replaced by the supervisor."""
+    one compute thread, so the event loop (arq's in-progress marks, the nudges) stays responsive; a result image
+    the job asks to keep goes to the shared results cache, not into the answer. A job past its deadline cannot be
+    stopped inside native code: it fails with the timeout message and the process exits once arq has stored that,
+    to be replaced by the supervisor."""
 
     async def run(ctx: dict[str, Any], job: Job[Any]) -> Any:
         runtime: Context = ctx["runtime"]
         try:
-            return await asyncio.wait_for(asyncio.wrap_future(runner.submit(runtime.execute, job)), timeout_s)
+            answer = await asyncio.wait_for(asyncio.wrap_future(runner.submit(runtime.execute, job)), timeout_s)
         except TimeoutError:
             log.error("worker pid %s exceeded the %.0f s deadline in %s; exiting to be replaced",
                       os.getpid(), timeout_s, name)
@@ -51,6 +53,7 @@ def _threaded(runner: ThreadPoolExecutor, name: str, timeout_s: float) -> Callab
             raise
         except Exception as err:
             raise failure(name, err) from None
+        return await results.kept(ctx["redis"], job, answer)
 
     run.__qualname__ = name
     return run
