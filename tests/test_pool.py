@@ -8,20 +8,23 @@ import os
 import signal
 import time
 from pathlib import Path
+from typing import TypeVar
 
 import aiohttp
 import pytest
 from aiohttp import web
 
 from bot.web import health_handler
-from core.compute.contract import WorkerConfig
+from core.compute.contract import Job, Made, WorkerConfig
 from core.compute.local import WorkerPool
 from core.errors import ServiceError
-from core.service.service import MemeService
+from core.recommend.feedback import FeedbackSettings
+from core.service.service import MemeService, Person
 from tests.jobs import Sleep, WithSleep
 from tests.loopback import start_loopback
 
 DEADLINE_S = 2.0
+A = TypeVar("A")
 
 
 def _state(pid: int) -> str | None:
@@ -133,3 +136,33 @@ async def test_a_worker_killed_while_idle_is_replaced_before_a_job_reaches_it() 
         assert set(await asyncio.gather(*(pool.run(Sleep()) for _ in range(8)))) <= set(pool.pids)
     finally:
         await pool.close()
+
+
+async def test_votes_newer_than_a_workers_cost_no_second_trip(
+    worker_config: WorkerConfig, shared_pool: WorkerPool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every meme records a vote, and the votes are read anew for every request (refresh_s=0): each request asks
+    for votes no worker has learned yet. Each is still one job through the pool, answered in full: the worker
+    that had older votes gets the new ones from its pool and runs the job again in place (it answered 'stale' to
+    the service before, and the whole job went through the queue twice)."""
+    service = MemeService(worker_config, tmp_path, pool=shared_pool, feedback=FeedbackSettings(refresh_s=0))
+    await service.start()
+    answers: list[object] = []
+    run = shared_pool.run
+
+    async def recorded(job: Job[A]) -> A:
+        answer = await run(job)
+        answers.append(answer)
+        return answer
+
+    monkeypatch.setattr(shared_pool, "run", recorded)
+    try:
+        for n, text in enumerate(("배고파 죽겠다", "시험 완전 망했어", "너무 졸려 자고 싶어", "오늘 월급날이다")):
+            before = await service.learning.generation()
+            await service.make_meme(Person("t", f"voter{n}"), text)
+            assert await service.learning.generation() != before  # a vote was recorded: new votes each time
+            assert len(answers) == n + 1, answers  # one job per meme
+            made = answers[-1]
+            assert isinstance(made, Made) and not made.stale and made.composed is not None
+    finally:
+        await service.close()

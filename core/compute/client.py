@@ -59,6 +59,7 @@ class Pool(Protocol):
     async def run(self, job: Job[A]) -> A: ...
     async def close(self) -> None: ...
     async def share_catalog(self, folder: Path) -> None: ...  # the catalog served, for workers without the folder
+    async def share_votes(self, votes: Votes) -> None: ...  # the votes asked for, for workers that learned others
     async def withdraw(self, owner: str) -> None: ...  # the owner's jobs that wait to be started are taken out
     @property
     def healthy(self) -> bool: ...  # some worker can take a job
@@ -85,11 +86,14 @@ class ComputeClient:
             RankJob(text, top, generation, votes, self.catalog), record, recent, subtitle, decide, keep_s))
 
     async def _learned(self, job: Callable[[str | None, Votes | None], Job[S]]) -> S:
-        """A ranking job with the current votes. The votes travel only to a worker that has not learned them
-        (it answers `stale` first)."""
+        """A ranking job with the current votes. They are shared with the pool (once per generation), and reach
+        only a worker that has not learned them, without another trip through the queue: it answers `stale`, and
+        its pool hands them over and runs the job again there (core.compute.contract.stale_generation)."""
         generation = await self.learning.generation()
+        if generation is not None:
+            await self.pool.share_votes(await self.learning.votes(generation))
         answer = await self.pool.run(job(generation, None))
-        if answer.stale:
+        if answer.stale:  # the shared votes were lost meanwhile (Redis restarted, say): they come with the job
             answer = await self.pool.run(job(generation, await self.learning.votes(generation)))
         return answer
 

@@ -7,6 +7,7 @@ a worker, core/compute/client.py is the only caller of a pool."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -211,6 +212,24 @@ class MakeJob(Job[Made], name="make"):
     subtitle: str = ""
     decide: Calibration | None = None
     keep_s: int = 0
+
+
+def stale_generation(job: Job[Any], answer: object) -> str | None:
+    """The generation of votes a worker has to learn to answer `job`, when its `answer` says it has not (else
+    None): the pool that ran it hands the votes over and runs it again there, so it costs no second queue trip."""
+    rank = job.rank if isinstance(job, MakeJob) else job
+    if isinstance(answer, Ranking | Made) and answer.stale and isinstance(rank, RankJob):
+        return rank.generation
+    return None
+
+
+def with_votes(job: Job[Any], votes: Votes) -> Job[Any]:
+    """The job with the votes its ranking learns from (RankJob, MakeJob; any other job as it is)."""
+    if isinstance(job, MakeJob):
+        return dataclasses.replace(job, rank=dataclasses.replace(job.rank, votes=votes))
+    if isinstance(job, RankJob):
+        return dataclasses.replace(job, votes=votes)
+    return job
 
 
 @dataclass(frozen=True, repr=False)

@@ -25,10 +25,13 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from core.compute.contract import Job, WorkerConfig
+from core.compute.contract import Job, WorkerConfig, stale_generation, with_votes
 from core.errors import FffusionError, ServiceError
+
+if TYPE_CHECKING:  # the votes' module loads numpy, which the bot side needs only once it learns
+    from core.recommend.feedback import Votes
 
 log = logging.getLogger(__name__)
 
@@ -166,6 +169,7 @@ class WorkerPool:
         self._sentinels: list[int | None] = [None] * self.size
         self._consumers: list[asyncio.Task[None]] = []
         self._closed = False
+        self._votes: Votes | None = None  # the newest shared (share_votes)
         self.replaced = 0
 
     def _new_executor(self) -> ProcessPoolExecutor:
@@ -230,6 +234,20 @@ class WorkerPool:
     async def share_catalog(self, folder: Path) -> None:
         """Nothing to do: these workers read the catalog folder itself."""
 
+    async def share_votes(self, votes: Votes) -> None:
+        """Kept here, for a worker that answers a job `stale` (core.compute.contract.stale_generation)."""
+        self._votes = votes
+
+    async def _execute(self, slot: int, job: Job[Any]) -> Any:
+        """The job's answer from the slot's worker; one that had not learned the votes asked for gets them and runs
+        the job again, in place, rather than the job going back through the queue."""
+        loop = asyncio.get_running_loop()
+        answer = await loop.run_in_executor(self._executors[slot], _execute, job)
+        votes = self._votes
+        if votes is not None and votes.generation is not None and stale_generation(job, answer) == votes.generation:
+            answer = await loop.run_in_executor(self._executors[slot], _execute, with_votes(job, votes))
+        return answer
+
     @property
     def trouble(self) -> str | None:
         return None if self.healthy else "no worker can take a job"
@@ -278,7 +296,6 @@ class WorkerPool:
         return getting.result() if getting.done() and not getting.cancelled() else None
 
     async def _consume(self, slot: int) -> None:
-        loop = asyncio.get_running_loop()
         while True:
             job = await self._next(slot)
             if self._exited[slot].is_set():  # died while idle: replaced before it takes (or runs) a job
@@ -291,9 +308,7 @@ class WorkerPool:
                 continue
             self._busy_since[slot] = time.monotonic()
             try:
-                result = await asyncio.wait_for(
-                    loop.run_in_executor(self._executors[slot], _execute, request), self._deadline(request)
-                )
+                result = await asyncio.wait_for(self._execute(slot, request), self._deadline(request))
             except TimeoutError:
                 log.error("worker %s (pid %s) exceeded the %.0f s deadline in %s; replacing it",
                           slot, self._pids[slot], self._deadline(request), request.name)

@@ -196,15 +196,17 @@ def _feedback(s: Context, votes: Votes) -> Feedback:
 
 
 def rank(s: Context, job: RankJob) -> Ranking:
-    """The best memes for a sentence, ranked with the votes of `generation`. A worker that has learned other
-    votes answers `stale` unless they came with the job. The answer names the catalog version it ranked on: the
-    one asked for, or the one served while that did not prepare (then only memes the asked one has)."""
+    """The best memes for a sentence, ranked with the votes of `generation` (None: learning from use is off, no
+    votes). A worker that has learned other votes answers `stale` unless they came with the job (its pool then
+    hands them over: core.compute.contract.stale_generation). The answer names the catalog version it ranked on:
+    the one asked for, or the one served while that did not prepare (then only memes the asked one has)."""
     sync_catalog(s, job.catalog)
     recommender = s.prepared.recommender
     if job.generation != s.learned:
-        if job.votes is None or job.votes.generation != job.generation:
+        votes = job.votes if job.votes is not None and job.votes.generation == job.generation else None
+        if votes is None and job.generation is not None:
             return Ranking((), s.catalog_version, stale=True)
-        recommender.feedback = _feedback(s, job.votes) if job.votes.items else None
+        recommender.feedback = _feedback(s, votes) if votes is not None and votes.items else None
         s.learned = job.generation
     allowed = s.failed_memes if job.catalog and job.catalog == s.failed_version else None
     if allowed is None:

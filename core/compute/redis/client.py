@@ -7,9 +7,10 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import time
 from collections import deque
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from arq.connections import ArqRedis
 from arq.constants import health_check_key_suffix, in_progress_key_prefix, job_key_prefix, result_key_prefix
@@ -23,13 +24,18 @@ from core.compute.redis.common import (
     NEW_JOBS,
     OWNED,
     QUEUE,
+    VOTES_KEEP_S,
     WATCH_WORKERS_S,
     connect,
     done_channel,
+    share_votes,
 )
 from core.errors import FffusionError, InputError, ServiceError
 from core.limits import Limits
 from core.service import catalogs
+
+if TYPE_CHECKING:
+    from core.recommend.feedback import Votes
 
 log = logging.getLogger(__name__)
 A = TypeVar("A")
@@ -58,6 +64,7 @@ class QueuePool:
         self._reachable = False  # whether Redis answered that question
         self._waiting: dict[str, asyncio.Event] = {}
         self._closed = False
+        self._votes_shared: tuple[str | None, float] = (None, 0.0)  # the generation shared last, and when
         self._catalog: Path | None = None  # the folder of the catalog this instance serves, shared with the workers
         #: (seconds from enqueue to result in hand, seconds the worker ran the job) of recent jobs: their
         #: difference is what the queue costs (bench/scale.py reports it)
@@ -92,6 +99,20 @@ class QueuePool:
             log.warning("queue: could not share the catalog with the workers yet: %s", err)
             return
         log.debug("queue: shared catalog version %s", version)
+
+    async def share_votes(self, votes: Votes) -> None:
+        """The votes where the workers find them when theirs are older (core.compute.redis.consumer hands them to
+        a job answered `stale`): once per generation, and again when half their VOTES_KEEP_S has passed. While Redis
+        fails they are not shared, and come with the job instead (core.compute.client.ComputeClient)."""
+        now, (shared, when) = time.monotonic(), self._votes_shared
+        if self._redis is None or (votes.generation == shared and now - when < VOTES_KEEP_S / 2):
+            return
+        try:
+            await share_votes(self._redis, votes)
+        except (OSError, RedisError) as err:
+            log.warning("queue: could not share the votes with the workers: %s", err)
+            return
+        self._votes_shared = (votes.generation, now)
 
     async def _workers_alive(self) -> bool:
         """Whether some worker process has said it is alive within the last HEARTBEAT_S + 1 s (arq's health

@@ -16,11 +16,20 @@ from typing import Any
 from arq.worker import func
 from redis.exceptions import RedisError
 
-from core.compute.contract import JOBS, Job
+from core.compute.contract import JOBS, Job, stale_generation, with_votes
 from core.compute.local import failure
 from core.compute.redis import results
 from core.compute.redis.arq_private import NudgedWorker
-from core.compute.redis.common import HEARTBEAT_S, HUNG_EXIT_S, QUEUE, RECONNECT_S, RESULT_KEEP_S, connect, done_channel
+from core.compute.redis.common import (
+    HEARTBEAT_S,
+    HUNG_EXIT_S,
+    QUEUE,
+    RECONNECT_S,
+    RESULT_KEEP_S,
+    connect,
+    done_channel,
+    shared_votes,
+)
 from core.compute.runtime import Context
 from core.errors import ConfigError, FffusionError, ServiceError
 
@@ -42,8 +51,17 @@ def _threaded(runner: ThreadPoolExecutor, name: str, timeout_s: float) -> Callab
 
     async def run(ctx: dict[str, Any], job: Job[Any]) -> Any:
         runtime: Context = ctx["runtime"]
+        answer = await execute(runtime, job)
+        generation = stale_generation(job, answer)
+        if generation is not None:  # the worker learns the votes shared for the job, and answers in this trip
+            votes = await shared_votes(ctx["redis"], generation)
+            if votes is not None:
+                answer = await execute(runtime, with_votes(job, votes))
+        return await results.kept(ctx["redis"], job, answer)
+
+    async def execute(runtime: Context, job: Job[Any]) -> Any:
         try:
-            answer = await asyncio.wait_for(asyncio.wrap_future(runner.submit(runtime.execute, job)), timeout_s)
+            return await asyncio.wait_for(asyncio.wrap_future(runner.submit(runtime.execute, job)), timeout_s)
         except TimeoutError:
             log.error("worker pid %s exceeded the %.0f s deadline in %s; exiting to be replaced",
                       os.getpid(), timeout_s, name)
@@ -53,7 +71,6 @@ def _threaded(runner: ThreadPoolExecutor, name: str, timeout_s: float) -> Callab
             raise
         except Exception as err:
             raise failure(name, err) from None
-        return await results.kept(ctx["redis"], job, answer)
 
     run.__qualname__ = name
     return run
