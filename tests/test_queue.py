@@ -30,7 +30,7 @@ from core.compute.redis import client as queue_client
 from core.compute.redis import results
 from core.compute.redis.arq_private import NudgedWorker
 from core.compute.redis.client import QueuePool
-from core.compute.redis.common import HEARTBEAT_S, QUEUE, WATCH_WORKERS_S, connect
+from core.compute.redis.common import HEARTBEAT_S, QUEUE, VOTES, WATCH_WORKERS_S, connect
 from core.compute.redis.supervisor import run_worker
 from core.errors import InputError, ServiceError
 from core.messages import render
@@ -302,7 +302,8 @@ async def test_a_result_image_crosses_the_queue_once(
     (Kept): the answer holds no image bytes, the bot writes no image to Redis, and what the person gets is what the
     cache holds, for a whole request (MakeJob) and for "다른 짤" (ComposeJob); a worker that has not learned the
     votes takes the ones shared in Redis, in the same trip. Deleted through either instance
-    after the worker kept her result and before the bot wrote it down, nothing of hers stays in the cache."""
+    after the worker kept her result and before the bot wrote it down, nothing of hers stays in the cache, nor
+    among the votes shared with the workers."""
     url = await postgres_database(postgres_server, "kept")
     instances = contextlib.AsyncExitStack()
     one, two = [await _instance(instances, redis_server, url, worker_config, tmp_path / f"instance{n}")
@@ -356,7 +357,9 @@ async def test_a_result_image_crosses_the_queue_once(
             await asyncio.wait_for(answered.wait(), 60)
             kept = answers[-1].composed.kept  # type: ignore[attr-defined]
             assert kept is not None and await redis.exists(results.key_of(kept.key))  # the worker kept it
+            assert [k async for k in redis.scan_iter(VOTES + "*")]  # the votes shared, hers among them
             assert await deleting.delete_person(alice)
+            assert not [k async for k in redis.scan_iter(VOTES + "*")]
             proceed.set()
             with pytest.raises(InputError) as caught:
                 await in_flight

@@ -61,6 +61,7 @@ class Pool(Protocol):
     async def share_catalog(self, folder: Path) -> None: ...  # the catalog served, for workers without the folder
     async def share_votes(self, votes: Votes) -> None: ...  # the votes asked for, for workers that learned others
     async def withdraw(self, owner: str) -> None: ...  # the owner's jobs that wait to be started are taken out
+    async def forget_votes(self) -> None: ...  # the votes shared go (a deleted person's were among them)
     @property
     def healthy(self) -> bool: ...  # some worker can take a job
     @property

@@ -262,6 +262,9 @@ class WorkerPool:
         """Nothing to take out: waiting jobs live in this process's memory only, and the service writes nothing
         of a person deleted while their job waited."""
 
+    async def forget_votes(self) -> None:
+        self._votes = None
+
     def _deadline(self, job: Job[Any]) -> float:
         return job.settings.timeout_or(self.job_timeout_s)
 

@@ -185,6 +185,11 @@ class Learning:
             self._announced = (announced, time.monotonic())
         return announced
 
+    def forget(self) -> None:
+        """A person was deleted: their votes are not handed out again from memory (the next generation is read
+        from the store, without them)."""
+        self._announced, self._cached = (None, -float("inf")), None
+
     async def votes(self, generation: str | None) -> Votes:
         """The votes of a generation (read once per generation), for a worker that has not learned them."""
         if generation is None:

@@ -441,6 +441,8 @@ class MemeService:
             if person_id is None:
                 return False
             keys, uploads = await self.store.delete_person(person.platform, person.user_id)
+            self.learning.forget()  # their votes: not handed out again from memory, nor left shared with the workers
+            await self.pool.forget_votes()
             await self._results.drop(keys)
             await self.guard.rate.forget(person)
             for forget in self.forget_uploads:

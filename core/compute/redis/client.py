@@ -24,6 +24,7 @@ from core.compute.redis.common import (
     NEW_JOBS,
     OWNED,
     QUEUE,
+    VOTES,
     VOTES_KEEP_S,
     WATCH_WORKERS_S,
     connect,
@@ -113,6 +114,14 @@ class QueuePool:
             log.warning("queue: could not share the votes with the workers: %s", err)
             return
         self._votes_shared = (votes.generation, now)
+
+    async def forget_votes(self) -> None:
+        """The votes any instance shared go (a deleted person's were among them; deletions are rare, so a scan):
+        the next request shares its generation's anew."""
+        shared = [key async for key in self.redis.scan_iter(VOTES + "*")]
+        if shared:
+            await self.redis.delete(*shared)
+        self._votes_shared = (None, 0.0)
 
     async def _workers_alive(self) -> bool:
         """Whether some worker process has said it is alive within the last HEARTBEAT_S + 1 s (arq's health
