@@ -5,23 +5,26 @@ real models, a real redis-server and a real PostgreSQL on loopback (started here
   1 worker     PostgreSQL, and the jobs on the Redis queue run by one `fffusion worker` (one process)
   2 workers    the same with two `fffusion worker` processes
 
-The bot side runs in this process (as one `fffusion run` instance would); the results cache is off everywhere so
-that every request is worked on, and the Redis rate limiter is on (with a limit nobody reaches), so its cost counts.
+The bot side runs in this process (as one `fffusion run` instance would); every request is worked on (the
+in-process results cache is off; make_meme never reads the Redis one, which is on as `fffusion run` has it: the
+worker puts each meme there), and the Redis rate limiter is on (with a limit nobody reaches), so its cost counts.
 Also: the queue's overhead per job (per job, the time from enqueueing to the result in hand minus the time the
-worker ran it, as arq records it; median over rank jobs sent one at a time), and the ratio of 2 workers to 1 at 32
-people.
+worker ran it, as arq records it; median over rank jobs sent one at a time), the ratio of 2 workers to 1 at 32
+people, and per meme over Redis (one at a time, 1 worker): jobs through the queue, Redis commands, and bytes into
+and out of Redis, with the votes unchanged and with new votes for every request.
 
 The two queue set-ups are measured in alternating rounds (1 worker, 2 workers, 1 worker, ...; for a 1-worker round
 the second worker is stopped with SIGSTOP while no job is in flight), and each figure is the median over the
 rounds, the ratio the median of each round's ratio: on a shared virtual machine the CPU time one meme takes drifts
 by 10-20 % from minute to minute, which a single run of each set-up mistakes for a difference between them.
 
-    python -m bench.scale [--rounds 5] [--requests-per-caller 6] [--overhead-jobs 200]
+    python -m bench.scale [--rounds 5] [--requests-per-caller 6] [--overhead-jobs 200] [--traffic-memes 24]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import dataclasses
 import os
@@ -35,9 +38,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from redis.asyncio import Redis
+
 from bench.common import median
-from bench.service import _photos, run_level
-from bot.config import DEMO_CATALOG
+from bench.service import SENTENCES, _photos, run_level
+from bot.config import DEMO_CATALOG, Settings
 from core.catalog.cache import DiskCache
 from core.catalog.catalog import load_catalog
 from core.catalog.prepare import prepare_catalog
@@ -48,8 +53,8 @@ from core.limits import Limits
 from core.loop import run as run_loop
 from core.recommend.load import load_embedder
 from core.service.pgstore import PostgresStore
-from core.service.service import MemeService, Person, ResultCache
-from core.service.shared import RedisRateLimiter
+from core.service.service import MemeService, Person
+from core.service.shared import RedisRateLimiter, RedisResultCache
 from tests.conftest import postgres_database
 from tests.servers import start_postgres, start_redis
 
@@ -124,6 +129,40 @@ async def overheads(service: MemeService, jobs: int) -> dict[str, float]:
     return {"rank_ms": await overhead_run(service, jobs), "queue_ms": queue_ms(service)}
 
 
+async def _redis_counts(redis: Redis) -> tuple[int, int, int]:
+    """Commands Redis has run and bytes it has taken in and sent out, from every client (the instance, the workers)."""
+    commands = sum(int(v["calls"]) for k, v in (await redis.info("commandstats")).items() if k != "cmdstat_info")
+    stats = await redis.info("stats")
+    return commands, int(stats["total_net_input_bytes"]), int(stats["total_net_output_bytes"])
+
+
+async def traffic(service: MemeService, url: str, people: list[Person], memes: int, new_votes: bool
+                  ) -> dict[str, float]:
+    """Per meme, one at a time over the queue: jobs through it, Redis commands (every client's: the instance's
+    and the workers'), and bytes into and out of Redis, less what an idle stretch as long costs (the workers'
+    heartbeats and polling, the instance's watch). `new_votes`: the votes are read anew for every request, so the
+    workers have always to learn them (as after every `refresh_s` in use)."""
+    assert isinstance(service.pool, QueuePool)
+    learning, settings = service.learning, service.learning.settings
+    if new_votes:
+        learning.settings = dataclasses.replace(settings, refresh_s=0)
+    redis = Redis.from_url(url)
+    try:
+        before, jobs, start = await _redis_counts(redis), len(service.pool.timings), time.perf_counter()
+        for n in range(memes):
+            await service.make_meme(people[n % len(people)], SENTENCES[n % len(SENTENCES)])
+        after, jobs, took = await _redis_counts(redis), len(service.pool.timings) - jobs, time.perf_counter() - start
+        idle_start = await _redis_counts(redis)
+        await asyncio.sleep(min(took, 5.0))
+        idle = [(b - a) * took / min(took, 5.0) for a, b in zip(idle_start, await _redis_counts(redis), strict=True)]
+    finally:
+        learning.settings = settings
+        await redis.aclose()
+    busy = [b - a - i for a, b, i in zip(before, after, idle, strict=True)]
+    return {"jobs": jobs / memes, "commands": busy[0] / memes, "in_kb": busy[1] / memes / 1024,
+            "out_kb": busy[2] / memes / 1024}
+
+
 async def measure(name: str, service: MemeService, per_caller: int, jobs: int) -> dict[str, Any]:
     """One run of each level."""
     people = await ready_people(service)
@@ -134,9 +173,10 @@ async def measure(name: str, service: MemeService, per_caller: int, jobs: int) -
 
 
 async def alternating(service: MemeService, workers: list[subprocess.Popen[str]], rounds: int, per_caller: int,
-                      jobs: int) -> tuple[list[dict[str, Any]], list[float]]:
-    """1 worker and 2 workers in alternating rounds on one service; each figure is the median over the rounds.
-    Returns the two rows and each round's ratio of 2 workers to 1 at the largest level."""
+                      jobs: int, url: str, memes: int) -> tuple[list[dict[str, Any]], list[float]]:
+    """1 worker and 2 workers in alternating rounds on one service; each figure is the median over the rounds
+    (Redis traffic per meme: measured once, in the first 1-worker round). Returns the two rows and each round's
+    ratio of 2 workers to 1 at the largest level."""
     people = await ready_people(service)
     runs: dict[int, dict[int, list[dict[str, float]]]] = {n: {c: [] for c in LEVELS} for n in (1, 2)}
     rows = [{"name": f"{n} worker{'s' if n > 1 else ''} over Redis"} for n in (1, 2)]
@@ -145,6 +185,9 @@ async def alternating(service: MemeService, workers: list[subprocess.Popen[str]]
             with paused(workers[n:]):
                 if round_ == 0:
                     row.update(await overheads(service, jobs))
+                    if n == 1:
+                        row["traffic"] = {new: await traffic(service, url, people, memes, new)
+                                          for new in (False, True)}
                 for callers in LEVELS:
                     runs[n][callers].append(await run_level(service, people, callers, per_caller))
     for n, row in zip((1, 2), rows, strict=True):
@@ -163,6 +206,7 @@ async def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="alternating rounds of 1 and 2 workers")
     parser.add_argument("--requests-per-caller", type=int, default=6)
     parser.add_argument("--overhead-jobs", type=int, default=200)
+    parser.add_argument("--traffic-memes", type=int, default=24, help="memes one at a time for the Redis traffic")
     parser.add_argument("--pool", type=int, default=0, help="in-process pool processes (default: one per core)")
     args = parser.parse_args()
     cores = len(os.sched_getaffinity(0))
@@ -196,12 +240,12 @@ async def main() -> None:
                     config, Path(tmp) / "shared",
                     store=PostgresStore(await postgres_database(postgres, "bench")),
                     pool=queue, rate=RedisRateLimiter(queue, limits.rate_per_minute),
-                    results=ResultCache(0),
+                    results=RedisResultCache(queue, Settings().results_cache_s),
                 )
                 await shared.start()
                 try:
                     queued, ratios = await alternating(shared, workers, args.rounds, args.requests_per_caller,
-                                                       args.overhead_jobs)
+                                                       args.overhead_jobs, redis.url, args.traffic_memes)
                     rows += queued
                 finally:
                     await shared.close()
@@ -217,7 +261,7 @@ async def main() -> None:
 
 
 def report(rows: list[dict[str, Any]], ratios: list[float], cores: int, rounds: int) -> None:
-    print(f"make_meme on {cores} cores, results cache off ({' and '.join(map(str, LEVELS))} concurrent people;"
+    print(f"make_meme on {cores} cores, every request worked on ({' and '.join(map(str, LEVELS))} concurrent people;"
           f" the queue set-ups: medians over {rounds} alternating rounds):")
     cell: Callable[[dict[str, float]], str] = lambda r: (  # noqa: E731
         f"{r['rps']:5.1f}/s p95 {r['p95']:5.0f} ms err {r['errors']}")
@@ -229,6 +273,10 @@ def report(rows: list[dict[str, Any]], ratios: list[float], cores: int, rounds: 
         print(f"queue overhead per job, {row['name']}: {row['queue_ms']:.1f} ms "
               "(median; enqueue to result in hand minus the worker's run)")
     print(f"rank job one at a time: in-process {local['rank_ms']:.1f} ms, through the queue {one['rank_ms']:.1f} ms")
+    for new, figures in one["traffic"].items():
+        print(f"Redis per meme, 1 worker, one at a time, {'new votes every request' if new else 'votes unchanged'}: "
+              f"{figures['jobs']:.2f} jobs, {figures['commands']:.1f} commands, {figures['in_kb']:.0f} KB in, "
+              f"{figures['out_kb']:.0f} KB out (every client; idle traffic taken off)")
     print(f"2 workers / 1 worker at {LEVELS[-1]} people: {median(ratios):.2f} (median; each round: "
           + ", ".join(f"{r:.2f}" for r in ratios) + ")")
 

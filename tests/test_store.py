@@ -14,9 +14,10 @@ import pytest
 
 from core.errors import ConfigError
 from core.messages import render
-from core.service import pgstore, schema, store
+from core.service import pgstore, schema, sql, store
 from core.service.pgstore import PostgresStore
 from core.service.schema import SCHEMA_VERSION
+from core.service.sql import numbered
 from core.service.store import MIGRATIONS, Asker, PeopleStore, PersonGone, Store, StoredFace, StoredRequest
 
 MakeStore = Callable[[Path], Awaitable[PeopleStore | None]]
@@ -213,3 +214,10 @@ async def test_stale_people_are_those_whose_newest_face_or_first_visit_is_old(db
     newest = time.time()
     assert "old" not in await db.stale_people("web", newest - 0.5)
     assert sorted(await db.stale_people("kakao", later)) == ["other"]  # per platform
+
+
+def test_postgresql_numbers_the_placeholders_of_the_shared_statements() -> None:
+    """Both stores run the same statements (core/service/sql.py); PostgreSQL's take $n in order, from any start."""
+    assert numbered(sql.SET_LANG) == "UPDATE people SET lang=$1 WHERE id=$2"
+    assert numbered("INSERT INTO t VALUES (?,?)", 8) == "INSERT INTO t VALUES ($8,$9)"
+    assert "?" not in numbered(sql.SAVE_REQUEST) and "$7" in numbered(sql.SAVE_REQUEST)

@@ -3,7 +3,6 @@ instances that share one database. Schema: core/service/migrations/postgres, ver
 
 from __future__ import annotations
 
-import json
 import time
 from urllib.parse import urlsplit
 
@@ -11,8 +10,10 @@ import asyncpg
 
 from core.errors import ConfigError
 from core.recommend.feedback import Vote
+from core.service import sql
 from core.service.schema import SCHEMA_VERSION, check_version, migrations
-from core.service.store import Asker, PersonIds, StoredFace, StoredRequest, owned
+from core.service.sql import numbered
+from core.service.store import Asker, PersonIds, StoredFace, StoredRequest, owned, request_args, request_of
 
 MIGRATIONS = migrations("postgres")
 # One migration at a time however many instances run `fffusion db migrate` at once (any constant key works).
@@ -32,35 +33,18 @@ def safe_url(url: str) -> str:
 _owned = owned(lambda err: isinstance(err, asyncpg.ForeignKeyViolationError))
 
 
-def _add_result(key: str, person: str, meme: str, created: str) -> str:
-    """The insert of a result row, its arguments given by number ($1...), so that it can be part of a larger
-    statement."""
-    return (f"INSERT INTO results (key, person, meme, created) VALUES ({key},{person},{meme},{created})"
-            " ON CONFLICT DO NOTHING")
-
-
-def _save_request(first: int) -> str:
-    """The upsert of a request; its arguments (id, person, text key, face, candidates, shown, now) numbered from
-    $first, so that it can be part of a larger statement."""
-    values = ",".join(f"${first + n}" for n in range(7))
-    return (
-        f"INSERT INTO requests (id, person, text, face, candidates, shown, created) VALUES ({values})"
-        " ON CONFLICT (id) DO UPDATE SET person=EXCLUDED.person, text=EXCLUDED.text, face=EXCLUDED.face,"
-        " candidates=EXCLUDED.candidates, shown=EXCLUDED.shown, created=EXCLUDED.created"
-    )
-
-
 # `shown` in one statement, one round trip: all parts of a statement see the tables as they were before it, so
-# the DELETE keeps the newest `keep - 1` earlier history entries and the new one stays. Arguments: person, text,
-# meme, result key, its owner, keep, now; then the request's, when there is one.
+# the DELETE keeps the newest `keep - 1` earlier history entries and the new one stays. Arguments: result key,
+# its owner, meme, now (sql.ADD_RESULT's), then person, text, keep; then the request's (sql.SAVE_REQUEST's), when
+# there is one.
 _SHOWN = (
-    f" result AS ({_add_result('$4', '$5', '$3', '$7')}),"
-    " added AS (INSERT INTO history (person, text, meme, at) VALUES ($1,$2,$3,$7))"
-    " DELETE FROM history WHERE person=$1 AND id NOT IN"
-    " (SELECT id FROM history WHERE person=$1 ORDER BY at DESC LIMIT greatest($6::int - 1, 0))"
+    f" result AS ({numbered(sql.ADD_RESULT)}),"
+    " added AS (INSERT INTO history (person, text, meme, at) VALUES ($5,$6,$3,$4))"
+    " DELETE FROM history WHERE person=$5 AND id NOT IN"
+    " (SELECT id FROM history WHERE person=$5 ORDER BY at DESC LIMIT greatest($7::int - 1, 0))"
 )
 _SHOWN_ALONE = "WITH" + _SHOWN
-_SHOWN_WITH_REQUEST = f"WITH request AS ({_save_request(8)})," + _SHOWN
+_SHOWN_WITH_REQUEST = f"WITH request AS ({numbered(sql.SAVE_REQUEST, 8)})," + _SHOWN
 
 
 async def _keep(conn: asyncpg.Connection) -> None:
@@ -120,16 +104,12 @@ class PostgresStore(PersonIds):
     async def _person_id(self, platform: str, user_id: str, create: bool) -> int | None:
         if create:
             # Insert-or-nothing: a person's first two messages may arrive at the same moment, on two instances.
-            await self.pool.execute(
-                "INSERT INTO people (platform, user_id, created) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-                platform, user_id, time.time(),
-            )
-        found: int | None = await self.pool.fetchval("SELECT id FROM people WHERE platform=$1 AND user_id=$2",
-                                                     platform, user_id)
+            await self.pool.execute(numbered(sql.CREATE_PERSON), platform, user_id, time.time())
+        found: int | None = await self.pool.fetchval(numbered(sql.PERSON_ID), platform, user_id)
         return found
 
     async def set_lang(self, person: int, lang: str) -> None:
-        await self.pool.execute("UPDATE people SET lang=$1 WHERE id=$2", lang, person)
+        await self.pool.execute(numbered(sql.SET_LANG), lang, person)
 
     async def _refused(self) -> None:
         """After a write the database refused: its transaction already rolled back with the statement."""
@@ -138,34 +118,26 @@ class PostgresStore(PersonIds):
     @_owned
     async def save_face(self, person: int, face: StoredFace, make_default: bool) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute(
-                "INSERT INTO faces (person, name, engine, record, crop_jpeg, created) VALUES ($1,$2,$3,$4,$5,$6)"
-                " ON CONFLICT (person, name) DO UPDATE SET engine=EXCLUDED.engine, record=EXCLUDED.record,"
-                " crop_jpeg=EXCLUDED.crop_jpeg, created=EXCLUDED.created",
-                person, face.name, face.engine, face.record, face.crop_jpeg, time.time(),
-            )
+            await conn.execute(numbered(sql.SAVE_FACE), person, face.name, face.engine, face.record, face.crop_jpeg,
+                               time.time())
             if make_default:
-                await conn.execute("UPDATE people SET default_face=$1 WHERE id=$2", face.name, person)
+                await conn.execute(numbered(sql.SET_DEFAULT_FACE), face.name, person)
 
     async def upgrade_face(self, person: int, old: bytes, new: bytes, engine: str) -> None:
         """The record re-analysed by another engine in place of `old`, wherever the person still has it (a face saved
         meanwhile is newer: it stays)."""
-        await self.pool.execute("UPDATE faces SET record=$1, engine=$2 WHERE person=$3 AND record=$4",
-                                new, engine, person, old)
+        await self.pool.execute(numbered(sql.UPGRADE_FACE), new, engine, person, old)
 
     async def face_names(self, person: int) -> list[str]:
-        rows = await self.pool.fetch("SELECT name FROM faces WHERE person=$1 ORDER BY created", person)
+        rows = await self.pool.fetch(numbered(sql.FACE_NAMES), person)
         return [r[0] for r in rows]
 
     async def default_face(self, person: int) -> str | None:
-        found: str | None = await self.pool.fetchval("SELECT default_face FROM people WHERE id=$1", person)
+        found: str | None = await self.pool.fetchval(numbered(sql.DEFAULT_FACE), person)
         return found
 
     async def face(self, person: int, name: str | None) -> StoredFace | None:
-        row = await self.pool.fetchrow(
-            "SELECT f.name, f.engine, f.record, f.crop_jpeg FROM faces f JOIN people p ON p.id = f.person"
-            " WHERE f.person=$1 AND f.name=coalesce($2, p.default_face)", person, name
-        )
+        row = await self.pool.fetchrow(numbered(sql.FACE), person, name)
         return StoredFace(*row) if row else None
 
     async def asker(self, platform: str, user_id: str, face: str | None, text: str) -> Asker | None:
@@ -179,10 +151,7 @@ class PostgresStore(PersonIds):
 
     async def stamp(self, platform: str, user_id: str) -> str | None:
         """Their row (an id never used again once deleted) and when their default face was saved."""
-        row = await self.pool.fetchrow(
-            "SELECT p.id, f.created FROM people p LEFT JOIN faces f ON f.person = p.id AND f.name = p.default_face"
-            " WHERE p.platform=$1 AND p.user_id=$2", platform, user_id
-        )
+        row = await self.pool.fetchrow(numbered(sql.STAMP), platform, user_id)
         return f"{row[0]}:{row[1]}" if row else None
 
     async def delete_person(self, platform: str, user_id: str) -> tuple[list[str], list[tuple[str, str]]]:
@@ -199,72 +168,56 @@ class PostgresStore(PersonIds):
             uploads = await conn.fetch(
                 "DELETE FROM uploads WHERE result_key = ANY($1::text[]) RETURNING platform, file_id", keys
             )
-            await conn.execute("DELETE FROM people WHERE id=$1", person)
+            await conn.execute(numbered(sql.DELETE_PERSON), person)
         return keys, [(p, f) for p, f in uploads]
 
     async def stale_people(self, platform: str, before: float) -> list[str]:
-        rows = await self.pool.fetch(
-            "SELECT p.user_id FROM people p LEFT JOIN faces f ON f.person = p.id WHERE p.platform=$1"
-            " GROUP BY p.id HAVING MAX(COALESCE(f.created, p.created)) < $2", platform, before,
-        )
+        rows = await self.pool.fetch(numbered(sql.STALE_PEOPLE), platform, before)
         return [r[0] for r in rows]
 
     @_owned
     async def add_result(self, key: str, person: int | None, meme: str) -> None:
-        await self.pool.execute(_add_result("$1", "$2", "$3", "$4"), key, person, meme, time.time())
+        await self.pool.execute(numbered(sql.ADD_RESULT), key, person, meme, time.time())
 
     # requests and history
     @_owned
     async def save_request(self, person: int, request: StoredRequest) -> None:
-        await self.pool.execute(_save_request(1), *_request_args(person, request, time.time()))
+        await self.pool.execute(numbered(sql.SAVE_REQUEST), *request_args(person, request, time.time()))
 
     async def request(self, person: int, request_id: str) -> StoredRequest | None:
-        row = await self.pool.fetchrow(
-            "SELECT id, text, face, candidates, shown FROM requests WHERE id=$1 AND person=$2", request_id, person
-        )
-        if row is None:
-            return None
-        return StoredRequest(row[0], row[1], row[2], tuple(json.loads(row[3])), tuple(json.loads(row[4])))
+        row = await self.pool.fetchrow(numbered(sql.REQUEST), request_id, person)
+        return request_of(row) if row is not None else None
 
     async def last_request(self, person: int) -> str | None:
-        found: str | None = await self.pool.fetchval(
-            "SELECT id FROM requests WHERE person=$1 ORDER BY created DESC LIMIT 1", person
-        )
+        found: str | None = await self.pool.fetchval(numbered(sql.LAST_REQUEST), person)
         return found
 
     @_owned
     async def shown(self, person: int, text: str, meme: str, result: str, owner: int | None, keep: int,
                     request: StoredRequest | None = None) -> None:
         now = time.time()
-        args = (person, text, meme, result, owner, keep, now)
+        args = (result, owner, meme, now, person, text, keep)
         if request is None:
             await self.pool.execute(_SHOWN_ALONE, *args)
         else:
-            await self.pool.execute(_SHOWN_WITH_REQUEST, *args, *_request_args(person, request, now))
+            await self.pool.execute(_SHOWN_WITH_REQUEST, *args, *request_args(person, request, now))
 
     # the votes of learning from use
     @_owned
     async def vote(self, person: int, text_key: str, meme: str, vote: int) -> None:
         """One vote per person, sentence and meme: a person can't flood the signal by repeating it."""
-        await self.pool.execute(
-            "INSERT INTO feedback (person, text, meme, vote, at) VALUES ($1,$2,$3,$4,$5)"
-            " ON CONFLICT (person, text, meme) DO UPDATE SET vote=EXCLUDED.vote, at=EXCLUDED.at",
-            person, text_key, meme, vote, time.time(),
-        )
+        await self.pool.execute(numbered(sql.VOTE), person, text_key, meme, vote, time.time())
 
     async def votes(self, limit: int) -> list[Vote]:
-        rows = await self.pool.fetch(
-            "SELECT person, text, meme, vote, at FROM (SELECT * FROM feedback ORDER BY at DESC LIMIT $1) AS newest"
-            " ORDER BY at", limit,
-        )
+        rows = await self.pool.fetch(numbered(sql.VOTES), limit)
         return [Vote(*r) for r in rows]
 
     async def forget_votes(self) -> int:
-        status = await self.pool.execute("DELETE FROM feedback")
+        status = await self.pool.execute(sql.FORGET_VOTES)
         return int(status.split()[-1])
 
     async def votes_mark(self) -> tuple[int, float]:
-        count, newest = await self.pool.fetchrow("SELECT count(*), coalesce(max(at), 0) FROM feedback")
+        count, newest = await self.pool.fetchrow(sql.VOTES_MARK)
         return int(count), float(newest)
 
     # platform uploads
@@ -276,61 +229,39 @@ class PostgresStore(PersonIds):
         async with self.pool.acquire() as conn, conn.transaction():
             if await conn.fetchval("SELECT 1 FROM results WHERE key=$1 FOR SHARE", result_key) is None:
                 return False
-            await conn.execute(
-                "INSERT INTO uploads (platform, result_key, file_id) VALUES ($1,$2,$3)"
-                " ON CONFLICT (platform, result_key) DO UPDATE SET file_id=EXCLUDED.file_id",
-                platform, result_key, file_id,
-            )
+            await conn.execute(numbered(sql.SAVE_UPLOAD), platform, result_key, file_id)
         return True
 
     async def uploaded(self, platform: str, result_key: str) -> str | None:
-        found: str | None = await self.pool.fetchval(
-            "SELECT file_id FROM uploads WHERE platform=$1 AND result_key=$2", platform, result_key
-        )
+        found: str | None = await self.pool.fetchval(numbered(sql.UPLOADED), platform, result_key)
         return found
 
     # consent to lend one's face to friends, per chat (core/service/friends.py)
     @_owned
     async def share_face(self, person: int, chat: str, name: str, handle: str | None) -> None:
-        await self.pool.execute(
-            "INSERT INTO shares (person, chat, name, handle, created) VALUES ($1,$2,$3,$4,$5)"
-            " ON CONFLICT (person, chat) DO UPDATE SET name=EXCLUDED.name, handle=EXCLUDED.handle",
-            person, chat, name, handle, time.time(),
-        )
+        await self.pool.execute(numbered(sql.SHARE_FACE), person, chat, name, handle, time.time())
 
     async def unshare_face(self, person: int, chat: str) -> bool:
-        status: str = await self.pool.execute("DELETE FROM shares WHERE person=$1 AND chat=$2", person, chat)
+        status: str = await self.pool.execute(numbered(sql.UNSHARE_FACE), person, chat)
         return status != "DELETE 0"
 
     async def sharing(
         self, chat: str, platform: str, user_id: str | None, handle: str | None
     ) -> tuple[int, str] | None:
         """(person, name) of whoever allowed their face in this chat, found by user id or by @handle."""
-        row = await self.pool.fetchrow(
-            "SELECT s.person, s.name FROM shares s JOIN people p ON p.id = s.person"
-            " WHERE s.chat=$1 AND p.platform=$2 AND (p.user_id=$3 OR s.handle=$4) ORDER BY s.created DESC LIMIT 1",
-            chat, platform, user_id, handle,
-        )
+        row = await self.pool.fetchrow(numbered(sql.SHARING), chat, platform, user_id, handle)
         return (int(row[0]), str(row[1])) if row else None
 
 
     @_owned
     async def set_chat_subtitle(self, chat: str, on: bool, person: int | None) -> None:
         if on:
-            await self.pool.execute(
-                "INSERT INTO chat_subtitles (chat, person, created) VALUES ($1,$2,$3) ON CONFLICT (chat) DO NOTHING",
-                chat, person, time.time(),
-            )
+            await self.pool.execute(numbered(sql.SUBTITLE_ON), chat, person, time.time())
         else:
-            await self.pool.execute("DELETE FROM chat_subtitles WHERE chat=$1", chat)
+            await self.pool.execute(numbered(sql.SUBTITLE_OFF), chat)
 
     async def chat_subtitle(self, chat: str) -> bool:
-        return await self.pool.fetchval("SELECT 1 FROM chat_subtitles WHERE chat=$1", chat) is not None
-
-def _request_args(person: int, request: StoredRequest, now: float) -> tuple[object, ...]:
-    return (request.id, person, request.text_key, request.face, json.dumps(request.candidates),
-            json.dumps(request.shown), now)
-
+        return await self.pool.fetchval(numbered(sql.CHAT_SUBTITLE), chat) is not None
 
 async def _version(conn: asyncpg.Connection) -> int:
     if await conn.fetchval("SELECT to_regclass('schema_version')") is None:

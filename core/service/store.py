@@ -13,7 +13,7 @@ import functools
 import json
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -21,6 +21,7 @@ from typing import Any, Protocol, TypeVar
 import aiosqlite
 
 from core.recommend.feedback import Vote
+from core.service import sql
 from core.service.schema import SCHEMA_VERSION, check_version, migrations
 
 # Each entry upgrades the schema from version N to N+1; never edit a released one, add a file.
@@ -88,6 +89,17 @@ def _fk_refused(err: Exception) -> bool:
 
 
 _owned = owned(_fk_refused)
+
+
+def request_args(person: int, request: StoredRequest, now: float) -> tuple[Any, ...]:
+    """sql.SAVE_REQUEST's arguments."""
+    return (request.id, person, request.text_key, request.face, json.dumps(request.candidates),
+            json.dumps(request.shown), now)
+
+
+def request_of(row: Sequence[Any]) -> StoredRequest:
+    """A row of sql.REQUEST."""
+    return StoredRequest(row[0], row[1], row[2], tuple(json.loads(row[3])), tuple(json.loads(row[4])))
 
 
 class PersonIds:
@@ -173,18 +185,13 @@ class Store(PersonIds):
     async def _person_id(self, platform: str, user_id: str, create: bool) -> int | None:
         if create:
             # Insert-or-nothing first: a person's first two messages may arrive at the same moment.
-            await self.db.execute(
-                "INSERT INTO people (platform, user_id, created) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-                (platform, user_id, time.time()),
-            )
+            await self.db.execute(sql.CREATE_PERSON, (platform, user_id, time.time()))
             await self.db.commit()
-        row = await (
-            await self.db.execute("SELECT id FROM people WHERE platform=? AND user_id=?", (platform, user_id))
-        ).fetchone()
+        row = await (await self.db.execute(sql.PERSON_ID, (platform, user_id))).fetchone()
         return int(row[0]) if row else None
 
     async def set_lang(self, person: int, lang: str) -> None:
-        await self.db.execute("UPDATE people SET lang=? WHERE id=?", (lang, person))
+        await self.db.execute(sql.SET_LANG, (lang, person))
         await self.db.commit()
 
     async def _refused(self) -> None:
@@ -194,39 +201,27 @@ class Store(PersonIds):
     # faces
     @_owned
     async def save_face(self, person: int, face: StoredFace, make_default: bool) -> None:
-        await self.db.execute(
-            "INSERT OR REPLACE INTO faces (person, name, engine, record, crop_jpeg, created) VALUES (?,?,?,?,?,?)",
-            (person, face.name, face.engine, face.record, face.crop_jpeg, time.time()),
-        )
+        await self.db.execute(sql.SAVE_FACE, (person, face.name, face.engine, face.record, face.crop_jpeg, time.time()))
         if make_default:
-            await self.db.execute("UPDATE people SET default_face=? WHERE id=?", (face.name, person))
+            await self.db.execute(sql.SET_DEFAULT_FACE, (face.name, person))
         await self.db.commit()
 
     async def upgrade_face(self, person: int, old: bytes, new: bytes, engine: str) -> None:
         """The record re-analysed by another engine in place of `old`, wherever the person still has it (a face saved
         meanwhile is newer: it stays)."""
-        await self.db.execute(
-            "UPDATE faces SET record=?, engine=? WHERE person=? AND record=?", (new, engine, person, old)
-        )
+        await self.db.execute(sql.UPGRADE_FACE, (new, engine, person, old))
         await self.db.commit()
 
     async def face_names(self, person: int) -> list[str]:
-        rows = await (
-            await self.db.execute("SELECT name FROM faces WHERE person=? ORDER BY created", (person,))
-        ).fetchall()
+        rows = await (await self.db.execute(sql.FACE_NAMES, (person,))).fetchall()
         return [r[0] for r in rows]
 
     async def default_face(self, person: int) -> str | None:
-        row = await (await self.db.execute("SELECT default_face FROM people WHERE id=?", (person,))).fetchone()
+        row = await (await self.db.execute(sql.DEFAULT_FACE, (person,))).fetchone()
         return row[0] if row else None
 
     async def face(self, person: int, name: str | None) -> StoredFace | None:
-        row = await (
-            await self.db.execute(
-                "SELECT f.name, f.engine, f.record, f.crop_jpeg FROM faces f JOIN people p ON p.id = f.person"
-                " WHERE f.person=? AND f.name=coalesce(?, p.default_face)", (person, name)
-            )
-        ).fetchone()
+        row = await (await self.db.execute(sql.FACE, (person, name))).fetchone()
         return StoredFace(*row) if row else None
 
     async def asker(self, platform: str, user_id: str, face: str | None, text: str) -> Asker | None:
@@ -242,12 +237,7 @@ class Store(PersonIds):
 
     async def stamp(self, platform: str, user_id: str) -> str | None:
         """Their row (an id never used again once deleted) and when their default face was saved."""
-        row = await (
-            await self.db.execute(
-                "SELECT p.id, f.created FROM people p LEFT JOIN faces f ON f.person = p.id AND f.name = p.default_face"
-                " WHERE p.platform=? AND p.user_id=?", (platform, user_id)
-            )
-        ).fetchone()
+        row = await (await self.db.execute(sql.STAMP, (platform, user_id))).fetchone()
         return f"{row[0]}:{row[1]}" if row else None
 
     async def delete_person(self, platform: str, user_id: str) -> tuple[list[str], list[tuple[str, str]]]:
@@ -264,18 +254,12 @@ class Store(PersonIds):
             await self.db.execute(f"SELECT platform, file_id FROM uploads WHERE result_key IN ({mine})", (person,))
         ).fetchall()
         await self.db.execute(f"DELETE FROM uploads WHERE result_key IN ({mine})", (person,))
-        await self.db.execute("DELETE FROM people WHERE id=?", (person,))
+        await self.db.execute(sql.DELETE_PERSON, (person,))
         await self.db.commit()
         return keys, [(p, f) for p, f in uploads]
 
     async def stale_people(self, platform: str, before: float) -> list[str]:
-        rows = await (
-            await self.db.execute(
-                "SELECT p.user_id FROM people p LEFT JOIN faces f ON f.person = p.id WHERE p.platform=?"
-                " GROUP BY p.id HAVING MAX(COALESCE(f.created, p.created)) < ?",
-                (platform, before),
-            )
-        ).fetchall()
+        rows = await (await self.db.execute(sql.STALE_PEOPLE, (platform, before))).fetchall()
         return [r[0] for r in rows]
 
     @_owned
@@ -284,9 +268,7 @@ class Store(PersonIds):
         await self.db.commit()
 
     async def _add_result(self, key: str, person: int | None, meme: str, now: float) -> None:
-        await self.db.execute(
-            "INSERT OR IGNORE INTO results (key, person, meme, created) VALUES (?,?,?,?)", (key, person, meme, now)
-        )
+        await self.db.execute(sql.ADD_RESULT, (key, person, meme, now))
 
     # requests and history
     @_owned
@@ -295,35 +277,14 @@ class Store(PersonIds):
         await self.db.commit()
 
     async def _save_request(self, person: int, request: StoredRequest, now: float) -> None:
-        await self.db.execute(
-            "INSERT OR REPLACE INTO requests (id, person, text, face, candidates, shown, created)"
-            " VALUES (?,?,?,?,?,?,?)",
-            (
-                request.id,
-                person,
-                request.text_key,
-                request.face,
-                json.dumps(request.candidates),
-                json.dumps(request.shown),
-                now,
-            ),
-        )
+        await self.db.execute(sql.SAVE_REQUEST, request_args(person, request, now))
 
     async def request(self, person: int, request_id: str) -> StoredRequest | None:
-        row = await (
-            await self.db.execute(
-                "SELECT id, text, face, candidates, shown FROM requests WHERE id=? AND person=?",
-                (request_id, person),
-            )
-        ).fetchone()
-        if row is None:
-            return None
-        return StoredRequest(row[0], row[1], row[2], tuple(json.loads(row[3])), tuple(json.loads(row[4])))
+        row = await (await self.db.execute(sql.REQUEST, (request_id, person))).fetchone()
+        return request_of(row) if row is not None else None
 
     async def last_request(self, person: int) -> str | None:
-        row = await (await self.db.execute(
-            "SELECT id FROM requests WHERE person=? ORDER BY created DESC LIMIT 1", (person,)
-        )).fetchone()
+        row = await (await self.db.execute(sql.LAST_REQUEST, (person,))).fetchone()
         return row[0] if row else None
 
     @_owned
@@ -335,9 +296,7 @@ class Store(PersonIds):
         if request is not None:
             await self._save_request(person, request, now)
         await self._add_result(result, owner, meme, now)
-        await self.db.execute(
-            "INSERT INTO history (person, text, meme, at) VALUES (?,?,?,?)", (person, text, meme, now)
-        )
+        await self.db.execute(sql.ADD_HISTORY, (person, text, meme, now))
         await self.db.execute(
             "DELETE FROM history WHERE person=? AND rowid NOT IN "
             "(SELECT rowid FROM history WHERE person=? ORDER BY at DESC LIMIT ?)",
@@ -349,29 +308,23 @@ class Store(PersonIds):
     @_owned
     async def vote(self, person: int, text_key: str, meme: str, vote: int) -> None:
         """One vote per person, sentence and meme: a person can't flood the signal by repeating it."""
-        await self.db.execute(
-            "INSERT OR REPLACE INTO feedback (person, text, meme, vote, at) VALUES (?,?,?,?,?)",
-            (person, text_key, meme, vote, time.time()),
-        )
+        await self.db.execute(sql.VOTE, (person, text_key, meme, vote, time.time()))
         await self.db.commit()
 
     async def votes(self, limit: int) -> list[Vote]:
         """The newest `limit` votes, oldest first."""
-        rows = await (await self.db.execute(
-            "SELECT person, text, meme, vote, at FROM (SELECT * FROM feedback ORDER BY at DESC LIMIT ?) ORDER BY at",
-            (limit,),
-        )).fetchall()
+        rows = await (await self.db.execute(sql.VOTES, (limit,))).fetchall()
         return [Vote(*row) for row in rows]
 
     async def forget_votes(self) -> int:
         """Every vote gone (the operator's reset of learning from use); how many there were."""
-        cursor = await self.db.execute("DELETE FROM feedback")
+        cursor = await self.db.execute(sql.FORGET_VOTES)
         await self.db.commit()
         return cursor.rowcount
 
     async def votes_mark(self) -> tuple[int, float]:
         """How many votes there are and when the newest was given: changes whenever the votes do."""
-        count, newest = await self._one("SELECT count(*), coalesce(max(at), 0) FROM feedback")
+        count, newest = await self._one(sql.VOTES_MARK)
         return int(count), float(newest)
 
     # platform uploads
@@ -387,25 +340,17 @@ class Store(PersonIds):
         return cursor.rowcount > 0
 
     async def uploaded(self, platform: str, result_key: str) -> str | None:
-        row = await (
-            await self.db.execute(
-                "SELECT file_id FROM uploads WHERE platform=? AND result_key=?", (platform, result_key)
-            )
-        ).fetchone()
+        row = await (await self.db.execute(sql.UPLOADED, (platform, result_key))).fetchone()
         return row[0] if row else None
 
     # consent to lend one's face to friends, per chat (core/service/friends.py)
     @_owned
     async def share_face(self, person: int, chat: str, name: str, handle: str | None) -> None:
-        await self.db.execute(
-            "INSERT INTO shares (person, chat, name, handle, created) VALUES (?,?,?,?,?)"
-            " ON CONFLICT (person, chat) DO UPDATE SET name=excluded.name, handle=excluded.handle",
-            (person, chat, name, handle, time.time()),
-        )
+        await self.db.execute(sql.SHARE_FACE, (person, chat, name, handle, time.time()))
         await self.db.commit()
 
     async def unshare_face(self, person: int, chat: str) -> bool:
-        cursor = await self.db.execute("DELETE FROM shares WHERE person=? AND chat=?", (person, chat))
+        cursor = await self.db.execute(sql.UNSHARE_FACE, (person, chat))
         await self.db.commit()
         return cursor.rowcount > 0
 
@@ -413,29 +358,20 @@ class Store(PersonIds):
         self, chat: str, platform: str, user_id: str | None, handle: str | None
     ) -> tuple[int, str] | None:
         """(person, name) of whoever allowed their face in this chat, found by user id or by @handle."""
-        row = await (
-            await self.db.execute(
-                "SELECT s.person, s.name FROM shares s JOIN people p ON p.id = s.person"
-                " WHERE s.chat=? AND p.platform=? AND (p.user_id=? OR s.handle=?) ORDER BY s.created DESC LIMIT 1",
-                (chat, platform, user_id, handle),
-            )
-        ).fetchone()
+        row = await (await self.db.execute(sql.SHARING, (chat, platform, user_id, handle))).fetchone()
         return (int(row[0]), str(row[1])) if row else None
 
     # "내 문장으로 자막" per chat (core/service/service.py, chat_subtitle)
     @_owned
     async def set_chat_subtitle(self, chat: str, on: bool, person: int | None) -> None:
         if on:
-            await self.db.execute(
-                "INSERT INTO chat_subtitles (chat, person, created) VALUES (?,?,?) ON CONFLICT (chat) DO NOTHING",
-                (chat, person, time.time()),
-            )
+            await self.db.execute(sql.SUBTITLE_ON, (chat, person, time.time()))
         else:
-            await self.db.execute("DELETE FROM chat_subtitles WHERE chat=?", (chat,))
+            await self.db.execute(sql.SUBTITLE_OFF, (chat,))
         await self.db.commit()
 
     async def chat_subtitle(self, chat: str) -> bool:
-        row = await (await self.db.execute("SELECT 1 FROM chat_subtitles WHERE chat=?", (chat,))).fetchone()
+        row = await (await self.db.execute(sql.CHAT_SUBTITLE, (chat,))).fetchone()
         return row is not None
 
 
