@@ -54,8 +54,8 @@ async def test_health_follows_the_workers_redis_and_the_database(worker_config: 
     limits = dataclasses.replace(worker_config.limits, job_timeout_s=5)
     settings = Settings(data_dir=tmp_path, cache_dir=worker_config.cache_dir, catalog=worker_config.catalog_dir,
                         database_url=await postgres_database(postgres, "health"), redis_url=redis.url, limits=limits)
-    running = contextlib.AsyncExitStack()
-    service = await running.enter_async_context(running_service(settings))
+    instance = contextlib.AsyncExitStack()
+    service = await instance.enter_async_context(running_service(settings))
     app = web.Application()
     app.router.add_get("/healthz", health_handler(service))
     runner, port = await start_loopback(app)
@@ -102,7 +102,7 @@ async def test_health_follows_the_workers_redis_and_the_database(worker_config: 
         await asyncio.wait_for(running, 60)
         await session.close()
         await runner.cleanup()
-        await asyncio.wait_for(running.aclose(), 30)
+        await asyncio.wait_for(instance.aclose(), 30)
         redis.stop()
         if postgres is not None:
             postgres.stop()
