@@ -143,6 +143,9 @@ async def cluster(
     photos = PhotoServer()
     await photos.start()
     env["FFFUSION_KAKAO_IMAGE_HOSTS"] = f"127.0.0.1:{photos.port}"  # not a default port: named
+    # Open Builder's callbacks come back to the same loopback server: an answer over the skill's budget (a busy
+    # machine) is POSTed there, not refused as a host not allowed (the request then never got its meme)
+    env["FFFUSION_KAKAO_CALLBACK_HOSTS"] = f"127.0.0.1:{photos.port}"
     # a fresh connection per request: instances are killed and restarted, and a kept-alive connection the
     # server has just closed fails the next write ("Cannot write to closing transport")
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as session:
