@@ -13,6 +13,7 @@ from core.catalog.catalog import load_catalog
 from core.compute.contract import WorkerConfig
 from core.errors import ConfigError
 from core.recommend.feedback import FeedbackSettings
+from core.service.chat import Conversation
 from core.service.service import MemeService
 from core.service.store import PeopleStore, Store
 
@@ -117,13 +118,14 @@ async def serve(
         loop.add_signal_handler(sig, stop.set)
     service = make_service(settings)
     await service.start()
+    conversation = Conversation(service)  # what the chat platforms speak to
     runners: list[Runner] = []
     try:
         telegram = None
         if chat and settings.telegram_token:
             from adapters.telegram.bot import TelegramBot
 
-            telegram = TelegramBot(service, settings)
+            telegram = TelegramBot(conversation, settings)
         if needs_http(settings, chat):
             # webhook mode: Telegram's updates arrive on this same HTTP server
             routes = [telegram.add_routes] if telegram is not None and telegram.webhook_url else []
@@ -137,7 +139,7 @@ async def serve(
         if chat and settings.discord_token:
             from adapters.discord.bot import start_discord
 
-            runners.append(await start_discord(service, settings))
+            runners.append(await start_discord(conversation, settings))
         log.info("fffusion is running; Ctrl-C or SIGTERM stops it")
         await stop.wait()
         log.info("stopping")

@@ -22,6 +22,7 @@ from adapters.kakao.skill import KakaoConfig, KakaoSkill
 from adapters.web.routes import BODY_DEADLINE, WebPages, WebShared
 from bot.config import Settings
 from core.errors import ConfigError
+from core.service.chat import Conversation, Studio
 from core.service.ephemeral import MemoryEphemeral, RedisEphemeral
 from core.service.media import SUFFIX, Media, MediaStore
 from core.service.pgmedia import PostgresMediaStore
@@ -191,11 +192,12 @@ def build_app(
     app.router.add_get("/healthz", health_handler(service))
     # one path segment: no directory listing, nothing outside the store's folder
     app.router.add_get("/media/{name}", media_handler(media))
-    pages = WebPages(service, media, settings, shared)
+    conversation = Conversation(service)
+    pages = WebPages(conversation, Studio(service), media, settings, shared)
     pages.add_routes(app, try_page=settings.web_page or not chat)  # the studio by its token
     kakao = None
     if chat and settings.kakao_secret:
-        kakao = KakaoSkill(service, media, KakaoConfig(
+        kakao = KakaoSkill(conversation, media, KakaoConfig(
             secret=settings.kakao_secret,
             public_url=settings.public_url,
             image_hosts=settings.kakao_image_hosts,

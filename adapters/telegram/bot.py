@@ -22,7 +22,7 @@ from telegram.ext import Application, Defaults
 from adapters.telegram.handlers import ALLOWED_UPDATES, TelegramHandlers, set_commands
 from adapters.telegram.retry import RetryingLimiter
 from core.errors import ConfigError, ServiceError
-from core.service.service import MemeService
+from core.service.chat import Conversation
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ class TelegramSettings(Protocol):
     def telegram_inline_cache_s(self) -> int: ...
 
 
-def build_application(service: MemeService, settings: TelegramSettings) -> App:
+def build_application(conversation: Conversation, settings: TelegramSettings) -> App:
     """The bot with all its handlers."""
     # httpx logs every request URL at INFO, and Bot API URLs carry the token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -72,15 +72,15 @@ def build_application(service: MemeService, settings: TelegramSettings) -> App:
     if settings.telegram_webhook_url:
         builder = builder.updater(None)  # updates arrive through add_routes
     app = builder.build()
-    TelegramHandlers(service, settings.telegram_cache_chat, settings.telegram_inline_cache_s).register(app)
+    TelegramHandlers(conversation, settings.telegram_cache_chat, settings.telegram_inline_cache_s).register(app)
     return app
 
 
 class TelegramBot:
     """`start()` / `stop()` inside the running loop; `stop()` lets requests being handled finish first."""
 
-    def __init__(self, service: MemeService, settings: TelegramSettings) -> None:
-        self.app = build_application(service, settings)
+    def __init__(self, conversation: Conversation, settings: TelegramSettings) -> None:
+        self.app = build_application(conversation, settings)
         self.base_url = settings.telegram_base_url or "https://api.telegram.org/bot"
         self.webhook_url: str = settings.telegram_webhook_url
         self.webhook_path = urlsplit(self.webhook_url).path or "/telegram"
@@ -138,9 +138,9 @@ class TelegramBot:
         return web.Response()
 
 
-async def start_telegram(service: MemeService, settings: TelegramSettings) -> TelegramBot:
+async def start_telegram(conversation: Conversation, settings: TelegramSettings) -> TelegramBot:
     """The entry point `fffusion run` uses: the bot, started; `await bot.stop()` ends it."""
-    bot = TelegramBot(service, settings)
+    bot = TelegramBot(conversation, settings)
     await bot.start()
     return bot
 

@@ -34,14 +34,10 @@ from adapters.web import pages
 from adapters.web.pages import Markup, hidden
 from adapters.web.port import Shown, WebPort
 from core.bounded import Bounded
-from core.catalog.catalog import ID_RE, Meme
-from core.catalog.edit import NewMeme
-from core.compute.contract import MemeFaces
 from core.errors import FffusionError, InputError, failure_of
 from core.messages import render
-from core.service.ephemeral import Ephemeral
-from core.service.media import Media
-from core.service.service import Limiter, MemeService, Person
+from core.service import chat as talk
+from core.service.chat import ID_RE, Ephemeral, Limiter, Media, Meme, MemeFaces, NewMeme, Person
 from core.text import face_number
 
 log = logging.getLogger(__name__)
@@ -250,10 +246,11 @@ def _too_big(key: str, limit: int) -> InputError:
 
 
 class WebPages:
-    def __init__(self, service: MemeService, media: Media, settings: WebSettings, shared: WebShared) -> None:
-        self.port = WebPort(service, media)
+    def __init__(self, conversation: talk.Conversation, studio: talk.Studio, media: Media, settings: WebSettings,
+                 shared: WebShared) -> None:
+        self.port = WebPort(conversation, studio, media)
         self.settings = settings
-        self.limits = service.limits
+        self.limits = conversation.limits
         self.shared = shared
         self._csrf_key = _derive(shared.secret, b"csrf")
         self._visitor_key = _derive(shared.secret, b"visitor")
@@ -559,13 +556,13 @@ class WebPages:
         rows: list[tuple[str, str, float]] = []
         if sentence:
             try:
-                rows = await self.port.rank(sentence, 5)
+                rows = await self.port.studio.rank(sentence, 5)
             except FffusionError as err:
                 alert, error = render(err.key, lang, **err.params), True
-        version, inspected = await self.port.inspect()
+        version, inspected = await self.port.studio.inspect()
         by_id: dict[str, MemeFaces] = {f.meme_id: f for f in inspected}
         csrf = self._csrf(sid)
-        memes = [m for m in self.port.catalog.memes if _matches(m, query)]
+        memes = [m for m in self.port.studio.catalog.memes if _matches(m, query)]
 
         def note(meme_id: str) -> str:
             """What was just done to this card; a picture added without a face is warned about."""
@@ -576,7 +573,7 @@ class WebPages:
             return render(done, lang, name=meme_id, names=meme_id, count=1)
 
         cards = "".join(pages.card(lang, m, by_id.get(m.id), version, csrf, note(m.id)) for m in memes)
-        summary = render("studio.summary", lang, memes=len(self.port.catalog.memes),
+        summary = render("studio.summary", lang, memes=len(self.port.studio.catalog.memes),
                          faces=sum(len(f.boxes) for f in inspected),
                          swaps=sum(1 for f in inspected if f.sample_swaps))
         t = pages.texts(lang, "studio.title", "studio.logout", "studio.test_title", "studio.test",
@@ -584,7 +581,7 @@ class WebPages:
                         "studio.legend", "studio.search", "studio.search_button", "studio.search_clear")
         title = t.pop("title")
         found = render("studio.search_count", lang, query=query, count=len(memes)) if query else ""
-        check = pages.check_report(lang, await self.port.check(), len(self.port.catalog.memes))
+        check = pages.check_report(lang, await self.port.studio.check(), len(self.port.studio.catalog.memes))
         page = pages.page(
             "studio.html", lang, title, self.assets, csrf=csrf, sentence=sentence,
             placeholder=render("web.text_placeholder", lang), ranking=pages.ranking(lang, rows, version),
@@ -627,7 +624,7 @@ class WebPages:
         meme_id = request.match_info["id"]
 
         async def delete(form: Form) -> str:
-            await self.port.delete(meme_id)
+            await self.port.studio.delete(meme_id)
             return f"/studio?done=deleted&name={meme_id}"
 
         return await self._studio_change(request, delete)
@@ -645,13 +642,13 @@ class WebPages:
         return await self._studio_change(request, add, MAX_STUDIO_FILES)
 
     async def studio_image(self, request: web.Request) -> web.StreamResponse:
-        meme = self.port.catalog.by_id.get(request.match_info["id"])
+        meme = self.port.studio.catalog.by_id.get(request.match_info["id"])
         if meme is None:
             raise web.HTTPNotFound()
-        key = (self.port.catalog_version, meme.id)
+        key = (self.port.studio.version, meme.id)
         thumb = self._thumbs.get(key)
         if thumb is None:
-            thumb = await asyncio.to_thread(_thumbnail, self.port.catalog.image_bytes(meme))
+            thumb = await asyncio.to_thread(_thumbnail, self.port.studio.catalog.image_bytes(meme))
             self._thumbs.put(key, thumb)
         headers = {"Content-Type": "image/jpeg", "Cache-Control": "private, max-age=3600",
                    "X-Content-Type-Options": "nosniff"}

@@ -9,6 +9,7 @@ import pytest
 
 from adapters.telegram import TelegramBot
 from bot.config import Settings
+from core.service.chat import Conversation
 from core.service.service import MemeService
 from tests.telegram.botapi_server import BotApiServer
 
@@ -33,7 +34,7 @@ def tg_settings(botapi: BotApiServer) -> Settings:
 
 @pytest.fixture
 async def telegram_bot(service: MemeService, tg_settings: Settings) -> AsyncIterator[TelegramBot]:
-    bot = TelegramBot(service, tg_settings)
+    bot = TelegramBot(Conversation(service), tg_settings)
     await bot.start()
     yield bot
     await bot.stop()
