@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import hashlib
 import inspect
 import os
@@ -291,8 +290,8 @@ async def test_a_deletion_takes_the_persons_waiting_jobs_out_of_the_queue(
 
 async def _instance(redis_server: RedisServer, database_url: str, config: WorkerConfig, data: Path) -> MemeService:
     """A bot instance as `fffusion run` makes it with FFFUSION_REDIS_URL: jobs, rate limits and results in Redis."""
-    service = make_service(dataclasses.replace(
-        Settings(), redis_url=redis_server.url, database_url=database_url, data_dir=data, cache_dir=config.cache_dir))
+    service = make_service(Settings().replace(redis_url=redis_server.url, database_url=database_url, data_dir=data,
+                                              cache_dir=config.cache_dir))
     await service.start()
     return service
 

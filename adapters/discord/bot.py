@@ -31,20 +31,20 @@ discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
 
 
 class DiscordSettings(Protocol):
-    """The settings this adapter reads (bot.config.Settings has them, from FFFUSION_DISCORD_*)."""
+    """The settings this adapter reads (bot.config.Settings.discord, from FFFUSION_DISCORD_*)."""
 
     @property
-    def discord_token(self) -> str: ...
+    def token(self) -> str: ...
     @property
-    def discord_api_base(self) -> str: ...
+    def api_base(self) -> str: ...
     @property
-    def discord_gateway(self) -> str: ...
+    def gateway(self) -> str: ...
     @property
-    def discord_guild_id(self) -> int | None: ...
+    def guild_id(self) -> int | None: ...
     @property
-    def discord_shards(self) -> str: ...
+    def shards(self) -> str: ...
     @property
-    def discord_image_hosts(self) -> tuple[str, ...]: ...
+    def image_hosts(self) -> tuple[str, ...]: ...
 
 
 def parse_shards(text: str) -> tuple[list[int], int] | None:
@@ -180,12 +180,12 @@ async def start_discord(conversation: Conversation, settings: DiscordSettings) -
     """`fffusion run`: the Discord bot from the FFFUSION_DISCORD_* settings, started and ready."""
     bot = DiscordBot(
         conversation,
-        token=settings.discord_token,
-        api_base=settings.discord_api_base,
-        gateway=settings.discord_gateway,
-        guild_id=settings.discord_guild_id,
-        shards=parse_shards(settings.discord_shards),
-        image_hosts=settings.discord_image_hosts,
+        token=settings.token,
+        api_base=settings.api_base,
+        gateway=settings.gateway,
+        guild_id=settings.guild_id,
+        shards=parse_shards(settings.shards),
+        image_hosts=settings.image_hosts,
     )
     await bot.start()
     return bot

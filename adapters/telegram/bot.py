@@ -35,22 +35,22 @@ App = Application[Any, Any, Any, Any, Any, Any]
 
 
 class TelegramSettings(Protocol):
-    """The settings this adapter reads (bot.config.Settings has them, from FFFUSION_TELEGRAM_*)."""
+    """The settings this adapter reads (bot.config.Settings.telegram, from FFFUSION_TELEGRAM_*)."""
 
     @property
-    def telegram_token(self) -> str: ...
+    def token(self) -> str: ...
     @property
-    def telegram_base_url(self) -> str: ...
+    def base_url(self) -> str: ...
     @property
-    def telegram_base_file_url(self) -> str: ...
+    def base_file_url(self) -> str: ...
     @property
-    def telegram_webhook_url(self) -> str: ...
+    def webhook_url(self) -> str: ...
     @property
-    def telegram_webhook_secret(self) -> str: ...
+    def webhook_secret(self) -> str: ...
     @property
-    def telegram_cache_chat(self) -> str: ...
+    def cache_chat(self) -> str: ...
     @property
-    def telegram_inline_cache_s(self) -> int: ...
+    def inline_cache_s(self) -> int: ...
 
 
 def build_application(conversation: Conversation, settings: TelegramSettings) -> App:
@@ -59,20 +59,20 @@ def build_application(conversation: Conversation, settings: TelegramSettings) ->
     logging.getLogger("httpx").setLevel(logging.WARNING)
     builder = (
         Application.builder()
-        .token(settings.telegram_token)
+        .token(settings.token)
         .concurrent_updates(CONCURRENT_UPDATES)
         .rate_limiter(RetryingLimiter())
         .defaults(Defaults(allow_sending_without_reply=True))
         .read_timeout(READ_TIMEOUT_S)
     )
-    if settings.telegram_base_url:
-        builder = builder.base_url(settings.telegram_base_url)
-    if settings.telegram_base_file_url:
-        builder = builder.base_file_url(settings.telegram_base_file_url)
-    if settings.telegram_webhook_url:
+    if settings.base_url:
+        builder = builder.base_url(settings.base_url)
+    if settings.base_file_url:
+        builder = builder.base_file_url(settings.base_file_url)
+    if settings.webhook_url:
         builder = builder.updater(None)  # updates arrive through add_routes
     app = builder.build()
-    TelegramHandlers(conversation, settings.telegram_cache_chat, settings.telegram_inline_cache_s).register(app)
+    TelegramHandlers(conversation, settings.cache_chat, settings.inline_cache_s).register(app)
     return app
 
 
@@ -81,10 +81,10 @@ class TelegramBot:
 
     def __init__(self, conversation: Conversation, settings: TelegramSettings) -> None:
         self.app = build_application(conversation, settings)
-        self.base_url = settings.telegram_base_url or "https://api.telegram.org/bot"
-        self.webhook_url: str = settings.telegram_webhook_url
+        self.base_url = settings.base_url or "https://api.telegram.org/bot"
+        self.webhook_url: str = settings.webhook_url
         self.webhook_path = urlsplit(self.webhook_url).path or "/telegram"
-        self._secret: str = settings.telegram_webhook_secret or webhook_secret(settings.telegram_token)
+        self._secret: str = settings.webhook_secret or webhook_secret(settings.token)
 
     async def start(self) -> None:
         try:

@@ -64,15 +64,35 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 BODY_DEADLINE = web.RequestKey("body_deadline", float)
 
 
+class PageSettings(Protocol):
+    """The web page's own settings (bot.config.Settings.web, from FFFUSION_WEB_* and FFFUSION_STUDIO_*)."""
+
+    @property
+    def studio_token(self) -> str: ...
+    @property
+    def face_ttl_s(self) -> int: ...
+    @property
+    def max_form_fields(self) -> int: ...
+    @property
+    def max_form_bytes(self) -> int: ...
+
+
+class HttpSettings(Protocol):
+    """What the web page reads of the HTTP server's settings (bot.config.Settings.http)."""
+
+    @property
+    def public_url(self) -> str: ...
+    @property
+    def trusted_proxies(self) -> tuple[str, ...]: ...
+
+
 class WebSettings(Protocol):
     """The settings the web page reads (bot.config.Settings has them)."""
 
-    public_url: str
-    studio_token: str
-    web_face_ttl_s: int
-    web_max_form_fields: int
-    web_max_form_bytes: int
-    http_trusted_proxies: tuple[str, ...]
+    @property
+    def web(self) -> PageSettings: ...
+    @property
+    def http(self) -> HttpSettings: ...
 
 
 @dataclass(frozen=True)
@@ -255,15 +275,15 @@ class WebPages:
         self._csrf_key = _derive(shared.secret, b"csrf")
         self._visitor_key = _derive(shared.secret, b"visitor")
         # a session is valid only under the studio token it signed in with: a new token ends every session
-        self._studio_mark = _derive(shared.secret, b"studio\0" + settings.studio_token.encode()).hex()
-        self._trusted = trusted_networks(settings.http_trusted_proxies)
-        self._forms = FormLimits(settings.web_max_form_fields, settings.web_max_form_bytes)
+        self._studio_mark = _derive(shared.secret, b"studio\0" + settings.web.studio_token.encode()).hex()
+        self._trusted = trusted_networks(settings.http.trusted_proxies)
+        self._forms = FormLimits(settings.web.max_form_fields, settings.web.max_form_bytes)
         self._thumbs: Bounded[tuple[str, str], bytes] = Bounded(512)  # studio thumbnails
         self._sweeper: asyncio.Task[None] | None = None
         self._static = {name: resources.files(__package__).joinpath("static", name).read_bytes()
                         for name in _STATIC}
         self.assets = hashlib.sha256(b"".join(self._static.values())).hexdigest()[:10]
-        self.studio_enabled = bool(settings.studio_token)
+        self.studio_enabled = bool(settings.web.studio_token)
 
     def add_routes(self, app: web.Application, try_page: bool = True) -> None:
         if try_page:
@@ -296,13 +316,13 @@ class WebPages:
 
     async def sweep(self) -> int:
         """Deletes the visitors whose face is older than FFFUSION_WEB_FACE_TTL_S (everything of theirs goes)."""
-        gone = await self.port.sweep(self.settings.web_face_ttl_s)
+        gone = await self.port.sweep(self.settings.web.face_ttl_s)
         if gone:
             log.info("web: deleted %d visitor(s) whose face expired", gone)
         return gone
 
     async def _sweep_forever(self) -> None:
-        every = max(1.0, min(600.0, self.settings.web_face_ttl_s / 4))
+        every = max(1.0, min(600.0, self.settings.web.face_ttl_s / 4))
         while True:
             try:
                 await self.sweep()
@@ -339,7 +359,7 @@ class WebPages:
 
     def _secure(self, request: web.Request) -> bool:
         return (request.secure or request.headers.get("X-Forwarded-Proto", "").lower() == "https"
-                or self.settings.public_url.startswith("https://"))
+                or self.settings.http.public_url.startswith("https://"))
 
     def _respond(self, request: web.Request, resp: web.StreamResponse, sid: str, new: bool) -> web.StreamResponse:
         resp.headers["Content-Security-Policy"] = CSP
@@ -348,7 +368,7 @@ class WebPages:
         resp.headers["Cache-Control"] = "no-store"
         if new:
             resp.set_cookie(VISITOR_COOKIE, f"{sid}.{self._sign(sid)}", httponly=True, samesite="Lax",
-                            secure=self._secure(request), path="/", max_age=max(self.settings.web_face_ttl_s, 3600))
+                            secure=self._secure(request), path="/", max_age=max(self.settings.web.face_ttl_s, 3600))
         return resp
 
     def _html(self, request: web.Request, body: str, sid: str, new: bool, status: int = 200) -> web.StreamResponse:
@@ -373,7 +393,7 @@ class WebPages:
                         "web.own_subtitle", "web.pick_photo", "web.take_photo", "web.no_photo",
                         "web.forget_confirm", "web.forget_yes", "web.same_meme")
         choosing = bool(shown and (shown.choices or not shown.url))
-        hours = max(1, round(self.settings.web_face_ttl_s / 3600))
+        hours = max(1, round(self.settings.web.face_ttl_s / 3600))
         face_hint = render("web.face_saved_hint", lang) if has_face else render("web.face_hint", lang, hours=hours)
         title = t.pop("title")
         return pages.page(
@@ -509,7 +529,7 @@ class WebPages:
             alert = render(err.key, lang, **err.params)
             return self._html(request, self._login_html(request, sid, alert), sid, new, status)
         given = hashlib.sha256(form.text("token").encode()).digest()
-        wanted = hashlib.sha256(self.settings.studio_token.encode()).digest()
+        wanted = hashlib.sha256(self.settings.web.studio_token.encode()).digest()
         if not hmac.compare_digest(given, wanted):
             alert = render("studio.wrong_token", lang)
             return self._html(request, self._login_html(request, sid, alert), sid, new, 403)
