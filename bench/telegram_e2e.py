@@ -30,6 +30,7 @@ from bench.kakao_e2e import SENTENCES, people_photos
 from bot.config import DEMO_CATALOG, Settings
 from core.compute.contract import WorkerConfig
 from core.limits import Limits
+from core.service.chat import Conversation
 from core.service.service import MemeService
 from tests.telegram.botapi_server import JSON, BotApiServer, Call
 
@@ -104,10 +105,10 @@ async def main() -> None:
         started = time.monotonic()
         await service.start()
         async with BotApiServer() as server:
-            settings = dataclasses.replace(Settings(), telegram_token=server.token,
+            settings = Settings().replace(telegram_token=server.token,
                                            telegram_base_url=server.base_url,
                                            telegram_base_file_url=server.base_file_url)
-            bot = TelegramBot(service, settings)
+            bot = TelegramBot(Conversation(service), settings.telegram)
             await bot.start()
             print(f"service and bot ready in {time.monotonic() - started:.1f} s; {service.pool.size} workers; "
                   f"{len(photos)} different faces; {os.cpu_count()} CPUs; queue {limits.queue_length}")

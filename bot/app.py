@@ -14,6 +14,7 @@ from core.catalog.catalog import load_catalog
 from core.compute.contract import WorkerConfig
 from core.errors import ConfigError
 from core.recommend.feedback import FeedbackSettings
+from core.service.chat import Conversation
 from core.service.service import MemeService
 from core.service.store import PeopleStore, Store
 
@@ -28,19 +29,19 @@ def worker_config(settings: Settings) -> WorkerConfig:
     return WorkerConfig(
         catalog_dir=settings.catalog,
         cache_dir=settings.cache_dir,
-        model=settings.model,
-        face_backend=settings.face_backend,
-        models_dir=settings.models_dir,
+        model=settings.recognition.model,
+        face_backend=settings.recognition.face_backend,
+        models_dir=settings.recognition.models_dir,
         limits=settings.limits,
     )
 
 
 def make_store(settings: Settings) -> PeopleStore:
     """PostgreSQL when FFFUSION_DATABASE_URL is set, else the SQLite file in the data folder."""
-    if settings.database_url:
+    if settings.storage.database_url:
         from core.service.pgstore import PostgresStore
 
-        return PostgresStore(settings.database_url)
+        return PostgresStore(settings.storage.database_url)
     return Store(settings.data_dir / "fffusion.sqlite3")
 
 
@@ -52,29 +53,30 @@ async def running_service(settings: Settings) -> AsyncIterator[MemeService]:
     rest in PostgreSQL."""
     async with contextlib.AsyncExitStack() as stack:
         shared: dict[str, Any] = {}
-        if settings.redis_url:
-            if not settings.database_url:
+        if settings.queue.redis_url:
+            if not settings.storage.database_url:
                 raise ConfigError("scale.redis_needs_database")
             from core.compute.redis.client import QueuePool
             from core.service.shared import RedisPending, RedisRateLimiter, RedisResultCache
 
             limits = settings.limits
-            queue = QueuePool(settings.redis_url, limits.queue_length, limits.job_timeout_s, tries=limits.job_tries,
-                              rerun_after_s=limits.job_rerun_after_s, wait_margin_s=limits.job_wait_margin_s)
+            queue = QueuePool(settings.queue.redis_url, limits.queue_length, limits.job_timeout_s,
+                              tries=limits.job_tries, rerun_after_s=limits.job_rerun_after_s,
+                              wait_margin_s=limits.job_wait_margin_s)
             await queue.start()
             stack.push_async_callback(queue.close)
             shared = dict(
                 pool=queue,
                 rate=RedisRateLimiter(queue, settings.limits.rate_per_minute),
-                results=RedisResultCache(queue, settings.results_cache_s),
+                results=RedisResultCache(queue, settings.queue.results_cache_s),
                 pending=RedisPending(queue, limits.reply_wait_s),
             )
         service = MemeService(
             worker_config(settings),
             settings.data_dir,
-            workers=settings.workers,
-            results_cache_mb=settings.results_cache_mb,
-            feedback=FeedbackSettings(enabled=settings.learn_from_use),
+            workers=settings.queue.workers,
+            results_cache_mb=settings.queue.results_cache_mb,
+            feedback=FeedbackSettings(enabled=settings.recognition.learn_from_use),
             store=make_store(settings),
             **shared,
         )
@@ -87,20 +89,20 @@ def check_start(settings: Settings) -> None:
     """What would only fail once models load and servers start (about 15 s in), checked first: the catalog folder
     and insightface's files. A ConfigError here is one line and exit 2."""
     load_catalog(settings.catalog, check_images=False)
-    if settings.face_backend == "insightface":
-        if settings.models_dir is None:
+    if settings.recognition.face_backend == "insightface":
+        if settings.recognition.models_dir is None:
             raise ConfigError("face.models_dir_missing")
         from core.faces import insight_engine  # here: the face engines load OpenCV, which the bot side never needs
 
-        insight_engine.check_files(settings.models_dir)
+        insight_engine.check_files(settings.recognition.models_dir)
 
 
 def needs_http(settings: Settings, chat: bool = True) -> bool:
     """HTTP is served only for what needs it: the KakaoTalk skill, a Telegram webhook, the web page or the studio,
     the health check; `chat=False` (`fffusion web`) is the web page."""
     return not chat or bool(
-        settings.kakao_secret or (settings.telegram_token and settings.telegram_webhook_url) or settings.web_page
-        or settings.studio_token or settings.health_check
+        settings.kakao.secret or (settings.telegram.token and settings.telegram.webhook_url) or settings.web.page
+        or settings.web.studio_token or settings.http.health_check
     )
 
 
@@ -114,8 +116,8 @@ async def serve(
     server's address once it serves."""
     from bot import web
 
-    if chat and not (settings.telegram_token or settings.discord_token or settings.kakao_secret
-                     or settings.web_page):
+    if chat and not (settings.telegram.token or settings.discord.token or settings.kakao.secret
+                     or settings.web.page):
         raise ConfigError("run.nothing_configured")
     web.validate(settings, chat)  # fail on bad settings before the models load
     check_start(settings)
@@ -125,13 +127,14 @@ async def serve(
         loop.add_signal_handler(sig, stop.set)
     running = contextlib.AsyncExitStack()
     service = await running.enter_async_context(running_service(settings))
+    conversation = Conversation(service)  # what the chat platforms speak to
     runners: list[Runner] = []
     try:
         telegram = None
-        if chat and settings.telegram_token:
+        if chat and settings.telegram.token:
             from adapters.telegram.bot import TelegramBot
 
-            telegram = TelegramBot(service, settings)
+            telegram = TelegramBot(conversation, settings.telegram)
         if needs_http(settings, chat):
             # webhook mode: Telegram's updates arrive on this same HTTP server
             routes = [telegram.add_routes] if telegram is not None and telegram.webhook_url else []
@@ -142,10 +145,10 @@ async def serve(
         if telegram is not None:
             await telegram.start()
             runners.append(telegram)
-        if chat and settings.discord_token:
+        if chat and settings.discord.token:
             from adapters.discord.bot import start_discord
 
-            runners.append(await start_discord(service, settings))
+            runners.append(await start_discord(conversation, settings.discord))
         log.info("fffusion is running; Ctrl-C or SIGTERM stops it")
         await stop.wait()
         log.info("stopping")

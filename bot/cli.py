@@ -58,7 +58,7 @@ def cmd_recommend(args: argparse.Namespace, settings: Settings) -> int:
     # Validate the one sentence before loading anything heavy.
     if args.sentence is not None:
         clean_sentence(args.sentence, settings.limits)
-    embedder = load_embedder(args.model or settings.model)
+    embedder = load_embedder(args.model or settings.recognition.model)
     with _cache(settings) as cache:
         recommender = Recommender(catalog, embedder, cache)
     as_int = catalog.root is None  # --captions: ids are line numbers
@@ -123,8 +123,8 @@ class ProgressBar:
 
 def cmd_catalog_build(args: argparse.Namespace, settings: Settings) -> int:
     catalog = load_catalog(args.dir)
-    embedder = load_embedder(args.model or settings.model)
-    engine = load_engine(settings.face_backend, settings.models_dir, settings.limits)
+    embedder = load_embedder(args.model or settings.recognition.model)
+    engine = load_engine(settings.recognition.face_backend, settings.recognition.models_dir, settings.limits)
     with _cache(settings) as cache:
         prepared = prepare_catalog(catalog, embedder, engine, cache, settings.limits, ProgressBar())
     recommender = prepared.recommender
@@ -142,7 +142,7 @@ def cmd_catalog_build(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_catalog_check(args: argparse.Namespace, settings: Settings) -> int:
     catalog = load_catalog(args.dir, check_images=False)
-    embedder = load_embedder(args.model or settings.model)
+    embedder = load_embedder(args.model or settings.recognition.model)
     with _cache(settings) as cache:
         recommender = Recommender(catalog, embedder, cache)
     report = check_catalog(recommender, settings.limits.confusable_similarity)
@@ -225,7 +225,8 @@ def cmd_swap(args: argparse.Namespace, settings: Settings) -> int:
     # Both pictures are checked before any model loads.
     face = read_image_file(args.face, settings.limits)
     meme = read_image_file(args.meme, settings.limits)
-    engine = load_engine(args.backend or settings.face_backend, args.models or settings.models_dir, settings.limits)
+    models = args.models or settings.recognition.models_dir
+    engine = load_engine(args.backend or settings.recognition.face_backend, models, settings.limits)
     source, notices = engine.make_source(face)
     faces = engine.detect(meme)
     if not faces:
@@ -278,7 +279,7 @@ def cmd_learning_reset(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     """Run queue jobs (rank, register, compose) for every bot instance, until SIGINT or SIGTERM."""
     logging.getLogger().setLevel(logging.DEBUG if args.debug else settings.log_level.upper())
-    if not settings.redis_url:
+    if not settings.queue.redis_url:
         raise ConfigError("worker.needs_redis")
     check_start(settings)
     from core.compute.redis.common import HEARTBEAT_S
@@ -295,23 +296,23 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        processes = settings.workers or len(os.sched_getaffinity(0)) or 1
+        processes = settings.queue.workers or len(os.sched_getaffinity(0)) or 1
         beating: list[asyncio.Task[None]] = []
 
         def ready(pids: list[int]) -> None:
             logging.getLogger("fffusion").info("fffusion worker: %d process(es) %s take jobs from the queue",
                                                processes, pids)
-            if settings.worker_heartbeat is not None:
-                beating.append(asyncio.create_task(beat(settings.worker_heartbeat), name="heartbeat"))
+            if settings.queue.heartbeat is not None:
+                beating.append(asyncio.create_task(beat(settings.queue.heartbeat), name="heartbeat"))
 
         try:
-            await run_worker(worker_config(settings), settings.redis_url, processes, settings.limits.job_timeout_s,
-                             settings.queue_poll_s, stop, ready)
+            await run_worker(worker_config(settings), settings.queue.redis_url, processes,
+                             settings.limits.job_timeout_s, settings.queue.poll_s, stop, ready)
         finally:
             for task in beating:
                 task.cancel()
-            if settings.worker_heartbeat is not None:
-                settings.worker_heartbeat.unlink(missing_ok=True)
+            if settings.queue.heartbeat is not None:
+                settings.queue.heartbeat.unlink(missing_ok=True)
         return 0
 
     return run_loop(work())
@@ -321,7 +322,7 @@ def cmd_web(args: argparse.Namespace, settings: Settings) -> int:
 
     def started(address: str) -> None:
         print(render("web.serving", lang, url=address), flush=True)
-        if settings.studio_token:
+        if settings.web.studio_token:
             print(render("web.serving_studio", lang, url=address + "studio"), flush=True)
 
     return run_loop(serve(settings, chat=False, started=started))

@@ -1,7 +1,9 @@
 """The bot's settings: one object read from FFFUSION_* environment variables and an optional TOML file.
 
-Precedence: defaults < config file (FFFUSION_CONFIG or --config) < environment. Limits are flattened:
-`FFFUSION_MAX_TEXT_CHARS` sets `settings.limits.max_text_chars`. Every setting has a type and a rule (RULES: a
+Precedence: defaults < config file (FFFUSION_CONFIG or --config) < environment. The settings are grouped by what
+they configure (`Settings.telegram`, `.http`, `.limits`...), and each keeps one flat name for the environment and
+the file: `FFFUSION_TELEGRAM_TOKEN` (`telegram_token` in the file) sets `settings.telegram.token`,
+`FFFUSION_MAX_TEXT_CHARS` sets `settings.limits.max_text_chars` (PLACES). Every setting has a type and a rule (RULES: a
 range, a set of values or a shape), checked once here, so a bad value stops the program before anything starts.
 """
 
@@ -16,7 +18,7 @@ import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 from core.errors import ConfigError
 from core.limits import Limits
@@ -34,85 +36,192 @@ def _user_dir(env: str, fallback: str) -> Path:
     return (Path(base) if base else Path.home() / fallback) / "fffusion"
 
 
+def _flat(name: str) -> dict[str, str]:
+    """The metadata of a section's field whose flat name (FFFUSION_<NAME>, the settings file's key) is not the
+    section's prefix and its own name: the names people's deployments use stay as they were."""
+    return {"flat": name}
+
+
 @dataclass(frozen=True)
-class Settings:
-    data_dir: Path = field(default_factory=lambda: _user_dir("XDG_DATA_HOME", ".local/share"))
-    cache_dir: Path = field(default_factory=lambda: _user_dir("XDG_CACHE_HOME", ".cache"))
-    catalog: Path = DEMO_CATALOG
+class Recognition:
+    """What finds the meme for a sentence and the faces in a picture, and whether the ranking learns from use."""
+
     # sentence model: "default" (bundled, offline) or a sentence-transformers name/path
     model: str = "default"
     face_backend: str = "auto"
     models_dir: Path | None = None
-    workers: int = 0  # 0 = one per CPU core
-    lang: str = "ko"
-    log_level: str = "INFO"
-    results_cache_mb: int = 64  # finished images kept in memory, so a repeated request is instant
     learn_from_use: bool = True  # "다른 짤" and kept memes nudge the ranking for everyone
-    # platforms: each runs when its token (or secret) is set
-    telegram_token: str = ""
-    discord_token: str = ""
-    # the HTTP server (bot/web.py) runs only for what needs it: the KakaoTalk skill, a Telegram webhook, the web
-    # page or studio, the health check; on loopback unless told otherwise (the container image says 0.0.0.0)
-    web_page: bool = False  # `fffusion run` also serves the try page (`fffusion web` always does)
-    health_check: bool = False  # serve GET /healthz even when nothing else needs HTTP (load balancers, containers)
-    http_host: str = "127.0.0.1"
-    http_port: int = 8080
-    http_header_timeout_s: float = 10.0  # a connection's request headers must arrive within this (slow clients)
-    http_body_timeout_s: float = 15.0  # and its body within this
-    http_max_connections: int = 1000  # open connections at once; more are closed as they arrive
-    public_url: str = ""  # https://... as Kakao sees this server; image URLs are {public_url}/media/<id>.jpg
-    kakao_secret: str = ""  # secret path segment of the skill URL; the skill runs when it is set
-    kakao_image_hosts: tuple[str, ...] = ("secure.kakaocdn.net", "talk.kakaocdn.net", "k.kakaocdn.net")
-    kakao_budget_s: float = 3.8  # then answer useCallback (Open Builder waits 5 s)
-    kakao_callback_hosts: tuple[str, ...] = ("bot-api.kakao.com",)  # the only hosts answers are POSTed to
+
+
+@dataclass(frozen=True)
+class Queue:
+    """Where the work runs: worker processes on this machine, or on a Redis queue (README, "Running on several
+    machines"), and how long finished images are kept."""
+
+    workers: int = 0  # 0 = one per CPU core
+    redis_url: str = ""  # redis://host:6379/0; "" = the in-process worker pool, state in memory
+    #: how often an idle `fffusion worker` looks for new jobs it was not nudged about
+    poll_s: float = field(default=0.05, metadata=_flat("queue_poll_s"))
+    results_cache_mb: int = 64  # finished images kept in memory, so a repeated request is instant
+    results_cache_s: int = 300  # how long a finished image stays in the shared (Redis) results cache
+    #: `fffusion worker` touches this file while it takes jobs (health checks)
+    heartbeat: Path | None = field(default=None, metadata=_flat("worker_heartbeat"))
+
+
+@dataclass(frozen=True)
+class Storage:
+    """People in the database, result images served by URL."""
+
+    database_url: str = ""  # postgresql://user:password@host/db; "" = the SQLite file in data_dir
     media_max_age_s: int = 24 * 3600
-    # the web page (adapters/web): the studio runs when its token is set; visitors' faces expire
-    studio_token: str = ""
-    web_face_ttl_s: int = 24 * 3600
+    media_max_bytes: int = 1 << 30
+
+
+@dataclass(frozen=True)
+class Http:
+    """The HTTP server (bot/web.py) runs only for what needs it: the KakaoTalk skill, a Telegram webhook, the web
+    page or studio, the health check; on loopback unless told otherwise (the container image says 0.0.0.0)."""
+
+    PREFIX: ClassVar[str] = "http_"
+    host: str = "127.0.0.1"
+    port: int = 8080
+    header_timeout_s: float = 10.0  # a connection's request headers must arrive within this (slow clients)
+    body_timeout_s: float = 15.0  # and its body within this
+    max_connections: int = 1000  # open connections at once; more are closed as they arrive
+    # addresses or networks (10.0.0.0/8) of the proxies whose X-Forwarded-For names the client; none = no proxy
+    trusted_proxies: tuple[str, ...] = ()
+    #: https://... as Kakao sees this server; image URLs are {public_url}/media/<id>.jpg
+    public_url: str = field(default="", metadata=_flat("public_url"))
+    #: serve GET /healthz even when nothing else needs HTTP (load balancers, containers)
+    health_check: bool = field(default=False, metadata=_flat("health_check"))
+
+
+@dataclass(frozen=True)
+class Web:
+    """The web page (adapters/web): the try page, and the studio when its token is set; visitors' faces expire."""
+
+    PREFIX: ClassVar[str] = "web_"
+    page: bool = False  # `fffusion run` also serves the try page (`fffusion web` always does)
+    studio_token: str = field(default="", metadata=_flat("studio_token"))
+    face_ttl_s: int = 24 * 3600
     # several instances behind one load balancer sign visitor cookies, CSRF tokens and studio sessions alike: with
     # this secret, else with a key kept in Redis (FFFUSION_REDIS_URL), else with one in <data dir>/web.key
-    web_secret: str = ""
-    web_max_form_fields: int = 32  # fields (files included) of one posted form; the studio's upload has 22
-    web_max_form_bytes: int = 64 * 1024 * 1024  # everything one posted form carries
-    web_rate_per_address: int = 60  # memes asked for from one client address per minute (all its visitors)
-    studio_logins_per_minute: int = 10  # studio sign-in attempts from one client address per minute
-    # addresses or networks (10.0.0.0/8) of the proxies whose X-Forwarded-For names the client; none = no proxy
-    http_trusted_proxies: tuple[str, ...] = ()
-    media_max_bytes: int = 1 << 30
-    # Telegram (adapters/telegram); another Bot API server (self-hosted telegram-bot-api, tests) by base URLs
-    telegram_base_url: str = ""  # "" = https://api.telegram.org/bot
-    telegram_base_file_url: str = ""  # "" = https://api.telegram.org/file/bot
+    secret: str = ""
+    max_form_fields: int = 32  # fields (files included) of one posted form; the studio's upload has 22
+    max_form_bytes: int = 64 * 1024 * 1024  # everything one posted form carries
+    rate_per_address: int = 60  # memes asked for from one client address per minute (all its visitors)
+    #: studio sign-in attempts from one client address per minute
+    studio_logins_per_minute: int = field(default=10, metadata=_flat("studio_logins_per_minute"))
+
+
+@dataclass(frozen=True)
+class Telegram:
+    """adapters/telegram: runs when its token is set; another Bot API server (self-hosted telegram-bot-api,
+    tests) by base URLs."""
+
+    PREFIX: ClassVar[str] = "telegram_"
+    token: str = ""
+    base_url: str = ""  # "" = https://api.telegram.org/bot
+    base_file_url: str = ""  # "" = https://api.telegram.org/file/bot
     # public HTTPS URL forwarded to this server's HTTP port (FFFUSION_HTTP_PORT): webhook mode, any number of
     # instances; "" = long polling (one instance)
-    telegram_webhook_url: str = ""
-    telegram_webhook_secret: str = ""  # X-Telegram-Bot-Api-Secret-Token; "" = derived from the bot token
-    telegram_cache_chat: str = ""  # chat id the bot uploads inline-mode photos to (a private channel)
-    telegram_inline_cache_s: int = 60  # how long Telegram may cache a person's inline results
-    # Discord (adapters/discord); another REST base and gateway (a proxy, tests) by URL
-    discord_api_base: str = ""  # "" = https://discord.com/api/v10
-    discord_gateway: str = ""  # "" = wss://gateway.discord.gg/
-    discord_guild_id: int | None = None  # development: sync the commands to this server only (instant)
-    discord_shards: str = ""  # "0-3/8": this instance runs shards 0 to 3 of 8; "" = every shard (AutoSharded)
-    # several machines (README, "Running on several machines"): people in PostgreSQL, jobs on a Redis queue
-    database_url: str = ""  # postgresql://user:password@host/db; "" = the SQLite file in data_dir
-    redis_url: str = ""  # redis://host:6379/0; "" = the in-process worker pool, state in memory
-    queue_poll_s: float = 0.05  # how often an idle `fffusion worker` looks for new jobs it was not nudged about
-    results_cache_s: int = 300  # how long a finished image stays in the shared (Redis) results cache
-    worker_heartbeat: Path | None = None  # `fffusion worker` touches this file while it takes jobs (health checks)
+    webhook_url: str = ""
+    webhook_secret: str = ""  # X-Telegram-Bot-Api-Secret-Token; "" = derived from the bot token
+    cache_chat: str = ""  # chat id the bot uploads inline-mode photos to (a private channel)
+    inline_cache_s: int = 60  # how long Telegram may cache a person's inline results
+
+
+@dataclass(frozen=True)
+class Discord:
+    """adapters/discord: runs when its token is set; another REST base and gateway (a proxy, tests) by URL."""
+
+    PREFIX: ClassVar[str] = "discord_"
+    token: str = ""
+    api_base: str = ""  # "" = https://discord.com/api/v10
+    gateway: str = ""  # "" = wss://gateway.discord.gg/
+    guild_id: int | None = None  # development: sync the commands to this server only (instant)
+    shards: str = ""  # "0-3/8": this instance runs shards 0 to 3 of 8; "" = every shard (AutoSharded)
     # the only hosts a posted picture is downloaded from: Discord's attachment CDN and its media proxy
-    discord_image_hosts: tuple[str, ...] = ("cdn.discordapp.com", "media.discordapp.net")
+    image_hosts: tuple[str, ...] = ("cdn.discordapp.com", "media.discordapp.net")
+
+
+@dataclass(frozen=True)
+class Kakao:
+    """adapters/kakao: the skill runs when its secret (the skill URL's secret path segment) is set."""
+
+    PREFIX: ClassVar[str] = "kakao_"
+    secret: str = ""
+    image_hosts: tuple[str, ...] = ("secure.kakaocdn.net", "talk.kakaocdn.net", "k.kakaocdn.net")
+    budget_s: float = 3.8  # then answer useCallback (Open Builder waits 5 s)
+    callback_hosts: tuple[str, ...] = ("bot-api.kakao.com",)  # the only hosts answers are POSTed to
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Grouped by what they configure; each setting keeps its flat name (FFFUSION_TELEGRAM_TOKEN is
+    `settings.telegram.token`, FFFUSION_MAX_TEXT_CHARS `settings.limits.max_text_chars`; `replace` takes
+    flat names)."""
+
+    data_dir: Path = field(default_factory=lambda: _user_dir("XDG_DATA_HOME", ".local/share"))
+    cache_dir: Path = field(default_factory=lambda: _user_dir("XDG_CACHE_HOME", ".cache"))
+    catalog: Path = DEMO_CATALOG
+    lang: str = "ko"
+    log_level: str = "INFO"
+    recognition: Recognition = field(default_factory=Recognition)
+    queue: Queue = field(default_factory=Queue)
+    storage: Storage = field(default_factory=Storage)
+    http: Http = field(default_factory=Http)
+    web: Web = field(default_factory=Web)
+    telegram: Telegram = field(default_factory=Telegram)
+    discord: Discord = field(default_factory=Discord)
+    kakao: Kakao = field(default_factory=Kakao)
     limits: Limits = field(default_factory=Limits)
+
+    def flat(self) -> dict[str, Any]:
+        """Every setting by its flat name."""
+        return {name: getattr(getattr(self, section), attr) if section else getattr(self, attr)
+                for name, (section, attr) in PLACES.items()}
 
     def masked(self) -> dict[str, Any]:
         """Effective settings for display, secrets hidden."""
-        out: dict[str, Any] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if dataclasses.is_dataclass(value):
-                out.update({k: v for k, v in dataclasses.asdict(value).items()})
-                continue
-            out[f.name] = _shown(f.name, value)
-        return out
+        return {name: _shown(name, value) for name, value in self.flat().items()}
+
+    def replace(self, **flat: Any) -> Settings:
+        """A copy with some settings changed, named by their flat names (what follows FFFUSION_, lower case), or
+        a whole section by its name (`limits=Limits(...)`)."""
+        unknown = sorted(set(flat) - set(PLACES) - {f.name for f in fields(self)})
+        if unknown:
+            raise TypeError(f"no such settings: {', '.join(unknown)}")
+        top: dict[str, Any] = {}
+        sections: dict[str, dict[str, Any]] = {}
+        for name, value in flat.items():
+            section, attr = PLACES.get(name, ("", name))
+            if section:
+                sections.setdefault(section, {})[attr] = value
+            else:
+                top[attr] = value
+        for section, values in sections.items():
+            top[section] = dataclasses.replace(getattr(self, section), **values)
+        return dataclasses.replace(self, **top)
+
+
+def _places() -> tuple[dict[str, tuple[str, str]], dict[str, str]]:
+    """Flat name -> (its section, "" for the top level; its field), and flat name -> its type as written."""
+    places: dict[str, tuple[str, str]] = {}
+    types: dict[str, str] = {}
+    for f in fields(Settings):
+        section = f.default_factory() if f.default_factory is not dataclasses.MISSING else None
+        if not dataclasses.is_dataclass(section):
+            places[f.name], types[f.name] = ("", f.name), str(f.type)
+            continue
+        prefix = getattr(section, "PREFIX", "")
+        for g in fields(section):
+            name = g.metadata.get("flat", prefix + g.name)
+            places[name], types[name] = (f.name, g.name), str(g.type)
+    return places, types
+
+
+PLACES, TYPES = _places()
 
 
 def is_secret(name: str) -> bool:
@@ -339,10 +448,6 @@ class Loaded(NamedTuple):
     path: Path | None
 
 
-def _field_types() -> dict[str, str]:
-    return {f.name: str(f.type) for cls in (Settings, Limits) for f in fields(cls) if f.name != "limits"}
-
-
 def _unknown(names: list[str], known: list[str]) -> ConfigError:
     def hint(name: str) -> str:
         close = difflib.get_close_matches(name, known, n=1, cutoff=0.75)
@@ -351,16 +456,30 @@ def _unknown(names: list[str], known: list[str]) -> ConfigError:
     return ConfigError("config.unknown", names=", ".join(hint(n) for n in names))
 
 
+def _flattened(document: dict[str, Any]) -> dict[str, Any]:
+    """The settings file's values by flat name: a key at the top (`telegram_token = ...`), or in its section's
+    table (`[telegram]` `token = ...`); a key no section has is kept as "section.key", refused as unknown."""
+    by_place = {place: name for name, place in PLACES.items()}
+    sections = {section for section, _ in PLACES.values() if section}
+    flat: dict[str, Any] = {}
+    for key, value in document.items():
+        if key in sections and isinstance(value, dict):
+            flat.update({by_place.get((key, name), f"{key}.{name}"): v for name, v in value.items()})
+        else:
+            flat[key] = value
+    return flat
+
+
 def read_settings(config_file: Path | None = None, env: Mapping[str, str] | None = None) -> Loaded:
     """The settings with where each value came from; ConfigError (one line, naming the setting as it was written:
     FFFUSION_X for the environment, x in the file) on the first value that does not fit."""
     env = os.environ if env is None else env
-    types = _field_types()
+    types = TYPES
     path = config_file or (Path(env[ENV_PREFIX + "CONFIG"]) if env.get(ENV_PREFIX + "CONFIG") else None)
     from_file: dict[str, Any] = {}
     if path is not None:
         try:
-            from_file = tomllib.loads(path.read_text(encoding="utf-8"))
+            from_file = _flattened(tomllib.loads(path.read_text(encoding="utf-8")))
         except OSError:
             raise ConfigError("file.unreadable", path=str(path)) from None
         except tomllib.TOMLDecodeError as exc:
@@ -384,10 +503,7 @@ def read_settings(config_file: Path | None = None, env: Mapping[str, str] | None
                 raise ConfigError("config.bad_value", name=shown, value=_shown(name, raw),
                                   expected=bad.expected) from None
             origins[name] = origin
-    limit_names = {f.name for f in fields(Limits)}
-    limits = Limits(**{k: v for k, v in values.items() if k in limit_names})
-    settings = Settings(**{k: v for k, v in values.items() if k not in limit_names}, limits=limits)
-    return Loaded(settings, origins, path)
+    return Loaded(Settings().replace(**values), origins, path)
 
 
 def load_settings(config_file: Path | None = None, env: Mapping[str, str] | None = None) -> Settings:

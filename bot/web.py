@@ -22,6 +22,7 @@ from adapters.kakao.skill import KakaoConfig, KakaoSkill
 from adapters.web.routes import BODY_DEADLINE, WebPages, WebShared
 from bot.config import Settings
 from core.errors import ConfigError
+from core.service.chat import Conversation, Studio
 from core.service.ephemeral import MemoryEphemeral, RedisEphemeral
 from core.service.media import SUFFIX, Media, MediaStore
 from core.service.pgmedia import PostgresMediaStore
@@ -37,7 +38,7 @@ WEB_KEY = "web-key"  # the web page's signing key in Redis (core/service/ephemer
 def validate(settings: Settings, chat: bool = True) -> None:
     """What one setting's rule cannot say (bot/config.py checks each value on its own): the KakaoTalk skill needs
     the public address Kakao fetches images from. `chat=False`: the web page alone needs no platform's settings."""
-    if chat and settings.kakao_secret and not settings.public_url:
+    if chat and settings.kakao.secret and not settings.http.public_url:
         raise ConfigError("kakao.public_url_missing")
 
 
@@ -153,15 +154,15 @@ async def web_shared(service: MemeService, settings: Settings) -> WebShared:
     """The web page's keys, studio sessions and per-address limits: in Redis when the instances share one, so a
     page from one instance posts to another and the studio stays signed in; else in this process, with the key
     in the data folder (visitors keep their cookie across restarts)."""
-    if settings.redis_url:
+    if settings.queue.redis_url:
         connected = cast(Connected, service.pool)  # the instance's queue holds its one Redis connection pool
         state = RedisEphemeral(connected)
-        secret = settings.web_secret or await state.first(WEB_KEY, secrets.token_hex(32))
-        return WebShared(secret.encode(), state, RedisRateLimiter(connected, settings.web_rate_per_address),
-                         RedisRateLimiter(connected, settings.studio_logins_per_minute))
-    secret = settings.web_secret or _key_file(settings.data_dir / WEB_KEY)
-    return WebShared(secret.encode(), MemoryEphemeral(), RateLimiter(settings.web_rate_per_address),
-                     RateLimiter(settings.studio_logins_per_minute))
+        secret = settings.web.secret or await state.first(WEB_KEY, secrets.token_hex(32))
+        return WebShared(secret.encode(), state, RedisRateLimiter(connected, settings.web.rate_per_address),
+                         RedisRateLimiter(connected, settings.web.studio_logins_per_minute))
+    secret = settings.web.secret or _key_file(settings.data_dir / WEB_KEY)
+    return WebShared(secret.encode(), MemoryEphemeral(), RateLimiter(settings.web.rate_per_address),
+                     RateLimiter(settings.web.studio_logins_per_minute))
 
 
 def _key_file(path: Path) -> str:
@@ -185,22 +186,23 @@ def build_app(
 ) -> tuple[web.Application, KakaoSkill | None, WebPages]:
     """`chat=False`: the web page alone (`fffusion web`), without the chat platforms' routes."""
     # uploads are read as streams, under their own limits
-    app = web.Application(client_max_size=1 << 20, middlewares=[body_deadline(settings.http_body_timeout_s)])
+    app = web.Application(client_max_size=1 << 20, middlewares=[body_deadline(settings.http.body_timeout_s)])
     for add in routes:
         add(app)
     app.router.add_get("/healthz", health_handler(service))
     # one path segment: no directory listing, nothing outside the store's folder
     app.router.add_get("/media/{name}", media_handler(media))
-    pages = WebPages(service, media, settings, shared)
-    pages.add_routes(app, try_page=settings.web_page or not chat)  # the studio by its token
+    conversation = Conversation(service)
+    pages = WebPages(conversation, Studio(service), media, settings, shared)
+    pages.add_routes(app, try_page=settings.web.page or not chat)  # the studio by its token
     kakao = None
-    if chat and settings.kakao_secret:
-        kakao = KakaoSkill(service, media, KakaoConfig(
-            secret=settings.kakao_secret,
-            public_url=settings.public_url,
-            image_hosts=settings.kakao_image_hosts,
-            budget_s=settings.kakao_budget_s,
-            callback_hosts=settings.kakao_callback_hosts,
+    if chat and settings.kakao.secret:
+        kakao = KakaoSkill(conversation, media, KakaoConfig(
+            secret=settings.kakao.secret,
+            public_url=settings.http.public_url,
+            image_hosts=settings.kakao.image_hosts,
+            budget_s=settings.kakao.budget_s,
+            callback_hosts=settings.kakao.callback_hosts,
         ))
         kakao.add_routes(app)
 
@@ -218,8 +220,8 @@ def make_media(service: MemeService, settings: Settings) -> Media:
     """Result images in the shared database when the store is PostgreSQL (any instance serves any image), else
     as files in the data folder."""
     if isinstance(service.store, PostgresStore):
-        return PostgresMediaStore(service.store, settings.media_max_age_s, settings.media_max_bytes)
-    return MediaStore(settings.data_dir / "media", settings.media_max_age_s, settings.media_max_bytes)
+        return PostgresMediaStore(service.store, settings.storage.media_max_age_s, settings.storage.media_max_bytes)
+    return MediaStore(settings.data_dir / "media", settings.storage.media_max_age_s, settings.storage.media_max_bytes)
 
 
 async def start_web(service: MemeService, settings: Settings, chat: bool = True, routes: Routes = ()) -> WebServer:
@@ -232,16 +234,16 @@ async def start_web(service: MemeService, settings: Settings, chat: bool = True,
     await pages.start()
     # aiohttp closes a connection that has not sent a request's headers within keepalive_timeout of opening
     # (or of its previous answer): that is the header read timeout, so slow senders are dropped
-    runner = _CappedRunner(app, settings.http_max_connections, access_log=None, handle_signals=False,
-                           keepalive_timeout=settings.http_header_timeout_s)
+    runner = _CappedRunner(app, settings.http.max_connections, access_log=None, handle_signals=False,
+                           keepalive_timeout=settings.http.header_timeout_s)
     await runner.setup()
     try:
-        await web.TCPSite(runner, settings.http_host, settings.http_port).start()
+        await web.TCPSite(runner, settings.http.host, settings.http.port).start()
     except OSError as exc:
         await runner.cleanup()
-        raise ConfigError("web.cannot_listen", host=settings.http_host, port=settings.http_port,
+        raise ConfigError("web.cannot_listen", host=settings.http.host, port=settings.http.port,
                           reason=exc.strerror or str(exc)) from None
     server = WebServer(app, runner, media, kakao, pages)
-    log.info("web server on %s:%d%s%s", settings.http_host, server.port,
+    log.info("web server on %s:%d%s%s", settings.http.host, server.port,
              " with the studio" if pages.studio_enabled else "", " and the KakaoTalk skill" if kakao else "")
     return server

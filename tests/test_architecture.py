@@ -123,6 +123,29 @@ def test_adapters_import_no_other_adapter_and_no_bot() -> None:
     assert not wrong, wrong
 
 
+#: the one module of core/service an adapter imports (it re-exports what crosses the seam), and core's shared
+#: vocabulary: errors and their message keys, the texts and their renderer, limits, sentence and image checks, the
+#: bounded cache (docs/DESIGN.md, "Layers")
+CHAT_LAYER = "core.service.chat"
+VOCABULARY = ("core.errors", "core.messages", "core.limits", "core.text", "core.images", "core.bounded")
+
+
+def _core_outside_the_chat_layer(imports: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The imports of core modules that are neither the chat layer nor the vocabulary."""
+    allowed = (CHAT_LAYER, *VOCABULARY)
+    return [(name, target) for name, target in imports
+            if target.split(".")[0] == "core" and target != "core"
+            and not any(target == a or target.startswith(a + ".") for a in allowed)
+            and target not in ("core.service",)]  # `from core.service import chat`: the package, for its module
+
+
+def test_adapters_import_only_the_chat_layer_and_the_vocabulary() -> None:
+    assert _core_outside_the_chat_layer([("adapters.x", "core.service.service")])  # the check sees a side door
+    assert not _core_outside_the_chat_layer([("adapters.x", "core.service.chat.Reply"), ("adapters.x", "core.text")])
+    wrong = _core_outside_the_chat_layer(_all_imports("adapters"))
+    assert not wrong, wrong
+
+
 HEAVY = ("cv2", "onnxruntime", "dlib")  # what only a worker loads: OpenCV and the face and text models' runtimes
 #: what runs the workers' jobs, and the offline CLI (`fffusion demo`, `catalog check` run the models in-process)
 WORKER_SIDE = ("core.compute.runtime", "core.compute.redis.consumer", "core.compute.redis.supervisor", "bot.cli")

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import RULES, _field_types, load_settings, read_settings
+from bot.config import RULES, TYPES, Settings, load_settings, read_settings
 from core.errors import ConfigError, explain
 
 
@@ -13,9 +13,9 @@ def test_file_then_environment_take_precedence_over_defaults(tmp_path: Path) -> 
     token = "123:file-token-AAAAAAAAAAAAAAAAAAAAAAAAA"
     config.write_text(f'workers = 3\nmax_text_chars = 200\ntelegram_token = "{token}"\n', encoding="utf-8")
     settings = load_settings(env={"FFFUSION_CONFIG": str(config), "FFFUSION_MAX_TEXT_CHARS": "150"})
-    assert settings.workers == 3
+    assert settings.queue.workers == 3
     assert settings.limits.max_text_chars == 150  # the environment wins over the file
-    assert settings.telegram_token == token
+    assert settings.telegram.token == token
     shown = settings.masked()
     assert shown["max_text_chars"] == 150 and "file-token" not in str(shown)
 
@@ -54,8 +54,8 @@ def test_unknown_names_in_the_file_are_refused(tmp_path: Path) -> None:
 
 def test_every_setting_has_one_rule() -> None:
     """A type, and a range, a set of values or a shape: a new setting without a rule fails here."""
-    assert set(RULES) == set(_field_types())
-    for name, kind in _field_types().items():
+    assert set(RULES) == set(TYPES)
+    for name, kind in TYPES.items():
         rule = RULES[name]
         numeric = kind.replace(" ", "") in ("int", "float", "int|None")
         assert numeric == (rule.lo is not None and rule.hi is not None), name
@@ -111,9 +111,9 @@ def test_good_values_of_every_kind_are_read() -> None:
         "FFFUSION_KAKAO_IMAGE_HOSTS": "secure.kakaocdn.net, 127.0.0.1:8443, [::1]", "FFFUSION_FACE_SHAPE": "0",
         "FFFUSION_HTTP_TRUSTED_PROXIES": "10.0.0.0/8, ::1", "FFFUSION_MARK": "off",
     })
-    assert settings.log_level == "DEBUG" and settings.web_page and settings.discord_guild_id is None
-    assert settings.kakao_image_hosts == ("secure.kakaocdn.net", "127.0.0.1:8443", "[::1]")
-    assert settings.http_trusted_proxies == ("10.0.0.0/8", "::1") and not settings.limits.mark
+    assert settings.log_level == "DEBUG" and settings.web.page and settings.discord.guild_id is None
+    assert settings.kakao.image_hosts == ("secure.kakaocdn.net", "127.0.0.1:8443", "[::1]")
+    assert settings.http.trusted_proxies == ("10.0.0.0/8", "::1") and not settings.limits.mark
     assert settings.limits.face_shape == 0
 
 
@@ -139,10 +139,42 @@ def test_a_bad_value_in_the_file_is_named_as_the_file_names_it(tmp_path: Path) -
     config.write_text('workers = "3"\nlearn_from_use = false\nkakao_image_hosts = ["a.example.com"]\n',
                       encoding="utf-8")
     settings = load_settings(config)
-    assert (settings.workers, settings.learn_from_use, settings.kakao_image_hosts) == (3, False, ("a.example.com",))
+    assert settings.queue.workers == 3 and not settings.recognition.learn_from_use
+    assert settings.kakao.image_hosts == ("a.example.com",)
     config.write_text("workers = true\n", encoding="utf-8")  # TOML's own types are checked too
     with pytest.raises(ConfigError):
         load_settings(config)
+
+
+def test_settings_are_grouped_by_what_they_configure_under_their_old_names(tmp_path: Path) -> None:
+    """Every FFFUSION_* name people's deployments use still sets the same setting, now in its section; the file
+    takes the flat names or the sections' tables."""
+    names = set(TYPES)  # the names RULES has always had (test_every_setting_has_one_rule)
+    assert {"telegram_token", "public_url", "studio_token", "queue_poll_s", "worker_heartbeat", "database_url",
+            "max_text_chars", "http_trusted_proxies"} <= names
+    settings = load_settings(env={"FFFUSION_PUBLIC_URL": "https://bot.example.com", "FFFUSION_QUEUE_POLL_S": "0.5",
+                                  "FFFUSION_STUDIO_TOKEN": "s" * 16, "FFFUSION_DISCORD_GUILD_ID": "42",
+                                  "FFFUSION_WORKER_HEARTBEAT": str(tmp_path / "beat")})
+    assert settings.http.public_url == "https://bot.example.com" and settings.queue.poll_s == 0.5
+    assert settings.web.studio_token == "s" * 16 and settings.discord.guild_id == 42
+    assert settings.queue.heartbeat == tmp_path / "beat"
+    assert set(settings.masked()) == names and settings.masked()["studio_token"] != "s" * 16
+    config = tmp_path / "fffusion.toml"
+    config.write_text('workers = 2\n[telegram]\nwebhook_url = "https://bot.example.com/tg"\n[limits]\n'
+                      'max_text_chars = 99\n[http]\nport = 9000\npublic_url = "https://bot.example.com"\n',
+                      encoding="utf-8")
+    loaded = read_settings(config, env={})
+    grouped = loaded.settings
+    assert grouped.telegram.webhook_url == "https://bot.example.com/tg" and grouped.limits.max_text_chars == 99
+    assert grouped.http.port == 9000 and grouped.http.public_url == "https://bot.example.com"
+    assert grouped.queue.workers == 2 and loaded.origins["telegram_webhook_url"] == "file"
+    config.write_text("[telegram]\ntokn = 1\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(config)
+    assert caught.value.params["names"] == "telegram.tokn (telegram_token?)"
+    assert Settings().replace(telegram_token="t", http_port=1).telegram.token == "t"
+    with pytest.raises(TypeError):
+        Settings().replace(telegram_tokn="t")
 
 
 def test_where_each_value_came_from(tmp_path: Path) -> None:

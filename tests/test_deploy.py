@@ -129,5 +129,5 @@ def test_env_example_starts_as_it_is() -> None:
     dockerfile = (REPO / "Dockerfile").read_text(encoding="utf-8")
     image = dict(re.findall(r"(FFFUSION_[A-Z_]+)=(\S+)", dockerfile))
     settings = load_settings(env={**image, **{k: v for k, v in example.items() if k.startswith("FFFUSION_")}})
-    assert settings.web_page and settings.health_check and settings.http_host == "0.0.0.0"
+    assert settings.web.page and settings.http.health_check and settings.http.host == "0.0.0.0"
     assert needs_http(settings)

@@ -52,8 +52,10 @@ async def test_health_follows_the_workers_redis_and_the_database(worker_config: 
     except FileNotFoundError as err:
         pytest.skip(f"needs a real Redis and PostgreSQL: {err}")
     limits = dataclasses.replace(worker_config.limits, job_timeout_s=5)
-    settings = Settings(data_dir=tmp_path, cache_dir=worker_config.cache_dir, catalog=worker_config.catalog_dir,
-                        database_url=await postgres_database(postgres, "health"), redis_url=redis.url, limits=limits)
+    database_url = await postgres_database(postgres, "health")
+    settings = Settings().replace(data_dir=tmp_path, cache_dir=worker_config.cache_dir,
+                                  catalog=worker_config.catalog_dir, database_url=database_url, redis_url=redis.url,
+                                  limits=limits)
     instance = contextlib.AsyncExitStack()
     service = await instance.enter_async_context(running_service(settings))
     app = web.Application()

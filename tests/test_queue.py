@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import hashlib
 import inspect
 import os
@@ -377,8 +376,8 @@ async def _instance(running: contextlib.AsyncExitStack, redis_server: RedisServe
                     config: WorkerConfig, data: Path) -> MemeService:
     """A bot instance as `fffusion run` makes it with FFFUSION_REDIS_URL (jobs, rate limits and results in
     Redis), running until `running` closes."""
-    return await running.enter_async_context(running_service(dataclasses.replace(
-        Settings(), redis_url=redis_server.url, database_url=database_url, data_dir=data, cache_dir=config.cache_dir)))
+    return await running.enter_async_context(running_service(Settings().replace(
+        redis_url=redis_server.url, database_url=database_url, data_dir=data, cache_dir=config.cache_dir)))
 
 
 #: sha256 (first 16 hex digits) of the source of the arq methods core/compute/redis/arq_private.py overrides, as of

@@ -4,7 +4,6 @@ connections are capped (3,000 slow-header connections were all still open after 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -19,8 +18,7 @@ from tests.kakao.kakaoside import SECRET, free_port
 @pytest.fixture
 async def server(service: MemeService, tmp_path: Path) -> AsyncIterator[WebServer]:
     port = free_port()
-    settings = dataclasses.replace(
-        Settings(), data_dir=tmp_path / "web", http_host="127.0.0.1", http_port=port,
+    settings = Settings().replace(data_dir=tmp_path / "web", http_host="127.0.0.1", http_port=port,
         public_url=f"http://127.0.0.1:{port}", kakao_secret=SECRET,
         http_header_timeout_s=1.0, http_body_timeout_s=1.0, http_max_connections=5, web_page=True,
     )

@@ -1,6 +1,6 @@
 """The Discord bot as an object another program starts and stops inside its own asyncio loop.
 
-    bot = DiscordBot(service, token=...)
+    bot = DiscordBot(conversation, token=...)
     await bot.start()   # log in, sync the commands, connect the gateway in a task, wait until ready
     ...
     await bot.stop()
@@ -20,7 +20,7 @@ import yarl
 from adapters.discord.commands import ActionButton, Handlers, Texts, build_tree, log_discord_failure
 from core.errors import ConfigError, ServiceError
 from core.messages import localized
-from core.service.service import MemeService
+from core.service.chat import Conversation
 
 log = logging.getLogger(__name__)
 
@@ -31,20 +31,20 @@ discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
 
 
 class DiscordSettings(Protocol):
-    """The settings this adapter reads (bot.config.Settings has them, from FFFUSION_DISCORD_*)."""
+    """The settings this adapter reads (bot.config.Settings.discord, from FFFUSION_DISCORD_*)."""
 
     @property
-    def discord_token(self) -> str: ...
+    def token(self) -> str: ...
     @property
-    def discord_api_base(self) -> str: ...
+    def api_base(self) -> str: ...
     @property
-    def discord_gateway(self) -> str: ...
+    def gateway(self) -> str: ...
     @property
-    def discord_guild_id(self) -> int | None: ...
+    def guild_id(self) -> int | None: ...
     @property
-    def discord_shards(self) -> str: ...
+    def shards(self) -> str: ...
     @property
-    def discord_image_hosts(self) -> tuple[str, ...]: ...
+    def image_hosts(self) -> tuple[str, ...]: ...
 
 
 def parse_shards(text: str) -> tuple[list[int], int] | None:
@@ -70,7 +70,7 @@ class FffusionClient(discord.AutoShardedClient):
     everything a command needs, so shards on different instances need nothing from each other."""
 
     def __init__(
-        self, service: MemeService, guild_id: int | None, guild_ready_timeout: float,
+        self, conversation: Conversation, guild_id: int | None, guild_ready_timeout: float,
         shards: tuple[list[int], int] | None = None, image_hosts: tuple[str, ...] = (),
     ) -> None:
         ids, count = shards or (None, None)
@@ -85,7 +85,7 @@ class FffusionClient(discord.AutoShardedClient):
             allowed_mentions=discord.AllowedMentions.none(),
         )
         self.guild_id = guild_id
-        self.handlers = Handlers(service, image_hosts)
+        self.handlers = Handlers(conversation, image_hosts)
         self.tree = build_tree(self, self.handlers)
 
     async def close(self) -> None:
@@ -110,7 +110,7 @@ class FffusionClient(discord.AutoShardedClient):
 class DiscordBot:
     def __init__(
         self,
-        service: MemeService,
+        conversation: Conversation,
         *,
         token: str,
         api_base: str = "",
@@ -121,7 +121,7 @@ class DiscordBot:
         ready_timeout: float = 60.0,
         image_hosts: tuple[str, ...] = (),  # posted pictures come from these hosts only; none = no swaps
     ) -> None:
-        self.service = service
+        self.conversation = conversation
         self.token = token
         self.api_base = (api_base or DISCORD_API).rstrip("/")
         self.gateway = gateway or DISCORD_GATEWAY
@@ -137,7 +137,7 @@ class DiscordBot:
         # discord.py reads both addresses from class attributes; one Discord client per process.
         discord.http.Route.BASE = self.api_base
         discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(self.gateway)
-        client = self.client = FffusionClient(self.service, self.guild_id, self.guild_ready_timeout, self.shards,
+        client = self.client = FffusionClient(self.conversation, self.guild_id, self.guild_ready_timeout, self.shards,
                                               self.image_hosts)
         try:
             await client.login(self.token)
@@ -176,16 +176,16 @@ class DiscordBot:
         self.client = self._task = None
 
 
-async def start_discord(service: MemeService, settings: DiscordSettings) -> DiscordBot:
+async def start_discord(conversation: Conversation, settings: DiscordSettings) -> DiscordBot:
     """`fffusion run`: the Discord bot from the FFFUSION_DISCORD_* settings, started and ready."""
     bot = DiscordBot(
-        service,
-        token=settings.discord_token,
-        api_base=settings.discord_api_base,
-        gateway=settings.discord_gateway,
-        guild_id=settings.discord_guild_id,
-        shards=parse_shards(settings.discord_shards),
-        image_hosts=settings.discord_image_hosts,
+        conversation,
+        token=settings.token,
+        api_base=settings.api_base,
+        gateway=settings.gateway,
+        guild_id=settings.guild_id,
+        shards=parse_shards(settings.shards),
+        image_hosts=settings.image_hosts,
     )
     await bot.start()
     return bot

@@ -26,9 +26,8 @@ from core.errors import InputError, ServiceError
 from core.images import check_pixels, check_size
 from core.limits import Limits
 from core.messages import pick_lang, render
-from core.service import conversation as talk
-from core.service.friends import FriendRef
-from core.service.service import MemeService, Person
+from core.service import chat as talk
+from core.service.chat import FriendRef, Person
 
 log = logging.getLogger(__name__)
 
@@ -198,12 +197,11 @@ def log_discord_failure(err: discord.DiscordException, what: str) -> None:
 class Handlers:
     """Interactions in, intents to the conversation, replies out under Discord's rules."""
 
-    def __init__(self, service: MemeService, image_hosts: Iterable[str] = ()) -> None:
-        self.service = service
-        self.conversation = talk.Conversation(service)
+    def __init__(self, conversation: talk.Conversation, image_hosts: Iterable[str] = ()) -> None:
+        self.conversation = conversation
         #: posted pictures come from these hosts only (Discord's attachment CDN and media proxy), read up to the
         #: size limit (an embed's size is not known before)
-        self.fetcher = GuardedFetcher(image_hosts, service.limits.max_image_bytes, REFUSALS, timeout_s=20)
+        self.fetcher = GuardedFetcher(image_hosts, conversation.limits.max_image_bytes, REFUSALS, timeout_s=20)
 
     async def close(self) -> None:
         await self.fetcher.close()
@@ -211,7 +209,7 @@ class Handlers:
     def _swap_intent(self, picture: Picture, face: str | None = None, target: str | None = None
                      ) -> talk.SwapPictureIntent:
         return talk.SwapPictureIntent(lambda: self.fetcher.fetch(picture.url), picture.size,
-                                      lambda: picture.check(self.fetcher, self.service.limits), face, target)
+                                      lambda: picture.check(self.fetcher, self.conversation.limits), face, target)
 
     async def swap_message(self, interaction: discord.Interaction, message: discord.Message) -> None:
         """The message command "Swap my face": the person's face onto the picture in someone's message."""
@@ -246,7 +244,7 @@ class Handlers:
                 log.warning("/setface: downloading the attachment failed: %s", err)
                 raise ServiceError("discord.download_failed") from err
 
-        intent = talk.PhotoIntent(fetch, name, check=lambda: check_attachment(image, self.service.limits))
+        intent = talk.PhotoIntent(fetch, name, check=lambda: check_attachment(image, self.conversation.limits))
         await self._run(interaction, "/setface", intent, defer="private")
 
     async def meme(self, interaction: discord.Interaction, text: str, face: str | None) -> None:

@@ -24,9 +24,8 @@ from adapters.kakao import protocol
 from adapters.kakao.protocol import BadPayload, Json, SkillRequest
 from core.errors import Failure, InputError
 from core.messages import pick_lang, render
-from core.service import conversation as talk
-from core.service.media import Media
-from core.service.service import MemeService, Person
+from core.service import chat as talk
+from core.service.chat import Media, Person
 
 log = logging.getLogger(__name__)
 
@@ -66,13 +65,12 @@ class KakaoConfig:
 
 
 class KakaoSkill:
-    def __init__(self, service: MemeService, media: Media, config: KakaoConfig) -> None:
-        self.service = service
-        self.conversation = talk.Conversation(service)
+    def __init__(self, conversation: talk.Conversation, media: Media, config: KakaoConfig) -> None:
+        self.conversation = conversation
         self.media = media
         self.config = config
         self.public_url = config.public_url.rstrip("/")
-        self.fetcher = GuardedFetcher(config.image_hosts, service.limits.max_image_bytes, REFUSALS,
+        self.fetcher = GuardedFetcher(config.image_hosts, conversation.limits.max_image_bytes, REFUSALS,
                                       config.download_timeout_s, _HEADERS)
         self._secret = config.secret.encode()
         self._callbacks: set[asyncio.Task[None]] = set()

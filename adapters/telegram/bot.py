@@ -22,7 +22,7 @@ from telegram.ext import Application, Defaults
 from adapters.telegram.handlers import ALLOWED_UPDATES, TelegramHandlers, set_commands
 from adapters.telegram.retry import RetryingLimiter
 from core.errors import ConfigError, ServiceError
-from core.service.service import MemeService
+from core.service.chat import Conversation
 
 log = logging.getLogger(__name__)
 
@@ -35,56 +35,56 @@ App = Application[Any, Any, Any, Any, Any, Any]
 
 
 class TelegramSettings(Protocol):
-    """The settings this adapter reads (bot.config.Settings has them, from FFFUSION_TELEGRAM_*)."""
+    """The settings this adapter reads (bot.config.Settings.telegram, from FFFUSION_TELEGRAM_*)."""
 
     @property
-    def telegram_token(self) -> str: ...
+    def token(self) -> str: ...
     @property
-    def telegram_base_url(self) -> str: ...
+    def base_url(self) -> str: ...
     @property
-    def telegram_base_file_url(self) -> str: ...
+    def base_file_url(self) -> str: ...
     @property
-    def telegram_webhook_url(self) -> str: ...
+    def webhook_url(self) -> str: ...
     @property
-    def telegram_webhook_secret(self) -> str: ...
+    def webhook_secret(self) -> str: ...
     @property
-    def telegram_cache_chat(self) -> str: ...
+    def cache_chat(self) -> str: ...
     @property
-    def telegram_inline_cache_s(self) -> int: ...
+    def inline_cache_s(self) -> int: ...
 
 
-def build_application(service: MemeService, settings: TelegramSettings) -> App:
+def build_application(conversation: Conversation, settings: TelegramSettings) -> App:
     """The bot with all its handlers."""
     # httpx logs every request URL at INFO, and Bot API URLs carry the token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     builder = (
         Application.builder()
-        .token(settings.telegram_token)
+        .token(settings.token)
         .concurrent_updates(CONCURRENT_UPDATES)
         .rate_limiter(RetryingLimiter())
         .defaults(Defaults(allow_sending_without_reply=True))
         .read_timeout(READ_TIMEOUT_S)
     )
-    if settings.telegram_base_url:
-        builder = builder.base_url(settings.telegram_base_url)
-    if settings.telegram_base_file_url:
-        builder = builder.base_file_url(settings.telegram_base_file_url)
-    if settings.telegram_webhook_url:
+    if settings.base_url:
+        builder = builder.base_url(settings.base_url)
+    if settings.base_file_url:
+        builder = builder.base_file_url(settings.base_file_url)
+    if settings.webhook_url:
         builder = builder.updater(None)  # updates arrive through add_routes
     app = builder.build()
-    TelegramHandlers(service, settings.telegram_cache_chat, settings.telegram_inline_cache_s).register(app)
+    TelegramHandlers(conversation, settings.cache_chat, settings.inline_cache_s).register(app)
     return app
 
 
 class TelegramBot:
     """`start()` / `stop()` inside the running loop; `stop()` lets requests being handled finish first."""
 
-    def __init__(self, service: MemeService, settings: TelegramSettings) -> None:
-        self.app = build_application(service, settings)
-        self.base_url = settings.telegram_base_url or "https://api.telegram.org/bot"
-        self.webhook_url: str = settings.telegram_webhook_url
+    def __init__(self, conversation: Conversation, settings: TelegramSettings) -> None:
+        self.app = build_application(conversation, settings)
+        self.base_url = settings.base_url or "https://api.telegram.org/bot"
+        self.webhook_url: str = settings.webhook_url
         self.webhook_path = urlsplit(self.webhook_url).path or "/telegram"
-        self._secret: str = settings.telegram_webhook_secret or webhook_secret(settings.telegram_token)
+        self._secret: str = settings.webhook_secret or webhook_secret(settings.token)
 
     async def start(self) -> None:
         try:
@@ -138,9 +138,9 @@ class TelegramBot:
         return web.Response()
 
 
-async def start_telegram(service: MemeService, settings: TelegramSettings) -> TelegramBot:
+async def start_telegram(conversation: Conversation, settings: TelegramSettings) -> TelegramBot:
     """The entry point `fffusion run` uses: the bot, started; `await bot.stop()` ends it."""
-    bot = TelegramBot(service, settings)
+    bot = TelegramBot(conversation, settings)
     await bot.start()
     return bot
 

@@ -1,4 +1,4 @@
-"""What the bot does with each Telegram update: chats and buttons in, MemeService calls, photos out.
+"""What the bot does with each Telegram update: chats and buttons in, intents to the conversation, photos out.
 
 Telegram events become intents for the conversation (core/service/conversation.py); its replies become
 messages, photos and inline keyboards. Telegram's own: who a group message is for, "/setface" then a photo,
@@ -47,9 +47,8 @@ from core.errors import InputError, ServiceError
 from core.images import check_pixels, check_size
 from core.limits import Limits
 from core.messages import pick_lang, render
-from core.service import conversation as talk
-from core.service.friends import FriendRef
-from core.service.service import MemeService, Person
+from core.service import chat as talk
+from core.service.chat import FriendRef, Person
 from core.text import face_number
 
 log = logging.getLogger(__name__)
@@ -102,9 +101,8 @@ def _image_of(message: Message | None) -> PhotoSize | Document | None:
 
 
 class TelegramHandlers:
-    def __init__(self, service: MemeService, cache_chat: str, inline_cache_s: int) -> None:
-        self.service = service
-        self.conversation = talk.Conversation(service)
+    def __init__(self, conversation: talk.Conversation, cache_chat: str, inline_cache_s: int) -> None:
+        self.conversation = conversation
         chat = cache_chat.strip()  # a numeric id or "@channelname"
         self.cache_chat: int | str | None = int(chat) if chat.lstrip("-").isdigit() else (chat or None)
         self.inline_cache_s = inline_cache_s
@@ -329,7 +327,7 @@ class TelegramHandlers:
         if media is None:
             reply = self.conversation.failure(person, InputError("picture.needs_image"))
         else:
-            limits = self.service.limits
+            limits = self.conversation.limits
             intent = talk.SwapPictureIntent(_download(media, limits), None, _media_check(media, limits), face, target)
             reply = await self._handle(bot, message.chat.id, person, intent)
         await self._reply(message, person, reply)
@@ -427,7 +425,8 @@ class TelegramHandlers:
                         ) -> None:
         media = _image_of(source)
         assert media is not None
-        intent = talk.PhotoIntent(_download(media, self.service.limits), name, _media_check(media, self.service.limits))
+        limits = self.conversation.limits
+        intent = talk.PhotoIntent(_download(media, limits), name, _media_check(media, limits))
         await self._reply(reply_to, person, await self._handle(bot, reply_to.chat.id, person, intent))
 
     async def deleteface(self, update: Update, context: Context, person: Person) -> None:

@@ -8,11 +8,8 @@ from functools import cache
 from importlib import resources
 from string import Template
 
-from core.catalog.catalog import Meme
-from core.catalog.check import CheckReport
-from core.catalog.edit import subtitle_text
-from core.compute.contract import MemeFaces
 from core.messages import render
+from core.service.chat import CheckReport, Meme, MemeFaces, subtitle_text
 
 
 class Markup(str):

@@ -1,26 +1,16 @@
 """The web page's one door into the core: the try page speaks to the conversation layer like every chat
 platform (typed intents in, a typed Reply out, one failure->reply mapping); the studio, which no chat platform
-has, calls the service's catalog methods. Every call the pages make goes through here."""
+has, speaks to the chat layer's `Studio`. Every call the pages make goes through here."""
 
 from __future__ import annotations
 
 import asyncio
-import logging
 from dataclasses import dataclass
-from pathlib import Path
 
-from core.catalog import edit
-from core.catalog.catalog import Catalog
-from core.catalog.check import CheckReport
-from core.compute.contract import MemeFaces
 from core.errors import Failure, InputError
 from core.images import check_size
-from core.resources import sample_face
-from core.service import conversation as talk
-from core.service.media import Media
-from core.service.service import MemeService, Person
-
-log = logging.getLogger(__name__)
+from core.service import chat as talk
+from core.service.chat import Media, Person
 
 PLATFORM = "web"
 
@@ -51,15 +41,11 @@ STATUS = {Failure.LIMITED: 429, Failure.BUSY: 503, Failure.UNAVAILABLE: 503}
 
 
 class WebPort:
-    def __init__(self, service: MemeService, media: Media) -> None:
-        self.service = service
-        self.conversation = talk.Conversation(service)
+    def __init__(self, conversation: talk.Conversation, studio: talk.Studio, media: Media) -> None:
+        self.conversation = conversation
+        self.studio = studio
         self.media = media
-        self.limits = service.limits
-        self._edit_lock = asyncio.Lock()  # one catalog write at a time
-        self._sample: bytes | bool | None = False  # False: not looked for yet
-        self._inspected: tuple[str, list[MemeFaces]] | None = None  # per catalog version
-        self._checked: tuple[str, CheckReport] | None = None
+        self.limits = conversation.limits
 
     @staticmethod
     def person(user_id: str, lang: str) -> Person:
@@ -134,66 +120,18 @@ class WebPort:
         return await self.conversation.sweep(PLATFORM, ttl_s)
 
     # the studio
-    @property
-    def catalog(self) -> Catalog:
-        return self.service.catalog
-
-    @property
-    def catalog_version(self) -> str:
-        return self.service.catalog_version
-
-    @property
-    def catalog_dir(self) -> Path:
-        return Path(self.service.config.catalog_dir)
-
-    async def rank(self, sentence: str, top: int) -> list[tuple[str, str, float]]:
-        return await self.service.rank(sentence, top)
-
-    async def inspect(self) -> tuple[str, list[MemeFaces]]:
-        if self._sample is False:
-            try:
-                self._sample = await asyncio.to_thread(sample_face)
-            except (ModuleNotFoundError, OSError):
-                log.info("no sample face installed (scikit-image): the studio shows no swap check")
-                self._sample = None
-        assert not isinstance(self._sample, bool)
-        await self.service.follow_catalog()
-        if self._inspected is None or self._inspected[0] != self.service.catalog_version:
-            self._inspected = await self.service.inspect_catalog(self._sample)
-        return self._inspected
-
-    async def check(self) -> CheckReport:
-        """`fffusion catalog check`'s report on the catalog being served, once per catalog version."""
-        await self.service.follow_catalog()
-        version = self.service.catalog_version
-        if self._checked is None or self._checked[0] != version:
-            self._checked = (version, await self.service.check_catalog())
-        return self._checked[1]
-
-    async def _edited(self, change: object, *args: object) -> None:
-        async with self._edit_lock:
-            await asyncio.to_thread(change, self.catalog_dir, *args)  # type: ignore[arg-type]
-            await self.service.reload_catalog()
-
     async def update(self, meme_id: str, caption: str, examples: list[str], tags: list[str],
                      faces: list[int], subtitle: list[str]) -> None:
         """Face numbers must name faces found in the picture: a number past them would be ignored in silence."""
-        lines = edit.parse_subtitle_text(subtitle)
-        _, inspected = await self.inspect()
-        found = next((len(f.boxes) for f in inspected if f.meme_id == meme_id), 0)
+        found = await self.studio.faces_found(meme_id)
         beyond = [n for n in faces if n >= found]
         if beyond and not found:
             raise InputError("studio.no_faces_to_pick")
         if beyond:
             raise InputError("studio.face_not_found", count=found, last=found - 1, value=", ".join(map(str, faces)))
-        await self._edited(edit.update_meme, meme_id, caption, examples, tags, faces, lines)
+        await self.studio.update(meme_id, caption, examples, tags, faces, subtitle)
 
-    async def delete(self, meme_id: str) -> None:
-        await self._edited(edit.delete_meme, meme_id)
-
-    async def add(self, items: list[edit.NewMeme]) -> list[str]:
+    async def add(self, items: list[talk.NewMeme]) -> list[str]:
         if not items:
             raise InputError("studio.no_images")
-        before = set(self.catalog.by_id)
-        await self._edited(edit.add_memes, items, self.limits)
-        return [m.id for m in self.catalog.memes if m.id not in before]
+        return await self.studio.add(items)

@@ -34,14 +34,10 @@ from adapters.web import pages
 from adapters.web.pages import Markup, hidden
 from adapters.web.port import Shown, WebPort
 from core.bounded import Bounded
-from core.catalog.catalog import ID_RE, Meme
-from core.catalog.edit import NewMeme
-from core.compute.contract import MemeFaces
 from core.errors import FffusionError, InputError, failure_of
 from core.messages import render
-from core.service.ephemeral import Ephemeral
-from core.service.media import Media
-from core.service.service import Limiter, MemeService, Person
+from core.service import chat as talk
+from core.service.chat import ID_RE, Ephemeral, Limiter, Media, Meme, MemeFaces, NewMeme, Person
 from core.text import face_number
 
 log = logging.getLogger(__name__)
@@ -68,15 +64,35 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 BODY_DEADLINE = web.RequestKey("body_deadline", float)
 
 
+class PageSettings(Protocol):
+    """The web page's own settings (bot.config.Settings.web, from FFFUSION_WEB_* and FFFUSION_STUDIO_*)."""
+
+    @property
+    def studio_token(self) -> str: ...
+    @property
+    def face_ttl_s(self) -> int: ...
+    @property
+    def max_form_fields(self) -> int: ...
+    @property
+    def max_form_bytes(self) -> int: ...
+
+
+class HttpSettings(Protocol):
+    """What the web page reads of the HTTP server's settings (bot.config.Settings.http)."""
+
+    @property
+    def public_url(self) -> str: ...
+    @property
+    def trusted_proxies(self) -> tuple[str, ...]: ...
+
+
 class WebSettings(Protocol):
     """The settings the web page reads (bot.config.Settings has them)."""
 
-    public_url: str
-    studio_token: str
-    web_face_ttl_s: int
-    web_max_form_fields: int
-    web_max_form_bytes: int
-    http_trusted_proxies: tuple[str, ...]
+    @property
+    def web(self) -> PageSettings: ...
+    @property
+    def http(self) -> HttpSettings: ...
 
 
 @dataclass(frozen=True)
@@ -250,23 +266,24 @@ def _too_big(key: str, limit: int) -> InputError:
 
 
 class WebPages:
-    def __init__(self, service: MemeService, media: Media, settings: WebSettings, shared: WebShared) -> None:
-        self.port = WebPort(service, media)
+    def __init__(self, conversation: talk.Conversation, studio: talk.Studio, media: Media, settings: WebSettings,
+                 shared: WebShared) -> None:
+        self.port = WebPort(conversation, studio, media)
         self.settings = settings
-        self.limits = service.limits
+        self.limits = conversation.limits
         self.shared = shared
         self._csrf_key = _derive(shared.secret, b"csrf")
         self._visitor_key = _derive(shared.secret, b"visitor")
         # a session is valid only under the studio token it signed in with: a new token ends every session
-        self._studio_mark = _derive(shared.secret, b"studio\0" + settings.studio_token.encode()).hex()
-        self._trusted = trusted_networks(settings.http_trusted_proxies)
-        self._forms = FormLimits(settings.web_max_form_fields, settings.web_max_form_bytes)
+        self._studio_mark = _derive(shared.secret, b"studio\0" + settings.web.studio_token.encode()).hex()
+        self._trusted = trusted_networks(settings.http.trusted_proxies)
+        self._forms = FormLimits(settings.web.max_form_fields, settings.web.max_form_bytes)
         self._thumbs: Bounded[tuple[str, str], bytes] = Bounded(512)  # studio thumbnails
         self._sweeper: asyncio.Task[None] | None = None
         self._static = {name: resources.files(__package__).joinpath("static", name).read_bytes()
                         for name in _STATIC}
         self.assets = hashlib.sha256(b"".join(self._static.values())).hexdigest()[:10]
-        self.studio_enabled = bool(settings.studio_token)
+        self.studio_enabled = bool(settings.web.studio_token)
 
     def add_routes(self, app: web.Application, try_page: bool = True) -> None:
         if try_page:
@@ -299,13 +316,13 @@ class WebPages:
 
     async def sweep(self) -> int:
         """Deletes the visitors whose face is older than FFFUSION_WEB_FACE_TTL_S (everything of theirs goes)."""
-        gone = await self.port.sweep(self.settings.web_face_ttl_s)
+        gone = await self.port.sweep(self.settings.web.face_ttl_s)
         if gone:
             log.info("web: deleted %d visitor(s) whose face expired", gone)
         return gone
 
     async def _sweep_forever(self) -> None:
-        every = max(1.0, min(600.0, self.settings.web_face_ttl_s / 4))
+        every = max(1.0, min(600.0, self.settings.web.face_ttl_s / 4))
         while True:
             try:
                 await self.sweep()
@@ -342,7 +359,7 @@ class WebPages:
 
     def _secure(self, request: web.Request) -> bool:
         return (request.secure or request.headers.get("X-Forwarded-Proto", "").lower() == "https"
-                or self.settings.public_url.startswith("https://"))
+                or self.settings.http.public_url.startswith("https://"))
 
     def _respond(self, request: web.Request, resp: web.StreamResponse, sid: str, new: bool) -> web.StreamResponse:
         resp.headers["Content-Security-Policy"] = CSP
@@ -351,7 +368,7 @@ class WebPages:
         resp.headers["Cache-Control"] = "no-store"
         if new:
             resp.set_cookie(VISITOR_COOKIE, f"{sid}.{self._sign(sid)}", httponly=True, samesite="Lax",
-                            secure=self._secure(request), path="/", max_age=max(self.settings.web_face_ttl_s, 3600))
+                            secure=self._secure(request), path="/", max_age=max(self.settings.web.face_ttl_s, 3600))
         return resp
 
     def _html(self, request: web.Request, body: str, sid: str, new: bool, status: int = 200) -> web.StreamResponse:
@@ -376,7 +393,7 @@ class WebPages:
                         "web.own_subtitle", "web.pick_photo", "web.take_photo", "web.no_photo",
                         "web.forget_confirm", "web.forget_yes", "web.same_meme")
         choosing = bool(shown and (shown.choices or not shown.url))
-        hours = max(1, round(self.settings.web_face_ttl_s / 3600))
+        hours = max(1, round(self.settings.web.face_ttl_s / 3600))
         face_hint = render("web.face_saved_hint", lang) if has_face else render("web.face_hint", lang, hours=hours)
         title = t.pop("title")
         return pages.page(
@@ -512,7 +529,7 @@ class WebPages:
             alert = render(err.key, lang, **err.params)
             return self._html(request, self._login_html(request, sid, alert), sid, new, status)
         given = hashlib.sha256(form.text("token").encode()).digest()
-        wanted = hashlib.sha256(self.settings.studio_token.encode()).digest()
+        wanted = hashlib.sha256(self.settings.web.studio_token.encode()).digest()
         if not hmac.compare_digest(given, wanted):
             alert = render("studio.wrong_token", lang)
             return self._html(request, self._login_html(request, sid, alert), sid, new, 403)
@@ -559,13 +576,13 @@ class WebPages:
         rows: list[tuple[str, str, float]] = []
         if sentence:
             try:
-                rows = await self.port.rank(sentence, 5)
+                rows = await self.port.studio.rank(sentence, 5)
             except FffusionError as err:
                 alert, error = render(err.key, lang, **err.params), True
-        version, inspected = await self.port.inspect()
+        version, inspected = await self.port.studio.inspect()
         by_id: dict[str, MemeFaces] = {f.meme_id: f for f in inspected}
         csrf = self._csrf(sid)
-        memes = [m for m in self.port.catalog.memes if _matches(m, query)]
+        memes = [m for m in self.port.studio.catalog.memes if _matches(m, query)]
 
         def note(meme_id: str) -> str:
             """What was just done to this card; a picture added without a face is warned about."""
@@ -576,7 +593,7 @@ class WebPages:
             return render(done, lang, name=meme_id, names=meme_id, count=1)
 
         cards = "".join(pages.card(lang, m, by_id.get(m.id), version, csrf, note(m.id)) for m in memes)
-        summary = render("studio.summary", lang, memes=len(self.port.catalog.memes),
+        summary = render("studio.summary", lang, memes=len(self.port.studio.catalog.memes),
                          faces=sum(len(f.boxes) for f in inspected),
                          swaps=sum(1 for f in inspected if f.sample_swaps))
         t = pages.texts(lang, "studio.title", "studio.logout", "studio.test_title", "studio.test",
@@ -584,7 +601,7 @@ class WebPages:
                         "studio.legend", "studio.search", "studio.search_button", "studio.search_clear")
         title = t.pop("title")
         found = render("studio.search_count", lang, query=query, count=len(memes)) if query else ""
-        check = pages.check_report(lang, await self.port.check(), len(self.port.catalog.memes))
+        check = pages.check_report(lang, await self.port.studio.check(), len(self.port.studio.catalog.memes))
         page = pages.page(
             "studio.html", lang, title, self.assets, csrf=csrf, sentence=sentence,
             placeholder=render("web.text_placeholder", lang), ranking=pages.ranking(lang, rows, version),
@@ -627,7 +644,7 @@ class WebPages:
         meme_id = request.match_info["id"]
 
         async def delete(form: Form) -> str:
-            await self.port.delete(meme_id)
+            await self.port.studio.delete(meme_id)
             return f"/studio?done=deleted&name={meme_id}"
 
         return await self._studio_change(request, delete)
@@ -645,13 +662,13 @@ class WebPages:
         return await self._studio_change(request, add, MAX_STUDIO_FILES)
 
     async def studio_image(self, request: web.Request) -> web.StreamResponse:
-        meme = self.port.catalog.by_id.get(request.match_info["id"])
+        meme = self.port.studio.catalog.by_id.get(request.match_info["id"])
         if meme is None:
             raise web.HTTPNotFound()
-        key = (self.port.catalog_version, meme.id)
+        key = (self.port.studio.version, meme.id)
         thumb = self._thumbs.get(key)
         if thumb is None:
-            thumb = await asyncio.to_thread(_thumbnail, self.port.catalog.image_bytes(meme))
+            thumb = await asyncio.to_thread(_thumbnail, self.port.studio.catalog.image_bytes(meme))
             self._thumbs.put(key, thumb)
         headers = {"Content-Type": "image/jpeg", "Cache-Control": "private, max-age=3600",
                    "X-Content-Type-Options": "nosniff"}

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 
 from adapters.discord.bot import DiscordBot
+from core.service.chat import Conversation
 from core.service.service import MemeService
 from tests.discord.fake_discord import FakeDiscord, Member
 
@@ -28,7 +29,7 @@ async def start_bot(fake: FakeDiscord, service: MemeService) -> AsyncIterator[St
 
     async def start(guild_id: int | None = None, shards: tuple[list[int], int] | None = None) -> DiscordBot:
         bot = DiscordBot(
-            service,
+            Conversation(service),
             token=fake.token,
             api_base=fake.api_base,
             gateway=fake.gateway,

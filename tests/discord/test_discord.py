@@ -16,6 +16,7 @@ from core.errors import ConfigError
 from core.messages import render
 from core.recommend.confidence import Calibration
 from core.recommend.feedback import KEEP_VOTE, NEXT_VOTE, PICK_VOTE
+from core.service.chat import Conversation
 from core.service.service import MemeService
 from tests.discord.conftest import StartBot
 from tests.discord.fake_discord import EPHEMERAL, FakeDiscord, Interaction, Member, Message
@@ -115,7 +116,7 @@ async def test_ready_and_localized_command_sync(fake: FakeDiscord, start_bot: St
 async def test_bad_token_and_a_refused_sync(
     fake: FakeDiscord, service: MemeService, start_bot: StartBot, caplog: pytest.LogCaptureFixture
 ) -> None:
-    wrong = DiscordBot(service, token="not-the-token", api_base=fake.api_base, gateway=fake.gateway)
+    wrong = DiscordBot(Conversation(service), token="not-the-token", api_base=fake.api_base, gateway=fake.gateway)
     with pytest.raises(ConfigError) as caught:
         await wrong.start()
     assert caught.value.key == "discord.bad_token" and not fake.identifies

@@ -95,7 +95,7 @@ async def test_pictures_that_cannot_be_used(
 
 
 def fake_limit(bot: DiscordBot) -> int:
-    return bot.service.limits.max_image_bytes
+    return bot.conversation.limits.max_image_bytes
 
 
 async def shareface(fake: FakeDiscord, member: Member, mode: str) -> str:
@@ -134,7 +134,7 @@ async def test_group_memes_with_consenting_friends_only(
         assert not any(line.startswith(render("group.with", "ko", names="")) for line in said)
         answers.append(said[-1].replace(f"<@{friend.id}>", "<@someone>"))
         # dave's own meme, without them (he has no face: the original)
-        assert said[0] in {m.caption for m in bot.service.catalog.memes}
+        assert said[0] in {m.caption for m in bot.conversation.service.catalog.memes}
     assert answers[0] == answers[1]
 
     # /shareface off, and /deleteface, take effect at once.

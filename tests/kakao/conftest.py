@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -36,8 +35,7 @@ async def start_bot(service: MemeService, tmp_path: Path, photo_server: PhotoSer
 
     async def start(**overrides: Any) -> OpenBuilder:
         port = free_port()
-        settings = dataclasses.replace(
-            Settings(), data_dir=tmp_path / f"web{len(servers)}", http_host="127.0.0.1", http_port=port,
+        settings = Settings().replace(data_dir=tmp_path / f"web{len(servers)}", http_host="127.0.0.1", http_port=port,
             public_url=f"http://127.0.0.1:{port}", kakao_secret=SECRET,
             **{"kakao_image_hosts": (loopback,), "kakao_callback_hosts": (loopback,), **overrides},
         )

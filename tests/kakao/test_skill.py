@@ -4,7 +4,6 @@ tests/kakao/conftest.py, people's photos come from a loopback "CDN"."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import io
 import socket
 from pathlib import Path
@@ -253,7 +252,7 @@ async def test_a_port_in_use_is_a_clear_error(service: MemeService, tmp_path: Pa
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
-        settings = dataclasses.replace(Settings(), data_dir=tmp_path, http_host="127.0.0.1",
+        settings = Settings().replace(data_dir=tmp_path, http_host="127.0.0.1",
                                        http_port=taken.getsockname()[1])
         with pytest.raises(ConfigError) as err:
             await start_web(service, settings)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 
 from bot.config import Settings, load_settings
@@ -46,7 +44,7 @@ def test_the_skill_needs_its_public_address() -> None:
 
 
 def test_accepted_and_read_from_the_environment() -> None:
-    validate(dataclasses.replace(Settings(), kakao_secret="a" * 16, public_url="https://bot.example.com"))
+    validate(Settings().replace(kakao_secret="a" * 16, public_url="https://bot.example.com"))
     validate(Settings())  # no Kakao secret: the skill is off, nothing else is required
     settings = load_settings(env={
         "FFFUSION_KAKAO_SECRET": "x" * 20, "FFFUSION_PUBLIC_URL": "https://bot.example.com",
@@ -54,6 +52,6 @@ def test_accepted_and_read_from_the_environment() -> None:
         "FFFUSION_KAKAO_BUDGET_S": "4", "FFFUSION_MEDIA_MAX_AGE_S": "3600",
     })
     validate(settings)
-    assert settings.kakao_image_hosts == ("secure.kakaocdn.net", "127.0.0.1:8443")
-    assert (settings.http_port, settings.kakao_budget_s, settings.media_max_age_s) == (9000, 4.0, 3600)
+    assert settings.kakao.image_hosts == ("secure.kakaocdn.net", "127.0.0.1:8443")
+    assert (settings.http.port, settings.kakao.budget_s, settings.storage.media_max_age_s) == (9000, 4.0, 3600)
     assert "x" * 20 not in str(settings.masked())

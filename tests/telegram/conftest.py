@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import AsyncIterator
 
 import pytest
 
 from adapters.telegram import TelegramBot
 from bot.config import Settings
+from core.service.chat import Conversation
 from core.service.service import MemeService
 from tests.telegram.botapi_server import BotApiServer
 
@@ -22,9 +22,7 @@ async def botapi() -> AsyncIterator[BotApiServer]:
 @pytest.fixture
 def tg_settings(botapi: BotApiServer) -> Settings:
     cache = botapi.channel("fffusion inline cache")
-    return dataclasses.replace(
-        Settings(),
-        telegram_token=botapi.token,
+    return Settings().replace(telegram_token=botapi.token,
         telegram_base_url=botapi.base_url,
         telegram_base_file_url=botapi.base_file_url,
         telegram_cache_chat=str(cache["id"]),
@@ -33,7 +31,7 @@ def tg_settings(botapi: BotApiServer) -> Settings:
 
 @pytest.fixture
 async def telegram_bot(service: MemeService, tg_settings: Settings) -> AsyncIterator[TelegramBot]:
-    bot = TelegramBot(service, tg_settings)
+    bot = TelegramBot(Conversation(service), tg_settings.telegram)
     await bot.start()
     yield bot
     await bot.stop()

@@ -25,6 +25,7 @@ from core.compute.contract import WorkerConfig
 from core.messages import TEXTS, render
 from core.recommend.confidence import Calibration
 from core.recommend.feedback import KEEP_VOTE, NEXT_VOTE, PICK_VOTE
+from core.service.chat import Conversation
 from core.service.service import MemeService, Person
 from core.service.shared import RedisPending
 from tests.faceutil import identity_distance
@@ -288,9 +289,9 @@ async def test_webhook_mode(service: MemeService, tg_settings: Settings, botapi:
     """Updates arrive on the project's one HTTP server (bot/web.py), beside the health check and the media."""
     port = free_port()
     url = f"http://127.0.0.1:{port}/telegram/hook"
-    settings = dataclasses.replace(tg_settings, telegram_webhook_url=url, telegram_webhook_secret="s" * 32,
+    settings = tg_settings.replace(telegram_webhook_url=url, telegram_webhook_secret="s" * 32,
                                    http_host="127.0.0.1", http_port=port)
-    bot = TelegramBot(service, settings)
+    bot = TelegramBot(Conversation(service), settings.telegram)
     server = await start_web(service, settings, routes=[bot.add_routes])
     await bot.start()
     try:
@@ -331,9 +332,9 @@ async def _behind_a_balancer(service_factory: Callable[..., Any], tg_settings: S
     services = [await service_factory(data) for _ in range(2)]
     ports, front = [free_port(), free_port()], free_port()
     url = f"http://127.0.0.1:{front}/telegram/hook"
-    settings = [dataclasses.replace(tg_settings, telegram_webhook_url=url, telegram_webhook_secret="s" * 32,
+    settings = [tg_settings.replace(telegram_webhook_url=url, telegram_webhook_secret="s" * 32,
                                     http_host="127.0.0.1", http_port=port) for port in ports]
-    bots = [TelegramBot(service, s) for service, s in zip(services, settings, strict=True)]
+    bots = [TelegramBot(Conversation(service), s.telegram) for service, s in zip(services, settings, strict=True)]
     servers = [await start_web(service, s, routes=[bot.add_routes])
                for service, s, bot in zip(services, settings, bots, strict=True)]
     balanced = Balanced(services)
@@ -475,7 +476,7 @@ async def test_inline_top_k_spends_one_rate_limit_hit_and_votes_nothing(
         botapi: BotApiServer, tmp_path: Path) -> None:
     limits = dataclasses.replace(worker_config.limits, rate_per_minute=2)
     service = await service_factory(tmp_path / "limited", dataclasses.replace(worker_config, limits=limits))
-    bot = await start_telegram(service, tg_settings)
+    bot = await start_telegram(Conversation(service), tg_settings.telegram)
     try:
         kim = botapi.user(8002, "Kim")
         chat = botapi.private_chat(kim)

@@ -87,8 +87,7 @@ async def web_service(
 async def site(web_service: MemeService, web_catalog: Path, tmp_path_factory: pytest.TempPathFactory
                ) -> AsyncIterator[Site]:
     port = free_port()
-    settings = dataclasses.replace(
-        Settings(), data_dir=tmp_path_factory.mktemp("web-media"), http_host="127.0.0.1", http_port=port,
+    settings = Settings().replace(data_dir=tmp_path_factory.mktemp("web-media"), http_host="127.0.0.1", http_port=port,
         public_url=f"http://127.0.0.1:{port}", studio_token=STUDIO_TOKEN, kakao_secret=SECRET,
         kakao_image_hosts=("127.0.0.1",), web_page=True,
         # every test of the session comes from 127.0.0.1; tests/web/test_abuse.py checks these limits on its own

@@ -6,7 +6,6 @@ from a link put on the studio page."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -37,7 +36,7 @@ def own_site(web_service: MemeService, tmp_path: Path) -> MakeSite:
     @asynccontextmanager
     async def make(**overrides: Any) -> AsyncIterator[str]:
         port = free_port()
-        settings = dataclasses.replace(Settings(), http_host="127.0.0.1", http_port=port, studio_token=STUDIO_TOKEN,
+        settings = Settings().replace(http_host="127.0.0.1", http_port=port, studio_token=STUDIO_TOKEN,
                                        **{"data_dir": tmp_path / f"web{port}", **overrides})
         server = await start_web(web_service, settings, chat=False)
         try:
@@ -99,7 +98,7 @@ async def test_a_form_is_refused_before_its_body_is_read(site: Site, client: aio
 async def test_three_thousand_fields_are_refused_with_a_clear_answer(site: Site, client: aiohttp.ClientSession
                                                                       ) -> None:
     csrf = await _visit(client, site.base + "/")
-    limit = Settings().web_max_form_fields
+    limit = Settings().web.max_form_fields
     body = _multipart(_part("csrf", csrf.encode()), _part("text", HUNGRY.encode()),
                       *(_part(f"f{n}", b"x" * 100) for n in range(3000)))
     async with client.post(site.base + "/try", data=body, headers={"Content-Type": MULTIPART}) as resp:

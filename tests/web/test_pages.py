@@ -174,7 +174,7 @@ async def test_a_wrong_studio_token_gets_nothing_but_the_login_form(site: Site, 
 
 async def test_no_studio_without_its_token(web_service: MemeService, tmp_path: Path) -> None:
     port = free_port()
-    settings = dataclasses.replace(Settings(), data_dir=tmp_path, http_host="127.0.0.1", http_port=port)
+    settings = Settings().replace(data_dir=tmp_path, http_host="127.0.0.1", http_port=port)
     server = await start_web(web_service, settings, chat=False)
     try:
         async with aiohttp.ClientSession() as session:
@@ -301,7 +301,7 @@ async def test_the_face_sweep_deletes_stale_visitors_on_postgresql(
     deletes a visitor whose face expired, on PostgreSQL as on SQLite."""
     service = await service_factory(tmp_path / "pg")
     port = free_port()
-    settings = dataclasses.replace(Settings(), data_dir=tmp_path / "media", http_host="127.0.0.1", http_port=port,
+    settings = Settings().replace(data_dir=tmp_path / "media", http_host="127.0.0.1", http_port=port,
                                    public_url=f"http://127.0.0.1:{port}", web_face_ttl_s=2)
     server = await start_web(service, settings, chat=False)
     visitor = Person("web", "expiring-visitor")
