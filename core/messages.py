@@ -220,6 +220,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "ko": "움짤 해상도가 너무 커요 ({width}x{height}). 한 프레임이 {limit_mp}백만 화소 이하인 걸로 보내 주세요.",
         "en": "That animation's frames are too large ({width}x{height}). Send one under {limit_mp} megapixels a frame.",
     },
+    "clip.still_meme": {
+        "ko": "'{path}'는 움짤 형식인데 이 짤은 사진이에요. .jpg, .png, .webp로 저장해 주세요.",
+        "en": "'{path}' is an animation's format, but this meme is a still. Write .jpg, .png or .webp.",
+    },
     "clip.key_frame": {
         "ko": "움짤이라서 대표 장면 한 장만 사진으로 저장했어요. 움직이는 짤은 .mp4, .gif, .webp로 저장해 주세요.",
         "en": "This meme is animated: its key frame was written as a still. Write .mp4, .gif or .webp for the animation.",

@@ -30,6 +30,8 @@ from core.errors import InputError
 from core.faces.base import DetectedFace, FaceEngine, SourceFace
 from core.faces.engines import choose_targets
 from core.limits import Limits
+from core.lines import Line
+from core.subtitle import Box, draw, overlays
 
 #: the detector missing this many frames between two agreeing positions is filled in
 _FILL_GAP = 2
@@ -41,12 +43,17 @@ _CHANGED = 3
 
 @dataclass(frozen=True)
 class ClipOutcome:
-    """The swapped clip; per frame whether a face was tracked and whether it was swapped; notices."""
+    """The swapped clip; per frame the tracked face (None where there was none) and whether it was swapped;
+    notices."""
 
     clip: Clip
-    tracked: tuple[bool, ...]
+    faces: tuple[DetectedFace | None, ...]
     swapped: tuple[bool, ...]
     notices: tuple[str, ...]
+
+    @property
+    def tracked(self) -> tuple[bool, ...]:
+        return tuple(face is not None for face in self.faces)
 
 
 def swap_clip(
@@ -73,8 +80,7 @@ def swap_clip(
         raise InputError(reasons[0] if reasons else "swap.no_face_in_meme")
     frames = _finish(clip.frames, swapped, track, limits.clip_handover_frames)
     notices = tuple(dict.fromkeys(reasons))
-    return ClipOutcome(Clip(frames, list(clip.durations_ms)), tuple(f is not None for f in track), tuple(done),
-                       notices)
+    return ClipOutcome(Clip(frames, list(clip.durations_ms)), tuple(track), tuple(done), notices)
 
 
 def track_face(
@@ -249,3 +255,14 @@ def _face_area(
 def _lab(rgb: np.ndarray) -> np.ndarray:
     lab: np.ndarray = cv2.cvtColor(rgb.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
     return lab
+
+
+def finish_clip(clip: Clip, track: Sequence[DetectedFace | None], lines: Sequence[Line], limits: Limits) -> Clip:
+    """A swapped clip made ready to send: the 자막 and the mark (as on a still, core/subtitle.py) drawn on every
+    frame at one place, clear of where the face is in any frame. Frames stay at the clip's size: bringing 480
+    px up to a still's 640 would cost every frame a resize and the file a third more."""
+    height, width = clip.frames[0].shape[:2]
+    corners = (face.bbox.round().astype(int).tolist() for face in track if face is not None)
+    boxes: tuple[Box, ...] = tuple(dict.fromkeys((x1, y1, x2, y2) for x1, y1, x2, y2 in corners))
+    drawn = overlays(width, height, boxes, lines, limits)
+    return Clip([draw(frame, *drawn) for frame in clip.frames], list(clip.durations_ms))
