@@ -29,12 +29,13 @@ from core.clips.media import format_for_path as clip_format_for_path
 from core.clips.swap import finish_clip, swap_clip
 from core.compute import runtime
 from core.errors import ConfigError, FffusionError, InputError, explain
+from core.faces.base import SourceFace
 from core.faces.engines import choose_targets, load_engine
 from core.images import FORMATS, decode_image, encode_image, format_for_path, read_file_capped, read_image_file
 from core.loop import run as run_loop
 from core.messages import pick_lang, render
 from core.recommend.load import load_embedder
-from core.recommend.recommender import Recommender
+from core.recommend.recommender import Ranked, Recommender
 from core.resources import sample_face
 from core.service.schema import SCHEMA_VERSION
 from core.subtitle import finish
@@ -137,6 +138,10 @@ def cmd_catalog_build(args: argparse.Namespace, settings: Settings) -> int:
         f"({recommender.freshly_embedded} embedded now, the rest from the cache) with {embedder.key}; "
         f"{faces} faces ({prepared.freshly_detected} images searched now) with {engine.key}"
     )
+    if prepared.tracks:
+        frames = sum(len(track) for track in prepared.tracks.values())
+        seen = sum(face is not None for track in prepared.tracks.values() for face in track)
+        print(f"{len(prepared.tracks)} animated memes: a face in {seen} of their {frames} frames")
     faceless = [m for m, found in prepared.targets.items() if not found]
     if faceless:
         print(f"no face found in: {', '.join(faceless)} (these are sent as they are)")
@@ -217,6 +222,11 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     state = runtime.load_context(config)
     source, notices = state.engine.make_source(face)
     best = state.prepared.recommender.rank(sentence, top=1)[0]
+    if fmt in ("mp4", "gif") or (fmt == "webp" and state.prepared.catalog.is_animated(
+            state.prepared.catalog.by_id[best.meme_id])):
+        return _demo_clip(args, settings, state, best, source, (*notices,), sentence)
+    if state.prepared.catalog.is_animated(state.prepared.catalog.by_id[best.meme_id]):
+        notices = (*notices, "clip.key_frame")
     outcome = runtime.compose(state, best.meme_id, source, args.target)
     image = outcome.image if outcome is not None else runtime.meme_image(state, best.meme_id)
     lines = runtime.subtitle_lines(state, best.meme_id, sentence if args.subtitle else "")
@@ -234,6 +244,33 @@ def _still_format(fmt: str, path: Path) -> str:
     if fmt in ("mp4", "gif"):
         raise InputError("clip.still_meme", path=str(path))
     return fmt
+
+
+def _demo_clip(args: argparse.Namespace, settings: Settings, state: runtime.Context, best: Ranked,
+               source: SourceFace, notices: tuple[str, ...], sentence: str) -> int:
+    """`fffusion demo -o meme.mp4`: the best meme as an animation (a still meme moved by the slow push-in)."""
+    limits, prepared = settings.limits, state.prepared
+    fmt = _output_format(args.output)
+    meme = prepared.catalog.by_id[best.meme_id]
+    if not prepared.catalog.is_animated(meme):
+        notices = (*notices, "clip.from_still")
+    clip = prepared.clip(best.meme_id, limits, still_motion="push-in")
+    assert clip is not None
+    try:
+        outcome = swap_clip(clip, source, state.engine, limits, args.target, meme.faces or None,
+                            prepared.tracks.get(best.meme_id))
+        done, faces = outcome.clip, outcome.faces
+        notices = (*notices, *outcome.notices)
+    except InputError as err:  # nothing to swap: the meme as it is, said so
+        done, faces = clip, ()
+        notices = (*notices, err.key)
+    lines = runtime.subtitle_lines(state, best.meme_id, sentence if args.subtitle else "")
+    _write_atomically(args.output, encode_clip(finish_clip(done, faces, lines, limits), fmt))
+    for key in notices:
+        print(render(key, pick_lang(settings.lang)), file=sys.stderr)
+    print(f"{args.output}: {best.caption} [{best.meme_id}, {best.score:.3f}], {len(done.frames)} frames, "
+          f"{done.seconds:.2f} s")
+    return 0
 
 
 def cmd_swap(args: argparse.Namespace, settings: Settings) -> int:

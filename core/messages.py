@@ -224,6 +224,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "ko": "'{path}'는 움짤 형식인데 이 짤은 사진이에요. .jpg, .png, .webp로 저장해 주세요.",
         "en": "'{path}' is an animation's format, but this meme is a still. Write .jpg, .png or .webp.",
     },
+    "clip.from_still": {
+        "ko": "고른 짤이 사진이라서 천천히 다가가는 움짤로 만들었어요.",
+        "en": "The best meme is a still, so it was made into an animation with a slow push-in.",
+    },
     "clip.key_frame": {
         "ko": "움짤이라서 대표 장면 한 장만 사진으로 저장했어요. 움직이는 짤은 .mp4, .gif, .webp로 저장해 주세요.",
         "en": "This meme is animated: its key frame was written as a still. Write .mp4, .gif or .webp for the animation.",

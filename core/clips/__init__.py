@@ -5,3 +5,6 @@
 - `swap`: one face followed through the frames, its shape smoothed over time, the person's face swapped onto
   every frame with one colour match for the whole clip.
 """
+
+#: the camera moves a catalog's `animation` may name (core/clips/motion.py makes them)
+MOTIONS = ("zoom", "push-in", "shake")

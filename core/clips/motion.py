@@ -14,9 +14,11 @@ import math
 import cv2
 import numpy as np
 
+from core.clips import MOTIONS
 from core.clips.media import Clip, work_size
 
-MOTIONS = ("zoom", "push-in", "shake")
+#: a catalog meme animated from its still: this long, at this rate (a reaction 움짤's usual length)
+SECONDS, FPS = 2.4, 15
 
 
 def animate(
@@ -28,7 +30,9 @@ def animate(
     if motion not in MOTIONS:
         raise ValueError(f"unknown motion {motion!r}; one of {', '.join(MOTIONS)}")
     height, width = still.shape[:2]
-    out_w, out_h = work_size(width, height, side)
+    # a small still (a 112 px face crop) is brought up to the side too, as a still meme is brought up to 640 px
+    scale = side / max(width, height)
+    out_w, out_h = work_size(round(width * scale), round(height * scale), side)
     fx, fy, size = focus if focus is not None else (width / 2, height / 2, min(width, height) / 2)
     count = max(1, round(seconds * fps))
     # the deepest zoom shows about 2.2 of the focus's sizes across the frame's short side

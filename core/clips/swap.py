@@ -113,10 +113,12 @@ def _eyes(face: DetectedFace) -> float:
 
 
 def _nearest(found: Sequence[DetectedFace], last: DetectedFace) -> DetectedFace | None:
-    """The found face nearest where the tracked one was, when it is within two of its eye distances."""
+    """The found face nearest where the tracked one was, when it is within two eye distances (of the larger of
+    the two: a zoom moves a face's centre by about its growth)."""
     centre = last.kps.mean(axis=0)
     face = min(found, key=lambda f: float(np.linalg.norm(f.kps.mean(axis=0) - centre)))
-    return face if np.linalg.norm(face.kps.mean(axis=0) - centre) < 2 * _eyes(last) else None
+    reach = 2 * max(_eyes(last), _eyes(face))
+    return face if np.linalg.norm(face.kps.mean(axis=0) - centre) < reach else None
 
 
 def _fill_gaps(track: list[DetectedFace | None]) -> None:

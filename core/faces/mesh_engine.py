@@ -16,6 +16,8 @@ from core.limits import Limits
 
 #: bump when detection or the mesh procedure changes in a way that should invalidate cached meme faces
 _VERSION = "1"
+#: a clip's face that moved or grew by less than this share of its square between frames is fitted once
+_STILL = 0.04
 
 
 def five_points(mesh: np.ndarray) -> np.ndarray:
@@ -47,8 +49,13 @@ class MeshEngine(EngineBase):
 
     def follow(self, rgb: np.ndarray, previous: DetectedFace) -> DetectedFace | None:
         """The same face in a clip's next frame, from the square its mesh filled in the last one (MediaPipe's
-        own tracking: no detector run), or None when the mesh sees no face there any more."""
-        mesh, presence = self._mesh.refine(rgb, *square_from_mesh(previous.landmarks))
+        own tracking: no detector run), or None when the mesh sees no face there any more. One pass of the mesh
+        while the face stays where it was; a second from the first's square when it moved or grew (a zoom)."""
+        square = square_from_mesh(previous.landmarks)
+        mesh, presence = self._mesh.run(rgb, *square)
+        again = square_from_mesh(mesh)
+        if np.linalg.norm(again[0] - square[0]) > _STILL * square[1] or abs(again[1] / square[1] - 1) > _STILL:
+            mesh, presence = self._mesh.run(rgb, *again)
         if presence < MIN_PRESENCE:
             return None
         low, high = mesh[:, :2].min(axis=0), mesh[:, :2].max(axis=0)
