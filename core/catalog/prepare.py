@@ -116,14 +116,14 @@ def track_clips(
             recipe = f"{meme.animation}:{limits.clip_side}:{limits.clip_smoothing_frames}:{focus}"
             todo[meme.id] = (meme, content_key(engine.key, "track", recipe, catalog.image_bytes(meme)))
     found = cache.get_many({key for _, key in todo.values()}) if cache else {}
+    missing = {key: meme for meme, key in todo.values() if key not in found}
     fresh: dict[str, bytes] = {}
-    for done, (meme, key) in enumerate(todo.values(), 1):
-        if key not in found and key not in fresh:
-            clip = catalog.clip(meme, limits, clip_focus(targets[meme.id], meme))
-            assert clip is not None
-            fresh[key] = _pack_track(track_face(clip.frames, engine, "default", meme.faces or None, limits))
+    for done, (key, meme) in enumerate(missing.items(), 1):
+        clip = catalog.clip(meme, limits, clip_focus(targets[meme.id], meme))
+        assert clip is not None
+        fresh[key] = _pack_track(track_face(clip.frames, engine, "default", meme.faces or None, limits))
         if progress:
-            progress("clips", done, len(todo))
+            progress("clips", done, len(missing))
     if cache and fresh:
         cache.put_many(fresh)
     packed = {**found, **fresh}

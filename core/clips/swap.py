@@ -9,8 +9,9 @@
   the face stays on a shaking head; the face's shape in the pose-free frame is smoothed over time
   (`Limits.clip_smoothing_frames`), which removes the landmarks' frame-to-frame jitter without lagging.
 - Swap every tracked frame with the engine's own swap; frames where it finds no face, or the swap skips it (a
-  head turned away), stay exactly as they were, and the swap fades out and back in over
-  `Limits.clip_handover_frames` frames beside them instead of popping.
+  head turned away), stay exactly as they were; beside a skipped face the swap fades out and back in over
+  `Limits.clip_handover_frames` frames instead of popping (beside a cut or a face gone from the picture it
+  stays whole: a fade there would show two faces at once).
 - One colour match for the clip: the swap matches each frame's colour to that frame's skin, which flickers as
   the skin sample changes; the face's colour offset from the meme's (LAB, inside the face) is set to the clip's
   median in every frame.
@@ -206,7 +207,9 @@ def _finish(
     originals: Sequence[np.ndarray], swapped: Sequence[np.ndarray | None], track: Sequence[DetectedFace | None],
     handover: int,
 ) -> list[np.ndarray]:
-    weights = handover_weights([s is not None for s in swapped], handover)
+    # fade only beside a face the swap left (turned away): where the face is gone (a cut, out of the picture)
+    # the swap is whole up to the last frame that shows it
+    weights = handover_weights([s is not None or f is None for s, f in zip(swapped, track, strict=True)], handover)
     offsets: dict[int, np.ndarray] = {}
     areas: dict[int, tuple[tuple[slice, slice], np.ndarray]] = {}
     for index, (original, image, face) in enumerate(zip(originals, swapped, track, strict=True)):
