@@ -24,14 +24,18 @@ from core.catalog.catalog import Catalog, load_captions, load_catalog
 from core.catalog.check import check_catalog
 from core.catalog.edit import add_meme
 from core.catalog.prepare import prepare_catalog
+from core.clips.media import CLIP_FORMATS, decode_clip, encode_clip, is_clip
+from core.clips.media import format_for_path as clip_format_for_path
+from core.clips.swap import finish_clip, swap_clip
 from core.compute import runtime
 from core.errors import ConfigError, FffusionError, InputError, explain
+from core.faces.base import SourceFace
 from core.faces.engines import choose_targets, load_engine
-from core.images import decode_image, encode_image, format_for_path, read_image_file
+from core.images import FORMATS, decode_image, encode_image, format_for_path, read_file_capped, read_image_file
 from core.loop import run as run_loop
 from core.messages import pick_lang, render
 from core.recommend.load import load_embedder
-from core.recommend.recommender import Recommender
+from core.recommend.recommender import Ranked, Recommender
 from core.resources import sample_face
 from core.service.schema import SCHEMA_VERSION
 from core.subtitle import finish
@@ -134,6 +138,10 @@ def cmd_catalog_build(args: argparse.Namespace, settings: Settings) -> int:
         f"({recommender.freshly_embedded} embedded now, the rest from the cache) with {embedder.key}; "
         f"{faces} faces ({prepared.freshly_detected} images searched now) with {engine.key}"
     )
+    if prepared.tracks:
+        frames = sum(len(track) for track in prepared.tracks.values())
+        seen = sum(face is not None for track in prepared.tracks.values() for face in track)
+        print(f"{len(prepared.tracks)} animated memes: a face in {seen} of their {frames} frames")
     faceless = [m for m, found in prepared.targets.items() if not found]
     if faceless:
         print(f"no face found in: {', '.join(faceless)} (these are sent as they are)")
@@ -171,8 +179,15 @@ def _unwritable(path: Path, err: OSError) -> InputError:
 
 
 def _output_format(path: Path) -> str:
-    """The output's format from its name; a folder is refused before any work is done."""
-    fmt = format_for_path(path)
+    """The output's format from its name (a still's, or a clip's: mp4, gif, webp); a folder is refused before
+    any work is done."""
+    fmt = clip_format_for_path(path)
+    if fmt is None:
+        try:
+            fmt = format_for_path(path)
+        except InputError:
+            raise InputError("image.output_format", path=str(path),
+                             supported=", ".join(sorted({*FORMATS, *CLIP_FORMATS}))) from None
     if path.is_dir():
         raise _unwritable(path, IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR)))
     return fmt
@@ -207,6 +222,11 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     state = runtime.load_context(config)
     source, notices = state.engine.make_source(face)
     best = state.prepared.recommender.rank(sentence, top=1)[0]
+    if fmt in ("mp4", "gif") or (fmt == "webp" and state.prepared.catalog.is_animated(
+            state.prepared.catalog.by_id[best.meme_id])):
+        return _demo_clip(args, settings, state, best, source, (*notices,), sentence)
+    if state.prepared.catalog.is_animated(state.prepared.catalog.by_id[best.meme_id]):
+        notices = (*notices, "clip.key_frame")
     outcome = runtime.compose(state, best.meme_id, source, args.target)
     image = outcome.image if outcome is not None else runtime.meme_image(state, best.meme_id)
     lines = runtime.subtitle_lines(state, best.meme_id, sentence if args.subtitle else "")
@@ -219,15 +239,65 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _still_format(fmt: str, path: Path) -> str:
+    """A still's format for an output name: an animation's own extension (.mp4, .gif) has none."""
+    if fmt in ("mp4", "gif"):
+        raise InputError("clip.still_meme", path=str(path))
+    return fmt
+
+
+def _demo_clip(args: argparse.Namespace, settings: Settings, state: runtime.Context, best: Ranked,
+               source: SourceFace, notices: tuple[str, ...], sentence: str) -> int:
+    """`fffusion demo -o meme.mp4`: the best meme as an animation (a still meme moved by the slow push-in)."""
+    limits, prepared = settings.limits, state.prepared
+    fmt = _output_format(args.output)
+    meme = prepared.catalog.by_id[best.meme_id]
+    if not prepared.catalog.is_animated(meme):
+        notices = (*notices, "clip.from_still")
+    clip = prepared.clip(best.meme_id, limits, still_motion="push-in")
+    assert clip is not None
+    try:
+        outcome = swap_clip(clip, source, state.engine, limits, args.target, meme.faces or None,
+                            prepared.tracks.get(best.meme_id))
+        done, faces = outcome.clip, outcome.faces
+        notices = (*notices, *outcome.notices)
+    except InputError as err:  # nothing to swap: the meme as it is, said so
+        done, faces = clip, ()
+        notices = (*notices, err.key)
+    lines = runtime.subtitle_lines(state, best.meme_id, sentence if args.subtitle else "")
+    _write_atomically(args.output, encode_clip(finish_clip(done, faces, lines, limits), fmt))
+    for key in notices:
+        print(render(key, pick_lang(settings.lang)), file=sys.stderr)
+    print(f"{args.output}: {best.caption} [{best.meme_id}, {best.score:.3f}], {len(done.frames)} frames, "
+          f"{done.seconds:.2f} s")
+    return 0
+
+
 def cmd_swap(args: argparse.Namespace, settings: Settings) -> int:
     lang = pick_lang(settings.lang)
+    limits = settings.limits
     fmt = _output_format(args.output)
-    # Both pictures are checked before any model loads.
-    face = read_image_file(args.face, settings.limits)
-    meme = read_image_file(args.meme, settings.limits)
-    models = args.models or settings.recognition.models_dir
-    engine = load_engine(args.backend or settings.recognition.face_backend, models, settings.limits)
+    # Both pictures are checked before any model loads: a clip's limits from its headers.
+    face = read_image_file(args.face, limits)
+    data = read_file_capped(args.meme, max(limits.max_image_bytes, limits.clip_max_bytes))
+    clip = decode_clip(data, limits) if is_clip(data) else None
+    if clip is None:
+        meme = decode_image(data, limits)
+        _still_format(fmt, args.output)
+    recognition = settings.recognition
+    engine = load_engine(args.backend or recognition.face_backend, args.models or recognition.models_dir, limits)
     source, notices = engine.make_source(face)
+    if clip is not None and fmt in CLIP_FORMATS.values():
+        outcome = swap_clip(clip, source, engine, limits, args.target)
+        done = finish_clip(outcome.clip, outcome.faces, (), limits)
+        _write_atomically(args.output, encode_clip(done, fmt))
+        for key in (*notices, *outcome.notices):
+            print(render(key, lang), file=sys.stderr)
+        print(f"{args.output}: {sum(outcome.swapped)} of {len(done.frames)} frame(s) swapped, {done.seconds:.2f} s")
+        return 0
+    if clip is not None:  # a still asked of a clip: its key frame
+        meme = clip.key_frame
+        notices = (*notices, "clip.key_frame")
     faces = engine.detect(meme)
     if not faces:
         raise InputError("swap.no_face_in_meme")
@@ -411,8 +481,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     swap = sub.add_parser("swap", help="put the face from one picture onto the faces of a meme")
     swap.add_argument("--face", type=Path, required=True, help="photo of the face to use")
-    swap.add_argument("--meme", type=Path, required=True, help="the meme picture")
-    swap.add_argument("-o", "--output", type=Path, required=True, help="output file: .jpg, .png or .webp")
+    swap.add_argument("--meme", type=Path, required=True, help="the meme: a picture, an animated GIF / WebP or a clip")
+    swap.add_argument("-o", "--output", type=Path, required=True,
+                      help="output file: .jpg, .png, .webp, or .mp4 / .gif / .webp for an animated meme")
     swap.add_argument("--target", default="default",
                       help="which meme faces: default (the largest), all, largest or a number (0 = largest)")
     swap.add_argument("--backend", choices=("auto", "mesh", "dlib", "insightface"), help="face engine (face_backend)")

@@ -362,6 +362,13 @@ RULES: dict[str, Rule] = {
     "health_timeout_s": _between(0.1, 600),
     "face_shape": _between(0, 1),
     "confusable_similarity": _between(0, 1),
+    "clip_max_bytes": _between(1024, 1 << 31),
+    "clip_max_frames": _between(1, 10_000),
+    "clip_max_seconds": _between(0.1, 3600),
+    "clip_max_frame_pixels": _between(10_000, 100_000_000),
+    "clip_side": _between(64, 4096),
+    "clip_handover_frames": _between(0, 100),
+    "clip_smoothing_frames": _between(0, 100),
 }
 
 

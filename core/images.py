@@ -69,7 +69,7 @@ def decode_image(data: bytes, limits: Limits) -> np.ndarray:
             small = _reduced(image, limits.max_decode_pixels)
             if small.getexif().get(ExifTags.Base.Orientation, 1) != 1:
                 small = ImageOps.exif_transpose(small)  # a copy: only when the photo must be turned
-            return _to_rgb(small)
+            return to_rgb(small)
         except Image.DecompressionBombError:
             raise InputError("image.too_many_pixels", limit_mp=_megapixels(limits)) from None
         except (OSError, SyntaxError, ValueError, EOFError, IndexError, MemoryError) as err:
@@ -193,7 +193,7 @@ def upscale(rgb: np.ndarray, long_side: int) -> tuple[np.ndarray, float]:
     return cv2.addWeighted(big, 1.35, soft, -0.35, 0), factor
 
 
-def _to_rgb(image: Image.Image) -> np.ndarray:
+def to_rgb(image: Image.Image) -> np.ndarray:
     mode = image.mode
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
         # 16-bit and float greyscale: Pillow's convert() would clip to white; scale to 8 bits instead.

@@ -50,3 +50,16 @@ class Limits:
     #: `fffusion catalog check`: two memes whose caption-and-examples centroids, relative to the catalog's mean, are at
     #: least this similar (cosine) are reported as confusable (core/catalog/check.py)
     confusable_similarity: float = 0.75
+    # 움짤 (core/clips): an animated GIF/WebP or a short MP4/WebM clip, checked from its header before any frame
+    # is decoded; memory is bounded by clip_max_frames x clip_side², not by the clip
+    clip_max_bytes: int = 20 * 1024 * 1024
+    clip_max_frames: int = 150
+    clip_max_seconds: float = 10.0
+    #: pixels of one frame as the file stores it (a frame is decoded whole before it is shrunk)
+    clip_max_frame_pixels: int = 2_100_000
+    #: frames are shrunk to this long side on decode, swapped and encoded at it
+    clip_side: int = 480
+    #: how many frames the swap fades in and out beside a frame where the face is gone (no pop)
+    clip_handover_frames: int = 2
+    #: the face shape's smoothing over time, in frames (a Gaussian's sigma; the head's pose is not smoothed)
+    clip_smoothing_frames: float = 1.5

@@ -208,6 +208,30 @@ TEXTS: dict[str, dict[str, str]] = {
         "ko": "사진 파일이 손상됐거나 끝까지 받지 못했어요. 사진을 다시 보내 주세요.",
         "en": "That image is damaged or incomplete. Please send the picture again.",
     },
+    "clip.too_many_frames": {
+        "ko": "움짤이 너무 길어요 ({frames}프레임). {limit}프레임 이하로 줄여서 보내 주세요.",
+        "en": "That animation is too long ({frames} frames). Send one with at most {limit} frames.",
+    },
+    "clip.too_long": {
+        "ko": "움짤이 너무 길어요 ({seconds}초). {limit}초 이하로 잘라서 보내 주세요.",
+        "en": "That animation is too long ({seconds} s). Send one of at most {limit} s.",
+    },
+    "clip.too_many_pixels": {
+        "ko": "움짤 해상도가 너무 커요 ({width}x{height}). 한 프레임이 {limit_mp}백만 화소 이하인 걸로 보내 주세요.",
+        "en": "That animation's frames are too large ({width}x{height}). Send one under {limit_mp} megapixels a frame.",
+    },
+    "clip.still_meme": {
+        "ko": "'{path}'는 움짤 형식인데 이 짤은 사진이에요. .jpg, .png, .webp로 저장해 주세요.",
+        "en": "'{path}' is an animation's format, but this meme is a still. Write .jpg, .png or .webp.",
+    },
+    "clip.from_still": {
+        "ko": "고른 짤이 사진이라서 천천히 다가가는 움짤로 만들었어요.",
+        "en": "The best meme is a still, so it was made into an animation with a slow push-in.",
+    },
+    "clip.key_frame": {
+        "ko": "움짤이라서 대표 장면 한 장만 사진으로 저장했어요. 움직이는 짤은 .mp4, .gif, .webp로 저장해 주세요.",
+        "en": "This meme is animated: its key frame was written as a still. Write .mp4, .gif or .webp for the animation.",
+    },
     "image.output_format": {
         "ko": "'{path}' 확장자로는 저장할 수 없어요. 파일 이름을 {supported} 중 하나로 끝나게 지어 주세요.",
         "en": "Cannot write '{path}': end the file name with one of {supported}.",

@@ -349,12 +349,20 @@ def finish(image: np.ndarray, faces: Sequence[Box], lines: Sequence[Line], limit
     height, width = image.shape[:2]
     boxes: tuple[Box, ...] = tuple((round(float(face[0]) * factor), round(float(face[1]) * factor),
                                     round(float(face[2]) * factor), round(float(face[3]) * factor)) for face in faces)
+    return draw(image, *overlays(width, height, boxes, lines, limits))
+
+
+def overlays(
+    width: int, height: int, boxes: tuple[Box, ...], lines: Sequence[Line], limits: Limits
+) -> tuple[Overlay | None, Overlay | None]:
+    """The 자막 and the mark for a picture of this size whose faces are `boxes` (a clip draws the same two on
+    every frame)."""
     subtitle = _cached((tuple(lines), width, height, boxes), lambda: layout(lines, width, height, boxes))
     marked = None
     if limits.mark:
         avoid = (*boxes, *([subtitle.box] if subtitle else []))
         marked = _cached((MARK, width, height, avoid), lambda: mark(width, height, avoid))
-    return draw(image, subtitle, marked)
+    return subtitle, marked
 
 
 def draw(image: np.ndarray, *overlays: Overlay | None) -> np.ndarray:

@@ -20,7 +20,10 @@ from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
+from core.clips import MOTIONS
+from core.clips.media import Clip, check_clip, decode_clip, is_clip, probe
 from core.errors import InputError
+from core.limits import Limits
 from core.lines import PALETTE, Line, parse_color
 
 CATALOG_FILE = "catalog.toml"
@@ -44,6 +47,8 @@ class Meme:
     subtitle: tuple[Line, ...] = ()  # 자막 drawn on the result (core/subtitle.py)
     #: the meme's feeling (one of FEELINGS); None: inferred from its caption (core/recommend/tone.py)
     tone: str | None = None
+    #: a camera move (core.clips.MOTIONS) that makes the still an animated meme; a clip file is one already
+    animation: str | None = None
     where: str = ""  # "file:line" for messages
 
     @property
@@ -62,8 +67,13 @@ class Catalog:
         self.by_id = {m.id: m for m in self.memes}
 
     def image_bytes(self, meme: Meme) -> bytes:
-        """The meme's image file, cropped as the catalog says (crops are re-encoded losslessly)."""
+        """The meme's image file, cropped as the catalog says (crops are re-encoded losslessly); for a clip, its
+        key frame (losslessly): every still's path (faces, thumbnails, a still result) works on that."""
         data = _read_reference(self.root, meme.image)
+        if is_clip(data):
+            out = io.BytesIO()
+            Image.fromarray(decode_clip(data, Limits()).key_frame).save(out, "PNG")
+            return out.getvalue()
         if meme.crop is None:
             return data
         with Image.open(io.BytesIO(data)) as img:
@@ -71,6 +81,25 @@ class Catalog:
             out = io.BytesIO()
             img.convert("RGB").crop((x, y, x + w, y + h)).save(out, "PNG")
             return out.getvalue()
+
+
+    def is_animated(self, meme: Meme) -> bool:
+        return meme.animation is not None or is_clip(_read_reference(self.root, meme.image))
+
+    def clip(self, meme: Meme, limits: Limits, focus: tuple[float, float, float] | None = None,
+             still_motion: str | None = None) -> Clip | None:
+        """The meme's animation: its clip file decoded, or its still moved by the camera its `animation` names
+        (else `still_motion`; None: a still stays a still), toward `focus` ((x, y, size) of the face, in the
+        still's pixels)."""
+        motion_name = meme.animation or (None if is_clip(_read_reference(self.root, meme.image)) else still_motion)
+        if motion_name is not None:
+            from core.clips import motion  # OpenCV: only where an animation is made
+            from core.images import decode_image
+
+            still = decode_image(self.image_bytes(meme), limits)
+            return motion.animate(still, motion_name, motion.SECONDS, motion.FPS, limits.clip_side, focus)
+        data = _read_reference(self.root, meme.image)
+        return decode_clip(data, limits) if is_clip(data) else None
 
 
 def _read_reference(root: Path | None, ref: str) -> bytes:
@@ -95,7 +124,16 @@ def _check_image(root: Path, ref: str, crop: tuple[int, int, int, int] | None) -
 
 
 def check_image_bytes(data: bytes, ref: str, crop: tuple[int, int, int, int] | None = None) -> str | None:
-    """Why these bytes cannot be a meme image (None when they can), from the header and a verify pass."""
+    """Why these bytes cannot be a meme image (None when they can), from the header and a verify pass (a
+    clip's headers and its limits, at their defaults)."""
+    if is_clip(data):
+        if crop is not None:
+            return f"crop applies to stills only: {ref}"
+        try:
+            check_clip(probe(data), Limits())
+        except InputError as err:
+            return f"clip cannot be used ({err}): {ref}"
+        return None
     try:
         with Image.open(io.BytesIO(data)) as img:
             width, height = img.size
@@ -174,7 +212,11 @@ def _parse_entry(raw: dict[str, Any], root: Path, check_images: bool) -> tuple[M
     tone = raw.get("tone")
     if tone is not None and tone not in FEELINGS:
         problems.append(f"'tone' must be one of: {', '.join(FEELINGS)}")
-    unknown = sorted(set(raw) - {"id", "caption", "image", "crop", "faces", "examples", "tags", "subtitle", "tone"})
+    animation = raw.get("animation")
+    if animation is not None and animation not in MOTIONS:
+        problems.append(f"'animation' must be one of: {', '.join(MOTIONS)}")
+    known = {"id", "caption", "image", "crop", "faces", "examples", "tags", "subtitle", "tone", "animation"}
+    unknown = sorted(set(raw) - known)
     if unknown:
         problems.append(f"unknown field(s): {', '.join(unknown)}")
     if check_images and isinstance(image, str) and image.strip():
@@ -193,6 +235,7 @@ def _parse_entry(raw: dict[str, Any], root: Path, check_images: bool) -> tuple[M
         crop=tuple(crop) if crop else None,
         subtitle=subtitle,
         tone=tone,
+        animation=animation,
     ), []
 
 

@@ -24,6 +24,7 @@ from core.catalog.catalog import (
     invalid_catalog,
     load_catalog,
 )
+from core.clips.media import decode_clip, is_clip
 from core.errors import InputError
 from core.images import decode_image, read_file_capped
 from core.limits import Limits
@@ -32,7 +33,7 @@ from core.lines import PALETTE, Line, color_hex, parse_color
 BACKUP_SUFFIX = ".bak"
 _HEADER = "# Meme catalog (format: data/README.md). Written by fffusion; edit by hand or in the studio.\n"
 _BAD_ID_CHARS = re.compile(r"[^A-Za-z0-9_-]")
-_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif")
+_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".mp4", ".webm")
 
 
 def catalog_version(directory: Path) -> str:
@@ -63,6 +64,8 @@ def _entry(meme: Meme) -> str:
             lines.append(f"{name} = {_toml_list(getattr(meme, name))}")
     if meme.tone is not None:
         lines.append(f"tone = {_toml_string(meme.tone)}")
+    if meme.animation is not None:
+        lines.append(f"animation = {_toml_string(meme.animation)}")
     if meme.subtitle:
         lines.append(f"subtitle = [{', '.join(_subtitle_item(line, i) for i, line in enumerate(meme.subtitle))}]")
     return "\n".join(lines) + "\n"
@@ -154,7 +157,10 @@ def _check_picture(data: bytes, label: str, limits: Limits) -> None:
     """Decode the whole picture, as the workers will: a truncated or corrupt file, or one over the limits,
     is refused now rather than break the catalog for everyone later."""
     try:
-        decode_image(data, limits)
+        if is_clip(data):
+            decode_clip(data, limits)
+        else:
+            decode_image(data, limits)
     except InputError as err:
         if err.key in ("image.not_image", "image.truncated"):
             raise InputError("catalog.bad_image", path=label) from None
@@ -286,7 +292,7 @@ def add_meme(
     limits = limits or Limits()
     # an id taken already is an error here, where the uploads of the studio get a fresh one
     meme_id = meme_id or id_from_filename(image.name)
-    data = read_file_capped(image, limits.max_image_bytes)
+    data = read_file_capped(image, max(limits.max_image_bytes, limits.clip_max_bytes))
     item = NewMeme(str(image), data, caption, tuple(examples), tuple(tags), meme_id)
     return add_memes(directory, [item], limits)[0]
 

@@ -11,11 +11,13 @@ import numpy as np
 from core.faces import mesh_swap
 from core.faces.base import DetectedFace, EngineBase, SourceFace
 from core.faces.dlib_engine import DlibEngine
-from core.faces.mesh import MIN_PRESENCE, MODELS, FaceMesh, square_from_68, topology
+from core.faces.mesh import MIN_PRESENCE, MODELS, FaceMesh, square_from_68, square_from_mesh, topology
 from core.limits import Limits
 
 #: bump when detection or the mesh procedure changes in a way that should invalidate cached meme faces
 _VERSION = "1"
+#: a clip's face that moved or grew by less than this share of its square between frames is fitted once
+_STILL = 0.04
 
 
 def five_points(mesh: np.ndarray) -> np.ndarray:
@@ -44,6 +46,21 @@ class MeshEngine(EngineBase):
                 continue
             faces.append(DetectedFace(bbox=face.bbox, landmarks=mesh, kps=five_points(mesh), score=face.score))
         return faces
+
+    def follow(self, rgb: np.ndarray, previous: DetectedFace) -> DetectedFace | None:
+        """The same face in a clip's next frame, from the square its mesh filled in the last one (MediaPipe's
+        own tracking: no detector run), or None when the mesh sees no face there any more. One pass of the mesh
+        while the face stays where it was; a second from the first's square when it moved or grew (a zoom)."""
+        square = square_from_mesh(previous.landmarks)
+        mesh, presence = self._mesh.run(rgb, *square)
+        again = square_from_mesh(mesh)
+        if np.linalg.norm(again[0] - square[0]) > _STILL * square[1] or abs(again[1] / square[1] - 1) > _STILL:
+            mesh, presence = self._mesh.run(rgb, *again)
+        if presence < MIN_PRESENCE:
+            return None
+        low, high = mesh[:, :2].min(axis=0), mesh[:, :2].max(axis=0)
+        return DetectedFace(bbox=np.concatenate([low, high]).astype(np.float32), landmarks=mesh,
+                            kps=five_points(mesh), score=presence)
 
     def identity(self, rgb: np.ndarray, face: DetectedFace) -> np.ndarray:
         points = self._dlib.landmarks_68(rgb, face.bbox)
