@@ -43,6 +43,16 @@ _PINHOLE = 6
 #: the person's photo (strict: a fringe left on the forehead shows as a brown smudge) and for the meme
 _SOURCE_SKIN_LIMITS = (2.2, 0.9)
 _MEME_SKIN_LIMITS = (2.5, 1.2)
+#: how much more open (mouth_openness) the person's mouth may be than the meme's before the meme keeps its lips,
+#: and how far its lips' outline is grown then (from their centre)
+_MOUTH_GAP = 0.06
+_LIPS_GROWN = 1.15
+#: ... when the person's upper lip and the skin above it are this much darker (L) than their cheeks (on their own
+#: photos: Rachel 6, the astronaut 10, Monica 14, Phoebe 17, Ross and Tom Hanks 23, Chandler 28)
+_MOUSTACHE = 20.0
+#: mouth corners, the upper lip's top and the nose's base (mesh points); each cheek
+_UPPER_LIP = (61, 291, 0, 2, 98, 327)
+_CHEEKS = ((50, 101, 118, 117), (280, 330, 347, 346))
 #: (outer corner, inner corner, upper lid, lower lid) of the image-left and image-right eye
 _EYE_LIDS = ((33, 133, 159, 145), (263, 362, 386, 374))
 #: how much more or less open (eye_openness) the person's eye may be than the meme's and still be painted into it
@@ -120,6 +130,12 @@ def _expression_groups() -> list[np.ndarray]:
     topo = topology()
     lips = np.union1d(topo.outer_lips, topo.inner_lips)
     return [topo.left_eye, topo.right_eye, lips]
+
+
+def mouth_openness(mesh: np.ndarray) -> float:
+    """Inner lip gap over mouth width (~0.06 closed, 0.15 a laugh, 0.2 teeth apart)."""
+    width = float(np.linalg.norm(mesh[78, :2] - mesh[308, :2]))
+    return float(np.linalg.norm(mesh[13, :2] - mesh[14, :2])) / width if width else 0.0
 
 
 def eye_distance(mesh: np.ndarray) -> float:
@@ -229,6 +245,12 @@ def _render(
     mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, _KERNEL3)
     _fill_pinholes(warped, mask)
     src_lab = cv2.cvtColor(warped[:, :, :3].astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
+    if mouth_openness(src) > mouth_openness(dst) + _MOUTH_GAP and _upper_lip_shade(src_lab, dst) > _MOUSTACHE:
+        # an open (laughing) mouth squeezed shut brings its stretched upper lip and the shadow (or stubble)
+        # under the nose over the meme's lip as a dark band, a moustache: the meme keeps its closed lips
+        lips = dst[topology().outer_lips]
+        centre = lips.mean(axis=0)
+        cv2.fillPoly(mask, [np.round(centre + (lips - centre) * _LIPS_GROWN).astype(np.int32)], 0)
     dst_lab = cv2.cvtColor(roi.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
     inner, features = _feature_masks(dst, mask.shape, target_eyes)
     # skin is sampled over the whole face but the eyes, brows and lips: a wide sample tolerates shading
@@ -242,6 +264,21 @@ def _render(
     skin = inside & (features == 0)
     texture = cv2.GaussianBlur(skin.astype(np.float32), (0, 0), max(1.0, feather / 2))
     return coloured, classical.feathered(mask, feather), texture
+
+
+def _upper_lip_shade(lab: np.ndarray, points: np.ndarray) -> float:
+    """How much darker (L, 0..100) the face is between its nose and its mouth's opening than on its cheeks."""
+    topo = topology()
+    band, cheeks = np.zeros(lab.shape[:2], np.uint8), np.zeros(lab.shape[:2], np.uint8)
+    cv2.fillConvexPoly(band, cv2.convexHull(np.round(points[list(_UPPER_LIP)]).astype(np.int32)), 255)
+    cv2.fillPoly(band, [np.round(points[topo.inner_lips]).astype(np.int32)], 0)
+    for part in _CHEEKS:
+        cv2.fillConvexPoly(cheeks, cv2.convexHull(np.round(points[list(part)]).astype(np.int32)), 255)
+    lightness = lab[:, :, 0]
+    filled = (band > 0) & (lightness > 0)  # not past the warped face's edge
+    if filled.sum() < 4 or not (cheeks > 0).any():
+        return 0.0
+    return float(np.median(lightness[cheeks > 0]) - np.median(lightness[filled]))
 
 
 def _fill_pinholes(warped: np.ndarray, mask: np.ndarray) -> None:
