@@ -12,7 +12,6 @@ from bot.config import DEMO_CATALOG
 from core.catalog.catalog import load_catalog
 from core.errors import InputError
 from core.faces import mesh_swap
-from core.faces import swap as classical
 from core.faces.base import DetectedFace, SourceFace
 from core.faces.dlib_engine import DlibEngine
 from core.faces.mesh import MODELS, FaceMesh, square_from_68, topology
@@ -194,35 +193,6 @@ def test_the_meme_keeps_its_open_mouth(engine: MeshEngine, people: dict[str, Det
     assert np.abs(out[inside].astype(int) - meme[inside]).mean() < 6
 
 
-def test_lowered_lids_stay_lowered(engine: MeshEngine, astronaut: SourceFace) -> None:
-    """rachel-sleepy looks down under lowered lids; the astronaut's wide-open eyes do not open them: dlib reads the
-    result's eyes about as open as the meme's, not as the astronaut's (the face mesh read the lids as open)."""
-    dlib = DlibEngine()
-    meme, target = demo_meme(engine, "rachel-sleepy")
-    outcome = engine.swap(meme, [target], astronaut)
-    assert outcome.swapped == (0,)
-
-    def openness(rgb: np.ndarray, bbox: np.ndarray) -> np.ndarray:
-        points = dlib.landmarks_68(rgb, bbox)
-        return np.array([classical.eye_openness(points, eye) for eye in (classical.LEFT_EYE, classical.RIGHT_EYE)])
-
-    before, after = openness(meme, target.bbox), openness(outcome.image, target.bbox)
-    person = openness(fx.astronaut(), dlib.detect(fx.astronaut())[0].bbox)
-    assert (person > before + 0.08).all()  # the case: wide-open eyes onto lowered lids
-    assert (after <= before + 0.04).all(), (before, after)
-
-
-def test_the_mesh_lids_follow_what_shows() -> None:
-    """The face mesh opens lowered lids; dlib's lids narrow its eye openings (never widen them)."""
-    engine = MeshEngine()
-    meme, target = demo_meme(engine, "rachel-sleepy")
-    raw, _ = FaceMesh().refine(meme, *square_from_68(DlibEngine().landmarks_68(meme, target.bbox)))
-    for raw_eye, eye in zip(mesh_swap.eye_openness(raw), mesh_swap.eye_openness(target.landmarks), strict=True):
-        assert eye < min(0.23, raw_eye - 0.02)
-    open_eyes = engine.detect(fx.astronaut())[0].landmarks
-    assert min(mesh_swap.eye_openness(open_eyes)) > 0.3
-
-
 def test_a_laughing_mouth_leaves_no_moustache_over_closed_lips(engine: MeshEngine,
                                                                 people: dict[str, DetectedFace]) -> None:
     """Chandler laughs with his mouth open; squeezed onto mind-game's closed lips, his stretched upper lip and the
@@ -311,16 +281,14 @@ def test_a_turned_face_past_the_limit_is_skipped(engine: MeshEngine, people: dic
     assert outcome.swapped == () and outcome.notices == ("swap.pose_mismatch",)
 
 
-def test_a_face_turned_twenty_degrees_takes_a_frontal_one(engine: MeshEngine, people: dict[str, DetectedFace]) -> None:
-    """Chandler is turned ~19 degrees: the 68-point warp managed this one too, the mesh does it in 3-D. Rachel
-    faces the camera with eyes about as narrow as his laughing ones (the astronaut's wide-open eyes would leave
-    him his own, the meme's expression, and dlib then reads him more than her)."""
+def test_a_face_turned_twenty_degrees_takes_a_frontal_one(
+    engine: MeshEngine, people: dict[str, DetectedFace], astronaut: SourceFace
+) -> None:
+    """Chandler is turned ~19 degrees: the 68-point warp managed this one too, the mesh does it in 3-D."""
     assert mesh_swap.yaw(people["chandler"].landmarks) < -12
-    photo = person_photo(people, "rachel")
-    assert abs(mesh_swap.yaw(people["rachel"].landmarks)) < 5
-    outcome = engine.swap(fx.group_photo(), [people["chandler"]], engine.make_source(photo)[0])
+    outcome = engine.swap(fx.group_photo(), [people["chandler"]], astronaut)
     assert outcome.swapped == (0,)
-    assert identity_distance(photo, face_window(outcome.image, people["chandler"])) < 0.6
+    assert identity_distance(fx.astronaut(), face_window(outcome.image, people["chandler"])) < 0.6
 
 
 def test_face_shape_setting(people: dict[str, DetectedFace], astronaut: SourceFace) -> None:

@@ -15,7 +15,7 @@ from core.faces.mesh import MIN_PRESENCE, MODELS, FaceMesh, square_from_68, topo
 from core.limits import Limits
 
 #: bump when detection or the mesh procedure changes in a way that should invalidate cached meme faces
-_VERSION = "2"
+_VERSION = "1"
 
 
 def five_points(mesh: np.ndarray) -> np.ndarray:
@@ -42,7 +42,6 @@ class MeshEngine(EngineBase):
             mesh, presence = self._mesh.refine(rgb, *square_from_68(face.landmarks))
             if presence < MIN_PRESENCE:
                 continue
-            mesh = mesh_swap.follow_lids(mesh, face.landmarks)
             faces.append(DetectedFace(bbox=face.bbox, landmarks=mesh, kps=five_points(mesh), score=face.score))
         return faces
 

@@ -55,7 +55,7 @@ _UPPER_LIP = (61, 291, 0, 2, 98, 327)
 _CHEEKS = ((50, 101, 118, 117), (280, 330, 347, 346))
 #: (outer corner, inner corner, upper lid, lower lid) of the image-left and image-right eye
 _EYE_LIDS = ((33, 133, 159, 145), (263, 362, 386, 374))
-#: how much more or less open (eye_openness) the person's eye may be than the meme's and still be painted into it
+#: how much less open the person's eye may be than the meme's and still be stretched into it
 _EYE_GAP = 0.08
 
 
@@ -77,50 +77,21 @@ def _eye_fans() -> tuple[np.ndarray, np.ndarray]:
     return left, right
 
 
-def _eye_frame(mesh: np.ndarray, lids: tuple[int, int, int, int]) -> tuple[float, np.ndarray]:
-    """An eye's width (corner to corner) and the unit normal of its corner line."""
-    outer, inner = lids[0], lids[1]
-    axis = mesh[inner, :2] - mesh[outer, :2]
-    width = float(np.linalg.norm(axis))
-    return width, np.array([-axis[1], axis[0]], np.float32) / (width or 1.0)
-
-
 def eye_openness(mesh: np.ndarray) -> tuple[float, float]:
-    """Lid gap (across the corner line) over eye width for the image-left and image-right eye (~0.3 open,
-    < 0.15 shut)."""
+    """Lid gap over eye width for the image-left and image-right eye (~0.3 open, < 0.15 shut)."""
     result = []
-    for lids in _EYE_LIDS:
-        width, normal = _eye_frame(mesh, lids)
-        gap = abs(float((mesh[lids[2], :2] - mesh[lids[3], :2]) @ normal))
-        result.append(gap / width if width else 0.0)
+    for outer, inner, upper, lower in _EYE_LIDS:
+        width = float(np.linalg.norm(mesh[outer, :2] - mesh[inner, :2]))
+        result.append(float(np.linalg.norm(mesh[upper, :2] - mesh[lower, :2])) / width if width else 0.0)
     return result[0], result[1]
 
 
-def follow_lids(mesh: np.ndarray, points68: np.ndarray) -> np.ndarray:
-    """The mesh with each eye's opening narrowed to the lids dlib's 68 points find there. The face mesh opens
-    lowered or half-closed lids (rachel-sleepy's read 0.28 where 0.22 shows, a laughing squint 0.30 for 0.16),
-    so a person's open eye was painted over the meme's lids; dlib's lids follow what shows. Never widened."""
-    topo = topology()
-    out = mesh.copy()
-    contours = (topo.left_eye, topo.right_eye)
-    eyes68 = (classical.LEFT_EYE, classical.RIGHT_EYE)
-    for contour, eye68, lids, gap in zip(contours, eyes68, _EYE_LIDS, eye_openness(mesh), strict=True):
-        width, normal = _eye_frame(mesh, lids)
-        if not width or not gap:
-            continue
-        factor = min(1.0, classical.eye_openness(points68, eye68) / gap)
-        # each contour point's distance from the corner line, scaled: the lids close toward it
-        offset = (mesh[contour, :2] - mesh[lids[0], :2]) @ normal
-        out[contour, :2] -= ((1.0 - factor) * offset)[:, None] * normal
-    return out
-
-
 def _triangles(target: np.ndarray, source: np.ndarray) -> np.ndarray:
-    """The mesh's triangles, plus each eye's opening when the person's eye is about as open as the meme's:
-    otherwise the meme keeps its eyeball between the person's lids (a shut eye stretched open smears; an open
-    eye squeezed under lowered lids still reads as open, the lids no longer sleepy)."""
+    """The mesh's triangles, plus each eye's opening when the person's eye is about as open as the meme's
+    or more (squeezed shut, it still reads as an eye; a shut eye stretched open smears): otherwise the meme
+    keeps its eyeball inside the person's lids."""
     fans = [fan for fan, meme, person in zip(_eye_fans(), eye_openness(target), eye_openness(source), strict=True)
-            if abs(person - meme) <= _EYE_GAP]
+            if person >= meme - _EYE_GAP]
     return np.vstack([topology().triangles, *fans]).astype(np.int32)
 
 
