@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 from skimage import data
 
+from bot.config import DEMO_CATALOG
+from core.catalog.catalog import load_catalog
 from core.errors import InputError
 from core.faces import mesh_swap
 from core.faces.base import DetectedFace, SourceFace
@@ -41,6 +43,13 @@ def person_photo(people: dict[str, DetectedFace], name: str) -> np.ndarray:
 
 def face_window(rgb: np.ndarray, face: DetectedFace) -> np.ndarray:
     return fx.crop_around(rgb, face.bbox, margin=0.5)
+
+
+def demo_meme(engine: MeshEngine, meme_id: str) -> tuple[np.ndarray, DetectedFace]:
+    catalog = load_catalog(DEMO_CATALOG)
+    meme = next(m for m in catalog.memes if m.id == meme_id)
+    rgb = decode_image(catalog.image_bytes(meme), Limits())
+    return rgb, engine.detect(rgb)[(meme.faces or (0,))[0]]
 
 
 # --- the model and the engine ----------------------------------------------------------------------------------
@@ -182,6 +191,78 @@ def test_the_meme_keeps_its_open_mouth(engine: MeshEngine, people: dict[str, Det
     inside = cv2.erode(inner, np.ones((5, 5), np.uint8)) > 0
     assert inside.sum() > 100
     assert np.abs(out[inside].astype(int) - meme[inside]).mean() < 6
+
+
+def test_a_laughing_mouth_leaves_no_moustache_over_closed_lips(engine: MeshEngine,
+                                                                people: dict[str, DetectedFace]) -> None:
+    """Chandler laughs with his mouth open; squeezed onto mind-game's closed lips, his stretched upper lip and the
+    shadow under his nose made a dark band over Rachel's lip (lightness 32 of 255 under the meme's): the meme
+    keeps its lips, and the skin above them stays about as light as the meme's."""
+    meme, target = demo_meme(engine, "mind-game")
+    out = engine.swap(meme, [target], engine.make_source(person_photo(people, "chandler"))[0]).image
+    points = target.landmarks[:, :2]
+    band = np.zeros(meme.shape[:2], np.uint8)  # between the upper lip and the nose
+    cv2.fillConvexPoly(band, cv2.convexHull(np.round(points[[61, 291, 0, 2, 98, 327]]).astype(np.int32)), 255)
+    cv2.fillConvexPoly(band, cv2.convexHull(np.round(points[topology().outer_lips]).astype(np.int32)), 0)
+
+    def lightness(rgb: np.ndarray) -> float:
+        return float(np.median(cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB)[:, :, 0][band > 0]))
+
+    assert lightness(out) > lightness(meme) - 15
+
+
+def test_the_result_is_the_memes_size_for_every_demo_meme(engine: MeshEngine, astronaut: SourceFace) -> None:
+    """The swap never shrinks a meme: each demo meme comes back at its own size, its face swapped."""
+    catalog = load_catalog(DEMO_CATALOG)
+    for meme in catalog.memes:
+        rgb = decode_image(catalog.image_bytes(meme), Limits())
+        faces = engine.detect(rgb)
+        outcome = engine.swap(rgb, [faces[i] for i in (meme.faces or (0,))], astronaut)
+        assert outcome.image.shape == rgb.shape, meme.id
+        assert outcome.swapped, meme.id
+
+
+def test_a_face_larger_than_the_persons_crop_gets_the_memes_detail(engine: MeshEngine,
+                                                                    people: dict[str, DetectedFace]) -> None:
+    """Phoebe's small face onto the astronaut at three times her size: the cheeks carry the meme's fine skin
+    texture (at least 40% of its fine detail), not a soft upscale (about 30%)."""
+    meme = cv2.resize(fx.astronaut(), None, fx=3, fy=3, interpolation=cv2.INTER_CUBIC)
+    target = engine.detect(meme)[0]
+    out = engine.swap(meme, [target], engine.make_source(person_photo(people, "phoebe"))[0]).image
+    cheeks = np.zeros(meme.shape[:2], np.uint8)
+    for part in ((50, 117, 118, 101, 36, 205), (280, 346, 347, 330, 266, 425)):
+        cv2.fillConvexPoly(cheeks, cv2.convexHull(np.round(target.landmarks[list(part), :2]).astype(np.int32)), 255)
+
+    def fine(rgb: np.ndarray) -> float:
+        grey = rgb.astype(np.float32).mean(axis=2)
+        return float(np.abs(grey - cv2.GaussianBlur(grey, (0, 0), 1.0))[cheeks > 0].mean())
+
+    assert fine(out) > 0.4 * fine(meme)
+
+
+def test_no_lone_dots_in_the_swapped_face(engine: MeshEngine, astronaut: SourceFace) -> None:
+    """The astronaut onto two crops of Rachel in t1.jpg (the old demo's rachel-exam and monica-hungry) left a
+    dot under the lip (a pixel the warp gave to a sliver triangle, extrapolated far into her suit): no pixel of
+    the face differs from its neighbourhood's median by more than the meme's own most isolated pixel does."""
+    def isolated(image: np.ndarray, face: DetectedFace) -> float:
+        grey = image.astype(np.float32).mean(axis=2)
+        median = cv2.medianBlur(image, 5).astype(np.float32).mean(axis=2)
+        return float(fx.crop_around(np.abs(grey - median)[:, :, None], face.bbox, margin=0.0).max())
+
+    group = fx.group_photo()
+    for x, y, w, h in ((0, 175, 300, 420), (0, 230, 290, 400)):  # crop = [x, y, width, height]
+        rgb = np.ascontiguousarray(group[y:y + h, x:x + w])
+        target = engine.detect(rgb)[0]
+        out = engine.swap(rgb, [target], astronaut).image
+        assert isolated(out, target) <= max(40.0, isolated(rgb, target) * 1.2), (x, y)
+
+
+def test_a_black_and_white_meme_stays_black_and_white(engine: MeshEngine, people: dict[str, DetectedFace]) -> None:
+    """Rachel's colour face onto hanks-knowing (a grey photo) takes no tint (it came out bluish)."""
+    meme, target = demo_meme(engine, "hanks-knowing")
+    out = engine.swap(meme, [target], engine.make_source(person_photo(people, "rachel"))[0]).image
+    lab = cv2.cvtColor(face_window(out, target), cv2.COLOR_RGB2LAB).astype(np.float32)
+    assert float(np.percentile(np.hypot(lab[:, :, 1] - 128, lab[:, :, 2] - 128), 99)) < 4
 
 
 def test_greyscale_source_takes_the_meme_colour(engine: MeshEngine, people: dict[str, DetectedFace]) -> None:

@@ -8,8 +8,9 @@
 - Pose: triangles hidden by the meme's head turn are drawn behind the visible ones; triangles the person's
   photo does not show (turned away from the camera) cannot be painted, so the person is mirrored when that
   shows more, and the face is skipped when too much is missing or the turn is past MAX_YAW_GAP.
-- Colour: LAB statistics and low-frequency light from the meme (core.swap.match_colour), then grain and
-  sharpness matched to the meme's; a greyscale person takes the meme's colours.
+- Colour: LAB statistics and low-frequency light from the meme (core.swap.match_colour); a greyscale person
+  takes the meme's skin colour at each lightness, a black-and-white meme stays so. Texture at the meme's own
+  scale: a sharper face is softened, a softer one takes the meme's skin texture (match_texture).
 - Hair and glasses over the person's forehead or temples (and the meme's) are left out by a skin test.
 """
 
@@ -33,10 +34,25 @@ MAX_HIDDEN_SHARE = 0.08
 #: grain added to it
 _SHARPNESS_SLACK = 1.15
 _BLUR_STEPS = (0.5, 0.8, 1.2, 1.8, 2.6)
+#: the meme's fine detail taken as skin texture is clipped at this many times its median size (past it: edges)
+_TEXTURE_CLIP = 2.5
+_KERNEL3 = np.ones((3, 3), np.uint8)
+#: holes in the warped face up to this many pixels are the warp's, not the face's (the mouth, a hidden part)
+_PINHOLE = 6
 #: skin test limits (robust z-scores over the wide skin sample: any LAB channel, darker; core.faces.swap) for
 #: the person's photo (strict: a fringe left on the forehead shows as a brown smudge) and for the meme
 _SOURCE_SKIN_LIMITS = (2.2, 0.9)
 _MEME_SKIN_LIMITS = (2.5, 1.2)
+#: how much more open (mouth_openness) the person's mouth may be than the meme's before the meme keeps its lips,
+#: and how far its lips' outline is grown then (from their centre)
+_MOUTH_GAP = 0.06
+_LIPS_GROWN = 1.15
+#: ... when the person's upper lip and the skin above it are this much darker (L) than their cheeks (on their own
+#: photos: Rachel 6, the astronaut 10, Monica 14, Phoebe 17, Ross and Tom Hanks 23, Chandler 28)
+_MOUSTACHE = 20.0
+#: mouth corners, the upper lip's top and the nose's base (mesh points); each cheek
+_UPPER_LIP = (61, 291, 0, 2, 98, 327)
+_CHEEKS = ((50, 101, 118, 117), (280, 330, 347, 346))
 #: (outer corner, inner corner, upper lid, lower lid) of the image-left and image-right eye
 _EYE_LIDS = ((33, 133, 159, 145), (263, 362, 386, 374))
 #: how much less open the person's eye may be than the meme's and still be stretched into it
@@ -85,6 +101,12 @@ def _expression_groups() -> list[np.ndarray]:
     topo = topology()
     lips = np.union1d(topo.outer_lips, topo.inner_lips)
     return [topo.left_eye, topo.right_eye, lips]
+
+
+def mouth_openness(mesh: np.ndarray) -> float:
+    """Inner lip gap over mouth width (~0.06 closed, 0.15 a laugh, 0.2 teeth apart)."""
+    width = float(np.linalg.norm(mesh[78, :2] - mesh[308, :2]))
+    return float(np.linalg.norm(mesh[13, :2] - mesh[14, :2])) / width if width else 0.0
 
 
 def eye_distance(mesh: np.ndarray) -> float:
@@ -146,12 +168,24 @@ def paste_face(image: np.ndarray, target: np.ndarray, source: MeshSource, shape:
     if area is None:
         return "swap.target_too_small"
     rendered = _render(area.work, area.local(dst), target[:, 2], source, feather * area.scale)
-    return classical.blend_back(area.roi, rendered)
+    if isinstance(rendered, str):
+        return rendered
+    coloured, alpha, skin = rendered
+    if area.scale < 1.0:
+        # texture is matched at the meme's own scale: a face larger than the person's crop gets the meme's pores
+        size = (area.roi.shape[1], area.roi.shape[0])
+        coloured = cv2.resize(coloured, size, interpolation=cv2.INTER_CUBIC)
+        alpha = cv2.resize(alpha, size, interpolation=cv2.INTER_LINEAR)
+        skin = cv2.resize(skin, size, interpolation=cv2.INTER_LINEAR)
+    coloured = match_texture(coloured, area.roi.astype(np.float32), skin)
+    return classical.blend_back(area.roi, (coloured, alpha))
 
 
 def _render(
     roi: np.ndarray, dst: np.ndarray, depth: np.ndarray, source: MeshSource, feather: float
-) -> tuple[np.ndarray, np.ndarray] | str:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | str:
+    """The person's face over `roi` (dst: the shaped target's points in its coordinates): colour-matched RGB
+    (float32), its 0..1 alpha, and the 0..1 weight of its bare skin (where the meme's texture may show)."""
     target_eyes = eye_distance(np.hstack([dst, depth[:, None]]))
     ratio = target_eyes / max(eye_distance(source.mesh), 1.0)
     crop, coverage, src = source.crop, source.coverage, source.mesh[:, :2]
@@ -177,7 +211,17 @@ def _render(
     mask = warped[:, :, 3].copy()
     mask[mask < 250] = 0
     mask[mask > 0] = 255
+    # lone pixels from past the lips' or a fold's edge show as dots once coloured; pinholes (a stray pixel the warp
+    # left out) are filled from around them
+    mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, _KERNEL3)
+    _fill_pinholes(warped, mask)
     src_lab = cv2.cvtColor(warped[:, :, :3].astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
+    if mouth_openness(src) > mouth_openness(dst) + _MOUTH_GAP and _upper_lip_shade(src_lab, dst) > _MOUSTACHE:
+        # an open (laughing) mouth squeezed shut brings its stretched upper lip and the shadow (or stubble)
+        # under the nose over the meme's lip as a dark band, a moustache: the meme keeps its closed lips
+        lips = dst[topology().outer_lips]
+        centre = lips.mean(axis=0)
+        cv2.fillPoly(mask, [np.round(centre + (lips - centre) * _LIPS_GROWN).astype(np.int32)], 0)
     dst_lab = cv2.cvtColor(roi.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
     inner, features = _feature_masks(dst, mask.shape, target_eyes)
     # skin is sampled over the whole face but the eyes, brows and lips: a wide sample tolerates shading
@@ -188,8 +232,40 @@ def _render(
     if inside.sum() < 16:
         return "swap.target_too_small"
     coloured = classical.match_colour(src_lab, dst_lab, inside, source.greyscale, target_eyes)
-    coloured = match_texture(coloured, roi.astype(np.float32), inside)
-    return coloured, classical.feathered(mask, feather)
+    skin = inside & (features == 0)
+    texture = cv2.GaussianBlur(skin.astype(np.float32), (0, 0), max(1.0, feather / 2))
+    return coloured, classical.feathered(mask, feather), texture
+
+
+def _upper_lip_shade(lab: np.ndarray, points: np.ndarray) -> float:
+    """How much darker (L, 0..100) the face is between its nose and its mouth's opening than on its cheeks."""
+    topo = topology()
+    band, cheeks = np.zeros(lab.shape[:2], np.uint8), np.zeros(lab.shape[:2], np.uint8)
+    cv2.fillConvexPoly(band, cv2.convexHull(np.round(points[list(_UPPER_LIP)]).astype(np.int32)), 255)
+    cv2.fillPoly(band, [np.round(points[topo.inner_lips]).astype(np.int32)], 0)
+    for part in _CHEEKS:
+        cv2.fillConvexPoly(cheeks, cv2.convexHull(np.round(points[list(part)]).astype(np.int32)), 255)
+    lightness = lab[:, :, 0]
+    filled = (band > 0) & (lightness > 0)  # not past the warped face's edge
+    if filled.sum() < 4 or not (cheeks > 0).any():
+        return 0.0
+    return float(np.median(lightness[cheeks > 0]) - np.median(lightness[filled]))
+
+
+def _fill_pinholes(warped: np.ndarray, mask: np.ndarray) -> None:
+    """Holes of a few pixels in the warped face's mask filled, in place, from their neighbours."""
+    _, labels, stats, _ = cv2.connectedComponentsWithStats((mask == 0).astype(np.uint8), connectivity=4)
+    tiny = stats[:, cv2.CC_STAT_AREA] <= _PINHOLE
+    tiny[0] = False  # the face's surroundings
+    if not tiny.any():
+        return
+    holes = tiny[labels]
+    # the mean of the good pixels in the 5x5 around each hole pixel
+    good = (~holes & (mask > 0)).astype(np.float32)
+    total = cv2.boxFilter(warped.astype(np.float32) * good[:, :, None], -1, (5, 5), normalize=False)
+    count = cv2.boxFilter(good, -1, (5, 5), normalize=False)
+    warped[holes] = np.clip(total[holes] / np.maximum(count[holes], 1.0)[:, None] + 0.5, 0, 255).astype(np.uint8)
+    mask[holes] = 255
 
 
 def _feature_masks(points: np.ndarray, shape: tuple[int, ...], eyes: float) -> tuple[np.ndarray, np.ndarray]:
@@ -207,26 +283,38 @@ def _feature_masks(points: np.ndarray, shape: tuple[int, ...], eyes: float) -> t
     return inner, grown
 
 
-def _detail(rgb: np.ndarray, inside: np.ndarray) -> float:
-    """Size of the finest detail (and noise) in the face: mean |grey - its 1 px blur|."""
+def _fine(rgb: np.ndarray) -> np.ndarray:
+    """The finest detail (and noise): grey minus its 1 px blur."""
     grey = rgb.mean(axis=2)
-    fine = grey - cv2.GaussianBlur(grey, (0, 0), 1.0)
-    return float(np.abs(fine[inside]).mean()) + 1e-3
+    fine: np.ndarray = grey - cv2.GaussianBlur(grey, (0, 0), 1.0)
+    return fine
 
 
-def match_texture(face: np.ndarray, meme: np.ndarray, inside: np.ndarray) -> np.ndarray:
-    """Soften a face sharper than the meme's, or add the grain of a noisier meme, inside the face."""
-    meme_detail, face_detail = _detail(meme, inside), _detail(face, inside)
+def _detail(rgb: np.ndarray, inside: np.ndarray) -> float:
+    """Size of the finest detail in the face: mean |fine detail| over `inside`."""
+    return float(np.abs(_fine(rgb)[inside]).mean()) + 1e-3
+
+
+def match_texture(face: np.ndarray, meme: np.ndarray, skin: np.ndarray) -> np.ndarray:
+    """Soften a face sharper than the meme's; give a softer one (a small or greyscale photo, a face larger than
+    the person's crop) the meme's own skin texture where it is bare skin (`skin`, 0..1): its pores and grain at
+    their own places and scale, not noise, with its edges (wrinkles, its features) clipped out."""
+    inside = skin > 0.5
+    if inside.sum() < 16:
+        return face
+    meme_fine = _fine(meme)
+    meme_detail, face_detail = float(np.abs(meme_fine[inside]).mean()) + 1e-3, _detail(face, inside)
     if face_detail > meme_detail * _SHARPNESS_SLACK:
         for sigma in _BLUR_STEPS:
-            softened = cv2.GaussianBlur(face, (0, 0), sigma)
+            softened: np.ndarray = cv2.GaussianBlur(face, (0, 0), sigma)
             if _detail(softened, inside) <= meme_detail * _SHARPNESS_SLACK:
                 break
         return softened
     if meme_detail > face_detail * _SHARPNESS_SLACK:
-        # the mean |fine detail| of Gaussian grain is about 0.45 of its sigma after the 1 px blur's share
-        extra = np.sqrt(meme_detail**2 - face_detail**2) / 0.45
-        rng = np.random.default_rng(int(inside.sum()))
-        grain = rng.normal(0.0, extra, face.shape[:2]).astype(np.float32)
-        return np.clip(face + grain[:, :, None], 0, 255)
+        limit = _TEXTURE_CLIP * float(np.median(np.abs(meme_fine[inside]))) + 1e-3
+        texture = np.clip(meme_fine, -limit, limit) * skin
+        # detail adds up like noise (squares); texture clipped at its edges carries a little less than measured
+        gain = min(1.0, np.sqrt(meme_detail**2 - face_detail**2) / meme_detail)
+        textured: np.ndarray = np.clip(face + (gain * texture)[:, :, None], 0, 255)
+        return textured
     return face

@@ -49,6 +49,13 @@ WORK_EYES_PX = 90.0
 MIN_TARGET_EYES_PX = 8.0
 #: limits of the LAB contrast match (L, a, b): past them the source's own shading turns to paint
 _GAIN_RANGE = np.array([(0.75, 1.35), (0.5, 1.6), (0.5, 1.6)], dtype=np.float32)
+#: mean |a|, |b| (float LAB) of a meme's face under which it is black and white and the face takes no colour
+_GREY_CHROMA = 2.0
+#: a face's lightness past this percentile of the meme's skin is compressed to this share of the excess
+_HIGHLIGHT_PERCENTILE = 99.0
+_HIGHLIGHT_KEEP = 0.3
+#: lightness bands over which a greyscale person's colour is read from the meme's skin
+_LIGHTNESS_BANDS = 12
 #: eye openness (height / width, both eyes' mean) difference past which the meme keeps its eyes
 _EYE_GAP = 0.08
 #: mouth openness (inner lip gap / width) past which a mouth counts as open, and the shape gap (see
@@ -268,43 +275,79 @@ def warp_triangles(
     dst_h = np.concatenate([corners.astype(np.float64), ones], axis=2)  # (T, 3, 3)
     src_t = src_points[triangles].astype(np.float64)  # (T, 3, 2)
     safe = np.abs(signed_areas(dst_points, triangles)) > 5e-7  # det(dst_h) is twice the area
-    coeffs = np.zeros((count + 1, 3, 2), np.float64)
-    coeffs[:count][safe] = np.linalg.solve(dst_h[safe], src_t[safe])
-    # outside every triangle: far outside the source
-    coeffs[count] = np.array([[0, 0], [0, 0], [-1e4, -1e4]], np.float64)
-    labels[labels < 0] = count
-    ys, xs = np.mgrid[0 : shape[0], 0 : shape[1]].astype(np.float32)
-    per_pixel = coeffs.astype(np.float32)[labels]  # (H, W, 3, 2)
-    map_x = xs * per_pixel[..., 0, 0] + ys * per_pixel[..., 1, 0] + per_pixel[..., 2, 0]
-    map_y = xs * per_pixel[..., 0, 1] + ys * per_pixel[..., 1, 1] + per_pixel[..., 2, 1]
-    return cv2.remap(src, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    coeffs = np.zeros((count, 3, 2), np.float64)
+    coeffs[safe] = np.linalg.solve(dst_h[safe], src_t[safe])
+    # only the pixels some triangle covers are mapped (the face's box, not the whole region, costs the time)
+    ys, xs = np.nonzero(labels >= 0)
+    which = labels[ys, xs]
+    xs, ys = xs.astype(np.float32), ys.astype(np.float32)
+    per_pixel = coeffs.astype(np.float32)[which]  # (N, 3, 2)
+    mapped = xs[:, None] * per_pixel[:, 0] + ys[:, None] * per_pixel[:, 1] + per_pixel[:, 2]  # (N, 2)
+    # A pixel the rasteriser gives to a sliver triangle it barely touches extrapolates that triangle's affine
+    # and can land anywhere in the source (a lone dark or white dot): past its triangle's source box it is
+    # treated as outside.
+    low, high = (src_t.min(axis=1) - 1.0).astype(np.float32), (src_t.max(axis=1) + 1.0).astype(np.float32)
+    stray = ((mapped < low[which]) | (mapped > high[which])).any(axis=1)
+    mapped[stray] = -1e4
+    maps = np.full((*shape, 2), -1e4, np.float32)  # outside every triangle: far outside the source
+    maps[labels >= 0] = mapped
+    warped: np.ndarray = cv2.remap(src, maps, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    return warped
 
 
 def match_colour(
     src_lab: np.ndarray, dst_lab: np.ndarray, inside: np.ndarray, greyscale: bool, eyes: float
 ) -> np.ndarray:
     """The warped source (float LAB) in the target's colours: LAB mean/std inside the face, then the
-    target's lighting (low frequencies) with the source's detail (high frequencies). Greyscale sources keep
-    the target's chroma entirely. Returns float32 RGB 0..255."""
+    target's lighting (low frequencies) with the source's detail (high frequencies). Greyscale sources take
+    the target's skin chroma; a black-and-white target keeps its own. Returns float32 RGB 0..255."""
     src_in, dst_in = src_lab[inside], dst_lab[inside]
     low, high = _GAIN_RANGE.T
     gain = np.clip(dst_in.std(axis=0) / np.maximum(src_in.std(axis=0), 1e-3), low, high)
     src_lab = (src_lab - src_in.mean(axis=0)) * gain + dst_in.mean(axis=0)
     weight = inside.astype(np.float32)
-    if greyscale:
-        # No colour to keep: the target's skin tones, smoothed so its own features do not show through.
-        src_lab[:, :, 1:] = _masked_blur(dst_lab[:, :, 1:], weight, 0.2 * eyes)
+    grey_meme = np.abs(dst_in[:, 1:]).mean() < _GREY_CHROMA
+    if grey_meme or greyscale:
+        src_lab[:, :, 1:] = 0.0  # a greyscale person has no colour to keep; a black-and-white meme gives none
     # Lighting: the target's shading (a shadow on one cheek) at a scale well above the features.
     sigma = 0.45 * eyes
-    src_low = _masked_blur(src_lab, weight, sigma)
-    dst_low = _masked_blur(dst_lab, weight, sigma)
+    src_low = masked_blur(src_lab, weight, sigma)
+    dst_low = masked_blur(dst_lab, weight, sigma)
     src_lab += (dst_low - src_low) * weight[:, :, None]
+    # Highlights past the meme's brightest skin would clip to white (a pale patch on the forehead): compressed.
+    cap = float(np.percentile(dst_in[:, 0], _HIGHLIGHT_PERCENTILE))
+    lightness = src_lab[:, :, 0]
+    src_lab[:, :, 0] = np.where(lightness > cap, cap + (lightness - cap) * _HIGHLIGHT_KEEP, lightness)
+    if grey_meme:
+        src_lab[:, :, 1:] = dst_lab[:, :, 1:]
+    elif greyscale:
+        src_lab[:, :, 1:] = _colour_by_lightness(dst_in, src_lab[:, :, 0])
     rgb = cv2.cvtColor(src_lab, cv2.COLOR_LAB2RGB)
     clipped: np.ndarray = np.clip(rgb * 255.0, 0, 255)
     return clipped
 
 
-def _masked_blur(image: np.ndarray, weight: np.ndarray, sigma: float) -> np.ndarray:
+def _colour_by_lightness(skin: np.ndarray, lightness: np.ndarray) -> np.ndarray:
+    """The (a, b) the target's skin (`skin`: LAB pixels) has at each lightness, read from its own lit and shaded
+    parts (median chroma per lightness band): a greyscale person's shadow takes the meme's shadow colour, a
+    deeper tone, where one skin colour over a darker L reads grey or olive."""
+    edges = np.linspace(*np.percentile(skin[:, 0], (1, 99)), _LIGHTNESS_BANDS + 1)
+    band = np.clip(np.searchsorted(edges, skin[:, 0]) - 1, 0, _LIGHTNESS_BANDS - 1)
+    centres, chroma = [], []
+    for index in range(_LIGHTNESS_BANDS):
+        members = skin[band == index]
+        if len(members) >= 8:
+            centres.append(float(np.median(members[:, 0])))
+            chroma.append(np.median(members[:, 1:], axis=0))
+    if not centres:
+        return np.broadcast_to(np.median(skin[:, 1:], axis=0), (*lightness.shape, 2)).astype(np.float32)
+    table = np.array(chroma, np.float32)
+    out = np.stack([np.interp(lightness, centres, table[:, channel]) for channel in (0, 1)], axis=-1)
+    mapped: np.ndarray = out.astype(np.float32)
+    return mapped
+
+
+def masked_blur(image: np.ndarray, weight: np.ndarray, sigma: float) -> np.ndarray:
     """Gaussian blur that only averages pixels where weight > 0 (normalised convolution), computed at a
     reduced size so a large sigma stays cheap."""
     factor = min(1.0, 4.0 / max(sigma, 1e-3))  # about 4 px of sigma at the reduced size
