@@ -331,7 +331,8 @@ def _colour_by_lightness(skin: np.ndarray, lightness: np.ndarray) -> np.ndarray:
     """The (a, b) the target's skin (`skin`: LAB pixels) has at each lightness, read from its own lit and shaded
     parts (median chroma per lightness band): a greyscale person's shadow takes the meme's shadow colour, a
     deeper tone, where one skin colour over a darker L reads grey or olive."""
-    edges = np.linspace(*np.percentile(skin[:, 0], (1, 99)), _LIGHTNESS_BANDS + 1)
+    low, high = np.percentile(skin[:, 0], (1, 99))
+    edges = np.linspace(float(low), float(high), _LIGHTNESS_BANDS + 1)
     band = np.clip(np.searchsorted(edges, skin[:, 0]) - 1, 0, _LIGHTNESS_BANDS - 1)
     centres, chroma = [], []
     for index in range(_LIGHTNESS_BANDS):
