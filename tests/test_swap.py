@@ -251,9 +251,11 @@ def test_cli_bad_input_exit_2_nothing_written(files: Path, capsys: pytest.Captur
         assert _key_text_shown(err, key), (case, err)
         assert not out_path.exists(), case
         assert not list(files.glob(".*.partial")), case
-    code, _, err = run_cli(capsys, "--face", str(files / "me.png"), "--meme", str(files / "meme.jpg"), "-o",
-                           str(files / "out.gif"))
-    assert code == 2 and _key_text_shown(err, "image.output_format")
+    for name, key in (("out.txt", "image.output_format"), ("out.gif", "clip.still_meme")):  # a GIF is a clip's
+        code, _, err = run_cli(capsys, "--face", str(files / "me.png"), "--meme", str(files / "meme.jpg"), "-o",
+                               str(files / name))
+        assert code == 2 and _key_text_shown(err, key), name
+        assert not (files / name).exists(), name
 
 
 def _key_text_shown(err: str, key: str) -> bool:
